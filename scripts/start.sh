@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# npm start: installs what it needs, builds, and runs the main demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npx tsc -p tsconfig.json
+exec node dist/src/cli/demo.js "$@"

@@ -1,0 +1,73 @@
+/**
+ * Public key blobs (protocol.txt 5.2.3.2 RSA, 5.2.3.3 EC): the byte layout only.
+ * Converting a blob to and from a node:crypto KeyObject lives in src/crypto.
+ *
+ * RSA blob                               EC blob
+ *  0  blob type (1)                       0  blob type (2)
+ *  1  reserved (0)                        1  curve (5.3.12)
+ *  2  modulus length (16 bits)            2  key length (16 bits)
+ *  4  public exponent (32 bits)           4  EC public key (key length bytes)
+ *  8  modulus (modulus length bytes)
+ */
+import { KeyBlobType } from './constants.js';
+import { err, ok, type Result } from './result.js';
+
+export type KeyBlob =
+  | { readonly kind: 'RSA'; readonly exponent: number; readonly modulus: Uint8Array }
+  | { readonly kind: 'EC'; readonly curve: number; readonly key: Uint8Array };
+
+const RSA_FIXED = 8;
+const EC_FIXED = 4;
+
+export function keyBlobLength(blob: KeyBlob): number {
+  return blob.kind === 'RSA' ? RSA_FIXED + blob.modulus.length : EC_FIXED + blob.key.length;
+}
+
+/** Decodes a key blob that must fill `bytes` exactly (the enclosing message gives its length). */
+export function decodeKeyBlob(bytes: Uint8Array): Result<KeyBlob> {
+  if (bytes.length < 4) return err('truncated', `key blob: ${bytes.length} bytes, need at least 4`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const type = bytes[0];
+  const len = view.getUint16(2);
+  if (type === KeyBlobType.RSA) {
+    if (bytes.length < RSA_FIXED) return err('truncated', `RSA key blob: ${bytes.length} bytes, need at least ${RSA_FIXED}`);
+    if (bytes[1] !== 0) return err('bad-value', `RSA key blob: reserved byte is ${bytes[1]}, must be 0`);
+    if (len === 0) return err('bad-value', 'RSA key blob: modulus length 0');
+    if (RSA_FIXED + len !== bytes.length) {
+      return err('inconsistent', `RSA key blob: modulus length ${len} does not fit blob of ${bytes.length} bytes`);
+    }
+    return ok({ kind: 'RSA', exponent: view.getUint32(4), modulus: bytes.subarray(RSA_FIXED, RSA_FIXED + len) });
+  }
+  if (type === KeyBlobType.EC) {
+    if (len === 0) return err('bad-value', 'EC key blob: key length 0');
+    if (EC_FIXED + len !== bytes.length) {
+      return err('inconsistent', `EC key blob: key length ${len} does not fit blob of ${bytes.length} bytes`);
+    }
+    return ok({ kind: 'EC', curve: bytes[1], key: bytes.subarray(EC_FIXED, EC_FIXED + len) });
+  }
+  return err('bad-type', `key blob: unknown blob type ${type}`);
+}
+
+/** Writes `blob` into `out` at `offset`; returns the number of bytes written. */
+export function encodeKeyBlobInto(blob: KeyBlob, out: Uint8Array, offset: number): number {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  if (blob.kind === 'RSA') {
+    out[offset] = KeyBlobType.RSA;
+    out[offset + 1] = 0;
+    view.setUint16(offset + 2, blob.modulus.length);
+    view.setUint32(offset + 4, blob.exponent >>> 0);
+    out.set(blob.modulus, offset + RSA_FIXED);
+    return RSA_FIXED + blob.modulus.length;
+  }
+  out[offset] = KeyBlobType.EC;
+  out[offset + 1] = blob.curve;
+  view.setUint16(offset + 2, blob.key.length);
+  out.set(blob.key, offset + EC_FIXED);
+  return EC_FIXED + blob.key.length;
+}
+
+export function encodeKeyBlob(blob: KeyBlob): Uint8Array {
+  const out = new Uint8Array(keyBlobLength(blob));
+  encodeKeyBlobInto(blob, out, 0);
+  return out;
+}
