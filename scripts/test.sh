@@ -13,7 +13,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 rm -rf dist
 npx tsc -p tsconfig.json
-npx eslint src test
+npx eslint .
 
 if [ ${#files[@]} -gt 0 ]; then
   exec node --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
