@@ -67,7 +67,7 @@ test('compressed EC points give the same blob and fingerprint', () => {
   assert.deepEqual(fingerprint(cpub), fingerprint(publicKey));
 });
 
-test('fingerprint is SHA-1 of the encoded blob', () => {
+test('fingerprint is SHA-1 of the encoded blob (EC: zero-padded to 4 bytes)', () => {
   const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
   const blob = publicKeyToBlob(publicKey);
   assert.ok(blob.ok);
@@ -87,3 +87,12 @@ test('blobToPublicKey rejects bad blobs with a message', () => {
   assert.equal(zeroExp.ok, false);
 });
 
+
+test('EC fingerprints hash the blob padded to a multiple of 4 (real uftp_keymgt, sect163k1)', () => {
+  // uftp_keymgt -g ec:sect163k1: "ECDSA, curve sect163k1, fingerprint: 16:94:C7:...", public point from the file
+  const xy = Buffer.from(
+    '0706c0f52b3bc3759b78324a4288c22a1ef545742502dba7d3b0914779e880ac8012635e7dd833cf0bee',
+    'hex',
+  );
+  assert.equal(blobFingerprint({ kind: 'EC', curve: 1, key: xy }), '16:94:C7:EE:64:2D:97:7A:ED:6F:C6:DA:29:BE:A0:F0:8B:1E:0B:D6');
+});

@@ -3,9 +3,10 @@
  * node:crypto KeyObjects, and key fingerprints.
  *
  * Black-box findings (uftp_keymgt 4.10.2, see docs/protocol-notes.md "## Crypto"):
- * - The fingerprint is SHA-1 over the public key blob exactly as 5.2.3.2/5.2.3.3 lay it out
+ * - The fingerprint is SHA-1 over the public key blob as 5.2.3.2/5.2.3.3 lay it out
  *   (RSA: 01 00 modlen(16) exponent(32) modulus; EC: 02 curve keylen(16) X||Y, no 0x04 prefix),
- *   printed as uppercase hex pairs joined by ':'.
+ *   printed as uppercase hex pairs joined by ':'. EC blobs are hashed including the zero padding to a multiple
+ *   of 4 bytes that they carry on the wire (matters only for sect163* and sect193*); RSA blobs are not padded.
  * - A key on a curve outside 5.3.12 gets curve number 0 in its blob and prints as "curve UNKNOWN".
  * - An EC key stored in compressed form has the same fingerprint: the blob always holds X||Y.
  */
@@ -232,6 +233,10 @@ export function blobFingerprintBytes(blob: KeyBlob): Buffer {
     head[1] = blob.curve;
     head.writeUInt16BE(blob.key.length, 2);
     h.update(head).update(blob.key);
+    // EC blobs are hashed with the zero padding to a 4-byte multiple they carry on the wire
+    // (sect163*: 46 -> 48 bytes, sect193*: 54 -> 56); RSA blobs are hashed unpadded.
+    const pad = (4 - ((4 + blob.key.length) % 4)) % 4;
+    if (pad) h.update(Buffer.alloc(pad));
   }
   return h.digest();
 }
