@@ -1,0 +1,58 @@
+/**
+ * 5.2.16 ABORT (either direction; plain before the group key exists, else inside ENCRYPTED).
+ *
+ *  0 function(1)  1 header length  2 flags (0x01 CURRENT_FILE)  3 reserved
+ *  4 host (32): the client to abort (server), 0, or the aborting client's ID (proxy)
+ *  8 message: 300 bytes of text, NUL padded
+ *308 header extensions up to header length
+ */
+import { ABORT_MESSAGE_LEN, MessageType } from './constants.js';
+import { cString, headerBytes, hlenWords, isU32, isU8, need, put32, textBytes, u32 } from './fields.js';
+import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
+import { err, ok, type Result } from './result.js';
+
+const FUNC = 0;
+const HLEN = 1;
+const FLAGS = 2;
+const HOST = 4;
+const MESSAGE = 8;
+const FIXED = MESSAGE + ABORT_MESSAGE_LEN;
+
+export interface Abort {
+  type: 'ABORT';
+  flags: number;
+  host: number;
+  /** The reason text (UTF-8, up to the first NUL; at most 300 bytes when encoded). */
+  message: string;
+  extensions: Extension[];
+}
+
+export function decodeAbort(b: Uint8Array): Result<Abort> {
+  const N = 'ABORT';
+  const h = headerBytes(b, N, FIXED);
+  if (!h.ok) return h;
+  if (b.length !== h.value) return err('inconsistent', `${N}: ${b.length - h.value} bytes after the header; ABORT has no body`);
+  const exts = decodeExtensions(b, FIXED, h.value, N);
+  if (!exts.ok) return exts;
+  return ok({ type: 'ABORT', flags: b[FLAGS], host: u32(b, HOST), message: cString(b, MESSAGE, FIXED), extensions: exts.value });
+}
+
+export function abortLength(m: Abort): number {
+  return FIXED + extensionsLength(m.extensions);
+}
+
+export function encodeAbortInto(m: Abort, out: Uint8Array, off: number): number {
+  need(isU8(m.flags) && isU32(m.host), 'ABORT: field out of range');
+  const text = textBytes(m.message);
+  need(text.length <= ABORT_MESSAGE_LEN && !text.includes(0), `ABORT: message must be at most ${ABORT_MESSAGE_LEN} bytes without NUL`);
+  const hlen = FIXED + extensionsLength(m.extensions);
+  out[off + FUNC] = MessageType.ABORT;
+  out[off + HLEN] = hlenWords(hlen, 'ABORT');
+  out[off + FLAGS] = m.flags;
+  out[off + 3] = 0;
+  put32(out, off + HOST, m.host);
+  out.fill(0, off + MESSAGE, off + FIXED);
+  out.set(text, off + MESSAGE);
+  encodeExtensionsInto(m.extensions, out, off + FIXED);
+  return hlen;
+}

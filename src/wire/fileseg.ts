@@ -1,0 +1,64 @@
+/**
+ * 5.2.11 FILESEG (server -> clients: one block of file data). The data path: no allocation beyond the
+ * result object, the data is a subarray of the input.
+ *
+ *  0 function(1)  1 header length  2 file ID (16)
+ *  4 section (16)  6 block number in section (16)
+ *  8 header extensions (EXT_TFMCC_DATA_INFO with -C tfmcc) up to header length
+ *    body: the data block
+ */
+import { MessageType } from './constants.js';
+import { hlenWords, isU16, need, put16, u16 } from './fields.js';
+import { decodeExtensions, encodeExtensionsInto, extensionsLength, NO_EXTENSIONS, type Extension } from './extensions.js';
+import { err, ok, type Result } from './result.js';
+
+const FUNC = 0;
+const HLEN = 1;
+const FILE_ID = 2;
+const SECTION = 4;
+const SEC_BLOCK = 6;
+const FIXED = 8;
+
+export interface FileSeg {
+  type: 'FILESEG';
+  fileId: number;
+  section: number;
+  secBlock: number;
+  extensions: Extension[];
+  /** The block; a subarray of the decoded datagram. */
+  data: Uint8Array;
+}
+
+export function decodeFileSeg(b: Uint8Array): Result<FileSeg> {
+  if (b.length < FIXED) return err('truncated', `FILESEG: ${b.length} bytes, need at least ${FIXED}`);
+  const hlen = b[HLEN] * 4;
+  if (hlen < FIXED) return err('inconsistent', `FILESEG: header length ${b[HLEN]} words < fixed part of ${FIXED} bytes`);
+  if (hlen > b.length) return err('truncated', `FILESEG: header length ${hlen} bytes exceeds message of ${b.length} bytes`);
+  let extensions = NO_EXTENSIONS;
+  if (hlen > FIXED) {
+    const exts = decodeExtensions(b, FIXED, hlen, 'FILESEG');
+    if (!exts.ok) return exts;
+    extensions = exts.value;
+  }
+  return ok({
+    type: 'FILESEG', fileId: u16(b, FILE_ID), section: u16(b, SECTION), secBlock: u16(b, SEC_BLOCK), extensions,
+    data: b.subarray(hlen),
+  });
+}
+
+export function fileSegLength(m: FileSeg): number {
+  return FIXED + (m.extensions.length === 0 ? 0 : extensionsLength(m.extensions)) + m.data.length;
+}
+
+export function encodeFileSegInto(m: FileSeg, out: Uint8Array, off: number): number {
+  need(isU16(m.fileId) && isU16(m.section) && isU16(m.secBlock), 'FILESEG: field out of range');
+  const hlen = m.extensions.length === 0 ? FIXED : FIXED + extensionsLength(m.extensions);
+  out[off + FUNC] = MessageType.FILESEG;
+  out[off + HLEN] = hlenWords(hlen, 'FILESEG');
+  put16(out, off + FILE_ID, m.fileId);
+  put16(out, off + SECTION, m.section);
+  put16(out, off + SEC_BLOCK, m.secBlock);
+  if (hlen > FIXED) encodeExtensionsInto(m.extensions, out, off + FIXED);
+  out.set(m.data, off + hlen);
+  return hlen + m.data.length;
+}

@@ -1,0 +1,25 @@
+/** The UFTP protocol version 4 wire codec: everything other layers need, from one module. */
+export * from './constants.js';
+export * from './result.js';
+export * from './quantize.js';
+export * from './header.js';
+export * from './keyblob.js';
+export * from './extensions.js';
+export * from './announce.js';
+export * from './register.js';
+export * from './clientkey.js';
+export * from './regconf.js';
+export * from './keyinfo.js';
+export * from './fileinfo.js';
+export * from './fileseg.js';
+export * from './done.js';
+export * from './status.js';
+export * from './complete.js';
+export * from './doneconf.js';
+export * from './heartbeat.js';
+export * from './proxykey.js';
+export * from './encrypted.js';
+export * from './abort.js';
+export * from './congestion.js';
+export * from './packet.js';
+export { type Timestamp, formatIPv4, formatIPv6, parseIPv4, parseIPv6, bytesText, textBytes } from './fields.js';
