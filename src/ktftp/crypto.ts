@@ -1,0 +1,168 @@
+/**
+ * KTFTP cryptography, all through node:crypto: X25519 ephemeral key agreement, HKDF-SHA256 key schedule,
+ * AES-256-GCM sealing with a per-direction 64-bit sequence number in the nonce and a replay window,
+ * and the static-key signatures (RSASSA-PSS/SHA-256 or ECDSA/SHA-256) that authenticate the handshake.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  sign,
+  verify,
+  constants as cryptoConstants,
+  type KeyObject,
+} from 'node:crypto';
+import { AEAD_TAG_LEN, SEALED_HEADER_LEN, decodeSealed, sealedHeader } from './wire.js';
+
+export const SERVER_SIG_LABEL = 'KTFTP-v1 server signature';
+export const CLIENT_SIG_LABEL = 'KTFTP-v1 client signature';
+export const KEY_INFO = 'KTFTP-v1 key expansion';
+
+export interface Ephemeral {
+  readonly privateKey: KeyObject;
+  /** Raw 32-byte X25519 public value. */
+  readonly publicRaw: Buffer;
+}
+
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+export function generateEphemeral(): Ephemeral {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return { privateKey, publicRaw: der.subarray(der.length - 32) };
+}
+
+/** X25519 shared secret with a peer's raw public value; null if the value is not a usable point. */
+export function agree(own: Ephemeral, peerRaw: Uint8Array): Buffer | null {
+  if (peerRaw.length !== 32) return null;
+  try {
+    const peer = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peerRaw]), format: 'der', type: 'spki' });
+    const shared = diffieHellman({ privateKey: own.privateKey, publicKey: peer });
+    if (shared.every((x) => x === 0)) return null; // low-order point
+    return shared;
+  } catch {
+    return null;
+  }
+}
+
+export function sha256(...parts: Uint8Array[]): Buffer {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+export interface SessionKeys {
+  readonly clientKey: Buffer;
+  readonly serverKey: Buffer;
+  readonly clientIv: Buffer;
+  readonly serverIv: Buffer;
+}
+
+/** HKDF-SHA256(ikm = shared secret, salt = transcript hash, info = KEY_INFO) -> 72 bytes. */
+export function deriveKeys(shared: Uint8Array, transcriptHash: Uint8Array): SessionKeys {
+  const okm = Buffer.from(hkdfSync('sha256', shared, transcriptHash, KEY_INFO, 72));
+  return { clientKey: okm.subarray(0, 32), serverKey: okm.subarray(32, 64), clientIv: okm.subarray(64, 68), serverIv: okm.subarray(68, 72) };
+}
+
+function sigParams(key: KeyObject): { padding?: number; saltLength?: number; dsaEncoding?: 'der' } {
+  if (key.asymmetricKeyType === 'rsa') return { padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+  return { dsaEncoding: 'der' };
+}
+
+export function signWith(privateKey: KeyObject, label: string, data: Uint8Array): Buffer {
+  return sign('sha256', Buffer.concat([Buffer.from(label, 'latin1'), data]), { key: privateKey, ...sigParams(privateKey) });
+}
+
+export function verifyWith(publicKey: KeyObject, label: string, data: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    return verify('sha256', Buffer.concat([Buffer.from(label, 'latin1'), data]), { key: publicKey, ...sigParams(publicKey) }, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** Parses a DER SubjectPublicKeyInfo as sent in the handshake; only RSA and EC keys are accepted. */
+export function publicKeyFromDer(der: Uint8Array): KeyObject | null {
+  try {
+    const k = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+    return k.asymmetricKeyType === 'rsa' || k.asymmetricKeyType === 'ec' ? k : null;
+  } catch {
+    return null;
+  }
+}
+
+export function publicKeyDer(key: KeyObject): Buffer {
+  return key.export({ type: 'spki', format: 'der' });
+}
+
+/** Width of the replay window: a packet older than this many sequence numbers behind the newest is refused. */
+export const REPLAY_WINDOW = 1024;
+
+/**
+ * One direction's AEAD: the sender increments `seq` for every packet (retransmissions too), the receiver
+ * refuses any seq it has already accepted or that fell behind the window. Nonce = iv(4) || seq(8).
+ */
+export class Sealer {
+  private seq = 0;
+  constructor(private readonly key: Buffer, private readonly iv: Buffer) {}
+
+  seal(inner: Uint8Array): Buffer {
+    const seq = this.seq++;
+    const header = sealedHeader(seq);
+    const nonce = Buffer.concat([this.iv, header.subarray(2)]);
+    const c = createCipheriv('aes-256-gcm', this.key, nonce);
+    c.setAAD(header);
+    const out = Buffer.allocUnsafe(SEALED_HEADER_LEN + inner.length + AEAD_TAG_LEN);
+    header.copy(out, 0);
+    const n = c.update(inner).copy(out, SEALED_HEADER_LEN);
+    c.final();
+    c.getAuthTag().copy(out, SEALED_HEADER_LEN + n);
+    return out;
+  }
+}
+
+export type OpenResult = { ok: true; inner: Buffer; seq: number } | { ok: false; reason: 'malformed' | 'forged' | 'replayed' | 'stale' };
+
+export class Opener {
+  private max = -1;
+  private readonly seen = new Uint8Array(REPLAY_WINDOW);
+  constructor(private readonly key: Buffer, private readonly iv: Buffer) {}
+
+  open(packet: Uint8Array): OpenResult {
+    const env = decodeSealed(packet);
+    if (!env.ok) return { ok: false, reason: 'malformed' };
+    const seq = env.value.seq;
+    if (this.max >= 0 && seq <= this.max - REPLAY_WINDOW) return { ok: false, reason: 'stale' };
+    if (seq <= this.max && this.seen[seq % REPLAY_WINDOW] === 1) return { ok: false, reason: 'replayed' };
+    const body = env.value.body;
+    const nonce = Buffer.concat([this.iv, env.value.header.subarray(2)]);
+    let inner: Buffer;
+    try {
+      const d = createDecipheriv('aes-256-gcm', this.key, nonce);
+      d.setAAD(env.value.header);
+      d.setAuthTag(body.subarray(body.length - AEAD_TAG_LEN));
+      inner = Buffer.concat([d.update(body.subarray(0, body.length - AEAD_TAG_LEN)), d.final()]);
+    } catch {
+      return { ok: false, reason: 'forged' };
+    }
+    // Only an authentic packet moves the window.
+    if (seq > this.max) {
+      const from = Math.max(this.max + 1, seq - REPLAY_WINDOW + 1);
+      for (let s = from; s < seq; s++) this.seen[s % REPLAY_WINDOW] = 0;
+      this.max = seq;
+    }
+    this.seen[seq % REPLAY_WINDOW] = 1;
+    return { ok: true, inner, seq };
+  }
+}
+
+/** The pair of sealers for one side of a session. */
+export function sessionCiphers(keys: SessionKeys, side: 'client' | 'server'): { sealer: Sealer; opener: Opener } {
+  return side === 'client'
+    ? { sealer: new Sealer(keys.clientKey, keys.clientIv), opener: new Opener(keys.serverKey, keys.serverIv) }
+    : { sealer: new Sealer(keys.serverKey, keys.serverIv), opener: new Opener(keys.clientKey, keys.clientIv) };
+}

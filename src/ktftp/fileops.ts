@@ -1,0 +1,326 @@
+/**
+ * File operations behind tags, as the server session sees them (TagFs), and the real implementation on the
+ * local file system. A put is atomic: it writes a temporary file beside the target, fsyncs it, gives it the
+ * old file's mode and owner, renames it over the target and fsyncs the directory; any failure removes the
+ * temporary file and leaves the old file as it was. push is rename(2) of path to path~; delete is unlink(2).
+ */
+import {
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  statfsSync,
+  unlinkSync,
+  writeSync,
+  constants as fsc,
+} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import { strerror } from '../crypto/keyfile.js';
+import { ErrCode } from './wire.js';
+
+export type FsResult<T> = { ok: true; value: T } | { ok: false; code: number; message: string };
+
+export interface Source {
+  /** Up to `max` bytes; an empty buffer at end of file. */
+  read(max: number): FsResult<Buffer>;
+  /** Size when known (a regular file), else null. */
+  readonly size: number | null;
+  close(): void;
+}
+
+export interface Sink {
+  write(data: Uint8Array): FsResult<void>;
+  /** Makes the written bytes the file's new content, durably. */
+  commit(): FsResult<void>;
+  /** Forgets everything written; the old file stays. Safe to call after commit (no-op). */
+  abort(): void;
+}
+
+export interface TagFs {
+  openRead(path: string): FsResult<Source>;
+  openWrite(path: string, tsize: number | null): FsResult<Sink>;
+  /** rename(path, path + '~') */
+  push(path: string): FsResult<void>;
+  remove(path: string): FsResult<void>;
+}
+
+/** Maps a system error to a TFTP error code and message naming the path. */
+export function fsError(e: unknown, path: string, what: 'read' | 'write' | 'push' | 'delete'): { ok: false; code: number; message: string } {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  const text = strerror(e);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return { ok: false, code: ErrCode.NOSPACE, message: `Disk full or allocation exceeded: ${text}` };
+  if (code === 'ENOENT' && what !== 'write') return { ok: false, code: ErrCode.NOTFOUND, message: `File not found` };
+  return { ok: false, code: ErrCode.UNDEF, message: `${what} ${path}: ${text}` };
+}
+
+const IO_CHUNK = 256 * 1024;
+
+class FileSource implements Source {
+  private buf = Buffer.allocUnsafe(IO_CHUNK);
+  private start = 0;
+  private end = 0;
+  private eof = false;
+  constructor(private fd: number, readonly size: number | null, private readonly path: string) {}
+
+  read(max: number): FsResult<Buffer> {
+    if (this.end - this.start < max && !this.eof) {
+      // Refill: keep what is left and read more behind it.
+      const rest = this.buf.subarray(this.start, this.end);
+      const nb = Buffer.allocUnsafe(Math.max(IO_CHUNK, max * 2));
+      rest.copy(nb, 0);
+      let len = rest.length;
+      try {
+        while (len < max && !this.eof) {
+          const n = readSync(this.fd, nb, len, nb.length - len, null);
+          if (n === 0) this.eof = true;
+          len += n;
+        }
+      } catch (e) {
+        return fsError(e, this.path, 'read');
+      }
+      this.buf = nb;
+      this.start = 0;
+      this.end = len;
+    }
+    const n = Math.min(max, this.end - this.start);
+    const out = Buffer.from(this.buf.subarray(this.start, this.start + n));
+    this.start += n;
+    return { ok: true, value: out };
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** A reader over an already open descriptor (used for standard input by the client). */
+export function sourceFromFd(fd: number, path: string, size: number | null): Source {
+  return new FileSource(fd, size, path);
+}
+
+class AtomicSink implements Sink {
+  private fd: number;
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  private done = false;
+
+  constructor(private readonly target: string, private readonly tmp: string, fd: number) {
+    this.fd = fd;
+  }
+
+  private flush(): FsResult<void> {
+    if (this.pendingLen === 0) return { ok: true, value: undefined };
+    const b = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+    this.pending = [];
+    this.pendingLen = 0;
+    try {
+      let off = 0;
+      while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
+    } catch (e) {
+      return fsError(e, this.target, 'write');
+    }
+    return { ok: true, value: undefined };
+  }
+
+  write(data: Uint8Array): FsResult<void> {
+    this.pending.push(Buffer.from(data));
+    this.pendingLen += data.length;
+    if (this.pendingLen >= IO_CHUNK) return this.flush();
+    return { ok: true, value: undefined };
+  }
+
+  commit(): FsResult<void> {
+    const f = this.flush();
+    if (!f.ok) {
+      this.abort();
+      return f;
+    }
+    try {
+      try {
+        const old = statSync(this.target);
+        fchmodSync(this.fd, old.mode & 0o7777);
+        try {
+          fchownSync(this.fd, old.uid, old.gid);
+        } catch {
+          /* not root: the new file keeps our owner */
+        }
+      } catch {
+        fchmodSync(this.fd, 0o644);
+      }
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = -1;
+      renameSync(this.tmp, this.target);
+      this.done = true;
+      syncDir(posix.dirname(this.target));
+    } catch (e) {
+      this.abort();
+      return fsError(e, this.target, 'write');
+    }
+    return { ok: true, value: undefined };
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.fd >= 0) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
+      this.fd = -1;
+    }
+    try {
+      unlinkSync(this.tmp);
+    } catch {
+      /* never created or already gone */
+    }
+  }
+}
+
+function syncDir(dir: string): void {
+  try {
+    const d = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    try {
+      fsyncSync(d);
+    } finally {
+      closeSync(d);
+    }
+  } catch {
+    /* some file systems refuse fsync on a directory */
+  }
+}
+
+/** The temporary name a put writes to: hidden, beside the target, unique. */
+export function tempNameFor(target: string): string {
+  return posix.join(posix.dirname(target), `.${posix.basename(target)}.ktftp-${randomBytes(6).toString('hex')}`);
+}
+
+/** Opens an atomic writer for `target` (also used by the client for a local get). */
+export function openAtomic(target: string, tsize: number | null): FsResult<Sink> {
+  if (tsize !== null) {
+    try {
+      const s = statfsSync(posix.dirname(target));
+      if (tsize > s.bavail * s.bsize) return { ok: false, code: ErrCode.NOSPACE, message: `Disk full or allocation exceeded: ${tsize} bytes do not fit` };
+    } catch (e) {
+      return fsError(e, target, 'write');
+    }
+  }
+  const tmp = tempNameFor(target);
+  try {
+    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    return { ok: true, value: new AtomicSink(target, tmp, fd) };
+  } catch (e) {
+    return fsError(e, target, 'write');
+  }
+}
+
+export function openSource(path: string): FsResult<Source> {
+  try {
+    const fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (st.isDirectory()) {
+      closeSync(fd);
+      return { ok: false, code: ErrCode.UNDEF, message: `read ${path}: Is a directory` };
+    }
+    return { ok: true, value: new FileSource(fd, st.isFile() ? st.size : null, path) };
+  } catch (e) {
+    return fsError(e, path, 'read');
+  }
+}
+
+export const realTagFs: TagFs = {
+  openRead: openSource,
+  openWrite: openAtomic,
+  push(path) {
+    try {
+      renameSync(path, path + '~');
+      syncDir(posix.dirname(path));
+      return { ok: true, value: undefined };
+    } catch (e) {
+      return fsError(e, path, 'push');
+    }
+  },
+  remove(path) {
+    try {
+      unlinkSync(path);
+      syncDir(posix.dirname(path));
+      return { ok: true, value: undefined };
+    } catch (e) {
+      return fsError(e, path, 'delete');
+    }
+  },
+};
+
+/** An in-memory TagFs for simulations: same contract, no disk. */
+export class MemTagFs implements TagFs {
+  readonly files = new Map<string, Buffer>();
+  /** When set, a write that would make a file larger than this fails with ENOSPACE. */
+  capacity: number | null = null;
+
+  openRead(path: string): FsResult<Source> {
+    const f = this.files.get(path);
+    if (f === undefined) return { ok: false, code: ErrCode.NOTFOUND, message: 'File not found' };
+    let off = 0;
+    return {
+      ok: true,
+      value: {
+        size: f.length,
+        read: (max: number) => {
+          const out = f.subarray(off, off + max);
+          off += out.length;
+          return { ok: true, value: Buffer.from(out) };
+        },
+        close: () => undefined,
+      },
+    };
+  }
+
+  openWrite(path: string, tsize: number | null): FsResult<Sink> {
+    if (tsize !== null && this.capacity !== null && tsize > this.capacity)
+      return { ok: false, code: ErrCode.NOSPACE, message: 'Disk full or allocation exceeded' };
+    const parts: Buffer[] = [];
+    let len = 0;
+    let done = false;
+    return {
+      ok: true,
+      value: {
+        write: (d) => {
+          if (this.capacity !== null && len + d.length > this.capacity) return { ok: false, code: ErrCode.NOSPACE, message: 'Disk full or allocation exceeded' };
+          parts.push(Buffer.from(d));
+          len += d.length;
+          return { ok: true, value: undefined };
+        },
+        commit: () => {
+          if (!done) this.files.set(path, Buffer.concat(parts));
+          done = true;
+          return { ok: true, value: undefined };
+        },
+        abort: () => {
+          done = true;
+        },
+      },
+    };
+  }
+
+  push(path: string): FsResult<void> {
+    const f = this.files.get(path);
+    if (f === undefined) return { ok: false, code: ErrCode.NOTFOUND, message: 'File not found' };
+    this.files.set(path + '~', f);
+    this.files.delete(path);
+    return { ok: true, value: undefined };
+  }
+
+  remove(path: string): FsResult<void> {
+    if (!this.files.delete(path)) return { ok: false, code: ErrCode.NOTFOUND, message: 'File not found' };
+    return { ok: true, value: undefined };
+  }
+}

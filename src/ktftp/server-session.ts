@@ -1,0 +1,493 @@
+/**
+ * One server-side transfer, from the request to the end, as a state machine with no I/O.
+ *
+ * A request carrying the `ktftp` option starts the secure handshake: the server answers with an OACK holding
+ * its ephemeral X25519 value, its static public key and a signature over the request and the OACK; from then
+ * on every packet is SEALED. The client's first sealed packet is AUTH (its key and signature, a Kerberos
+ * AP-REQ, or nothing); only then is the tag looked up and the ACL checked, and the answer (DATA 1, ACK 0 or
+ * ERROR) is sealed. A request without `ktftp` is plain TFTP, allowed only on tags whose ACL lists `anonymous`.
+ *
+ * Inputs: handle(now, datagram), handleTimeout(now), krb5Result(now, result) when an AP-REQ was accepted or
+ * refused by the driver. Outputs: datagrams to the peer and the next deadline (null once finished).
+ */
+import type { KeyObject } from 'node:crypto';
+import {
+  agree,
+  CLIENT_SIG_LABEL,
+  deriveKeys,
+  generateEphemeral,
+  publicKeyFromDer,
+  SERVER_SIG_LABEL,
+  sessionCiphers,
+  sha256,
+  signWith,
+  verifyWith,
+  type Opener,
+  type Sealer,
+} from './crypto.js';
+import type { TagFs } from './fileops.js';
+import { fromNetascii, toNetascii } from './netascii.js';
+import { authorize, type Identity, type IdentTable, type TagTable } from './tags.js';
+import { DataReceiver, DataSender, errorPacket, type Outcome, type TransferParams } from './transfer.js';
+import { decode, encode, ErrCode, getOption, opcodeOf, Op, type Option, type Packet, type RequestOp } from './wire.js';
+
+export interface ServerKey {
+  readonly privateKey: KeyObject;
+  /** DER SubjectPublicKeyInfo, as sent in the OACK `sk` option. */
+  readonly publicDer: Buffer;
+}
+
+export type Krb5Verdict = { ok: true; principal: string } | { ok: false; error: string };
+
+export interface ServerContext {
+  readonly tags: TagTable;
+  readonly idents: IdentTable;
+  readonly fs: TagFs;
+  readonly key: ServerKey | null;
+  /** Fingerprint of a client's public key, as the identfile writes it; null if it has none. */
+  fingerprintOf(pub: KeyObject): string | null;
+  /** Whether AUTH with a Kerberos AP-REQ can be accepted (a keytab is configured). */
+  readonly krb5: boolean;
+  log(level: number, msg: string): void;
+  readonly maxBlksize: number;
+  readonly maxWindow: number;
+  /** Defaults when the client sends no `timeout` option, ms. */
+  readonly rexmt: number;
+  readonly timeout: number;
+}
+
+type State = 'await-auth' | 'await-ack0' | 'krb5-pending' | 'sending' | 'receiving' | 'linger' | 'done';
+
+export interface ServerOutput {
+  readonly send: Buffer[];
+}
+
+export class ServerSession {
+  private state: State = 'done';
+  private secure = false;
+  private sealer: Sealer | null = null;
+  private opener: Opener | null = null;
+  private transcript: Buffer = Buffer.alloc(0);
+  private oack: Buffer | null = null;
+  private params: TransferParams;
+  private tsize: number | null = null;
+  private sender: DataSender | null = null;
+  private receiver: DataReceiver | null = null;
+  /** Last answer, resent on a duplicate AUTH or request and on timeout while lingering (push/delete). */
+  private lastAnswer: Packet[] = [];
+  private next: number | null = null;
+  private started: number;
+  private lastHeard: number;
+  private identity: Identity = { kind: 'anonymous' };
+  /** Set when an AP-REQ waits for the driver's verdict. */
+  pendingKrb5: Buffer | null = null;
+  outcome: Outcome | null = null;
+  readonly op: RequestOp;
+  readonly tag: string;
+  private mode = 'octet';
+
+  private constructor(private readonly ctx: ServerContext, readonly peer: string, op: RequestOp, tag: string, now: number) {
+    this.op = op;
+    this.tag = tag;
+    this.started = now;
+    this.lastHeard = now;
+    this.params = { blksize: 512, windowsize: 1, rexmt: ctx.rexmt, timeout: ctx.timeout };
+  }
+
+  /** Starts a session from a request datagram; null when the datagram is not a request (nothing is sent). */
+  static fromRequest(ctx: ServerContext, now: number, peer: string, datagram: Uint8Array): { session: ServerSession; send: Buffer[] } | { error: Buffer } | null {
+    const d = decode(datagram);
+    if (!d.ok) {
+      const op = opcodeOf(datagram);
+      if (op === Op.RRQ || op === Op.WRQ || op === Op.PUSH || op === Op.DELETE)
+        return { error: encode(errorPacket(ErrCode.BADOP, `Illegal TFTP operation: ${d.error.message}`)) };
+      return null;
+    }
+    const p = d.value;
+    if (p.type !== 'REQUEST') return null; // a stray packet on the request port: ignore (RFC 1350 has no answer)
+    const s = new ServerSession(ctx, peer, p.op, p.tag, now);
+    const send = s.start(now, p.mode, p.options, Buffer.from(datagram));
+    return { session: s, send };
+  }
+
+  get deadline(): number | null {
+    return this.state === 'done' ? null : this.next;
+  }
+
+  get identityName(): string {
+    return this.identity.kind === 'named' ? `${this.identity.name} (${this.identity.via})` : 'anonymous';
+  }
+
+  get isSecure(): boolean {
+    return this.secure;
+  }
+
+  get bytes(): number {
+    return this.sender?.bytes ?? this.receiver?.bytes ?? 0;
+  }
+
+  /** The answer to a packet from a port other than the peer's (RFC 1350: ERROR 5, transfer goes on). */
+  static strangerReply(): Buffer {
+    return encode(errorPacket(ErrCode.BADID, 'Unknown transfer ID'));
+  }
+
+  private finish(outcome: Outcome): void {
+    if (this.outcome === null) this.outcome = outcome;
+    this.state = 'done';
+    this.next = null;
+  }
+
+  /** Encodes and, in a secure session, seals. */
+  private out(packets: Packet[]): Buffer[] {
+    return packets.map((p) => {
+      const b = encode(p);
+      return this.sealer !== null ? this.sealer.seal(b) : b;
+    });
+  }
+
+  private fail(code: number, message: string): Buffer[] {
+    this.ctx.log(2, `${this.peer} ${this.op} ${this.tag}: refused: ${message}`);
+    const send = this.out([errorPacket(code, message)]);
+    this.finish({ ok: false, kind: 'tftp', code, message, remote: false });
+    return send;
+  }
+
+  private negotiate(options: readonly Option[], accepted: Option[]): string | null {
+    let blksize = 512;
+    let windowsize = 1;
+    let rexmt = this.ctx.rexmt;
+    for (const [name, value] of options) {
+      const n = /^[0-9]{1,10}$/.test(value) ? Number(value) : NaN;
+      switch (name) {
+        case 'blksize':
+          if (!(n >= 8)) return `bad blksize "${value}"`;
+          blksize = Math.min(n, this.ctx.maxBlksize);
+          accepted.push(['blksize', String(blksize)]);
+          break;
+        case 'windowsize':
+          if (!(n >= 1 && n <= 65535)) return `bad windowsize "${value}"`;
+          windowsize = Math.min(n, this.ctx.maxWindow);
+          accepted.push(['windowsize', String(windowsize)]);
+          break;
+        case 'timeout':
+          if (!(n >= 1 && n <= 255)) return `bad timeout "${value}"`;
+          rexmt = n * 1000;
+          accepted.push(['timeout', String(n)]);
+          break;
+        case 'tsize':
+          if (!(n >= 0)) return `bad tsize "${value}"`;
+          this.tsize = this.op === 'WRQ' ? n : null;
+          // The RRQ answer is filled in once the tag is known (plain mode only).
+          accepted.push(['tsize', value]);
+          break;
+        default:
+          break; // unknown options are ignored (RFC 2347)
+      }
+    }
+    this.params = { blksize, windowsize, rexmt, timeout: Math.max(this.ctx.timeout, rexmt * 5) };
+    return null;
+  }
+
+  private start(now: number, mode: string, options: readonly Option[], request: Buffer): Buffer[] {
+    if (mode !== 'octet' && mode !== 'netascii') {
+      this.finish({ ok: false, kind: 'tftp', code: ErrCode.BADOP, message: `mode ${mode}`, remote: false });
+      return [encode(errorPacket(ErrCode.BADOP, `Illegal TFTP operation: mode "${mode}" is not supported`))];
+    }
+    this.mode = mode;
+    if (getOption(options, 'ktftp') !== undefined) return this.startSecure(now, options, request);
+    return this.startPlain(now, options);
+  }
+
+  // ---- plain RFC 1350 (anonymous tags only) ----
+
+  private startPlain(now: number, options: readonly Option[]): Buffer[] {
+    const d = authorize(this.ctx.tags, this.tag, { kind: 'anonymous' });
+    if (!d.ok) return this.fail(ErrCode.ACCESS, d.message);
+    const accepted: Option[] = [];
+    const bad = this.negotiate(options, accepted);
+    if (bad !== null) return this.fail(ErrCode.OPTION, `Option negotiation failed: ${bad}`);
+    if (this.op === 'PUSH' || this.op === 'DELETE') return this.runCommand(now, d.path);
+    if (this.op === 'RRQ') {
+      const r = this.openRead(now, d.path);
+      if (r !== null) return r;
+      const ts = accepted.findIndex(([n]) => n === 'tsize');
+      if (ts >= 0) {
+        const size = this.mode === 'octet' ? this.sourceSize : null;
+        if (size === null) accepted.splice(ts, 1);
+        else accepted[ts] = ['tsize', String(size)];
+      }
+      if (accepted.length === 0) {
+        this.state = 'sending';
+        return this.out(this.sender!.start(now));
+      }
+      this.oack = encode({ type: 'OACK', options: accepted });
+      this.state = 'await-ack0';
+      this.next = now + this.params.rexmt;
+      return [this.oack];
+    }
+    const w = this.openWrite(now, d.path);
+    if (w !== null) return w;
+    this.state = 'receiving';
+    if (accepted.length === 0) {
+      this.lastAnswer = [{ type: 'ACK', block: 0 }];
+      return this.out(this.lastAnswer);
+    }
+    this.oack = encode({ type: 'OACK', options: accepted });
+    return [this.oack];
+  }
+
+  private sourceSize: number | null = null;
+
+  private openRead(now: number, path: string): Buffer[] | null {
+    const r = this.ctx.fs.openRead(path);
+    if (!r.ok) return this.fail(r.code, r.message);
+    this.sourceSize = r.value.size;
+    const src = this.mode === 'netascii' ? toNetascii(r.value) : r.value;
+    this.sender = new DataSender(src, this.params, now);
+    return null;
+  }
+
+  private openWrite(now: number, path: string): Buffer[] | null {
+    const w = this.ctx.fs.openWrite(path, this.tsize);
+    if (!w.ok) return this.fail(w.code, w.message);
+    const sink = this.mode === 'netascii' ? fromNetascii(w.value) : w.value;
+    this.receiver = new DataReceiver(sink, this.params, now);
+    this.next = this.receiver.deadline;
+    return null;
+  }
+
+  private runCommand(now: number, path: string): Buffer[] {
+    if (this.op === 'PUSH' && this.tag.endsWith('~')) {
+      return this.fail(ErrCode.BADOP, `Illegal KTFTP operation: push of the holder "${this.tag}"`);
+    }
+    const r = this.op === 'PUSH' ? this.ctx.fs.push(path) : this.ctx.fs.remove(path);
+    if (!r.ok) return this.fail(r.code, r.message);
+    this.ctx.log(2, `${this.peer} ${this.op} ${this.tag} by ${this.identityName}: done`);
+    this.lastAnswer = [{ type: 'ACK', block: 0 }];
+    // Linger to answer a repeated AUTH/request (the ACK may be lost) without doing the operation twice.
+    this.state = 'linger';
+    this.outcome = { ok: true, bytes: 0 };
+    this.next = now + this.params.timeout;
+    return this.out(this.lastAnswer);
+  }
+
+  // ---- secure KTFTP ----
+
+  private startSecure(now: number, options: readonly Option[], request: Buffer): Buffer[] {
+    const plainErr = (code: number, message: string): Buffer[] => {
+      this.finish({ ok: false, kind: 'tftp', code, message, remote: false });
+      return [encode(errorPacket(code, message))];
+    };
+    if (getOption(options, 'ktftp') !== '1') return plainErr(ErrCode.OPTION, 'Option negotiation failed: unsupported ktftp version');
+    if (this.ctx.key === null) return plainErr(ErrCode.OPTION, 'Option negotiation failed: this server has no key');
+    const kx = Buffer.from(getOption(options, 'kx') ?? '', 'base64');
+    const eph = generateEphemeral();
+    const shared = agree(eph, kx);
+    if (shared === null) return plainErr(ErrCode.OPTION, 'Option negotiation failed: bad kx value');
+    const auth = getOption(options, 'auth') ?? 'key';
+    if (auth !== 'key' && auth !== 'krb5' && auth !== 'none') return plainErr(ErrCode.OPTION, `Option negotiation failed: auth "${auth}"`);
+    const accepted: Option[] = [];
+    const bad = this.negotiate(
+      options.filter(([n]) => n !== 'tsize' || this.op === 'WRQ'),
+      accepted,
+    );
+    if (bad !== null) return plainErr(ErrCode.OPTION, `Option negotiation failed: ${bad}`);
+    accepted.push(['ktftp', '1'], ['kx', eph.publicRaw.toString('base64')], ['sk', this.ctx.key.publicDer.toString('base64')]);
+    const prefix = encode({ type: 'OACK', options: accepted });
+    const sig = signWith(this.ctx.key.privateKey, SERVER_SIG_LABEL, sha256(request, prefix));
+    const oack = encode({ type: 'OACK', options: [...accepted, ['sig', sig.toString('base64')]] });
+    this.transcript = sha256(request, oack);
+    const { sealer, opener } = sessionCiphers(deriveKeys(shared, this.transcript), 'server');
+    this.sealer = sealer;
+    this.opener = opener;
+    this.secure = true;
+    this.oack = oack;
+    this.state = 'await-auth';
+    this.next = now + this.params.rexmt;
+    return [oack];
+  }
+
+  private onAuth(now: number, p: Extract<Packet, { type: 'AUTH' }>): Buffer[] {
+    switch (p.method) {
+      case 'none':
+        this.identity = { kind: 'anonymous' };
+        return this.authorized(now);
+      case 'key': {
+        const pub = publicKeyFromDer(p.credential);
+        if (pub === null || !verifyWith(pub, CLIENT_SIG_LABEL, this.transcript, p.proof))
+          return this.fail(ErrCode.ACCESS, 'Access violation: client signature does not verify');
+        const fp = this.ctx.fingerprintOf(pub);
+        const name = fp === null ? undefined : this.ctx.idents.byFingerprint.get(fp);
+        if (name === undefined) return this.fail(ErrCode.NOUSER, `No such user: key ${fp ?? '?'} is not in the identity file`);
+        this.identity = { kind: 'named', name, via: 'key' };
+        return this.authorized(now);
+      }
+      case 'krb5':
+        if (!this.ctx.krb5) return this.fail(ErrCode.NOUSER, 'No such user: this server does not accept Kerberos');
+        this.pendingKrb5 = Buffer.from(p.credential);
+        this.state = 'krb5-pending';
+        return [];
+    }
+  }
+
+  /** The driver's verdict on the AP-REQ of `pendingKrb5`. */
+  krb5Result(now: number, v: Krb5Verdict): Buffer[] {
+    this.pendingKrb5 = null;
+    if (this.state !== 'krb5-pending') return [];
+    if (!v.ok) return this.fail(ErrCode.ACCESS, `Access violation: Kerberos authentication failed: ${v.error}`);
+    this.identity = { kind: 'named', name: v.principal, via: 'krb5' };
+    return this.authorized(now);
+  }
+
+  private authorized(now: number): Buffer[] {
+    const d = authorize(this.ctx.tags, this.tag, this.identity);
+    if (!d.ok) return this.fail(d.code, d.message);
+    this.ctx.log(3, `${this.peer} ${this.op} ${this.tag} by ${this.identityName} -> ${d.path}`);
+    switch (this.op) {
+      case 'PUSH':
+      case 'DELETE':
+        return this.runCommand(now, d.path);
+      case 'RRQ': {
+        const r = this.openRead(now, d.path);
+        if (r !== null) return r;
+        this.state = 'sending';
+        const first = this.sender!.start(now);
+        this.next = this.sender!.deadline;
+        return this.afterData(this.out(first));
+      }
+      case 'WRQ': {
+        const w = this.openWrite(now, d.path);
+        if (w !== null) return w;
+        this.state = 'receiving';
+        this.lastAnswer = [{ type: 'ACK', block: 0 }];
+        return this.out(this.lastAnswer);
+      }
+    }
+  }
+
+  /** Checks the data machine's outcome after it produced packets. */
+  private afterData(send: Buffer[]): Buffer[] {
+    const m = this.sender ?? this.receiver;
+    if (m === null) return send;
+    if (m.outcome !== null) {
+      if (m.outcome.ok) {
+        this.ctx.log(2, `${this.peer} ${this.op} ${this.tag} by ${this.identityName}: ${m.outcome.bytes} bytes done`);
+        if (this.receiver !== null) {
+          // Linger to re-acknowledge a retransmitted last block.
+          this.outcome = m.outcome;
+          this.state = 'linger';
+          this.next = this.lastHeardLinger();
+          return send;
+        }
+      } else if (m.outcome.kind !== 'tftp' || !m.outcome.remote) {
+        this.ctx.log(1, `${this.peer} ${this.op} ${this.tag}: ${m.outcome.message}`);
+      }
+      this.sender?.abort();
+      this.finish(m.outcome);
+      return send;
+    }
+    this.next = m.deadline;
+    return send;
+  }
+
+  private lastHeardLinger(): number {
+    return this.lastHeard + this.params.rexmt * 3;
+  }
+
+  /** A datagram from the peer's address and port. */
+  handle(now: number, datagram: Uint8Array): Buffer[] {
+    if (this.state === 'done') return [];
+    let packet: Packet;
+    if (this.secure) {
+      if (opcodeOf(datagram) !== Op.SEALED) {
+        // A duplicate of the request reaches the request port, not this one; anything plain here is noise.
+        return [];
+      }
+      const o = this.opener!.open(datagram);
+      if (!o.ok) {
+        this.ctx.log(4, `${this.peer}: dropped sealed packet (${o.reason})`);
+        return [];
+      }
+      const d = decode(o.inner);
+      if (!d.ok) return this.fail(ErrCode.BADOP, `Illegal KTFTP operation: ${d.error.message}`);
+      packet = d.value;
+    } else {
+      const d = decode(datagram);
+      if (!d.ok) return this.fail(ErrCode.BADOP, `Illegal TFTP operation: ${d.error.message}`);
+      packet = d.value;
+    }
+    this.lastHeard = now;
+    if (packet.type === 'ERROR') {
+      this.ctx.log(2, `${this.peer} ${this.op} ${this.tag}: client sent error ${packet.code}: ${packet.message}`);
+      this.sender?.abort();
+      this.receiver?.abort();
+      this.finish({ ok: false, kind: 'tftp', code: packet.code, message: packet.message, remote: true });
+      return [];
+    }
+    switch (this.state) {
+      case 'await-auth':
+        if (packet.type !== 'AUTH') return this.fail(ErrCode.BADOP, 'Illegal KTFTP operation: expected AUTH');
+        return this.onAuth(now, packet);
+      case 'krb5-pending':
+        return [];
+      case 'await-ack0':
+        if (packet.type === 'ACK' && packet.block === 0) {
+          this.state = 'sending';
+          return this.afterData(this.out(this.sender!.start(now)));
+        }
+        return [];
+      case 'sending':
+        if (packet.type === 'AUTH') return this.afterData(this.out(this.sender!.resend(now)));
+        if (packet.type !== 'ACK') return [];
+        return this.afterData(this.out(this.sender!.onAck(now, packet.block)));
+      case 'receiving':
+        if (packet.type === 'AUTH') return this.out(this.lastAnswer.length > 0 ? this.lastAnswer : [{ type: 'ACK', block: 0 }]);
+        if (packet.type !== 'DATA') return [];
+        return this.afterData(this.out(this.receiver!.onData(now, packet.block, packet.data)));
+      case 'linger':
+        this.next = this.lastHeardLinger();
+        if (this.receiver !== null && packet.type === 'DATA') return this.out(this.receiver.onData(now, packet.block, packet.data));
+        if (packet.type === 'AUTH') return this.out(this.lastAnswer);
+        return [];
+      default:
+        return [];
+    }
+  }
+
+  handleTimeout(now: number): Buffer[] {
+    if (this.next === null || now < this.next) return [];
+    switch (this.state) {
+      case 'await-auth':
+      case 'await-ack0':
+      case 'krb5-pending':
+        if (now - this.started >= this.params.timeout) {
+          this.finish({ ok: false, kind: 'timeout', message: 'Transfer timed out waiting for the client' });
+          return [];
+        }
+        this.next = now + this.params.rexmt;
+        return this.state === 'krb5-pending' ? [] : [this.oack!];
+      case 'sending':
+        return this.afterData(this.out(this.sender!.onTimeout(now)));
+      case 'receiving': {
+        const r = this.receiver!;
+        const pk = r.onTimeout(now);
+        // Before DATA 1, the answer to repeat is the OACK (plain WRQ with options) or ACK 0.
+        if (pk.length === 1 && pk[0].type === 'ACK' && pk[0].block === 0 && !this.secure && this.oack !== null) return this.afterData([this.oack]);
+        return this.afterData(this.out(pk));
+      }
+      case 'linger':
+        this.state = 'done';
+        this.next = null;
+        return [];
+      default:
+        return [];
+    }
+  }
+
+  /** Stops the session now (server shutdown): the partial put is removed. */
+  abort(): void {
+    this.sender?.abort();
+    this.receiver?.abort();
+    this.finish(this.outcome ?? { ok: false, kind: 'local', message: 'aborted' });
+  }
+}

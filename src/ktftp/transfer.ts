@@ -1,0 +1,215 @@
+/**
+ * The data phase of a transfer as two state machines with no I/O: DataSender (sends DATA, takes ACKs) and
+ * DataReceiver (takes DATA, sends ACKs). Lock-step RFC 1350 is windowsize 1; RFC 7440 windows otherwise:
+ * the sender sends `windowsize` blocks from the first unacknowledged one, the receiver ACKs the last block of
+ * each window (or the last in-order block when it sees a gap or a duplicate), and the sender restarts from
+ * the block after the ACKed one. Duplicate ACKs are ignored (no Sorcerer's Apprentice). Both sides
+ * retransmit after `rexmt` ms of silence and give up after `timeout` ms without progress.
+ *
+ * Inputs are (now, packet) and (now) for timeouts; outputs are inner packets to send. Block numbers roll
+ * over from 65535 to 0.
+ */
+import type { Sink, Source } from './fileops.js';
+import { ErrCode, unwrapBlock, type Packet } from './wire.js';
+
+export interface TransferParams {
+  readonly blksize: number;
+  readonly windowsize: number;
+  /** Retransmission interval, ms. */
+  readonly rexmt: number;
+  /** Give up after this long without progress, ms. */
+  readonly timeout: number;
+}
+
+export type Outcome =
+  | { readonly ok: true; readonly bytes: number }
+  /** A TFTP error: sent by the peer (remote) or by us (local side refused or failed). */
+  | { readonly ok: false; readonly kind: 'tftp'; readonly code: number; readonly message: string; readonly remote: boolean }
+  | { readonly ok: false; readonly kind: 'timeout'; readonly message: string }
+  | { readonly ok: false; readonly kind: 'local'; readonly message: string };
+
+export function errorPacket(code: number, message: string): Packet {
+  return { type: 'ERROR', code, message };
+}
+
+export class DataSender {
+  /** First unacknowledged block. */
+  private base = 1;
+  /** Blocks base.. read from the source and not yet acknowledged. */
+  private blocks: Buffer[] = [];
+  private lastBlock: number | null = null;
+  private lastProgress: number;
+  private next: number;
+  private sentBytes = 0;
+  outcome: Outcome | null = null;
+
+  constructor(private readonly source: Source, private readonly p: TransferParams, now: number) {
+    this.lastProgress = now;
+    this.next = now + p.rexmt;
+  }
+
+  get deadline(): number | null {
+    return this.outcome === null ? this.next : null;
+  }
+
+  get bytes(): number {
+    return this.sentBytes;
+  }
+
+  private fill(): Packet | null {
+    while (this.lastBlock === null && this.blocks.length < this.p.windowsize) {
+      const r = this.source.read(this.p.blksize);
+      if (!r.ok) {
+        this.outcome = { ok: false, kind: 'tftp', code: r.code, message: r.message, remote: false };
+        return errorPacket(r.code, r.message);
+      }
+      this.blocks.push(r.value);
+      if (r.value.length < this.p.blksize) this.lastBlock = this.base + this.blocks.length - 1;
+    }
+    return null;
+  }
+
+  private window(now: number): Packet[] {
+    const e = this.fill();
+    if (e !== null) return [e];
+    this.next = now + this.p.rexmt;
+    const out: Packet[] = [];
+    for (let i = 0; i < this.blocks.length; i++) out.push({ type: 'DATA', block: (this.base + i) & 0xffff, data: this.blocks[i] });
+    return out;
+  }
+
+  start(now: number): Packet[] {
+    return this.window(now);
+  }
+
+  onAck(now: number, wireBlock: number): Packet[] {
+    if (this.outcome !== null) return [];
+    const a = unwrapBlock(wireBlock, this.base);
+    const highest = this.base + this.blocks.length - 1;
+    if (a < this.base || a > highest) return []; // duplicate or bogus: ignore
+    const n = a - this.base + 1;
+    for (let i = 0; i < n; i++) this.sentBytes += this.blocks[i].length;
+    this.blocks = this.blocks.slice(n);
+    this.base = a + 1;
+    this.lastProgress = now;
+    if (this.lastBlock !== null && a >= this.lastBlock) {
+      this.outcome = { ok: true, bytes: this.sentBytes };
+      this.source.close();
+      return [];
+    }
+    return this.window(now);
+  }
+
+  onTimeout(now: number): Packet[] {
+    if (this.outcome !== null || now < this.next) return [];
+    if (now - this.lastProgress >= this.p.timeout) {
+      this.outcome = { ok: false, kind: 'timeout', message: 'Transfer timed out' };
+      this.source.close();
+      return [];
+    }
+    return this.window(now);
+  }
+
+  /** Sends the current window again now (the peer showed it has not seen it). */
+  resend(now: number): Packet[] {
+    return this.outcome === null ? this.window(now) : [];
+  }
+
+  abort(): void {
+    this.source.close();
+  }
+}
+
+export class DataReceiver {
+  private expected = 1;
+  private sinceAck = 0;
+  private gapAcked = false;
+  private lastProgress: number;
+  private next: number;
+  private received = 0;
+  outcome: Outcome | null = null;
+
+  constructor(private readonly sink: Sink, private readonly p: TransferParams, now: number) {
+    this.lastProgress = now;
+    this.next = now + p.rexmt;
+  }
+
+  /** While finished successfully, the receiver still answers duplicates (the session decides how long). */
+  get deadline(): number | null {
+    return this.outcome === null ? this.next : null;
+  }
+
+  get bytes(): number {
+    return this.received;
+  }
+
+  private ack(now: number, block: number): Packet {
+    this.next = now + this.p.rexmt;
+    return { type: 'ACK', block: block & 0xffff };
+  }
+
+  onData(now: number, wireBlock: number, data: Uint8Array): Packet[] {
+    if (this.outcome !== null) {
+      // Finished: re-acknowledge a retransmitted final block so the sender can stop.
+      if (this.outcome.ok && unwrapBlock(wireBlock, this.expected) === this.expected - 1) return [this.ack(now, this.expected - 1)];
+      return [];
+    }
+    const n = unwrapBlock(wireBlock, this.expected);
+    if (n !== this.expected) {
+      // Duplicate or gap: tell the sender where we are, once per burst.
+      if (this.gapAcked) return [];
+      this.gapAcked = true;
+      this.sinceAck = 0;
+      return [this.ack(now, this.expected - 1)];
+    }
+    if (data.length > this.p.blksize) {
+      const m = `DATA block ${n} has ${data.length} bytes > blksize ${this.p.blksize}`;
+      this.fail(ErrCode.BADOP, m);
+      return [errorPacket(ErrCode.BADOP, m)];
+    }
+    const w = this.sink.write(data);
+    if (!w.ok) {
+      this.fail(w.code, w.message);
+      return [errorPacket(w.code, w.message)];
+    }
+    this.received += data.length;
+    this.expected++;
+    this.sinceAck++;
+    this.gapAcked = false;
+    this.lastProgress = now;
+    if (data.length < this.p.blksize) {
+      const c = this.sink.commit();
+      if (!c.ok) {
+        this.fail(c.code, c.message);
+        return [errorPacket(c.code, c.message)];
+      }
+      this.outcome = { ok: true, bytes: this.received };
+      return [this.ack(now, n)];
+    }
+    if (this.sinceAck >= this.p.windowsize) {
+      this.sinceAck = 0;
+      return [this.ack(now, n)];
+    }
+    return [];
+  }
+
+  private fail(code: number, message: string): void {
+    this.sink.abort();
+    this.outcome = { ok: false, kind: 'tftp', code, message, remote: false };
+  }
+
+  onTimeout(now: number): Packet[] {
+    if (this.outcome !== null || now < this.next) return [];
+    if (now - this.lastProgress >= this.p.timeout) {
+      this.sink.abort();
+      this.outcome = { ok: false, kind: 'timeout', message: 'Transfer timed out' };
+      return [];
+    }
+    this.sinceAck = 0;
+    return [this.ack(now, this.expected - 1)];
+  }
+
+  abort(): void {
+    this.sink.abort();
+  }
+}
