@@ -189,18 +189,30 @@ describe('Kerberos GSSAPI for KTFTP with a real MIT KDC', { timeout: 120_000 }, 
     const u = lines(await gss(['init', `ktftp@nosuch.${kdc.realm.toLowerCase()}`, '--ccache', k.ccache]))[0];
     assert.equal(u.ok, false);
     assert.equal(u.kind, 'unknown-service', u.error);
+
+    // A ticket-granting ticket but no KDC to ask for the service ticket.
+    const nokdc = join(kdc.dir, 'krb5-nokdc.conf');
+    writeFileSync(nokdc, readFileSync(kdc.krb5ConfPath, 'utf8').replace('kdc = 127.0.0.1:88', 'kdc = 127.0.0.1:89'));
+    const fresh = await kdc.kinit('alice', { ccache: join(kdc.dir, 'cc_alice_nokdc') });
+    assert.equal(fresh.code, 0, fresh.stderr);
+    const n = lines(await gss(['init', kdc.gssService, '--ccache', fresh.ccache], { KRB5_CONFIG: nokdc }))[0];
+    assert.equal(n.ok, false, JSON.stringify(n));
+    assert.equal(n.kind, 'kdc-unreachable', n.error);
   });
 
   test('an expired ticket is refused by the server, and gives no new token', async () => {
     // The acceptor allows 1 s of clock skew here (MIT's default is 300 s), so expiry shows within seconds.
     const conf = join(kdc.dir, 'krb5-skew1.conf');
     writeFileSync(conf, readFileSync(kdc.krb5ConfPath, 'utf8').replace(/clockskew = \d+/, 'clockskew = 1'));
-    const k = await kdc.kinit('alice', { lifetime: '3s', ccache: join(kdc.dir, 'cc_alice_short') });
+    const lifetimeMs = 4_000;
+    const issued = Date.now();
+    const k = await kdc.kinit('alice', { lifetime: `${lifetimeMs / 1000}s`, ccache: join(kdc.dir, 'cc_alice_short') });
     assert.equal(k.code, 0, k.stderr);
     const tok = join(kdc.dir, 'short.tok');
     const i = lines(await gss(['init', kdc.gssService, '--ccache', k.ccache, '--out', tok]))[0];
     assert.equal(i.ok, true, JSON.stringify(i));
-    await new Promise((r) => setTimeout(r, 5_000));
+    // Past the ticket's end plus the 1 s skew, with a margin (the ticket's start is at or after `issued`).
+    await new Promise((r) => setTimeout(r, Math.max(0, issued + lifetimeMs + 1_000 + 1_500 - Date.now())));
     const a = lines(await gss(['accept', '--keytab', kdc.keytabPath, '--service', kdc.gssService, '--rcache', rcache, '--in', tok], { KRB5_CONFIG: conf }))[0];
     assert.equal(a.ok, false, JSON.stringify(a));
     assert.equal(a.kind, 'expired', a.error);

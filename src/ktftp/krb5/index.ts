@@ -49,7 +49,7 @@ const KIND_PATTERNS: ReadonlyArray<readonly [RegExp, Krb5ErrorKind]> = [
   [/Clock skew too great/i, 'clock-skew'],
   [/No Kerberos credentials available|No credentials cache found|Credentials cache file .* not found|Matching credential not found/i, 'no-credentials'],
   [/Key table file .* not found|keytab .* (not readable|does not exist)|Permission denied/i, 'no-keytab'],
-  [/not found in keytab|No key table entry found|Wrong principal in request|Cannot decrypt|Integrity check failed|Decrypt integrity check failed|Wrong service/i, 'wrong-key'],
+  [/not found in keytab|No key table entry found|Key table entry not found|Wrong principal in request|Cannot decrypt|Integrity check failed|Decrypt integrity check failed|Wrong service/i, 'wrong-key'],
   [/not found in Kerberos database/i, 'unknown-service'],
   [/Cannot contact any KDC|Cannot find KDC/i, 'kdc-unreachable'],
   [/defective|Invalid token|malformed|ASN\.1|No challenge parameter|unsupported mechanism|not a valid/i, 'defective'],

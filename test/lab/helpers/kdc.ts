@@ -103,6 +103,7 @@ export function run(argv: string[], opts: ExecOptions = {}): Promise<ExecResult>
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    child.stdin.on('error', () => undefined); // a program that exits without reading its input
     child.stdin.end(opts.input ?? '');
   });
 }
