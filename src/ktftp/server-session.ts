@@ -218,7 +218,7 @@ export class ServerSession {
       }
       if (accepted.length === 0) {
         this.state = 'sending';
-        return this.out(this.sender!.start(now));
+        return this.afterData(this.out(this.sender!.start(now)));
       }
       this.oack = encode({ type: 'OACK', options: accepted });
       this.state = 'await-ack0';
