@@ -1,7 +1,7 @@
 /**
  * A real MIT KDC (Debian krb5-kdc) for lab tests, inside a network namespace of its own.
  *
- * startKdc() creates a namespace `<prefix>k<random>` with only a loopback, a realm in a temporary directory
+ * startKdc() creates a namespace `<prefix>k<random>` with only a loopback (or uses the caller's `netns`), a realm in a temporary directory
  * (kdc.conf, krb5.conf, database, stash), users (default alice/bob), the service principal `ktftp/<host>` with
  * its keytab, and starts krb5kdc listening on the namespace's 127.0.0.1:88 only, bounded by `timeout`.
  * The namespace gets /etc/netns/NAME/hosts (the service host and kdc.<domain> on 127.0.0.1) and resolv.conf
@@ -33,6 +33,11 @@ export interface KdcOptions {
   clockskew?: number;
   /** Longest ticket life the KDC grants, seconds (default 3600). */
   maxLifeSeconds?: number;
+  /**
+   * Address the KDC listens on and krb5.conf points to (default 127.0.0.1). Give the address of an interface of
+   * `netns` (e.g. a veth end) when clients in other namespaces must reach it.
+   */
+  listenAddress?: string;
   /** The KDC process ends by itself after this many seconds (default 600). */
   timeoutSeconds?: number;
 }
@@ -152,6 +157,7 @@ export async function startKdc(opts: KdcOptions): Promise<Kdc> {
   const ownNs = opts.netns === undefined;
   const nsName = opts.netns ?? `${opts.prefix}k${hex}`;
   const users = opts.users ?? { alice: 'alice-pw', bob: 'bob-pw' };
+  const listen = opts.listenAddress ?? '127.0.0.1';
   const dir = mkdtempSync(join(tmpdir(), `${opts.prefix}kdc-`));
   const krb5ConfPath = join(dir, 'krb5.conf');
   const kdcConfPath = join(dir, 'kdc.conf');
@@ -205,7 +211,7 @@ export async function startKdc(opts: KdcOptions): Promise<Kdc> {
         ` default_keytab_name = FILE:${keytabPath}`,
         '[realms]',
         ` ${realm} = {`,
-        '  kdc = 127.0.0.1:88',
+        `  kdc = ${listen}:88`,
         ' }',
         '[domain_realm]',
         ` .${domain} = ${realm}`,
@@ -218,8 +224,8 @@ export async function startKdc(opts: KdcOptions): Promise<Kdc> {
       kdcConfPath,
       [
         '[kdcdefaults]',
-        ' kdc_listen = 127.0.0.1:88',
-        ' kdc_tcp_listen = 127.0.0.1:88',
+        ` kdc_listen = ${listen}:88`,
+        ` kdc_tcp_listen = ${listen}:88`,
         '[realms]',
         ` ${realm} = {`,
         `  database_name = ${join(dir, 'principal')}`,
