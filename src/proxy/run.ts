@@ -1,0 +1,314 @@
+/**
+ * uftpproxyd's driver: command line -> daemon -> log -> keys -> sockets -> one state machine (src/session)
+ * fed with datagrams and a clock. Everything here is I/O; the protocol lives in the machines.
+ *
+ * Exit values (man uftpproxyd): 1 bad option, 2 network set-up, 3 keys, 4 log file, 6 SIGINT/SIGTERM.
+ * Without -d the process detaches after start-up succeeded (start-up errors are reported first) and the
+ * launching process exits 0.
+ */
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { ExitCode, StartupError } from '../cli/common/exitcodes.js';
+import { startDaemon, type Daemon } from '../cli/common/daemon.js';
+import { Logger } from '../cli/common/log.js';
+import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../crypto/keyfile.js';
+import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../net/interfaces.js';
+import { UdpEndpoint } from '../net/udp.js';
+import { ClientProxy } from '../session/client-proxy.js';
+import { HeartbeatSender } from '../session/heartbeat-sender.js';
+import { parseClientList, parseServerList, type ClientListEntry, type ServerListEntry } from '../session/lists.js';
+import { endpointText, hexId, type Endpoint, type ProxyIo } from '../session/proxy-common.js';
+import { ServerProxy } from '../session/server-proxy.js';
+import { MessageType, UFTP_HEADER_LEN } from '../wire/constants.js';
+import { PROG, parseProxyArgs, type ProxyArgs } from './options.js';
+
+export const VERSION_LINE = 'uftpproxyd (uftp-ts) compatible with UFTP 4.10';
+
+interface Machine {
+  handle(now: number, from: Endpoint, data: Uint8Array): void;
+  handleTimeout(now: number): void;
+  nextDeadline(): number | undefined;
+}
+
+function usageError(message: string): never {
+  process.stderr.write(message + '\n');
+  process.exit(ExitCode.USAGE);
+}
+
+/** Reads the -C/-S list files; errors are exit 1 naming the option. */
+function readLists(a: ProxyArgs): { clients?: ClientListEntry[]; servers?: ServerListEntry[] } {
+  const out: { clients?: ClientListEntry[]; servers?: ServerListEntry[] } = {};
+  const read = (opt: string, path: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      return usageError(`${PROG}: -${opt}: cannot read ${path}: ${(e as Error).message}`);
+    }
+  };
+  if (a.clientList !== undefined) {
+    const r = parseClientList(read('C', a.clientList));
+    if (!r.ok) usageError(`${PROG}: -C: ${a.clientList}: ${r.error}`);
+    out.clients = r.value;
+  }
+  if (a.serverList !== undefined) {
+    const r = parseServerList(read('S', a.serverList));
+    if (!r.ok) usageError(`${PROG}: -S: ${a.serverList}: ${r.error}`);
+    out.servers = r.value;
+  }
+  return out;
+}
+
+/** -k / -K as the manual says. Errors are StartupError(3). */
+function loadKeys(a: ProxyArgs, log: Logger): LoadedKey[] {
+  const keys: LoadedKey[] = [];
+  const fail = (m: string): never => {
+    throw new StartupError(ExitCode.KEYS, `${PROG}: ${m}`);
+  };
+  if (a.newKeys.length > 0) {
+    a.newKeys.forEach((spec, i) => {
+      const file = a.keyFiles[i];
+      if (file !== undefined && existsSync(file)) fail(`-k: key file ${file} already exists; not overwritten`);
+      const k = generateKey(spec);
+      if (!k.ok) fail(`-K: ${k.error}`);
+      else {
+        if (file !== undefined) {
+          const w = writeKeyFile(file, k.value);
+          if (!w.ok) fail(`-k: ${file}: ${w.error}`);
+        }
+        keys.push(k.value);
+        log.log(1, `Generated ${describeKey(file ?? 'key', k.value)}${file === undefined ? ' (not persisted)' : ''}`);
+      }
+    });
+    return keys;
+  }
+  if (a.keyFiles.length > 0) {
+    for (const f of a.keyFiles) {
+      const k = readKeyFile(f);
+      if (!k.ok) fail(`-k: ${f}: ${k.error}`);
+      else {
+        keys.push(k.value);
+        log.log(1, `Loaded ${k.value.kind === 'RSA' ? `${k.value.bits} bit RSA` : `ECDSA ${k.value.curve}`} key with fingerprint ${k.value.fingerprint}`);
+      }
+    }
+    return keys;
+  }
+  const k = generateKey({ kind: 'RSA', bits: 512 });
+  if (!k.ok) fail(`key generation failed: ${k.error}`);
+  else {
+    keys.push(k.value);
+    log.log(1, `Loaded 512 bit RSA key with fingerprint ${k.value.fingerprint}`);
+  }
+  return keys;
+}
+
+async function resolveHost(opt: string, host: string, port: number): Promise<Endpoint> {
+  if (isIP(host)) return { address: host, port };
+  try {
+    const r = await lookup(host);
+    return { address: r.address, port };
+  } catch (e) {
+    throw new StartupError(ExitCode.USAGE, `${PROG}: -${opt}: cannot resolve ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export async function runProxy(argv: readonly string[]): Promise<void> {
+  const p = parseProxyArgs(argv);
+  if (p.kind === 'help') {
+    process.stdout.write(p.text);
+    process.exit(0);
+  }
+  if (p.kind === 'error') {
+    process.stderr.write(p.message + '\n' + p.usage);
+    process.exit(ExitCode.USAGE);
+  }
+  const a = p.args;
+  const lists = readLists(a);
+  const d = await startDaemon({ prog: PROG, foreground: a.debug, pidfile: a.pidFile, priority: a.priority });
+  let log: Logger;
+  try {
+    log = Logger.open({ level: a.logLevel, foreground: a.debug, file: a.logFile, maxSizeMB: a.maxLogSize, maxCount: a.maxLogCount });
+  } catch (e) {
+    return d.fail(e instanceof StartupError ? e : new StartupError(ExitCode.LOG, `${PROG}: ${(e as Error).message}`));
+  }
+  d.attachLogger(log);
+  try {
+    await start(a, lists, d, log);
+  } catch (e) {
+    d.fail(e);
+  }
+}
+
+async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers?: ServerListEntry[] }, d: Daemon, log: Logger): Promise<void> {
+  log.log(1, VERSION_LINE);
+  if (a.outInterface !== undefined && a.mode !== 'client') log.log(1, '-O applies to client proxies only; ignored');
+  if (a.clientList !== undefined && a.mode !== 'client') log.log(1, '-C applies to client proxies only; ignored');
+  if (a.ecdhCurve !== undefined && a.mode !== 'response') log.log(1, '-e applies to response proxies only; ignored');
+  if (a.mode === 'response') {
+    throw new StartupError(ExitCode.USAGE, `${PROG}: -r: the response proxy is not implemented in this version`);
+  }
+  const keys = loadKeys(a, log);
+
+  // IPv6 when the public addresses (or the downstream address) are IPv6
+  let dest: Endpoint | undefined;
+  if (a.server?.kind === 'dest') dest = await resolveHost('s', a.server.host, a.destPort);
+  const hbServers: Endpoint[] = [];
+  for (const h of a.hbServers) hbServers.push(await resolveHost('H', h.host, h.port));
+  const want6 = a.publicMcast.some((m) => isIP(m) === 6) || isIP(dest?.address ?? '') === 6 || hbServers.some((h) => isIP(h.address) === 6);
+  const want4 = !a.publicMcast.every((m) => isIP(m) === 6) || isIP(dest?.address ?? '') === 4 || hbServers.some((h) => isIP(h.address) === 4) || a.mode === 'client';
+
+  let uid = a.uid;
+  if (uid === undefined) {
+    const du = defaultUid();
+    if (!du) throw new StartupError(ExitCode.NETWORK, `${PROG}: no multicast-capable interface to take a unique ID from; give -U`);
+    uid = du.uid;
+    log.log(2, `Using unique ID 0x${hexId(uid)} (from ${du.name} ${du.address})`);
+  }
+
+  let out4: ResolvedInterface | undefined;
+  let out6: ResolvedInterface | undefined;
+  if (a.mode === 'client' && a.outInterface !== undefined) {
+    const r4 = await resolveInterface(a.outInterface, 4);
+    const r6 = await resolveInterface(a.outInterface, 6);
+    if (!r4.ok && !r6.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: -O: ${r4.error}`);
+    if (r4.ok) out4 = r4.value;
+    if (r6.ok) out6 = r6.value;
+  }
+
+  let machine: Machine | undefined;
+  let hb: HeartbeatSender | undefined = undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
+  const onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
+    const now = performance.now();
+    const from = { address: rinfo.address, port: rinfo.port };
+    if (msg.length > UFTP_HEADER_LEN && msg[1] === MessageType.HB_RESP && hb && hb.handleResponse(from, msg)) {
+      schedule();
+      return;
+    }
+    machine?.handle(now, from, msg);
+    schedule();
+  };
+  const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
+  const open = async (family: 4 | 6): Promise<void> => {
+    const r = await UdpEndpoint.open({
+      family,
+      port: a.port,
+      ipv6Only: family === 6,
+      bufferSize: a.bufSize,
+      ttl: a.ttl,
+      dscp: a.dscp,
+      multicastInterface: family === 4 ? out4 : out6,
+      multicastLoopback: false,
+      onMessage,
+      onError: (e) => log.log(2, `socket error: ${e.message}`),
+    });
+    if (!r.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: ${r.error}`);
+    for (const w of r.value.warnings) log.log(1, w);
+    eps[family] = r.value;
+  };
+  if (want4) await open(4);
+  if (want6) await open(6);
+  d.onShutdown(async () => {
+    await eps[4]?.close();
+    await eps[6]?.close();
+  });
+
+  // multicast listening (server proxy): -M on the -I interfaces; SSM joins per -S server
+  const ifaces: { 4: ResolvedInterface[]; 6: ResolvedInterface[] } = { 4: [], 6: [] };
+  if (a.mode === 'server') {
+    for (const fam of [4, 6] as const) {
+      if (!eps[fam]) continue;
+      const r = await resolveInterfaces(a.interfaces.length ? a.interfaces : undefined, fam);
+      if (!r.ok) {
+        if (a.publicMcast.some((m) => isIP(m) === fam)) throw new StartupError(ExitCode.NETWORK, `${PROG}: -I: ${r.error}`);
+        continue;
+      }
+      ifaces[fam] = r.value;
+    }
+    for (const m of a.publicMcast) {
+      const fam = isIP(m) as 4 | 6;
+      const ep = eps[fam];
+      if (!ep) continue;
+      if (ifaces[fam].length === 0) throw new StartupError(ExitCode.NETWORK, `${PROG}: no interface to listen for ${m} on`);
+      const servers = lists.servers?.filter((s) => isIP(s.address) === fam);
+      if (servers && servers.length) {
+        for (const s of servers) {
+          const r = ep.joinSource(s.address, m, ifaces[fam]);
+          if (!r.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: ${r.error}`);
+        }
+      } else {
+        const r = ep.join(m, ifaces[fam]);
+        if (!r.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: ${r.error}`);
+      }
+      log.log(2, `Listening on ${m} (${ifaces[fam].map((i) => i.name).join(', ')})`);
+    }
+  }
+
+  const io: ProxyIo = {
+    send(to, data, _multicast) {
+      const fam = isIP(to.address) === 6 ? 6 : 4;
+      const ep = eps[fam];
+      if (!ep) {
+        log.log(2, `No IPv${fam} socket to send to ${endpointText(to)}`);
+        return;
+      }
+      const b = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      ep.send(b, 0, b.length, to.port, to.address);
+    },
+    join(group, source) {
+      const fam = isIP(group) === 6 ? 6 : 4;
+      const ep = eps[fam];
+      if (!ep) return;
+      const r = source !== undefined ? ep.joinSource(source, group, ifaces[fam]) : ep.join(group, ifaces[fam]);
+      if (!r.ok) log.log(1, r.error);
+    },
+    leave(group, source) {
+      const fam = isIP(group) === 6 ? 6 : 4;
+      const r = eps[fam]?.leave(group, ifaces[fam], source);
+      if (r && !r.ok) log.log(2, r.error);
+    },
+    log: (level, message) => log.log(level, message),
+    logEnabled: (level) => log.enabled(level),
+  };
+
+  const nonce = (): number => randomBytes(4).readUInt32BE(0);
+  if (a.mode === 'server') {
+    const sp = new ServerProxy({ uid, dest, fingerprint: a.server?.kind === 'fp' ? a.server.fingerprint : undefined, serverList: lists.servers, nonce }, io);
+    machine = sp;
+    log.log(1, dest ? `Server proxy: forwarding to ${endpointText(dest)}` : `Server proxy: waiting for a heartbeat signed by ${a.server?.kind === 'fp' ? a.server.fingerprint : '?'}`);
+  } else {
+    machine = new ClientProxy({ uid, destPort: a.destPort, clientList: lists.clients, serverList: lists.servers }, io);
+    log.log(1, `Client proxy: re-multicasting to port ${a.destPort}${a.outInterface ? ` on ${a.outInterface}` : ''}`);
+  }
+  hb = hbServers.length
+    ? new HeartbeatSender({ uid, servers: hbServers, intervalMs: a.hbInterval * 1000, key: keys[0] ? { privateKey: keys[0].privateKey, blob: keys[0].blob } : undefined }, io)
+    : undefined;
+
+  // one timer for the earliest deadline of the machine and the heartbeat sender
+  const fire = (): void => {
+    timer = undefined;
+    timerAt = Infinity;
+    const now = performance.now();
+    machine?.handleTimeout(now);
+    hb?.handleTimeout(now);
+    schedule();
+  };
+  function schedule(): void {
+    const ds = [machine?.nextDeadline(), hb?.nextDeadline()].filter((x): x is number => x !== undefined);
+    if (ds.length === 0) return;
+    const at = Math.min(...ds);
+    if (at >= timerAt) return;
+    if (timer) clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(fire, Math.max(0, at - performance.now()));
+  }
+  d.onShutdown(() => {
+    if (timer) clearTimeout(timer);
+  });
+  hb?.handleTimeout(performance.now());
+  schedule();
+  log.log(2, `Listening on port ${a.port} as 0x${hexId(uid)}`);
+  d.ready();
+}
