@@ -35,8 +35,8 @@ export function snakeCase(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toLowerCase();
 }
 
-/** Keys whose numbers are 32-bit member IDs, shown as hex like the header's src_id. */
-const ID_KEY = /^(client|dest|src|source|group|proxy|server|member)Ids?$/;
+/** Keys whose numbers are 32-bit member IDs, shown as hex like the header's src_id (ABORT's `host` is one). */
+const ID_KEY = /^(?:(?:client|dest|src|source|group|proxy|server|member)Ids?|host)$/;
 
 function bytesHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
