@@ -1,0 +1,75 @@
+// Figure 1 of uftpproxyd(1) in the lab: the real uftp server sends a directory through a server proxy on
+// network A and a client proxy on network B to two real uftpd clients (and one client on A directly).
+// Our proxies, the real ones, and mixed chains. Files are compared by SHA-256. Needs root, the real suite
+// and the compiled bins (`npx tsc -p .`).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Lab, treeHashes, type Proc } from '../../src/lab/lab.js';
+
+const labs: Lab[] = [];
+after(async () => {
+  for (const l of labs) await l.down();
+});
+
+/** A source tree: one 600 KB random file, a small one in a subdirectory, an empty file. */
+export function makeTree(dir: string, big = 600_000): Map<string, string> {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'big.bin'), randomBytes(big));
+  fs.writeFileSync(path.join(dir, 'sub', 'small.txt'), 'hello through the tunnel\n');
+  fs.writeFileSync(path.join(dir, 'empty'), '');
+  return treeHashes(dir);
+}
+
+type Kind = 'ours' | 'real';
+
+async function startProxy(lab: Lab, kind: Kind, host: string, args: string[]): Promise<Proc> {
+  const uid = lab.uidOf(host);
+  if (kind === 'real') return lab.realProxy(host, ['-x', '4', ...args]);
+  const p = lab.ours(host, 'uftpproxyd', ['-d', '-x', '4', '-U', uid, ...args], { timeoutMs: 120_000 });
+  await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `our uftpproxyd on ${host}`);
+  assert.equal(p.exitCode, null, `our uftpproxyd on ${host} exited: ${p.log()}`);
+  return p;
+}
+
+async function fig1Transfer(sp: Kind, cp: Kind): Promise<void> {
+  const lab = await Lab.up('fig1', { prefix: `upf${randomBytes(3).toString('hex')}`, octet: 67 });
+  labs.push(lab);
+  const src = path.join(lab.workDir, 'src');
+  const want = makeTree(src);
+  const clients = ['clientA', 'clientB1', 'clientB2'];
+  const uftpds = await Promise.all(clients.map((c) => lab.realUftpd(c, { args: ['-x', '2'] })));
+  const cproxy = await startProxy(lab, cp, 'cproxyB', ['-c']);
+  const sproxy = await startProxy(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
+  const t0 = Date.now();
+  const server = lab.realUftp('server', [src], { args: ['-R', '50000', '-x', '2'], timeoutMs: 60_000 });
+  const code = await server.wait();
+  const ms = Date.now() - t0;
+  const slog = server.log();
+  assert.equal(code, 0, `uftp exited ${code}: ${slog.split('\n').slice(-15).join('\n')}`);
+  for (const [i, c] of clients.entries()) {
+    const got = treeHashes(path.join(uftpds[i].dest, 'src'));
+    assert.deepEqual(got, want, `${c}: files differ (sp=${sp}, cp=${cp})`);
+  }
+  // the two clients behind the proxy were reported through it
+  assert.match(slog, new RegExp(`Got COMPLETE from proxy ${lab.uidOf('cproxyB')}`, 'i'));
+  if (sp === 'ours') assert.match(sproxy.log(), /Received request from/);
+  if (cp === 'ours') assert.match(cproxy.log(), /COMPLETE for file \d+ sent upstream for 2 client\(s\)/);
+  process.stdout.write(`fig1 sp=${sp} cp=${cp}: ${[...want.keys()].length} files, ${ms} ms, SHA-256 match for ${clients.join(', ')}\n`);
+  await lab.down();
+}
+
+test('fig1 plain: real uftp -> OUR server proxy -> OUR client proxy -> 2 real uftpd (+1 direct)', { timeout: 120_000 }, async () => {
+  await fig1Transfer('ours', 'ours');
+});
+
+test('fig1 plain mixed: OUR server proxy -> REAL client proxy', { timeout: 120_000 }, async () => {
+  await fig1Transfer('ours', 'real');
+});
+
+test('fig1 plain mixed: REAL server proxy -> OUR client proxy', { timeout: 120_000 }, async () => {
+  await fig1Transfer('real', 'ours');
+});
