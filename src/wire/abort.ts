@@ -22,7 +22,7 @@ export interface Abort {
   type: 'ABORT';
   flags: number;
   host: number;
-  /** The reason text (UTF-8, up to the first NUL; at most 300 bytes when encoded). */
+  /** The reason text (UTF-8 up to the first NUL; encode cuts it to 300 bytes at a character boundary). */
   message: string;
   extensions: Extension[];
 }
@@ -37,14 +37,28 @@ export function decodeAbort(b: Uint8Array): Result<Abort> {
   return ok({ type: 'ABORT', flags: b[FLAGS], host: u32(b, HOST), message: cString(b, MESSAGE, FIXED), extensions: exts.value });
 }
 
+/**
+ * The message as sent: UTF-8, cut at a NUL and to at most 300 bytes (never inside a character), so that
+ * any decoded ABORT (whose text may hold U+FFFD for invalid bytes) can be re-encoded without error.
+ */
+function abortText(s: string): Uint8Array {
+  const nul = s.indexOf('\0');
+  let t = textBytes(nul >= 0 ? s.slice(0, nul) : s);
+  if (t.length > ABORT_MESSAGE_LEN) {
+    let end = ABORT_MESSAGE_LEN;
+    while (end > 0 && (t[end] & 0xc0) === 0x80) end--; // back up to a character boundary
+    t = t.subarray(0, end);
+  }
+  return t;
+}
+
 export function abortLength(m: Abort): number {
   return FIXED + extensionsLength(m.extensions);
 }
 
 export function encodeAbortInto(m: Abort, out: Uint8Array, off: number): number {
   need(isU8(m.flags) && isU32(m.host), 'ABORT: field out of range');
-  const text = textBytes(m.message);
-  need(text.length <= ABORT_MESSAGE_LEN && !text.includes(0), `ABORT: message must be at most ${ABORT_MESSAGE_LEN} bytes without NUL`);
+  const text = abortText(m.message);
   const hlen = FIXED + extensionsLength(m.extensions);
   out[off + FUNC] = MessageType.ABORT;
   out[off + HLEN] = hlenWords(hlen, 'ABORT');
