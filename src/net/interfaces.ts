@@ -26,8 +26,13 @@ export interface NetInterface {
   readonly name: string;
   /** Addresses in the order the system lists them. */
   readonly addresses: readonly IfAddress[];
-  /** IFF_UP and operstate "up" (or "unknown", as for lo and some virtual links). */
+  /**
+   * IFF_UP (administratively up). The carrier is not required: the real uftpd takes an IFF_UP interface
+   * without carrier (operstate "down") as its default-UID interface (observed 2026-11-22).
+   */
   readonly up: boolean;
+  /** /sys/class/net/IF/operstate ("up", "down", "unknown"...), for information. */
+  readonly operstate: string;
   readonly loopback: boolean;
   /** IFF_MULTICAST. */
   readonly multicast: boolean;
@@ -60,7 +65,8 @@ export function listInterfaces(): NetInterface[] {
         netmask: a.netmask,
         scopeid: a.family === 'IPv6' ? a.scopeid : undefined,
       })),
-      up: flagsText !== undefined ? (flags & IFF_UP) !== 0 && (oper === 'up' || oper === 'unknown') : true,
+      up: flagsText !== undefined ? (flags & IFF_UP) !== 0 : true,
+      operstate: oper ?? 'unknown',
       loopback: flagsText !== undefined ? (flags & IFF_LOOPBACK) !== 0 : internal,
       multicast: (flags & IFF_MULTICAST) !== 0,
       index: Number(readSys(name, 'ifindex') ?? 0),
@@ -75,12 +81,15 @@ export function multicastInterfaces(all: readonly NetInterface[] = listInterface
 }
 
 /**
- * The default unique ID (-U): the address of the first listed multicast-capable interface; IPv4 -> the address,
- * IPv6 -> its last 4 bytes. "First listed" follows getifaddrs(3), which lists every interface's IPv4 addresses
- * before any IPv6 address, so an IPv4 address wins whenever one exists. Undefined when there is none.
+ * The default unique ID (-U): the man page says "the IP address of the first listed multicast capable
+ * interface"; IPv4 -> the address, IPv6 -> its last 4 bytes. What the real uftpd 4.10.2 does (black-box,
+ * 2026-11-22, REGISTER source IDs): the first IPv4 address of a non-loopback IFF_UP interface, even one with
+ * IFF_MULTICAST cleared or without carrier, and even when an IPv6-only interface has a lower ifindex.
+ * "First listed" follows getifaddrs(3), which lists every interface's IPv4 addresses before any IPv6 address.
+ * Undefined when there is no address at all.
  */
 export function defaultUid(all: readonly NetInterface[] = listInterfaces()): { uid: number; address: string; name: string } | undefined {
-  const mc = multicastInterfaces(all);
+  const mc = all.filter((i) => i.up && !i.loopback);
   for (const family of [4, 6] as const) {
     for (const i of mc) {
       const a = i.addresses.find((x) => x.family === family);

@@ -1,5 +1,6 @@
 // The UDP driver (src/net) inside two network namespaces of our own, joined by two veth pairs:
-//   NS A: a1 10.63.1.1 (+10.63.1.3), fd63:1::1      NS B: b1 10.63.1.2, fd63:1::2
+//   NS A: a9 fd63:9::1 (IPv6 only)                  NS B: b9 fd63:9::2 (IPv6 only, created first)
+//         a1 10.63.1.1 (+10.63.1.3), fd63:1::1            b1 10.63.1.2, fd63:1::2
 //         a2 10.63.2.1,              fd63:2::1            b2 10.63.2.2, fd63:2::2
 // The endpoint runs in the namespaces through dist/src/net/probe.js (run `npx tsc -p .` first).
 import { test, before, after } from 'node:test';
@@ -52,6 +53,12 @@ before(() => {
     fs.writeFileSync(`/etc/netns/${ns}/resolv.conf`, 'nameserver 127.0.0.1\n');
     ip('-n', ns, 'link', 'set', 'lo', 'up');
   }
+  // b9 comes first (lowest ifindex) and has only IPv6: the default UID must still come from b1's IPv4
+  ip('link', 'add', 'a9', 'netns', A, 'type', 'veth', 'peer', 'name', 'b9', 'netns', B);
+  ip('-n', A, 'addr', 'add', 'fd63:9::1/64', 'dev', 'a9', 'nodad');
+  ip('-n', B, 'addr', 'add', 'fd63:9::2/64', 'dev', 'b9', 'nodad');
+  ip('-n', A, 'link', 'set', 'a9', 'up');
+  ip('-n', B, 'link', 'set', 'b9', 'up');
   for (const n of [1, 2]) {
     ip('link', 'add', `a${n}`, 'netns', A, 'type', 'veth', 'peer', 'name', `b${n}`, 'netns', B);
     ip('-n', A, 'addr', 'add', `10.63.${n}.1/24`, 'dev', `a${n}`);
@@ -234,26 +241,69 @@ test('interfaces: default set and default UID follow the first multicast-capable
   const info = (): Info => JSON.parse(nsexec(B, process.execPath, probe, '{"mode":"info"}')) as Info;
   let i = info();
   assert.deepEqual(i.defaults4, ['b1', 'b2']);
-  assert.deepEqual(i.defaults6, ['b1', 'b2']);
+  assert.deepEqual(i.defaults6.sort(), ['b1', 'b2', 'b9']);
   assert.deepEqual(i.defaultUid, { uid: 0x0a3f0102, hex: '0x0A3F0102', address: '10.63.1.2', name: 'b1' });
   assert.equal(i.interfaces.find((x) => x.name === 'lo')?.loopback, true);
-  // b1 loses IFF_MULTICAST: it leaves the default set, the UID comes from b2
+  // b1 loses IFF_MULTICAST: it leaves the default join set; the UID stays b1's, as the real uftpd keeps it
   ip('-n', B, 'link', 'set', 'b1', 'multicast', 'off');
   try {
     i = info();
     assert.equal(i.interfaces.find((x) => x.name === 'b1')?.multicast, false);
     assert.deepEqual(i.defaults4, ['b2']);
-    assert.equal(i.defaultUid?.hex, '0x0A3F0202');
+    assert.equal(i.defaultUid?.hex, '0x0A3F0102');
   } finally {
     ip('-n', B, 'link', 'set', 'b1', 'multicast', 'on');
   }
-  // b1 down: not active
+  // b1 administratively down: not active, the UID comes from b2
   ip('-n', B, 'link', 'set', 'b1', 'down');
   try {
     i = info();
     assert.equal(i.interfaces.find((x) => x.name === 'b1')?.up ?? false, false);
     assert.deepEqual(i.defaults4, ['b2']);
+    assert.equal(i.defaultUid?.hex, '0x0A3F0202');
   } finally {
     ip('-n', B, 'link', 'set', 'b1', 'up');
+    // going down dropped b1's IPv6 address and multicast route: put them back for the tests after this one
+    ip('-n', B, 'addr', 'replace', 'fd63:1::2/64', 'dev', 'b1', 'nodad');
+    ip('-n', B, 'route', 'replace', '224.0.0.0/4', 'dev', 'b1');
+  }
+});
+
+test('default UID and -Q agree with the real uftpd/uftp in the same namespaces (tshark)', { timeout: 60000 }, async () => {
+  const ours = (JSON.parse(nsexec(B, process.execPath, probe, '{"mode":"info"}')) as { defaultUid: { uid: number } }).defaultUid.uid;
+  const dir = fs.mkdtempSync('/tmp/un-uid-');
+  try {
+    fs.mkdirSync(path.join(dir, 'dest'));
+    fs.writeFileSync(path.join(dir, 'f'), 'hello\n');
+    const cap = path.join(dir, 'cap.pcap');
+    const td = spawn('ip', ['netns', 'exec', A, 'timeout', '30', 'tcpdump', '-i', 'a1', '-U', '-w', cap, 'udp port 1044'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    procs.push(td);
+    let tdErr = '';
+    td.stderr.on('data', (d: Buffer) => (tdErr += d.toString()));
+    for (let i = 0; i < 100 && !/listening on/.test(tdErr); i++) await sleep(50);
+    const pidfile = path.join(dir, 'uftpd.pid');
+    nsexec(B, 'timeout', '20', 'uftpd', '-L', path.join(dir, 'uftpd.log'), '-D', path.join(dir, 'dest'), '-P', pidfile);
+    try {
+      nsexec(A, 'timeout', '20', 'uftp', '-Q', '46', '-R', '10000', path.join(dir, 'f'));
+    } finally {
+      for (let i = 0; i < 40 && !fs.existsSync(pidfile); i++) await sleep(50);
+      if (fs.existsSync(pidfile)) process.kill(Number(fs.readFileSync(pidfile, 'utf8')), 'SIGTERM');
+      await sleep(300);
+      td.kill('SIGTERM');
+      await new Promise((r) => td.on('exit', r));
+    }
+    const ids = execFileSync('tshark', ['-r', cap, '-T', 'fields', '-e', 'uftp4.src_id', '-Y', 'ip.src==10.63.1.2'], { encoding: 'utf8' })
+      .split('\n').filter(Boolean).map((x) => Number(x));
+    assert.ok(ids.length > 0, 'uftpd answered');
+    assert.equal(new Set(ids).size, 1);
+    assert.equal(ids[0], ours, `real uftpd uses 0x${ids[0].toString(16)}, we derive 0x${ours.toString(16)}`);
+    assert.equal(ours, 0x0a3f0102);
+    // the real uftp's -Q 46 puts 46 << 2 = 0xb8 in the TOS byte, the value our setDscp(46) sets (test above)
+    const tos = execFileSync('tshark', ['-r', cap, '-T', 'fields', '-e', 'ip.dsfield', '-Y', 'ip.src==10.63.1.1'], { encoding: 'utf8' })
+      .split('\n').filter(Boolean);
+    assert.ok(tos.length > 0);
+    assert.deepEqual([...new Set(tos.map((x) => Number(x)))], [0xb8]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
