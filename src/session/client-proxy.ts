@@ -43,7 +43,7 @@ import {
   type Endpoint,
   type ProxyIo,
 } from './proxy-common.js';
-import { MIN_IDLE_MS } from './server-proxy.js';
+import { MAX_IDLE_MS, MAX_SESSIONS, MIN_IDLE_MS } from './server-proxy.js';
 
 export interface ClientProxyConfig {
   readonly uid: number;
@@ -172,6 +172,10 @@ export class ClientProxy {
       if (this.refused.has(key)) {
         this.refused.set(key, now);
         this.stats.dropped++;
+        return;
+      }
+      if (this.sessions.size >= MAX_SESSIONS) {
+        this.drop(1, `${tag}: ${MAX_SESSIONS} sessions open; ANNOUNCE from ${endpointText(from)} dropped`);
         return;
       }
       const a = readAnnounce(data);
@@ -313,7 +317,7 @@ export class ClientProxy {
   }
 
   private idleMs(s: Session): number {
-    return Math.max(MIN_IDLE_MS, 4 * s.robust * unquantizeGrtt(s.grttQ) * 1000);
+    return Math.min(MAX_IDLE_MS, Math.max(MIN_IDLE_MS, 4 * s.robust * unquantizeGrtt(s.grttQ) * 1000));
   }
 
   handleTimeout(now: number): void {

@@ -33,6 +33,10 @@ import { isSsm, type ServerListEntry } from './lists.js';
 
 /** Sessions are kept at least this long after the last packet, whatever the GRTT. */
 export const MIN_IDLE_MS = 5000;
+/** ...and at most this long, whatever a (possibly forged) ANNOUNCE says its ROBUST and GRTT are. */
+export const MAX_IDLE_MS = 600_000;
+/** Sessions open at once at most; further ANNOUNCEs are dropped (a flood of forged ones cannot exhaust memory). */
+export const MAX_SESSIONS = 4096;
 /** Outstanding heartbeat challenges kept at most (oldest dropped first), and for how long. */
 export const MAX_CHALLENGES = 256;
 export const CHALLENGE_TTL_MS = 60_000;
@@ -170,6 +174,10 @@ export class ServerProxy {
       return;
     }
     if (!s) {
+      if (this.sessions.size >= MAX_SESSIONS) {
+        this.drop(1, `${tag}: ${MAX_SESSIONS} sessions open; ANNOUNCE from ${endpointText(from)} dropped`);
+        return;
+      }
       const a = readAnnounce(data);
       if (!a.ok) {
         this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ${a.error.message}`);
@@ -278,7 +286,7 @@ export class ServerProxy {
   }
 
   private idleMs(s: Session): number {
-    return Math.max(MIN_IDLE_MS, 4 * s.robust * unquantizeGrtt(s.grttQ) * 1000);
+    return Math.min(MAX_IDLE_MS, Math.max(MIN_IDLE_MS, 4 * s.robust * unquantizeGrtt(s.grttQ) * 1000));
   }
 
   handleTimeout(now: number): void {

@@ -1,0 +1,314 @@
+// The proxy state machines driven with a virtual clock through an in-memory network: no sockets.
+// Datagrams are built and checked with the independent wire codec (src/wire), so the proxies' own lean
+// readers and builders are cross-checked against it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { ClientProxy } from '../../src/session/client-proxy.js';
+import { buildHbReq, readHbResp } from '../../src/session/heartbeat.js';
+import { ServerProxy, MIN_IDLE_MS, MAX_IDLE_MS } from '../../src/session/server-proxy.js';
+import type { Endpoint, ProxyIo } from '../../src/session/proxy-common.js';
+import { blobFingerprint, publicKeyToBlob } from '../../src/crypto/pubkey.js';
+import { decodePacket, encodePacket, type Message, type Packet } from '../../src/wire/packet.js';
+import { HbAuth, UFTP_VER_NUM } from '../../src/wire/constants.js';
+import { quantizeGrtt, unquantizeGrtt } from '../../src/wire/quantize.js';
+
+interface Sent {
+  at: number;
+  to: Endpoint;
+  data: Uint8Array;
+  multicast: boolean;
+}
+
+/** A ProxyIo that records everything (the "network" of one machine). */
+class Recorder implements ProxyIo {
+  now = 0;
+  sent: Sent[] = [];
+  joins: string[] = [];
+  leaves: string[] = [];
+  logs: string[] = [];
+  send(to: Endpoint, data: Uint8Array, multicast: boolean): void {
+    this.sent.push({ at: this.now, to, data: Uint8Array.from(data), multicast });
+  }
+  join(group: string, source?: string): void {
+    this.joins.push(source ? `${source}>${group}` : group);
+  }
+  leave(group: string, source?: string): void {
+    this.leaves.push(source ? `${source}>${group}` : group);
+  }
+  log(level: number, message: string): void {
+    this.logs.push(`${level} ${message}`);
+  }
+  logEnabled(): boolean {
+    return true;
+  }
+  take(): Sent[] {
+    const s = this.sent;
+    this.sent = [];
+    return s;
+  }
+}
+
+const SERVER: Endpoint = { address: '10.1.1.1', port: 40000 };
+const SERVER_ID = 0x0a010101;
+const UPSTREAM: Endpoint = { address: '10.2.2.1', port: 1044 };
+const CP_ID = 0x0a020202;
+
+function pkt(message: Message, srcId: number, groupId: number, grtt = 0.5, seq = 0, groupInst = 0): Uint8Array {
+  const p: Packet = {
+    header: { version: UFTP_VER_NUM, func: 0, seq, srcId, groupId, groupInst, grtt: quantizeGrtt(grtt), gsize: 0, reserved: 0 },
+    message,
+  };
+  return encodePacket(p);
+}
+
+function announce(groupId: number, priv = '230.5.5.7', robust = 20, blockSize = 1300, grtt = 0.5): Uint8Array {
+  return pkt(
+    { type: 'ANNOUNCE', flags: 0, robust, ccType: 0, blockSize, timestamp: { sec: 1000, usec: 0 }, publicMcast: '230.4.4.1', privateMcast: priv, extensions: [], clientIds: [] },
+    SERVER_ID,
+    groupId,
+    grtt,
+  );
+}
+
+function register(clientId: number, groupId: number, tsUs: number): Uint8Array {
+  return pkt(
+    { type: 'REGISTER', timestamp: { sec: Math.floor(tsUs / 1e6), usec: tsUs % 1e6 }, clientRandom: new Uint8Array(32), keyInfo: new Uint8Array(0), extensions: [], clientIds: [] },
+    clientId,
+    groupId,
+    0,
+  );
+}
+
+function decoded(d: Uint8Array): Packet {
+  const p = decodePacket(d);
+  assert.ok(p.ok, p.ok ? '' : p.error.message);
+  return p.value;
+}
+
+test('1,000 clients behind one client proxy: one aggregated REGISTER round within 1 GRTT, slowest client first', () => {
+  const io = new Recorder();
+  const cp = new ClientProxy({ uid: CP_ID, destPort: 1044 }, io);
+  const G = 0x11223344;
+  cp.handle(0, UPSTREAM, announce(G));
+  const [re] = io.take();
+  assert.deepEqual(re.to, { address: '230.4.4.1', port: 1044 });
+  assert.ok(re.multicast);
+  // clients answer between 1 and 300 ms later; client i echoes a timestamp that makes client 777 the slowest
+  const base = 1000e6;
+  const n = 1000;
+  for (let i = 0; i < n; i++) {
+    const id = 0x0b000000 + i;
+    const rx = 1 + ((i * 37) % 300);
+    io.now = rx;
+    const echoed = base + rx * 1000 - (i === 777 ? 250_000 : 10_000 + (i % 50) * 1000);
+    cp.handle(rx, { address: `10.3.${i >> 8}.${i & 255}`, port: 1044 }, register(id, G, echoed));
+  }
+  assert.equal(io.sent.length, 0, 'nothing sent before the aggregation window ends');
+  const grttMs = unquantizeGrtt(quantizeGrtt(0.5)) * 1000; // the ANNOUNCE's GRTT as the header carries it
+  const deadline = cp.nextDeadline();
+  assert.ok(deadline !== undefined && deadline <= 1 + grttMs + 1, `deadline ${deadline}`);
+  io.now = deadline;
+  cp.handleTimeout(deadline);
+  const out = io.take();
+  const per = Math.floor((1300 - 44) / 4);
+  assert.equal(out.length, Math.ceil(n / per), 'split to fit the block size');
+  const ids: number[] = [];
+  for (const s of out) {
+    assert.deepEqual(s.to, UPSTREAM);
+    const p = decoded(s.data);
+    assert.equal(p.header.srcId, CP_ID);
+    assert.equal(p.header.groupId, G);
+    assert.equal(p.message.type, 'REGISTER');
+    if (p.message.type === 'REGISTER') {
+      assert.ok(p.message.clientIds.length <= per);
+      ids.push(...p.message.clientIds);
+    }
+  }
+  assert.equal(ids.length, n);
+  assert.equal(new Set(ids).size, n, 'every client exactly once');
+  assert.equal(ids[0], 0x0b000000 + 777, 'slowest client first');
+  // its timestamp, advanced by the time the proxy held it
+  const first = decoded(out[0].data).message;
+  assert.equal(first.type, 'REGISTER');
+  if (first.type === 'REGISTER') {
+    const rx777 = 1 + ((777 * 37) % 300);
+    const echoed = base + rx777 * 1000 - 250_000;
+    const got = first.timestamp.sec * 1e6 + first.timestamp.usec;
+    const want = echoed + (deadline - rx777) * 1000;
+    assert.ok(Math.abs(got - want) < 1, `timestamp ${got}, want ${want} (echoed + hold)`);
+  }
+  // sequence numbers of the proxy's own messages count up
+  assert.deepEqual(out.map((s) => decoded(s.data).header.seq), out.map((_, i) => i));
+});
+
+test('COMPLETE, FILEINFO_ACK and STATUS are aggregated per file (NAKs OR-ed); CC_ACK goes up at once', () => {
+  const io = new Recorder();
+  const cp = new ClientProxy({ uid: CP_ID, destPort: 1044 }, io);
+  const G = 0x55;
+  cp.handle(0, UPSTREAM, announce(G, '230.5.5.9', 20, 1300, 0.1));
+  io.take();
+  const c = (i: number): Endpoint => ({ address: `10.3.0.${i}`, port: 1044 });
+  cp.handle(1, c(1), pkt({ type: 'COMPLETE', fileId: 3, status: 0, extensions: [], clientIds: [] }, 0x0c000001, G));
+  cp.handle(2, c(2), pkt({ type: 'COMPLETE', fileId: 3, status: 0, extensions: [], clientIds: [] }, 0x0c000002, G));
+  cp.handle(3, c(3), pkt({ type: 'COMPLETE', fileId: 4, status: 0, extensions: [], clientIds: [] }, 0x0c000003, G));
+  cp.handle(4, c(1), pkt({ type: 'STATUS', fileId: 5, section: 2, extensions: [], naks: Uint8Array.from([0x81, 0, 0, 0]) }, 0x0c000001, G));
+  cp.handle(5, c(2), pkt({ type: 'STATUS', fileId: 5, section: 2, extensions: [], naks: Uint8Array.from([0x01, 0x10, 0, 0]) }, 0x0c000002, G));
+  cp.handle(6, c(2), pkt({ type: 'FILEINFO_ACK', fileId: 6, flags: 0, timestamp: { sec: 1000, usec: 5 }, extensions: [], clientIds: [] }, 0x0c000002, G));
+  cp.handle(7, c(1), pkt({ type: 'CC_ACK', extensions: [] } as unknown as Message, 0x0c000001, G));
+  const immediate = io.take();
+  assert.equal(immediate.length, 1, 'CC_ACK forwarded at once');
+  assert.equal(decoded(immediate[0].data).message.type, 'CC_ACK');
+  cp.handleTimeout(200);
+  const out = io.take().map((s) => decoded(s.data).message);
+  const complete3 = out.find((m) => m.type === 'COMPLETE' && m.fileId === 3);
+  const complete4 = out.find((m) => m.type === 'COMPLETE' && m.fileId === 4);
+  const status = out.find((m) => m.type === 'STATUS');
+  const fack = out.find((m) => m.type === 'FILEINFO_ACK');
+  assert.ok(complete3 && complete3.type === 'COMPLETE');
+  assert.deepEqual([...complete3.clientIds].sort(), [0x0c000001, 0x0c000002]);
+  assert.ok(complete4 && complete4.type === 'COMPLETE');
+  assert.deepEqual(complete4.clientIds, [0x0c000003]);
+  assert.ok(status && status.type === 'STATUS');
+  assert.equal(status.section, 2);
+  assert.deepEqual([...status.naks], [0x81, 0x10, 0, 0]);
+  assert.ok(fack && fack.type === 'FILEINFO_ACK');
+  assert.deepEqual(fack.clientIds, [0x0c000002]);
+});
+
+test('server proxy: forwards down to the client proxy and up to where the ANNOUNCE came from; sessions kept apart and reclaimed', () => {
+  const io = new Recorder();
+  const dest = { address: '10.2.2.2', port: 1044 };
+  const sp = new ServerProxy({ uid: 0x0a0a0a0a, dest, nonce: () => 7 }, io);
+  const server2: Endpoint = { address: '10.1.1.9', port: 50000 };
+  sp.handle(0, SERVER, announce(0xaaaa, '230.5.5.1', 20, 1300, 0.01));
+  sp.handle(1, server2, pkt({ type: 'ANNOUNCE', flags: 0, robust: 5, ccType: 0, blockSize: 1300, timestamp: { sec: 1, usec: 0 }, publicMcast: '230.4.4.1', privateMcast: '230.5.5.2', extensions: [], clientIds: [] }, 0x0a010109, 0xbbbb, 0.01));
+  assert.deepEqual(io.joins, ['230.5.5.1', '230.5.5.2']);
+  assert.equal(sp.sessionCount, 2);
+  io.take();
+  // responses from downstream go to their own server
+  sp.handle(2, dest, pkt({ type: 'COMPLETE', fileId: 1, status: 0, extensions: [], clientIds: [1] }, CP_ID, 0xbbbb));
+  sp.handle(3, dest, pkt({ type: 'COMPLETE', fileId: 1, status: 0, extensions: [], clientIds: [1] }, CP_ID, 0xaaaa));
+  const up = io.take();
+  assert.deepEqual(up.map((s) => s.to), [server2, SERVER]);
+  // a server message for an unknown group, and a client message from a stranger, are dropped
+  const dropped = sp.stats.dropped;
+  sp.handle(4, SERVER, pkt({ type: 'DONE_CONF', extensions: [], clientIds: [] } as unknown as Message, SERVER_ID, 0xcccc));
+  sp.handle(5, { address: '10.9.9.9', port: 1044 }, pkt({ type: 'COMPLETE', fileId: 1, status: 0, extensions: [], clientIds: [] }, 5, 0xaaaa));
+  assert.equal(io.take().length, 0);
+  assert.equal(sp.stats.dropped, dropped + 2);
+  // silence: both sessions reclaimed after 4*ROBUST*GRTT (at least MIN_IDLE_MS), the groups left
+  sp.handleTimeout(MIN_IDLE_MS - 10);
+  assert.equal(sp.sessionCount, 2);
+  const d = sp.nextDeadline();
+  assert.ok(d !== undefined);
+  sp.handleTimeout(d + 10);
+  assert.equal(sp.sessionCount, 0);
+  assert.deepEqual(io.leaves.sort(), ['230.5.5.1', '230.5.5.2']);
+  assert.equal(sp.nextDeadline(), undefined, 'nothing left to wait for');
+});
+
+test('heartbeats: challenge with a fresh nonce, verify, adopt; a forged key gets HB_AUTH_FAILED and changes nothing', () => {
+  const io = new Recorder();
+  const good = generateKeyPairSync('rsa', { modulusLength: 512 }).privateKey;
+  const forged = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+  const goodBlob = publicKeyToBlob(good);
+  const forgedBlob = publicKeyToBlob(forged);
+  assert.ok(goodBlob.ok && forgedBlob.ok);
+  let n = 100;
+  const sp = new ServerProxy({ uid: 1, fingerprint: blobFingerprint(goodBlob.value), nonce: () => ++n }, io);
+  const cpAddr = { address: '192.0.2.7', port: 31000 };
+  const evil = { address: '192.0.2.66', port: 1044 };
+  const resp = (): { auth: number; nonce: number; to: Endpoint } => {
+    const [s] = io.take();
+    const r = readHbResp(s.data);
+    assert.ok(r.ok);
+    return { ...r.value, to: s.to };
+  };
+  // the forger: challenged, signs with the wrong key -> FAILED, no destination
+  sp.handle(0, evil, buildHbReq(9, 0));
+  const ch1 = resp();
+  assert.equal(ch1.auth, HbAuth.CHALLENGE);
+  sp.handle(1, evil, buildHbReq(9, ch1.nonce, { privateKey: forged, blob: forgedBlob.value }));
+  assert.equal(resp().auth, HbAuth.FAILED);
+  assert.equal(sp.dest, undefined);
+  // the real client proxy: challenged with a different nonce, signs -> adopted
+  sp.handle(2, cpAddr, buildHbReq(2, 0));
+  const ch2 = resp();
+  assert.equal(ch2.auth, HbAuth.CHALLENGE);
+  assert.notEqual(ch2.nonce, ch1.nonce, 'a fresh nonce per challenge');
+  // a signature over the wrong nonce fails
+  sp.handle(3, cpAddr, buildHbReq(2, ch2.nonce + 1, { privateKey: good, blob: goodBlob.value }));
+  assert.equal(resp().auth, HbAuth.FAILED);
+  sp.handle(4, cpAddr, buildHbReq(2, 0));
+  const ch3 = resp();
+  sp.handle(5, cpAddr, buildHbReq(2, ch3.nonce, { privateKey: good, blob: goodBlob.value }));
+  assert.equal(resp().auth, HbAuth.OK);
+  assert.deepEqual(sp.dest, cpAddr);
+  // replaying the same signed heartbeat (nonce used) is not accepted again without a new challenge
+  sp.handle(6, evil, buildHbReq(2, ch3.nonce, { privateKey: good, blob: goodBlob.value }));
+  assert.equal(resp().auth, HbAuth.CHALLENGE);
+  assert.deepEqual(sp.dest, cpAddr);
+  // the established peer's unsigned heartbeats are accepted without a challenge
+  sp.handle(7, cpAddr, buildHbReq(2, 0));
+  assert.equal(resp().auth, HbAuth.OK);
+  // the forger again, signed: still FAILED, destination unchanged
+  sp.handle(8, evil, buildHbReq(9, 0));
+  const ch4 = resp();
+  sp.handle(9, evil, buildHbReq(9, ch4.nonce, { privateKey: forged, blob: forgedBlob.value }));
+  assert.equal(resp().auth, HbAuth.FAILED);
+  assert.deepEqual(sp.dest, cpAddr);
+  // and downstream forwarding now uses the learnt address
+  sp.handle(10, SERVER, announce(0x77));
+  assert.deepEqual(io.take()[0].to, cpAddr);
+});
+
+test('hostile input: random, truncated and mutated datagrams never throw and never disturb a session', () => {
+  const io = new Recorder();
+  const dest = { address: '10.2.2.2', port: 1044 };
+  const sp = new ServerProxy({ uid: 1, dest, nonce: () => 3 }, io);
+  const cio = new Recorder();
+  const cp = new ClientProxy({ uid: CP_ID, destPort: 1044 }, cio);
+  const ann = announce(0x4242);
+  sp.handle(0, SERVER, ann);
+  cp.handle(0, UPSTREAM, ann);
+  const samples = [ann, register(5, 0x4242, 1e9), pkt({ type: 'STATUS', fileId: 1, section: 0, extensions: [], naks: new Uint8Array(8) }, 5, 0x4242), buildHbReq(1, 0)];
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 1600 }),
+        fc.tuple(fc.constantFrom(...samples), fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 })).map(([s, pos, bytes]) => {
+          const b = Uint8Array.from(s);
+          for (let i = 0; i < bytes.length; i++) b[(pos + i * 7) % b.length] = bytes[i];
+          return b;
+        }),
+        fc.tuple(fc.constantFrom(...samples), fc.nat()).map(([s, cut]) => s.subarray(0, cut % s.length)),
+      ),
+      fc.constantFrom<Endpoint>(SERVER, dest, UPSTREAM, { address: '10.6.6.6', port: 9 }),
+      (d, from) => {
+        sp.handle(1, from, d);
+        cp.handle(1, from, d);
+        sp.handleTimeout(2);
+        cp.handleTimeout(2);
+      },
+    ),
+    { numRuns: 3000, seed: 42 },
+  );
+  // the legitimate session still forwards
+  io.take();
+  sp.handle(3, SERVER, pkt({ type: 'FILESEG', fileId: 1, section: 0, secBlock: 0, extensions: [], data: new Uint8Array(100) } as Message, SERVER_ID, 0x4242));
+  const fwd = io.take();
+  assert.ok(fwd.some((s) => s.to === dest || (s.to.address === dest.address && s.to.port === dest.port)), 'FILESEG still forwarded');
+  // forged ANNOUNCEs may open sessions, but silence reclaims them (MAX_IDLE_MS at most, whatever ROBUST and
+  // GRTT they claim) while the real one, still talking, stays
+  assert.ok(sp.sessionCount > 1 && cp.sessionCount > 1, 'some forged ANNOUNCEs opened sessions');
+  for (let t = 1000; t <= MAX_IDLE_MS + 2000; t += 1000) {
+    sp.handle(t, SERVER, ann);
+    cp.handle(t, UPSTREAM, ann);
+    sp.handleTimeout(t);
+    cp.handleTimeout(t);
+  }
+  assert.equal(sp.sessionCount, 1);
+  assert.equal(cp.sessionCount, 1);
+});
