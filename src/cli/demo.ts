@@ -58,7 +58,7 @@ async function main(): Promise<number> {
       process.stderr.write(`demo: ${shown}: ${item.error}\n`);
       return 1;
     }
-    const x = inspectEvent(item.value);
+    const x = inspectEvent(item.value, { json: false });
     summary.add(x);
     if (run.length > 0 && run[0].type !== x.type) flush();
     run.push(x);

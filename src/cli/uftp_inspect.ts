@@ -138,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
         fatal = item.error;
         break;
       }
-      const x = inspectEvent(item.value);
+      const x = inspectEvent(item.value, { json: json && !summaryOnly, line: !json && !summaryOnly });
       summary.add(x);
       if (summaryOnly) continue;
       await out.line(json ? JSON.stringify(x.json) : x.line);

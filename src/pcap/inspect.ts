@@ -139,10 +139,21 @@ export interface Inspected {
   readonly error: string | null;
 }
 
-/** Decodes one event from readUdpDatagrams into the inspector's record. */
-export function inspectEvent(ev: DatagramEvent): Inspected {
-  const place: JsonObject = { src: ev.src ?? null, dst: ev.dst ?? null, time: isoTime(ev.timeNs), frame: ev.frame };
-  const where = `${clockTime(ev.timeNs)} ${ev.src ?? '?'} -> ${ev.dst ?? '?'}`;
+/** What to build besides the counts: the JSON record, the text line (both by default). */
+export interface InspectWant {
+  readonly json?: boolean;
+  readonly line?: boolean;
+}
+
+/**
+ * Decodes one event from readUdpDatagrams into the inspector's record. With `want` false for json or
+ * line, that part is left empty ({} or ''), which saves most of the time when only a summary is wanted.
+ */
+export function inspectEvent(ev: DatagramEvent, want: InspectWant = {}): Inspected {
+  const wantJson = want.json !== false;
+  const wantLine = want.line !== false;
+  const place: JsonObject = wantJson ? { src: ev.src ?? null, dst: ev.dst ?? null, time: isoTime(ev.timeNs), frame: ev.frame } : {};
+  const where = wantLine ? `${clockTime(ev.timeNs)} ${ev.src ?? '?'} -> ${ev.dst ?? '?'}` : '';
   if (ev.kind === 'error') {
     return {
       frame: ev.frame, timeNs: ev.timeNs, src: ev.src ?? '?', dst: ev.dst ?? '?', type: null, header: null,
@@ -162,12 +173,15 @@ export function inspectEvent(ev: DatagramEvent): Inspected {
     };
   }
   const p = r.value;
-  const json = headerFields(p.header, place);
-  for (const [k, v] of Object.entries(messageFields(p.message))) json[k in json ? `msg_${k}` : k] = v;
-  json.type = p.message.type;
+  let json: JsonObject = {};
+  if (wantJson) {
+    json = headerFields(p.header, place);
+    for (const [k, v] of Object.entries(messageFields(p.message))) json[k in json ? `msg_${k}` : k] = v;
+    json.type = p.message.type;
+  }
   return {
     frame: ev.frame, timeNs: ev.timeNs, src: ev.src, dst: ev.dst, type: p.message.type, header: p.header,
-    json, line: `${where} ${describePacket(p)}`, error: null,
+    json, line: wantLine ? `${where} ${describePacket(p)}` : '', error: null,
   };
 }
 
