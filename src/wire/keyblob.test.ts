@@ -23,3 +23,23 @@ test('EC key blob round-trips; unknown blob type is a typed error', () => {
   assert.equal(r.ok, false);
   if (!r.ok) assert.equal(r.error.kind, 'bad-type');
 });
+
+test('EC key blobs are zero padded to 4 bytes on encode (sect163: key 42 -> blob 48) and accepted with or without it', () => {
+  const blob: KeyBlob = { kind: 'EC', curve: 1, key: new Uint8Array(42).fill(7) };
+  const bytes = encodeKeyBlob(blob);
+  assert.equal(bytes.length, 48);
+  assert.deepEqual([...bytes.subarray(0, 4)], [2, 1, 0, 42]);
+  assert.deepEqual([...bytes.subarray(46)], [0, 0]);
+  const padded = decodeKeyBlob(bytes);
+  assert.ok(padded.ok);
+  assert.deepEqual(padded.value, blob);
+  const unpadded = decodeKeyBlob(bytes.subarray(0, 46));
+  assert.ok(unpadded.ok);
+  assert.deepEqual(unpadded.value, blob);
+  const dirty = Uint8Array.from(bytes);
+  dirty[47] = 1;
+  const r = decodeKeyBlob(dirty);
+  assert.ok(!r.ok && r.error.kind === 'bad-value');
+  // RSA blobs are not padded
+  assert.equal(encodeKeyBlob({ kind: 'RSA', exponent: 3, modulus: new Uint8Array(65) }).length, 73);
+});

@@ -7,7 +7,11 @@
  *  1  reserved (0)                        1  curve (5.3.12)
  *  2  modulus length (16 bits)            2  key length (16 bits)
  *  4  public exponent (32 bits)           4  EC public key (key length bytes)
- *  8  modulus (modulus length bytes)
+ *  8  modulus (modulus length bytes)     then zero padding to a multiple of 4 bytes
+ *
+ * UFTP 4.10 pads EC blobs with zeros to a multiple of 4 bytes and counts the padding in the enclosing
+ * message's key length field (sect163*: key 42 bytes, blob 48); RSA blobs are never padded. So the encoder
+ * pads EC blobs, and the decoder accepts an EC blob with or without that zero padding.
  */
 import { KeyBlobType } from './constants.js';
 import { err, ok, type Result } from './result.js';
@@ -20,7 +24,7 @@ const RSA_FIXED = 8;
 const EC_FIXED = 4;
 
 export function keyBlobLength(blob: KeyBlob): number {
-  return blob.kind === 'RSA' ? RSA_FIXED + blob.modulus.length : EC_FIXED + blob.key.length;
+  return blob.kind === 'RSA' ? RSA_FIXED + blob.modulus.length : (EC_FIXED + blob.key.length + 3) & ~3;
 }
 
 /** Decodes a key blob that must fill `bytes` exactly (the enclosing message gives its length). */
@@ -40,8 +44,12 @@ export function decodeKeyBlob(bytes: Uint8Array): Result<KeyBlob> {
   }
   if (type === KeyBlobType.EC) {
     if (len === 0) return err('bad-value', 'EC key blob: key length 0');
-    if (EC_FIXED + len !== bytes.length) {
+    const exact = EC_FIXED + len;
+    if (exact !== bytes.length && ((exact + 3) & ~3) !== bytes.length) {
       return err('inconsistent', `EC key blob: key length ${len} does not fit blob of ${bytes.length} bytes`);
+    }
+    for (let i = exact; i < bytes.length; i++) {
+      if (bytes[i] !== 0) return err('bad-value', `EC key blob: padding byte ${i - exact} after the key is ${bytes[i]}, must be 0`);
     }
     return ok({ kind: 'EC', curve: bytes[1], key: bytes.subarray(EC_FIXED, EC_FIXED + len) });
   }
@@ -59,11 +67,13 @@ export function encodeKeyBlobInto(blob: KeyBlob, out: Uint8Array, offset: number
     out.set(blob.modulus, offset + RSA_FIXED);
     return RSA_FIXED + blob.modulus.length;
   }
+  const len = keyBlobLength(blob);
   out[offset] = KeyBlobType.EC;
   out[offset + 1] = blob.curve;
   view.setUint16(offset + 2, blob.key.length);
   out.set(blob.key, offset + EC_FIXED);
-  return EC_FIXED + blob.key.length;
+  out.fill(0, offset + EC_FIXED + blob.key.length, offset + len);
+  return len;
 }
 
 export function encodeKeyBlob(blob: KeyBlob): Uint8Array {
