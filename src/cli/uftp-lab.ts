@@ -148,8 +148,8 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case undefined:
     case 'help':
-      process.stdout.write(HELP);
-      return cmd === undefined ? 1 : 0;
+      (cmd === undefined ? process.stderr : process.stdout).write(HELP);
+      return cmd === undefined ? 2 : 0;
     case 'up': {
       const fig = args[0];
       if (!fig || !isFigure(fig)) throw new UsageError(`up: expected a figure: ${FIGURES.join(', ')}${fig ? ` (got "${fig}")` : ''}`);

@@ -133,13 +133,13 @@ export function ourBin(name: string): string {
 
 /** Null when the lab can run here, else one line saying why not. */
 export async function checkPrereqs(): Promise<string | null> {
-  if (process.platform !== 'linux') return 'uftp-lab needs Linux network namespaces; this is ' + process.platform;
+  if (process.platform !== 'linux') return 'needs Linux network namespaces; this is ' + process.platform;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    return 'uftp-lab needs root to create network namespaces (run it as root, e.g. with sudo)';
+    return 'needs root to create network namespaces (run it as root, e.g. with sudo)';
   }
   for (const c of ['ip', 'nft', 'tc', 'timeout']) {
     const r = await run(['sh', '-c', `command -v ${c}`], { timeoutMs: 5000 });
-    if (r.code !== 0) return `uftp-lab needs the command "${c}" (Debian packages iproute2, nftables, coreutils)`;
+    if (r.code !== 0) return `needs the command "${c}" (Debian packages iproute2, nftables, coreutils)`;
   }
   const probe = `ulabprobe${randomBytes(3).toString('hex')}`;
   const r = await run(['ip', 'netns', 'add', probe]);
@@ -638,6 +638,7 @@ export class Lab {
   /** Lets this Node process exit while the lab's processes keep running (the CLI's `up`); `down` stops them. */
   release(): void {
     for (const c of this.children.values()) c.unref();
+    liveLabs.delete(this); // not torn down when this process exits
   }
 
   /** Processes this Lab object started that are still running. */
@@ -660,6 +661,19 @@ export class Lab {
       const r = await run(['ip', 'netns', 'exec', this.nsOf(host), 'ss', '-Hlun']);
       return r.stdout.split('\n').some((l) => new RegExp(`:${port}\\s`).test(l));
     }, timeoutMs, `UDP port ${port} on ${host}`);
+  }
+
+  /**
+   * Starts the lab's UDP probe (src/lab/udp-probe.ts: recv, send, echo, ping) in a host. For recv and echo it
+   * resolves once the socket is bound. Read a recv/ping report with probeReport(proc) after it exits.
+   */
+  async probe(host: string, mode: 'recv' | 'send' | 'echo' | 'ping', args: readonly string[], timeoutMs = 30_000): Promise<Proc> {
+    const p = this.spawn(host, [...nodeModuleArgv('./udp-probe.js'), mode, ...args], { timeoutMs });
+    if (mode === 'recv' || mode === 'echo') {
+      await this.waitFor(() => p.log().includes('ready') || p.exitCode !== null, 10_000, `udp-probe ${mode} on ${host}`);
+      if (p.exitCode !== null) throw new LabError(`udp-probe ${mode} on ${host} exited: ${p.log().trim()}`);
+    }
+    return p;
   }
 
   // ---- the real UFTP suite ----
@@ -755,6 +769,13 @@ export class Lab {
 function signalNumber(sig: NodeJS.Signals): number {
   const map: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
   return map[sig] ?? 0;
+}
+
+/** The JSON report a udp-probe recv/ping printed (last JSON line of its log). */
+export function probeReport<T>(p: Proc): T {
+  const line = p.log().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (!line) throw new LabError(`udp-probe on ${p.host} printed no report: ${p.log().trim()}`);
+  return JSON.parse(line) as T;
 }
 
 export function sha256File(file: string): string {

@@ -25,7 +25,7 @@ export const SELFTEST_CASES: readonly SelftestCase[] = [
   { name: 'fig1 loss5', figure: 'fig1', scenario: { lab: { lossPct: 5 } } },
   { name: 'fig1 delay250', figure: 'fig1', scenario: { lab: { delayMs: 250 }, rateKbps: 8000 } },
   { name: 'fig2 plain', figure: 'fig2', scenario: {} },
-  { name: 'fig2 encrypted', figure: 'fig2', scenario: { crypto: RSA, keys: 'rsa' } },
+  { name: 'fig2 encrypted', figure: 'fig2', scenario: { crypto: RSA, keys: 'rsa', serverKey: true } },
   { name: 'fig3 plain', figure: 'fig3', scenario: {} },
   { name: 'fig3 encrypted', figure: 'fig3', scenario: { crypto: ECDH } },
   { name: 'fig4 plain', figure: 'fig4', scenario: {} },
