@@ -7,9 +7,21 @@ import type * as dgram from 'node:dgram';
 import { constants as osConstants } from 'node:os';
 import type { Result } from '../wire/result.js';
 
+/** One getifaddrs(3) entry as the addon returns it. */
+export interface NativeIfAddr {
+  readonly name: string;
+  readonly family: 4 | 6;
+  readonly address: string;
+  readonly netmask: string;
+  /** ifa_flags: IFF_UP 0x1, IFF_LOOPBACK 0x8, IFF_RUNNING 0x40, IFF_MULTICAST 0x1000... */
+  readonly flags: number;
+  readonly scopeid: number;
+}
+
 interface DscpAddon {
   setTos(fd: number, family: number, tos: number): number;
   getTos(fd: number, family: number): number;
+  interfaces?(): NativeIfAddr[];
 }
 
 let addon: DscpAddon | undefined;
@@ -61,4 +73,14 @@ export function getTos(sock: dgram.Socket, family: 4 | 6): Result<number, string
   if (fd === undefined) return { ok: false, error: 'socket not bound' };
   const v = a.getTos(fd, family);
   return v >= 0 ? { ok: true, value: v } : { ok: false, error: `Error getting tos: ${errnoName(-v)}` };
+}
+
+/**
+ * Every IPv4/IPv6 address in getifaddrs(3) order with its interface flags, including interfaces without carrier
+ * (which os.networkInterfaces() leaves out: libuv skips interfaces that are not IFF_RUNNING). Undefined when the
+ * addon is not built.
+ */
+export function nativeInterfaces(): NativeIfAddr[] | undefined {
+  const a = load();
+  return a?.interfaces ? a.interfaces() : undefined;
 }

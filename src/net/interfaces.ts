@@ -9,9 +9,11 @@ import * as os from 'node:os';
 import { lookup } from 'node:dns/promises';
 import type { Result } from '../wire/result.js';
 import { ipFamily, stripZone, uidFromAddress } from './address.js';
+import { nativeInterfaces } from './dscp.js';
 
 const IFF_UP = 0x1;
 const IFF_LOOPBACK = 0x8;
+const IFF_RUNNING = 0x40;
 const IFF_MULTICAST = 0x1000;
 
 export interface IfAddress {
@@ -33,6 +35,8 @@ export interface NetInterface {
   readonly up: boolean;
   /** /sys/class/net/IF/operstate ("up", "down", "unknown"...), for information. */
   readonly operstate: string;
+  /** IFF_RUNNING (carrier). */
+  readonly running: boolean;
   readonly loopback: boolean;
   /** IFF_MULTICAST. */
   readonly multicast: boolean;
@@ -48,26 +52,44 @@ function readSys(name: string, file: string): string | undefined {
   }
 }
 
-/** All interfaces with addresses, in the system's order. */
+/**
+ * All interfaces with addresses, in the system's (getifaddrs) order, grouped by name in order of first
+ * appearance. Uses the native addon's getifaddrs so interfaces without carrier are listed too (the real uftpd
+ * sees them); falls back to os.networkInterfaces() (which omits them) when the addon is not built.
+ */
 export function listInterfaces(): NetInterface[] {
+  const native = nativeInterfaces();
+  const groups = new Map<string, { addrs: IfAddress[]; flags: number | undefined; internal: boolean }>();
+  if (native) {
+    for (const a of native) {
+      let g = groups.get(a.name);
+      if (!g) groups.set(a.name, (g = { addrs: [], flags: a.flags, internal: false }));
+      g.addrs.push({ address: a.address, family: a.family, netmask: a.netmask, scopeid: a.family === 6 ? a.scopeid : undefined });
+    }
+  } else {
+    for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
+      if (!addrs) continue;
+      groups.set(name, {
+        addrs: addrs.map((a) => ({ address: a.address, family: a.family === 'IPv4' ? 4 : 6, netmask: a.netmask, scopeid: a.family === 'IPv6' ? a.scopeid : undefined })),
+        flags: undefined,
+        internal: addrs.some((a) => a.internal),
+      });
+    }
+  }
   const out: NetInterface[] = [];
-  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
-    if (!addrs) continue;
-    const flagsText = readSys(name, 'flags');
-    const flags = flagsText !== undefined ? parseInt(flagsText, 16) : 0;
-    const oper = readSys(name, 'operstate');
-    const internal = addrs.some((a) => a.internal);
+  for (const [name, g] of groups) {
+    let flags = g.flags;
+    if (flags === undefined) {
+      const t = readSys(name, 'flags');
+      flags = t !== undefined ? parseInt(t, 16) : IFF_UP | IFF_RUNNING | (g.internal ? IFF_LOOPBACK : 0);
+    }
     out.push({
       name,
-      addresses: addrs.map((a) => ({
-        address: a.address,
-        family: a.family === 'IPv4' ? 4 : 6,
-        netmask: a.netmask,
-        scopeid: a.family === 'IPv6' ? a.scopeid : undefined,
-      })),
-      up: flagsText !== undefined ? (flags & IFF_UP) !== 0 : true,
-      operstate: oper ?? 'unknown',
-      loopback: flagsText !== undefined ? (flags & IFF_LOOPBACK) !== 0 : internal,
+      addresses: g.addrs,
+      up: (flags & IFF_UP) !== 0,
+      operstate: readSys(name, 'operstate') ?? 'unknown',
+      running: (flags & IFF_RUNNING) !== 0,
+      loopback: (flags & IFF_LOOPBACK) !== 0,
       multicast: (flags & IFF_MULTICAST) !== 0,
       index: Number(readSys(name, 'ifindex') ?? 0),
     });

@@ -5,6 +5,7 @@
  *
  * Modes (one JSON argument):
  *   {"mode":"info"}                          -> {"interfaces":[...],"defaultUid":...,"defaults4":[...],"defaults6":[...]}
+ *   {"mode":"resolve","family":4,"specs":["b1","10.63.2.2","bhost"]} -> {"resolved":[ResolvedInterface...]} or {"error":..}
  *   {"mode":"recv","family":4,"port":P,"joins":[{"group":G,"ifaces":["b1"],"source":S?}],"ms":T,"bufferSize":B?}
  *        prints {"ready":true,"buffers":...,"warnings":[...]} then one {"from":..,"data":..} per datagram, exits after T ms
  *   {"mode":"send","family":4,"dst":G,"port":P,"count":N,"payload":"x","ttl":7?,"dscp":46?,"mif":"a1"?,"bind":"10.63.1.3"?}
@@ -21,7 +22,8 @@ interface Join {
   source?: string;
 }
 interface Cmd {
-  mode: 'info' | 'recv' | 'send';
+  mode: 'info' | 'recv' | 'send' | 'resolve';
+  specs?: string[];
   family?: 4 | 6;
   port?: number;
   joins?: Join[];
@@ -63,6 +65,9 @@ if (cmd.mode === 'info') {
     defaults4: (await ifacesFor(undefined, 4)).map((i) => i.name),
     defaults6: (await ifacesFor(undefined, 6)).map((i) => i.name),
   });
+} else if (cmd.mode === 'resolve') {
+  const r = await resolveInterfaces(cmd.specs, family);
+  out(r.ok ? { resolved: r.value } : { error: r.error });
 } else if (cmd.mode === 'recv') {
   const ep = await UdpEndpoint.open({
     family,

@@ -45,7 +45,16 @@ function cleanup(): void {
   }
 }
 
-before(() => {
+/** Waits until the veths have carrier (it comes a moment after `link set up`). */
+async function waitCarrier(ns: string, devs: string[]): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (devs.every((d) => nsexec(ns, 'cat', `/sys/class/net/${d}/operstate`).trim() === 'up')) return;
+    await sleep(50);
+  }
+  throw new Error(`no carrier on ${ns} ${devs.join(',')}`);
+}
+
+before(async () => {
   cleanup();
   for (const ns of [A, B]) {
     ip('netns', 'add', ns);
@@ -72,6 +81,8 @@ before(() => {
   // multicast goes out a1 unless an endpoint picks another interface (-O)
   ip('-n', A, 'route', 'add', '224.0.0.0/4', 'dev', 'a1');
   ip('-n', B, 'route', 'add', '224.0.0.0/4', 'dev', 'b1');
+  await waitCarrier(A, ['a9', 'a1', 'a2']);
+  await waitCarrier(B, ['b9', 'b1', 'b2']);
 });
 
 after(cleanup);
@@ -111,6 +122,14 @@ async function receiver(ns: string, cmd: object): Promise<{ lines: Line[]; ready
   const r = await Promise.race([ready, done.then((): Line => ({ error: 'receiver exited before ready' }))]);
   assert.equal(r.error, undefined, r.error);
   return { lines, ready: r, done };
+}
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await sleep(50);
+  }
 }
 
 function send(ns: string, cmd: object): Line {
@@ -231,7 +250,7 @@ test('buffer sizes (-B): set as asked, clamp by the kernel reported', { timeout:
   await big.done;
 });
 
-test('interfaces: default set and default UID follow the first multicast-capable interface', { timeout: 30000 }, () => {
+test('interfaces: default set and default UID follow the first multicast-capable interface', { timeout: 30000 }, async () => {
   interface Info {
     interfaces: { name: string; multicast: boolean; up: boolean; loopback: boolean }[];
     defaultUid: { uid: number; hex: string; address: string; name: string } | null;
@@ -254,6 +273,22 @@ test('interfaces: default set and default UID follow the first multicast-capable
   } finally {
     ip('-n', B, 'link', 'set', 'b1', 'multicast', 'on');
   }
+  // b1 without carrier (its peer a1 down): still listed (os.networkInterfaces() would omit it), still in the
+  // default set, still the UID interface, as the real uftpd takes it
+  ip('-n', A, 'link', 'set', 'a1', 'down');
+  try {
+    await waitFor(() => nsexec(B, 'cat', '/sys/class/net/b1/operstate').trim() !== 'up');
+    i = info();
+    const b1 = i.interfaces.find((x) => x.name === 'b1') as Info['interfaces'][number] & { running: boolean };
+    assert.equal(b1.running, false);
+    assert.equal(b1.up, true);
+    assert.deepEqual(i.defaults4, ['b1', 'b2']);
+    assert.equal(i.defaultUid?.hex, '0x0A3F0102');
+  } finally {
+    ip('-n', A, 'link', 'set', 'a1', 'up');
+    ip('-n', A, 'route', 'replace', '224.0.0.0/4', 'dev', 'a1');
+    ip('-n', A, 'addr', 'replace', 'fd63:1::1/64', 'dev', 'a1', 'nodad');
+  }
   // b1 administratively down: not active, the UID comes from b2
   ip('-n', B, 'link', 'set', 'b1', 'down');
   try {
@@ -266,6 +301,8 @@ test('interfaces: default set and default UID follow the first multicast-capable
     // going down dropped b1's IPv6 address and multicast route: put them back for the tests after this one
     ip('-n', B, 'addr', 'replace', 'fd63:1::2/64', 'dev', 'b1', 'nodad');
     ip('-n', B, 'route', 'replace', '224.0.0.0/4', 'dev', 'b1');
+    await waitCarrier(B, ['b1']);
+    await waitCarrier(A, ['a1']);
   }
 });
 
@@ -306,4 +343,21 @@ test('default UID and -Q agree with the real uftpd/uftp in the same namespaces (
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('-I/-O items resolve by interface name, by IP and by hostname; unknown ones fail naming the item', { timeout: 30000 }, () => {
+  fs.writeFileSync(`/etc/netns/${B}/hosts`, '127.0.0.1 localhost\n10.63.2.2 bhost\nfd63:1::2 bhost6\n');
+  const resolve = (family: 4 | 6, specs: string[]): { resolved?: { name: string; address: string; multicastInterface: string }[]; error?: string } =>
+    JSON.parse(nsexec(B, process.execPath, probe, JSON.stringify({ mode: 'resolve', family, specs })));
+  const r4 = resolve(4, ['b1', '10.63.2.2', 'bhost']);
+  assert.equal(r4.error, undefined);
+  assert.deepEqual(r4.resolved?.map((r) => [r.name, r.address, r.multicastInterface]), [
+    ['b1', '10.63.1.2', '10.63.1.2'], ['b2', '10.63.2.2', '10.63.2.2'], ['b2', '10.63.2.2', '10.63.2.2'],
+  ]);
+  assert.deepEqual(resolve(6, ['b2', 'fd63:1::2', 'bhost6']).resolved?.map((r) => [r.name, r.multicastInterface]), [
+    ['b2', '::%b2'], ['b1', '::%b1'], ['b1', '::%b1'],
+  ]);
+  assert.match(resolve(4, ['nosuchhost']).error ?? '', /^Invalid name\/address nosuchhost: /);
+  assert.equal(resolve(4, ['10.99.99.99']).error, 'no interface with address 10.99.99.99');
+  assert.equal(resolve(4, ['b9']).error, 'interface b9 has no IPv4 address');
 });

@@ -42,7 +42,10 @@ if (cl.kind === 'error') {
 const o = cl.options;
 const d = await startDaemon({ prog: spec.prog, foreground: o.debug, pidfile: o.pidfile, priority: o.priority });
 try {
-  const log = Logger.open({ level: o.level, foreground: o.debug, file: o.logfile, maxSizeMB: o.maxSize, maxCount: o.maxCount });
+  const log = Logger.open({
+    level: o.level, foreground: o.debug, file: o.logfile, maxSizeMB: o.maxSize, maxCount: o.maxCount,
+    onFatal: (m) => void d.exit(ExitCode.LOG, m),
+  });
   d.attachLogger(log);
   log.log(1, `daemon-testprog starting, pid ${process.pid}`);
   if (o.failCode !== undefined) throw new StartupError(o.failCode as ExitCodeValue, `Simulated start-up failure ${o.failCode}`);

@@ -116,8 +116,16 @@ export class Daemon {
     process.exit(code);
   }
 
-  /** Clean exit with `code`: shutdown hooks, pidfile removed, log flushed. */
-  async exit(code: ExitCodeValue = ExitCode.OK): Promise<never> {
+  /**
+   * Exit with `code` after the shutdown hooks (pidfile removed, log flushed). A `message` goes to the log (when
+   * it still works) and to stderr. For a fatal log error pass it as the Logger's onFatal:
+   *   Logger.open({ ..., onFatal: (m) => void d.exit(ExitCode.LOG, m) })
+   */
+  async exit(code: ExitCodeValue = ExitCode.OK, message?: string): Promise<never> {
+    if (message !== undefined) {
+      this.logger?.error(message);
+      process.stderr.write(message + '\n');
+    }
     if (!this.stopping) {
       this.stopping = true;
       await this.runShutdownHooks();
