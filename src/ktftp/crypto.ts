@@ -7,6 +7,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
+  createPrivateKey,
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
@@ -29,6 +30,15 @@ export interface Ephemeral {
 }
 
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/** An X25519 key from its raw 32-byte private value (for test vectors). */
+export function ephemeralFromPrivate(raw: Uint8Array): Ephemeral {
+  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });
+  const der = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  return { privateKey, publicRaw: der.subarray(der.length - 32) };
+}
 
 export function generateEphemeral(): Ephemeral {
   const { privateKey, publicKey } = generateKeyPairSync('x25519');
