@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { KtftpLab, runIn, type ServerHandle } from '../../src/ktftp/testlab.js';
+import { KTFTP_JS, KtftpLab, runIn, type ServerHandle } from '../../src/ktftp/testlab.js';
 
 let lab: KtftpLab;
 let srv: ServerHandle;
@@ -69,6 +69,39 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
     const del = await lab.ktftp(port, [...as('alice'), 'delete', hostTag('log~')]);
     assert.equal(del.code, 0, del.stderr);
     assert.equal(existsSync(`${FILES()}/app.log~`), false);
+  });
+
+  test('the collect.sh recipe of docs/ktftp.md works as written, including after a half-failed run', async () => {
+    const doc = readFileSync(new URL('../../../docs/ktftp.md', import.meta.url).pathname.replace('/dist/docs/', '/docs/'), 'utf8');
+    const m = /```sh\n(#!\/bin\/sh\n# collect\.sh[\s\S]*?)```/.exec(doc);
+    assert.ok(m, 'collect.sh in docs/ktftp.md');
+    const bin = lab.path('bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(`${bin}/collect.sh`, m[1], { mode: 0o755 });
+    writeFileSync(
+      `${bin}/ktftp`,
+      `#!/bin/sh\nexec node ${KTFTP_JS} -p ${port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const out = lab.path('collected');
+    mkdirSync(out, { recursive: true });
+    const collect = () => lab.run(['env', `PATH=${bin}:${process.env.PATH}`, 'sh', `${bin}/collect.sh`, '127.0.0.1', 'log', out]);
+    const gathered = () => readdirSync(out).sort().map((f) => readFileSync(`${out}/${f}`, 'utf8'));
+    writeFileSync(`${FILES()}/app.log`, 'first batch\n');
+    const r1 = await collect();
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.deepEqual(gathered(), ['first batch\n']);
+    assert.equal(existsSync(`${FILES()}/app.log`) || existsSync(`${FILES()}/app.log~`), false);
+    const r2 = await collect(); // nothing new
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(gathered().length, 1);
+    // an earlier run died after its push: its holder is still there, and new lines were written since
+    writeFileSync(`${FILES()}/app.log~`, 'left over\n');
+    writeFileSync(`${FILES()}/app.log`, 'second batch\n');
+    const r3 = await collect();
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.deepEqual(gathered().sort(), ['first batch\n', 'left over\n', 'second batch\n']);
+    assert.equal(existsSync(`${FILES()}/app.log`) || existsSync(`${FILES()}/app.log~`), false);
   });
 
   test('get to a local file and put from a file and from standard input, exact bytes, windowed and lock-step', async () => {
@@ -322,7 +355,7 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
   test('a client killed in the middle of a put leaves the old file intact and no temporary file', async () => {
     writeFileSync(`${FILES()}/app.log`, 'the old log');
     // stdin that delivers 200 kB then stalls; the client is killed; the server times out (10 s) and cleans up
-    const argv = lab.nsArgv(['sh', '-c', `(head -c 200000 /dev/zero; sleep 30) | node ${JSON.stringify((await import('../../src/ktftp/testlab.js')).KTFTP_JS)} -p ${port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} put - 127.0.0.1:log`], 40);
+    const argv = lab.nsArgv(['sh', '-c', `(head -c 200000 /dev/zero; sleep 30) | node ${JSON.stringify(KTFTP_JS)} -p ${port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} put - 127.0.0.1:log`], 40);
     const p = spawn(argv[0], argv.slice(1), { stdio: 'ignore', detached: true });
     await new Promise((r) => setTimeout(r, 2500));
     assert.ok(readdirSync(FILES()).some((f) => f.includes('.ktftp-')), 'a temporary file exists while the put runs');
