@@ -154,3 +154,25 @@ test('log rolling with -g 1 -n 2: logfile -> .1 -> .2, nothing beyond, no file o
   assert.equal(seq(firstOfLive), seq(lastOf1) + 1);
   assert.equal(fs.statSync(logfile + '.1').size > 1024 * 1024 - 100, true, 'archive filled to the limit');
 });
+
+test('a log roll failure ends the daemon with exit 4: at start-up reported by the parent, later with the pidfile removed', { timeout: 60000 }, async () => {
+  // logfile.1 is a non-empty directory: the roll (logfile -> logfile.1 after deleting logfile.1) fails
+  const logfile = path.join(dir, 'rf.log');
+  fs.mkdirSync(logfile + '.1');
+  fs.writeFileSync(path.join(logfile + '.1', 'keep'), 'x');
+  // 12000 lines of 100 bytes at start-up: the roll is needed before "ready"
+  const r = run(['-g', '1', '-n', '1', '-w', '12000', '-L', logfile, '-P', path.join(dir, 'rf1.pid')]);
+  assert.equal(r.status, 4, r.stderr);
+  assert.match(r.stderr, /^Error rolling log file .*rf\.log: /);
+  assert.equal(fs.existsSync(path.join(dir, 'rf1.pid')), false);
+  // 6000 lines a second: start-up fits, the roll fails about a second after "ready"
+  fs.rmSync(logfile, { force: true });
+  const pidfile = path.join(dir, 'rf2.pid');
+  const r2 = run(['-g', '1', '-n', '1', '-w', '6000', '-L', logfile, '-P', pidfile]);
+  assert.equal(r2.status, 0, r2.stderr);
+  const pid = Number(fs.readFileSync(pidfile, 'utf8'));
+  started.push(pid);
+  assert.ok(await waitFor(() => !alive(pid), 15000), 'daemon exits after the failed roll');
+  assert.equal(fs.existsSync(pidfile), false, 'pidfile removed');
+  assert.ok(fs.existsSync(path.join(logfile + '.1', 'keep')), 'the archive in the way is untouched');
+});

@@ -51,6 +51,7 @@ export class Daemon {
   private pidfileWritten = false;
   private isReady = false;
   private stopping = false;
+  private failing = false;
 
   constructor(
     private readonly opts: DaemonOptions,
@@ -78,11 +79,13 @@ export class Daemon {
    * cannot be written is a start-up failure (exit 1).
    */
   ready(): void {
-    if (this.isReady) return;
+    if (this.isReady || this.failing) return;
     if (this.opts.pidfile !== undefined) {
       try {
         fs.writeFileSync(this.opts.pidfile, `${process.pid}\n`);
         this.pidfileWritten = true;
+        // whatever way the process ends (process.exit from anywhere), the pidfile goes with it
+        process.once('exit', () => this.removePidfile());
       } catch (e) {
         this.fail(new StartupError(ExitCode.USAGE, `Error writing pidfile ${this.opts.pidfile}: ${(e as Error).message}`));
       }
@@ -98,6 +101,9 @@ export class Daemon {
    * with the code. A StartupError carries its code; anything else is a bug and exits 1 with its message.
    */
   fail(e: unknown): never {
+    // A failure while reporting a failure (e.g. the log's onFatal during start-up): the first report stands.
+    if (this.failing) throw e instanceof DaemonExit ? e : new DaemonExit(ExitCode.USAGE);
+    this.failing = true;
     const code: ExitCodeValue = e instanceof StartupError ? e.code : ExitCode.USAGE;
     const message = e instanceof Error ? e.message : String(e);
     if (this.logger) {
@@ -122,9 +128,11 @@ export class Daemon {
    *   Logger.open({ ..., onFatal: (m) => void d.exit(ExitCode.LOG, m) })
    */
   async exit(code: ExitCodeValue = ExitCode.OK, message?: string): Promise<never> {
+    // Before "ready" the waiting parent must get the code and message (it prints them and exits with the code).
+    if (this.background && !this.isReady && code !== ExitCode.OK) this.fail(new StartupError(code, message ?? `exit ${code}`));
     if (message !== undefined) {
       this.logger?.error(message);
-      process.stderr.write(message + '\n');
+      if (!this.background) process.stderr.write(message + '\n');
     }
     if (!this.stopping) {
       this.stopping = true;
