@@ -96,11 +96,7 @@ export interface ExtUnknown {
 }
 export type Extension = ExtEncInfo | ExtTfmccDataInfo | ExtTfmccAckInfo | ExtFreespaceInfo | ExtUnknown;
 
-/** Shared empty list used by decoders on the data path (do not mutate decoded `extensions`). */
-export const NO_EXTENSIONS: Extension[] = [];
-
 export function decodeExtensions(b: Uint8Array, start: number, end: number, msg: string): Result<Extension[]> {
-  if (start === end) return ok(NO_EXTENSIONS);
   const exts: Extension[] = [];
   let o = start;
   while (o < end) {

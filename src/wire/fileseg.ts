@@ -9,7 +9,7 @@
  */
 import { MessageType } from './constants.js';
 import { hlenWords, isU16, need, put16, u16 } from './fields.js';
-import { decodeExtensions, encodeExtensionsInto, extensionsLength, NO_EXTENSIONS, type Extension } from './extensions.js';
+import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
 import { err, ok, type Result } from './result.js';
 
 const FUNC = 0;
@@ -34,7 +34,7 @@ export function decodeFileSeg(b: Uint8Array): Result<FileSeg> {
   const hlen = b[HLEN] * 4;
   if (hlen < FIXED) return err('inconsistent', `FILESEG: header length ${b[HLEN]} words < fixed part of ${FIXED} bytes`);
   if (hlen > b.length) return err('truncated', `FILESEG: header length ${hlen} bytes exceeds message of ${b.length} bytes`);
-  let extensions = NO_EXTENSIONS;
+  let extensions: Extension[] = [];
   if (hlen > FIXED) {
     const exts = decodeExtensions(b, FIXED, hlen, 'FILESEG');
     if (!exts.ok) return exts;
