@@ -10,7 +10,10 @@
  *   const cl = parseCommandLine(...)            // errors -> exit 1 (in the parent, before any spawn)
  *   const d = await startDaemon({ prog, foreground: o.debug, pidfile: o.pidfile, priority: o.priority });
  *   // only the daemon (child, or the foreground process) gets here
- *   try { log = Logger.open(...); d.attachLogger(log); sock = await ...; } catch (e) { d.fail(e) }
+ *   try {
+ *     log = Logger.open({ ..., onFatal: (m) => void d.exit(ExitCode.LOG, m) });   // roll failure -> exit 4
+ *     d.attachLogger(log); sock = await ...;                                      // StartupError(2, ...) etc.
+ *   } catch (e) { d.fail(e) }                                                     // parent prints, exits code
  *   d.onShutdown(() => sock.close());  d.onReload(() => reloadTags());
  *   d.ready();                                   // pidfile written, parent exits 0
  *
