@@ -1,0 +1,78 @@
+/**
+ * Symmetric encryption and HMAC for UFTP, all through node:crypto.
+ * CBC uses OpenSSL's standard PKCS#7 padding (black-box: the real uftpd rejects a KEYINFO whose padding is wrong
+ * with "DecryptFinal failed ... bad decrypt"). GCM/CCM append the authentication tag to the ciphertext.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  timingSafeEqual,
+  type CipherCCMTypes,
+  type CipherGCMTypes,
+} from 'node:crypto';
+import { ok, type Result } from '../wire/result.js';
+import type { HashSuite, KeySuite } from './suites.js';
+
+/** Encrypts with the suite's own mode (CBC, or GCM/CCM with the tag appended). */
+export function encrypt(suite: KeySuite, key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+  if (suite.mode === 'cbc') return encryptCbc(suite.openssl, key, iv, plaintext);
+  const opts = { authTagLength: suite.tagLength };
+  if (suite.mode === 'gcm') {
+    const c = createCipheriv(suite.openssl as CipherGCMTypes, key, iv, opts);
+    if (aad && aad.length > 0) c.setAAD(aad);
+    return Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+  }
+  const c = createCipheriv(suite.openssl as CipherCCMTypes, key, iv, opts);
+  if (aad && aad.length > 0) c.setAAD(aad, { plaintextLength: plaintext.length });
+  return Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+}
+
+/** Decrypts and, for GCM/CCM, checks the tag; the error says what failed. */
+export function decrypt(suite: KeySuite, key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array): Result<Buffer, string> {
+  if (suite.mode === 'cbc') return decryptCbc(suite.openssl, key, iv, ciphertext);
+  if (ciphertext.length < suite.tagLength) return { ok: false, error: `${suite.name}: ${ciphertext.length} bytes, shorter than the tag` };
+  const body = ciphertext.subarray(0, ciphertext.length - suite.tagLength);
+  const tag = ciphertext.subarray(ciphertext.length - suite.tagLength);
+  try {
+    const opts = { authTagLength: suite.tagLength };
+    if (suite.mode === 'gcm') {
+      const d = createDecipheriv(suite.openssl as CipherGCMTypes, key, iv, opts);
+      d.setAuthTag(tag);
+      if (aad && aad.length > 0) d.setAAD(aad);
+      return ok(Buffer.concat([d.update(body), d.final()]));
+    }
+    const d = createDecipheriv(suite.openssl as CipherCCMTypes, key, iv, opts);
+    d.setAuthTag(tag);
+    if (aad && aad.length > 0) d.setAAD(aad, { plaintextLength: body.length });
+    return ok(Buffer.concat([d.update(body), d.final()]));
+  } catch {
+    return { ok: false, error: `${suite.name}: authentication tag mismatch` };
+  }
+}
+
+/** CBC with PKCS#7 padding under an OpenSSL cipher name. */
+export function encryptCbc(openssl: string, key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Buffer {
+  const c = createCipheriv(openssl, key, iv);
+  return Buffer.concat([c.update(plaintext), c.final()]);
+}
+
+export function decryptCbc(openssl: string, key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Result<Buffer, string> {
+  try {
+    const d = createDecipheriv(openssl, key, iv);
+    return ok(Buffer.concat([d.update(ciphertext), d.final()]));
+  } catch {
+    return { ok: false, error: `${openssl}: bad decrypt (wrong key or padding)` };
+  }
+}
+
+export function hmac(hash: HashSuite, key: Uint8Array, ...data: Uint8Array[]): Buffer {
+  const h = createHmac(hash.openssl, key);
+  for (const d of data) h.update(d);
+  return h.digest();
+}
+
+/** Constant-time comparison of two MACs (false when the lengths differ). */
+export function macEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
