@@ -5,9 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import {
   bytesText, decodeMessageBody, decodePacket, describePacket, encodeMessageBody, encodePacket, encodePacketInto,
-  type Message, type Packet,
+  signatureSpan, signedBytes, type KeyBlob, type Message, type Packet,
 } from './index.js';
 
 const CAPTURED = {
@@ -419,4 +420,39 @@ test('ABORT: 300-byte NUL padded message; CONG_CTRL items; CC_ACK with EXT_TFMCC
   const ack = msg('cc_ack', 'CC_ACK').extensions[0];
   assert.ok(ack.type === 'EXT_TFMCC_ACK_INFO');
   if (ack.type === 'EXT_TFMCC_ACK_INFO') assert.deepEqual([ack.flags, ack.ccSeq, ack.ccRate, ack.clientId], [6, 0, 7412, 0x0a3d0002]);
+});
+
+function decoded(d: Uint8Array): Packet {
+  const r = decodePacket(d);
+  if (!r.ok) assert.fail(r.error.message);
+  return r.value;
+}
+function rsaPublicKey(b: KeyBlob): KeyObject {
+  assert.ok(b.kind === 'RSA');
+  const e = Buffer.alloc(4);
+  e.writeUInt32BE(b.exponent);
+  const n = Buffer.from(b.modulus).toString('base64url');
+  return createPublicKey({ key: { kty: 'RSA', n, e: e.subarray(e.findIndex((x) => x !== 0)).toString('base64url') }, format: 'jwk' });
+}
+
+test('signatures cover the whole datagram with the signature bytes zeroed (checked with node:crypto)', () => {
+  // ANNOUNCE, ECDH_RSA, -h sha1: the server's RSA key is in the same EXT_ENC_INFO
+  const ad = bytes('announce_ecdh_rsa_keyex');
+  const ap = decoded(ad);
+  const ext = ap.message.type === 'ANNOUNCE' ? ap.message.extensions[0] : undefined;
+  assert.ok(ext?.type === 'EXT_ENC_INFO');
+  const span = signatureSpan(ad, ap);
+  assert.deepEqual(span, { offset: ad.length - 128, length: 128 });
+  assert.ok(verify('sha1', signedBytes(ad, ap), rsaPublicKey(ext.publicKey), ext.signature));
+  assert.ok(!verify('sha1', ad, rsaPublicKey(ext.publicKey), ext.signature));
+  // ENCRYPTED from the client, -w keyex: signed with the client's RSA key (the one its CLIENT_KEY carries)
+  const ed = bytes('encrypted_rsa_sig');
+  const ep = decoded(ed);
+  assert.deepEqual(signatureSpan(ed, ep), { offset: 28, length: 128 });
+  const ck = msg('client_key_rsa', 'CLIENT_KEY');
+  assert.ok(ep.message.type === 'ENCRYPTED');
+  assert.ok(verify('sha1', signedBytes(ed, ep), rsaPublicKey(ck.publicKey), ep.message.signature));
+  const gd = bytes('encrypted_gcm');
+  assert.equal(signatureSpan(gd, decoded(gd)), null);
+  assert.throws(() => signatureSpan(bytes('encrypted_rsa_sig'), ep), RangeError);
 });

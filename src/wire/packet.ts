@@ -259,3 +259,32 @@ export function describePacket(p: Packet): string {
   const d = describeMessage(p.message);
   return `${p.message.type} ${describeHeader(p.header)}${d ? ' ' + d : ''}`;
 }
+
+/**
+ * Where the signature of a signed datagram sits: the EXT_ENC_INFO signature of an ANNOUNCE (ECDH key exchange) or
+ * the signature of an ENCRYPTED message. `p` must have been decoded from `datagram` (its fields are subarrays of it).
+ * UFTP 4.10 signs / HMACs the whole datagram with these bytes zeroed (see docs/protocol-notes.md, Wire).
+ * Returns null when the packet carries no signature.
+ */
+export function signatureSpan(datagram: Uint8Array, p: Packet): { offset: number; length: number } | null {
+  let sig: Uint8Array | undefined;
+  const m = p.message;
+  if (m.type === 'ENCRYPTED') sig = m.signature;
+  else if (m.type === 'ANNOUNCE') {
+    for (const x of m.extensions) if (x.type === 'EXT_ENC_INFO') sig = x.signature;
+  }
+  if (!sig || sig.length === 0) return null;
+  const offset = sig.byteOffset - datagram.byteOffset;
+  if (sig.buffer !== datagram.buffer || offset < 0 || offset + sig.length > datagram.length) {
+    throw new RangeError('signatureSpan: the packet was not decoded from this datagram');
+  }
+  return { offset, length: sig.length };
+}
+
+/** A copy of `datagram` with its signature bytes zeroed: the bytes that are signed or HMACed. */
+export function signedBytes(datagram: Uint8Array, p: Packet): Uint8Array {
+  const out = Uint8Array.from(datagram);
+  const span = signatureSpan(datagram, p);
+  if (span) out.fill(0, span.offset, span.offset + span.length);
+  return out;
+}
