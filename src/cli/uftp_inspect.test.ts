@@ -66,7 +66,7 @@ test('text output: one line per datagram, then the summary', () => {
   assert.equal(lines[3], '');
   assert.match(lines[4], /^4 frames, 4 UDP datagrams, 3 on port 1044: 3 decoded, 0 errors/);
   assert.match(r.stdout, /by type: DONE 1, DONE_CONF 1, REG_CONF 1/);
-  assert.match(r.stdout, /group 0x12345678 \(instance 0\): 3 messages from 1 sources: 0x0a400001/);
+  assert.match(r.stdout, /group 0x12345678 \(instance 0\): 3 messages from 1 source: 0x0a400001/);
 });
 
 test('--json from stdin: one object per line; --summary --json: one object', () => {

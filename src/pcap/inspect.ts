@@ -268,7 +268,7 @@ export class InspectSummary {
     for (const [id, g] of this.byGroup) {
       const inst = [...g.instances].sort((a, b) => a - b).join(',');
       const srcs = [...g.sources].sort((a, b) => a - b).map(hexId).join(' ');
-      lines.push(`group ${hexId(id)} (instance ${inst}): ${g.messages} messages from ${g.sources.size} sources: ${srcs}`);
+      lines.push(`group ${hexId(id)} (instance ${inst}): ${g.messages} messages from ${g.sources.size} source${g.sources.size === 1 ? '' : 's'}: ${srcs}`);
     }
     for (const e of this.firstErrors) lines.push(`error: ${e}`);
     if (this.errors > this.firstErrors.length) lines.push(`... and ${this.errors - this.firstErrors.length} more errors`);

@@ -97,3 +97,58 @@ test('property: write a capture, read it back, get the same datagrams on the por
     { numRuns: 150 },
   );
 });
+
+/** Splits an IPv4 packet into fragments of `size` payload bytes (a multiple of 8), as a router would. */
+function fragmentV4(packet: Uint8Array, size: number): Uint8Array[] {
+  const header = packet.subarray(0, 20);
+  const payload = packet.subarray(20);
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < payload.length; off += size) {
+    const part = payload.subarray(off, off + size);
+    const more = off + size < payload.length;
+    const f = new Uint8Array(20 + part.length);
+    f.set(header);
+    f.set(part, 20);
+    f[2] = (20 + part.length) >> 8;
+    f[3] = (20 + part.length) & 0xff;
+    const flagsOff = (more ? 0x2000 : 0) | (off / 8);
+    f[6] = flagsOff >> 8;
+    f[7] = flagsOff & 0xff;
+    out.push(f);
+  }
+  return out;
+}
+
+test('property: IPv4 fragments in any order reassemble to the datagram, reported at the last frame', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uint8Array({ minLength: 1, maxLength: 4000 }),
+      fc.integer({ min: 1, max: 200 }).map((n) => n * 8),
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.func(fc.integer()),
+      async (payload, size, ipId, order) => {
+        const packet = udpIpPacket({ srcAddr: '10.64.0.1', dstAddr: '230.5.5.1', srcPort: 40000, dstPort: PORT, payload, ipId });
+        const frags = fragmentV4(packet, size)
+          .map((f, i) => ({ f, key: order(i) }))
+          .sort((a, b) => a.key - b.key)
+          .map((x) => x.f);
+        const o = { linkType: LinkType.RAW };
+        const file = Buffer.concat([pcapFileHeader(o), ...frags.map((f, i) => pcapRecord(o, { timeNs: BigInt(i) * 1000n, data: f }))]);
+        const stats = newStats();
+        const got = [];
+        for await (const r of readUdpDatagrams(Readable.from([file]), { port: PORT }, stats)) {
+          if (!r.ok) assert.fail(r.error);
+          if (r.value.kind !== 'datagram') assert.fail(r.value.message);
+          got.push(r.value);
+        }
+        assert.equal(got.length, 1);
+        assert.equal(got[0].frame, frags.length);
+        assert.deepEqual(Buffer.from(got[0].datagram.payload), Buffer.from(payload));
+        assert.equal(got[0].datagram.fragments, frags.length);
+        assert.equal(stats.reassembled, frags.length > 1 ? 1 : 0);
+        assert.equal(stats.incompleteFragmentSets, 0);
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
