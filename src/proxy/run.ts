@@ -18,6 +18,8 @@ import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface
 import { UdpEndpoint } from '../net/udp.js';
 import { ClientProxy } from '../session/client-proxy.js';
 import { HeartbeatSender } from '../session/heartbeat-sender.js';
+import { buildProxyKey } from '../session/heartbeat.js';
+import type { KeyBlob } from '../wire/keyblob.js';
 import { parseClientList, parseServerList, type ClientListEntry, type ServerListEntry } from '../session/lists.js';
 import { endpointText, hexId, type Endpoint, type ProxyIo } from '../session/proxy-common.js';
 import { ServerProxy } from '../session/server-proxy.js';
@@ -145,10 +147,14 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   if (a.outInterface !== undefined && a.mode !== 'client') log.log(1, '-O applies to client proxies only; ignored');
   if (a.clientList !== undefined && a.mode !== 'client') log.log(1, '-C applies to client proxies only; ignored');
   if (a.ecdhCurve !== undefined && a.mode !== 'response') log.log(1, '-e applies to response proxies only; ignored');
-  if (a.mode === 'response') {
-    throw new StartupError(ExitCode.USAGE, `${PROG}: -r: the response proxy is not implemented in this version`);
-  }
   const keys = loadKeys(a, log);
+  let dhBlob: KeyBlob | undefined;
+  if (a.mode === 'response' && a.ecdhCurve !== undefined) {
+    const k = generateKey({ kind: 'EC', curve: a.ecdhCurve });
+    if (!k.ok) throw new StartupError(ExitCode.KEYS, `${PROG}: -e: ${k.error}`);
+    dhBlob = k.value.blob;
+    log.log(2, `Generated ECDH key on ${a.ecdhCurve}`);
+  }
 
   // IPv6 when the public addresses (or the downstream address) are IPv6
   let dest: Endpoint | undefined;
@@ -157,6 +163,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   for (const h of a.hbServers) hbServers.push(await resolveHost('H', h.host, h.port));
   const want6 = a.publicMcast.some((m) => isIP(m) === 6) || isIP(dest?.address ?? '') === 6 || hbServers.some((h) => isIP(h.address) === 6);
   const want4 = !a.publicMcast.every((m) => isIP(m) === 6) || isIP(dest?.address ?? '') === 4 || hbServers.some((h) => isIP(h.address) === 4) || a.mode === 'client';
+  const listens = a.mode !== 'client';
 
   let uid = a.uid;
   if (uid === undefined) {
@@ -217,7 +224,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
 
   // multicast listening (server proxy): -M on the -I interfaces; SSM joins per -S server
   const ifaces: { 4: ResolvedInterface[]; 6: ResolvedInterface[] } = { 4: [], 6: [] };
-  if (a.mode === 'server') {
+  if (listens) {
     for (const fam of [4, 6] as const) {
       if (!eps[fam]) continue;
       const r = await resolveInterfaces(a.interfaces.length ? a.interfaces : undefined, fam);
@@ -278,6 +285,23 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     const sp = new ServerProxy({ uid, dest, fingerprint: a.server?.kind === 'fp' ? a.server.fingerprint : undefined, serverList: lists.servers, nonce }, io);
     machine = sp;
     log.log(1, dest ? `Server proxy: forwarding to ${endpointText(dest)}` : `Server proxy: waiting for a heartbeat signed by ${a.server?.kind === 'fp' ? a.server.fingerprint : '?'}`);
+  } else if (a.mode === 'response') {
+    const key = keys[0];
+    const srcId = uid;
+    machine = new ClientProxy(
+      {
+        uid,
+        destPort: a.destPort,
+        serverList: lists.servers,
+        response: {
+          publicAddrs: a.publicMcast,
+          nonce,
+          proxyKey: (n) => buildProxyKey(srcId, n, { privateKey: key.privateKey, blob: key.blob }, dhBlob),
+        },
+      },
+      io,
+    );
+    log.log(1, `Response proxy: aggregating for clients that send to port ${a.port}`);
   } else {
     machine = new ClientProxy({ uid, destPort: a.destPort, clientList: lists.clients, serverList: lists.servers }, io);
     log.log(1, `Client proxy: re-multicasting to port ${a.destPort}${a.outInterface ? ` on ${a.outInterface}` : ''}`);

@@ -45,8 +45,23 @@ import {
 } from './proxy-common.js';
 import { MAX_IDLE_MS, MAX_SESSIONS, MIN_IDLE_MS } from './server-proxy.js';
 
+/** A response proxy sends PROXY_KEY at most this often (protocol.txt 5.2.20). */
+export const PROXY_KEY_INTERVAL_MS = 5000;
+
 export interface ClientProxyConfig {
   readonly uid: number;
+  /**
+   * Response proxy (-r): sessions come from ANNOUNCEs the proxy hears by multicast itself; server messages
+   * reach the clients directly and are not re-multicast (the private address is joined only to follow the
+   * session); KEY_REQ is answered with PROXY_KEY (at most once per PROXY_KEY_INTERVAL_MS).
+   */
+  readonly response?: {
+    /** The public multicast addresses PROXY_KEY goes to. */
+    readonly publicAddrs: readonly string[];
+    /** A ready PROXY_KEY datagram for a nonce (the driver signs with its key). */
+    readonly proxyKey: (nonce: number) => Uint8Array;
+    readonly nonce: () => number;
+  };
   /** -q: the clients' port. */
   readonly destPort: number;
   readonly clientList?: readonly ClientListEntry[];
@@ -106,6 +121,7 @@ export class ClientProxy {
   /** Encrypted sessions we refused, so we log once per session. */
   private readonly refused = new Map<string, number>();
   readonly stats: ClientProxyStats = { down: 0, up: 0, aggregated: 0, dropped: 0 };
+  private lastProxyKey = -Infinity;
 
   constructor(
     private readonly cfg: ClientProxyConfig,
@@ -128,6 +144,10 @@ export class ClientProxy {
       this.onAnnounce(now, from, data, hdr.srcId, hdr.groupId, hdr.groupInst, hdr.grtt);
       return;
     }
+    if (func === MessageType.KEY_REQ && this.cfg.response) {
+      this.onKeyReq(now, from);
+      return;
+    }
     if (func === MessageType.HB_REQ || func === MessageType.HB_RESP || func === MessageType.KEY_REQ || func === MessageType.PROXY_KEY) {
       this.drop(4, `Ignoring ${typeName(func)} from ${endpointText(from)}`);
       return;
@@ -146,6 +166,7 @@ export class ClientProxy {
       }
       up.lastHeard = now;
       up.grttQ = hdr.grtt;
+      if (this.cfg.response) return; // the clients hear the server themselves
       up.down++;
       this.stats.down++;
       if (func !== MessageType.FILESEG && this.io.logEnabled(5)) this.io.log(5, `${tag}: ${typeName(func)} re-multicast to ${up.privateAddr}`);
@@ -215,12 +236,45 @@ export class ClientProxy {
       else this.byGroup.set(groupId, [s]);
       this.io.log(2, `${tag}: Received request from ${hexId(serverId)} via ${endpointText(from)}`);
       this.io.log(3, `${tag}: Using public multicast address ${s.publicAddr}, private multicast address ${s.privateAddr}`);
+      if (this.cfg.response) this.joinPrivate(s.privateAddr);
     }
     s.lastHeard = now;
     s.grttQ = grttQ;
+    if (this.cfg.response) return;
     s.down++;
     this.stats.down++;
     this.io.send({ address: s.publicAddr, port: this.cfg.destPort }, data, true);
+  }
+
+  /** Response proxy: private addresses joined, counted per session. */
+  private readonly joined = new Map<string, number>();
+
+  private joinPrivate(addr: string): void {
+    const n = this.joined.get(addr) ?? 0;
+    if (n === 0) this.io.join(addr);
+    this.joined.set(addr, n + 1);
+  }
+
+  private leavePrivate(addr: string): void {
+    const n = (this.joined.get(addr) ?? 1) - 1;
+    if (n <= 0) {
+      this.joined.delete(addr);
+      this.io.leave(addr);
+    } else this.joined.set(addr, n);
+  }
+
+  private onKeyReq(now: number, from: Endpoint): void {
+    const r = this.cfg.response;
+    if (!r) return;
+    this.io.log(3, `Received KEY_REQ from ${endpointText(from)}`);
+    if (now - this.lastProxyKey < PROXY_KEY_INTERVAL_MS) {
+      this.drop(4, `PROXY_KEY sent less than ${PROXY_KEY_INTERVAL_MS / 1000} s ago; KEY_REQ from ${endpointText(from)} not answered`);
+      return;
+    }
+    this.lastProxyKey = now;
+    const d = r.proxyKey(r.nonce());
+    for (const a of r.publicAddrs) this.io.send({ address: a, port: this.cfg.destPort }, d, true);
+    this.io.log(2, `Sent PROXY_KEY to ${r.publicAddrs.join(', ')}`);
   }
 
   private refuse(now: number, key: string, message: string): void {
@@ -422,6 +476,7 @@ export class ClientProxy {
       if (rest.length) this.byGroup.set(s.groupId, rest);
       else this.byGroup.delete(s.groupId);
     }
+    if (this.cfg.response) this.leavePrivate(s.privateAddr);
     this.io.log(2, `${groupTag(s.groupId, s.groupInst)}: Session ended (${s.down} packets down, ${s.up} up, ${s.clients.size} clients)`);
   }
 

@@ -149,3 +149,28 @@ export function readHbResp(b: Uint8Array): Result<{ auth: number; nonce: number 
   return ok({ auth, nonce: u32(b, m + 4) });
 }
 
+
+/**
+ * PROXY_KEY (5.2.20): func | hlen | key blob length(16) | DH blob length(16) | signed nonce length(16) |
+ * nonce(32) | key blob | DH blob | signed nonce. The nonce is signed as in HB_REQ (signNonce).
+ */
+export function buildProxyKey(srcId: number, nonce: number, key: { privateKey: KeyObject; blob: KeyBlob }, dhBlob?: KeyBlob): Uint8Array {
+  const blob = encodeKeyBlob(key.blob);
+  const dh = dhBlob ? encodeKeyBlob(dhBlob) : new Uint8Array(0);
+  const sig = signNonce(key.privateKey, nonce);
+  const body = 12 + blob.length + dh.length + sig.length;
+  const padded = (body + 3) & ~3;
+  const b = new Uint8Array(UFTP_HEADER_LEN + padded);
+  writeHeader(b, { func: MessageType.PROXY_KEY, seq: 0, srcId, groupId: 0, groupInst: 0 });
+  const m = UFTP_HEADER_LEN;
+  b[m] = MessageType.PROXY_KEY;
+  b[m + 1] = padded / 4;
+  put16(b, m + 2, blob.length);
+  put16(b, m + 4, dh.length);
+  put16(b, m + 6, sig.length);
+  put32(b, m + 8, nonce >>> 0);
+  b.set(blob, m + 12);
+  b.set(dh, m + 12 + blob.length);
+  b.set(sig, m + 12 + blob.length + dh.length);
+  return b;
+}
