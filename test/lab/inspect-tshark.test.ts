@@ -6,7 +6,8 @@
  * compared (the mapping table is in docs/uftp_inspect.md). The test fails on any difference, on a frame
  * one decoder sees and the other does not, and if fewer fields than expected were compared (so it cannot
  * pass vacuously). It lists the message types each fixture holds, and the tshark fields left uncompared.
- * The same comparison runs on a nanosecond pcap copy (tcpdump) and a pcapng copy (editcap) of one fixture,
+ * Two captures are made at test time in the lab's namespaces for what the fixtures lack (TFMCC with loss:
+ * STATUS, CONG_CTRL, CC_ACK; IPv4 fragments). The same comparison runs on a nanosecond pcap copy (tcpdump) and a pcapng copy (editcap) of one fixture,
  * so those readers are checked against tshark too.
  *
  * Needs tshark, editcap and tcpdump (Debian packages tshark, wireshark-common, tcpdump) and the compiled CLI
@@ -19,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runScenario } from '../../src/lab/index.js';
 import { unquantizeGrtt, unquantizeRate } from '../../src/wire/quantize.js';
 
 type J = null | boolean | number | string | J[] | { [k: string]: J };
@@ -631,6 +633,36 @@ for (const c of CASES) {
 for (const extra of (process.env.UFTP_INSPECT_EXTRA ?? '').split(',').filter((x) => x !== '')) {
   test(`uftp_inspect matches tshark field by field: ${extra}`, { timeout: 300_000 }, () => {
     checkFixture(extra, extra, []);
+  });
+}
+
+/**
+ * Captures made now, in the lab's namespaces (second octet 64), for what the fixtures do not hold:
+ * TFMCC with 10 % loss on the segment (STATUS with NAKs, CONG_CTRL, CC_ACK, EXT_TFMCC_DATA_INFO) and
+ * FILESEGs larger than the MTU (IPv4 fragments, reassembled by both decoders).
+ */
+const LIVE: { name: string; serverArgs: string[]; files: Record<string, number>; lossPct: number; mustHave: string[] }[] = [
+  {
+    name: 'live-tfmcc-loss', serverArgs: ['-C', 'tfmcc'], files: { 'big.bin': 200_000 }, lossPct: 10,
+    mustHave: ['ANNOUNCE', 'FILESEG', 'STATUS', 'CONG_CTRL', 'CC_ACK', 'COMPLETE'],
+  },
+  { name: 'live-fragments', serverArgs: ['-b', '8000'], files: { 'frag.bin': 50_000 }, lossPct: 0, mustHave: ['FILESEG', 'DONE_CONF'] },
+];
+for (const l of LIVE) {
+  test(`uftp_inspect matches tshark field by field: ${l.name} (captured now)`, { timeout: 300_000 }, async () => {
+    const file = join(work, `${l.name}.pcap`);
+    const r = await runScenario({
+      figure: 'fig2', noProxies: true, hub: true, clients: ['client1', 'client2'], files: l.files, rateKbps: 20_000,
+      serverArgs: [...l.serverArgs, '-P', '230.5.5.1'], keys: 'ec', timeoutMs: 90_000,
+      captures: [{ host: 'server', iface: 'eS', file }],
+      lab: { prefix: `ui${process.pid % 10000}`, octet: 64, lossPct: l.lossPct, workDir: join(work, l.name) },
+    });
+    assert.ok(r.ok, `${l.name}: transfer failed: ${r.reason}`);
+    checkFixture(file, l.name, l.mustHave);
+    if (l.name === 'live-fragments') {
+      const sum = JSON.parse(run('node', [CLI, '--json', '--summary', file])) as JObj;
+      assert.ok(Number(sum.reassembled) > 0, `${l.name}: no datagram was reassembled from fragments`);
+    }
   });
 }
 
