@@ -70,3 +70,16 @@ test('inconsistent: header/message function, header length below fixed part, rag
 test('bad-value: an extension of length 0 (would never advance)', () => {
   expectErr(H(4) + '04020000' + '05000000', 'bad-value', /extension type 5 at offset 4 has length 0/);
 });
+
+test('encoding an invalid message is a caller bug: RangeError naming the problem', async () => {
+  const { encodePacket, encodePacketInto } = await import('./packet.js');
+  const header = { version: 0x40, func: 0, seq: 1, srcId: 1, groupId: 2, groupInst: 0, grtt: 0, gsize: 0, reserved: 0 };
+  const reg = { type: 'REGISTER' as const, timestamp: { sec: 0, usec: 0 }, clientRandom: new Uint8Array(31), keyInfo: new Uint8Array(0), extensions: [], clientIds: [] };
+  assert.throws(() => encodePacket({ header, message: reg }), /REGISTER: client random must be 32 bytes/);
+  assert.throws(() => encodePacket({ header: { ...header, seq: 70000 }, message: { type: 'KEY_REQ', extensions: [] } }), /UFTP header: field out of range/);
+  assert.throws(() => encodePacketInto({ header, message: { type: 'KEY_REQ', extensions: [] } }, new Uint8Array(19)), /needs 20 bytes, buffer has 19/);
+  assert.throws(() => encodePacket({ header, message: { type: 'DONE_CONF', extensions: [], clientIds: [-1] } }), /client ID -1/);
+  const big = { type: 'UNKNOWN' as const, extType: 99, data: new Uint8Array(1022) };
+  assert.throws(() => encodePacket({ header, message: { type: 'CC_ACK', extensions: [big] } }), RangeError);
+  assert.throws(() => encodePacket({ header, message: { type: 'CLIENT_KEY', publicKey: { kind: 'EC', curve: 300, key: new Uint8Array(4) }, verifyData: new Uint8Array(0), extensions: [] } }), /EC key blob field out of range/);
+});

@@ -14,7 +14,7 @@
  */
 import { ExtType } from './constants.js';
 import {
-  checkTimestamp, hex, isU16, isU64, isU8, need, pad4, put16, put32, put64, putTimestamp, readTimestamp,
+  checkTimestamp, hex, isU16, isU32, isU64, isU8, need, pad4, put16, put32, put64, putTimestamp, readTimestamp,
   u16, u32, u64, type Timestamp,
 } from './fields.js';
 import { decodeKeyBlob, encodeKeyBlobInto, keyBlobLength, type KeyBlob } from './keyblob.js';
@@ -240,7 +240,7 @@ export function encodeExtensionInto(x: Extension, out: Uint8Array, off: number):
       put16(out, off + TD_CC_RATE, x.ccRate);
       return len;
     case 'EXT_TFMCC_ACK_INFO':
-      need(isU8(x.flags) && isU16(x.ccSeq) && isU16(x.ccRate), 'EXT_TFMCC_ACK_INFO: field out of range');
+      need(isU8(x.flags) && isU16(x.ccSeq) && isU16(x.ccRate) && isU32(x.clientId), 'EXT_TFMCC_ACK_INFO: field out of range');
       checkTimestamp(x.timestamp, 'EXT_TFMCC_ACK_INFO');
       out[off] = ExtType.TFMCC_ACK_INFO;
       out[off + TA_FLAGS] = x.flags;

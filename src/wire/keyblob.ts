@@ -58,6 +58,10 @@ export function decodeKeyBlob(bytes: Uint8Array): Result<KeyBlob> {
 
 /** Writes `blob` into `out` at `offset`; returns the number of bytes written. */
 export function encodeKeyBlobInto(blob: KeyBlob, out: Uint8Array, offset: number): number {
+  const bad = blob.kind === 'RSA'
+    ? blob.modulus.length === 0 || blob.modulus.length > 0xffff || !Number.isInteger(blob.exponent) || blob.exponent < 0 || blob.exponent > 0xffffffff
+    : blob.key.length === 0 || blob.key.length > 0xffff || !Number.isInteger(blob.curve) || blob.curve < 0 || blob.curve > 0xff;
+  if (bad) throw new RangeError(`wire encode: ${blob.kind} key blob field out of range`);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   if (blob.kind === 'RSA') {
     out[offset] = KeyBlobType.RSA;
