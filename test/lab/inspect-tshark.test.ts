@@ -7,8 +7,8 @@
  * one decoder sees and the other does not, and if fewer fields than expected were compared (so it cannot
  * pass vacuously). It lists the message types each fixture holds, and the tshark fields left uncompared.
  * Two captures are made at test time in the lab's namespaces for what the fixtures lack (TFMCC with loss:
- * STATUS, CONG_CTRL, CC_ACK; IPv4 fragments). The same comparison runs on a nanosecond pcap copy (tcpdump) and a pcapng copy (editcap) of one fixture,
- * so those readers are checked against tshark too.
+ * STATUS, CONG_CTRL, CC_ACK; IPv4 fragments). The same comparison runs on a nanosecond pcap copy (tcpdump)
+ * and a pcapng copy (editcap) of one fixture, so those readers are checked against tshark too.
  *
  * Needs tshark, editcap and tcpdump (Debian packages tshark, wireshark-common, tcpdump) and the compiled CLI
  * (npx tsc -p . first: dist/src/cli/uftp_inspect.js).
