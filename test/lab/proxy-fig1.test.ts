@@ -35,17 +35,26 @@ async function startProxy(lab: Lab, kind: Kind, host: string, args: string[]): P
   return p;
 }
 
-async function fig1Transfer(sp: Kind, cp: Kind): Promise<void> {
+interface Enc {
+  /** uftp options, e.g. ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa']. */
+  readonly server: string[];
+  /** Key spec for the server, the client proxy and the clients. */
+  readonly key: string;
+  readonly label: string;
+}
+
+async function fig1Transfer(sp: Kind, cp: Kind, enc?: Enc): Promise<void> {
   const lab = await Lab.up('fig1', { prefix: `upf${randomBytes(3).toString('hex')}`, octet: 67 });
   labs.push(lab);
   const src = path.join(lab.workDir, 'src');
   const want = makeTree(src);
   const clients = ['clientA', 'clientB1', 'clientB2'];
-  const uftpds = await Promise.all(clients.map((c) => lab.realUftpd(c, { args: ['-x', '2'] })));
-  const cproxy = await startProxy(lab, cp, 'cproxyB', ['-c']);
+  const keyArgs = async (who: string): Promise<string[]> => (enc ? ['-k', (await lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), enc.key)).file] : []);
+  const uftpds = await Promise.all(clients.map(async (c) => lab.realUftpd(c, { args: ['-x', '2', ...(await keyArgs(c))] })));
+  const cproxy = await startProxy(lab, cp, 'cproxyB', ['-c', ...(await keyArgs('cproxyB'))]);
   const sproxy = await startProxy(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
   const t0 = Date.now();
-  const server = lab.realUftp('server', [src], { args: ['-R', '50000', '-x', '2'], timeoutMs: 60_000 });
+  const server = lab.realUftp('server', [src], { args: ['-R', '50000', '-x', '2', ...(enc ? [...enc.server, ...(await keyArgs('server'))] : [])], timeoutMs: 60_000 });
   const code = await server.wait();
   const ms = Date.now() - t0;
   const slog = server.log();
@@ -58,7 +67,7 @@ async function fig1Transfer(sp: Kind, cp: Kind): Promise<void> {
   assert.match(slog, new RegExp(`Got COMPLETE from proxy ${lab.uidOf('cproxyB')}`, 'i'));
   if (sp === 'ours') assert.match(sproxy.log(), /Received request from/);
   if (cp === 'ours') assert.match(cproxy.log(), /COMPLETE for file \d+ sent upstream for 2 client\(s\)/);
-  process.stdout.write(`fig1 sp=${sp} cp=${cp}: ${[...want.keys()].length} files, ${ms} ms, SHA-256 match for ${clients.join(', ')}\n`);
+  process.stdout.write(`fig1 ${enc?.label ?? 'plain'} sp=${sp} cp=${cp}: ${[...want.keys()].length} files, ${ms} ms, SHA-256 match for ${clients.join(', ')}\n`);
   await lab.down();
 }
 
@@ -73,3 +82,15 @@ test('fig1 plain mixed: OUR server proxy -> REAL client proxy', { timeout: 120_0
 test('fig1 plain mixed: REAL server proxy -> OUR client proxy', { timeout: 120_000 }, async () => {
   await fig1Transfer('real', 'ours');
 });
+
+// A server proxy forwards encrypted sessions unchanged (it never needs the keys): ours in front of the real
+// client proxy, which does the proxy key exchange of protocol.txt 5.1.1.2.
+const ENCS: Enc[] = [
+  { label: 'RSA + AES-128-CBC + HMAC/SHA-1', server: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa'], key: 'rsa:1024' },
+  { label: 'ECDH_ECDSA + AES-256-GCM/SHA-256', server: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa'], key: 'ec:prime256v1' },
+];
+for (const enc of ENCS) {
+  test(`fig1 encrypted (${enc.label}): OUR server proxy -> REAL client proxy`, { timeout: 120_000 }, async () => {
+    await fig1Transfer('ours', 'real', enc);
+  });
+}
