@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, createHash } from 'node:crypto';
 import { buildIv, clientKeySignedData, groupKeys, masterSecret, sessionKeys, verifyData } from './keys.js';
-import { prfTls10, prfTls12 } from './prf.js';
+import { prf } from './prf.js';
 import { hashSuite, keySuite, KEY_SUITES, cipherAvailable } from './suites.js';
 import { decrypt, encrypt, decryptCbc, encryptCbc } from './cipher.js';
 import { ecdhPremaster, rsaDecryptPremaster, rsaEncryptPremaster, signData, verifyData as verifySig } from './sign.js';
@@ -30,21 +30,21 @@ test('key schedule follows the formulas of section 4', () => {
   const sr = Buffer.alloc(32, 1);
   const cr = Buffer.alloc(32, 2);
   const m = masterSecret(sha1, pre, sr, cr);
-  assert.deepEqual(m, prfTls10(pre, 'master secret', Buffer.concat([sr, cr]), 48));
+  assert.deepEqual(m, prf('sha1', pre, 'master secret', Buffer.concat([sr, cr]), 48));
   const k = sessionKeys(sha1, aes128cbc, m, sr, cr);
-  const block = prfTls10(m, 'key expansion', Buffer.concat([sr, cr]), 40);
+  const block = prf('sha1', m, 'key expansion', Buffer.concat([sr, cr]), 40);
   assert.deepEqual(k.hmacKey, block.subarray(0, 20));
   assert.deepEqual(k.key, block.subarray(20, 36));
   assert.deepEqual(k.salt, block.subarray(36, 40));
   const gm = Buffer.alloc(48, 9);
   const g = groupKeys(sha256, aes256gcm, gm, sr);
-  const gblock = prfTls12('sha256', gm, 'key expansion', sr, 32 + 32 + 4);
+  const gblock = prf('sha256', gm, 'key expansion', sr, 32 + 32 + 4);
   assert.deepEqual(Buffer.concat([g.hmacKey, g.key, g.salt]), gblock);
   const hv = { groupId: 0x11223344, privateAddress: Buffer.from([230, 5, 5, 1]), serverRandom: sr, clientRandom: cr, premaster: pre };
   assert.deepEqual(clientKeySignedData(hv), Buffer.concat([Buffer.from('11223344e6050501', 'hex'), sr, cr, pre]));
   const vd = verifyData(sha256, gm, hv);
   const digest = createHash('sha256').update(Buffer.concat([clientKeySignedData(hv), gm])).digest();
-  assert.deepEqual(vd, prfTls12('sha256', gm, 'client finished', digest, 12));
+  assert.deepEqual(vd, prf('sha256', gm, 'client finished', digest, 12));
 });
 
 test('every available cipher round-trips; GCM/CCM reject a flipped bit', () => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
+import * as nodeCrypto from 'node:crypto';
 import assert from 'node:assert/strict';
-import { pHash, prf, prfTls10, prfTls12 } from './prf.js';
+import { pHash, pHashUftp, prf, prfRfc, prfTls10, prfTls12 } from './prf.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -40,9 +41,14 @@ test('TLS 1.2 PRF: published SHA-256/384/512 vectors (IETF TLS list msg03416)', 
   for (const v of TLS12) {
     const want = hex(v.out);
     assert.deepEqual(prfTls12(v.hash, hex(v.secret), 'test label', hex(v.seed), want.length), want, v.hash);
-    assert.deepEqual(prf(v.hash, hex(v.secret), 'test label', hex(v.seed), want.length), want, v.hash);
+    assert.deepEqual(prfRfc(v.hash, hex(v.secret), 'test label', hex(v.seed), want.length), want, v.hash);
     // any prefix is the same PRF output
-    assert.deepEqual(prf(v.hash, hex(v.secret), 'test label', hex(v.seed), 17), want.subarray(0, 17), v.hash);
+    assert.deepEqual(prfRfc(v.hash, hex(v.secret), 'test label', hex(v.seed), 17), want.subarray(0, 17), v.hash);
+    // UFTP's PRF agrees with the RFC for one hash block and differs after it
+    const hlen = { sha256: 32, sha384: 48, sha512: 64 }[v.hash];
+    const u = prf(v.hash, hex(v.secret), 'test label', hex(v.seed), want.length);
+    assert.deepEqual(u.subarray(0, hlen), want.subarray(0, hlen), v.hash);
+    assert.notDeepEqual(u.subarray(hlen), want.subarray(hlen), v.hash);
   }
 });
 
@@ -54,7 +60,7 @@ test('TLS 1.0/1.1 PRF: published "PRF Testvector"', () => {
                     1afbc655a8c9a013`);
   const out = prfTls10(Buffer.alloc(48, 0xab), 'PRF Testvector', Buffer.alloc(64, 0xcd), want.length);
   assert.deepEqual(out, want);
-  assert.deepEqual(prf('sha1', Buffer.alloc(48, 0xab), 'PRF Testvector', Buffer.alloc(64, 0xcd), want.length), want);
+  assert.deepEqual(prfRfc('sha1', Buffer.alloc(48, 0xab), 'PRF Testvector', Buffer.alloc(64, 0xcd), want.length), want);
 });
 
 test('TLS 1.0 PRF splits an odd-length secret with a shared middle byte (RFC 2246 5)', () => {
@@ -64,4 +70,45 @@ test('TLS 1.0 PRF splits an odd-length secret with a shared middle byte (RFC 224
   const sha1 = pHash('sha1', Buffer.from([3, 4, 5]), ls, 40);
   const want = Buffer.from(md5.map((b, i) => b ^ sha1[i]));
   assert.deepEqual(prfTls10(secret, 'x', Buffer.from('seed', 'latin1'), 40), want);
+});
+
+// Values read from the memory of a real uftpd 4.10.2 during a session (-Y aes128-cbc -h sha256 -e rsa), next to
+// each other in its session state: server random, client random, premaster, master secret, then the key block
+// parts (HMAC key, AES key, salt), then the group master and its key block. They pin UFTP's PRF: the RFC 5246
+// PRF gives the same first 32 bytes and different bytes after that.
+const REAL = {
+  sr: '2250036b99a86d52cbc7df8ecf2b717a1e7e04fd2db2c49fe6bf518273ede728',
+  cr: '2250036b140026033da1705c92d6d9e8c471ec77660926925ab672397f37f80c',
+  pre: '57ccf1f8b66c0cd86a657e73aa8593163b9f0253886f9f4942395022154c0db0df63283f7f93a916c1b383efe94ccd4a',
+  master: 'de0c4cdc250dacbb4392b619f0412afc273e7493a5ebe83d7c0ea89ffaad50960b4f506e3ab4e73233e5426cc119d3b2',
+  hmacKey: 'a6419b18aa01afb5608417f2be52f5671c369efa29cb95c1210fd24365f90507',
+  key: '1c97a89cfdd2da6d7acd6b22e34a7eba',
+  salt: '613d3cd5',
+  groupMaster: '40fcbbe9bb6691411e65c44f6a28cc0332cd75caa0c2f2eb1fd31e71a67fb16f02e89001697d5fd2603666d4dd77ec1a',
+  groupBlock: '9092fc39dcb6632146dcdfb28f4a1e35646b6554981093c91bec7e5e04e42c9725dabe46c12856f706ea63c34609aab9ac6abbba',
+};
+
+test('UFTP PRF reproduces the keys a real uftpd derived (SHA-256 session)', () => {
+  const seed = Buffer.concat([hex(REAL.sr), hex(REAL.cr)]);
+  const master = prf('sha256', hex(REAL.pre), 'master secret', seed, 48);
+  assert.equal(master.toString('hex'), REAL.master);
+  const block = prf('sha256', master, 'key expansion', seed, 32 + 16 + 4);
+  assert.equal(block.toString('hex'), REAL.hmacKey + REAL.key + REAL.salt);
+  const gblock = prf('sha256', hex(REAL.groupMaster), 'key expansion', hex(REAL.sr), 52);
+  assert.equal(gblock.toString('hex'), REAL.groupBlock);
+  // the RFC PRF does not
+  assert.notEqual(prfRfc('sha256', master, 'key expansion', seed, 52).toString('hex'), block.toString('hex'));
+});
+
+test('pHashUftp chains on the previous output block', () => {
+  const secret = Buffer.from('secret');
+  const seed = Buffer.from('seed');
+  const out = pHashUftp('sha1', secret, seed, 60);
+  const { createHmac } = nodeCrypto;
+  const a1 = createHmac('sha1', secret).update(seed).digest();
+  const b1 = createHmac('sha1', secret).update(a1).update(seed).digest();
+  const b2 = createHmac('sha1', secret).update(b1).update(seed).digest();
+  const b3 = createHmac('sha1', secret).update(b2).update(seed).digest();
+  assert.deepEqual(out, Buffer.concat([b1, b2, b3]));
+  assert.deepEqual(out.subarray(0, 20), pHash('sha1', secret, seed, 20));
 });
