@@ -9,7 +9,7 @@ import {
   Lab, LabError, checkPrereqs, downPrefix, ensureRealSuite, listNamespaces, namespacePids, readState,
   validatePrefix, type LabOptions,
 } from '../lab/lab.js';
-import { FIGURES, FIGURE_DEFS, isFigure } from '../lab/topology.js';
+import { FIGURES, isFigure } from '../lab/topology.js';
 import { run } from '../lab/sh.js';
 import { runSelftest, SELFTEST_CASES } from '../lab/selftest.js';
 import { captureFixtures, FIXTURES } from '../lab/fixtures.js';
@@ -26,7 +26,10 @@ commands:
                       and print its hosts and addresses
   down                stop every process of the lab and delete its namespaces (idempotent)
   status              list live labs (namespaces by prefix) and the processes in them
-  run HOST CMD...     run CMD inside HOST's namespace (bounded: --timeout S before HOST, default 600)
+  run HOST CMD...     run CMD inside HOST's namespace and wait for it (bounded: --timeout S before HOST,
+                      default 600)
+  start HOST CMD...   start CMD in HOST's namespace in the background (bounded: --timeout S, default 3600),
+                      output to a log file under the lab's work directory; down stops it
   hosts [FIGURE]      print the host/address table of a figure (default: the live lab's)
   selftest [CASE...]  run the real UFTP suite through every figure; one PASS/FAIL line per case
                       cases: ${SELFTEST_CASES.map((c) => c.name.replace(/ /g, '-')).join(' ')}
@@ -64,12 +67,12 @@ function parse(argv: string[]): Parsed {
   let command: string | undefined;
   while (i < argv.length) {
     const a = argv[i] ?? '';
-    if (command === 'run' && p.rest.length >= 1 && !a.startsWith('--')) {
+    if ((command === 'run' || command === 'start') && p.rest.length >= 1 && !a.startsWith('--')) {
       // run HOST CMD...: everything from CMD on belongs to the command.
       p.rest.push(...argv.slice(i));
       break;
     }
-    if (command === 'run' && p.rest.length >= 1 && a === '--') { p.rest.push(...argv.slice(i + 1)); break; }
+    if ((command === 'run' || command === 'start') && p.rest.length >= 1 && a === '--') { p.rest.push(...argv.slice(i + 1)); break; }
     switch (a) {
       case '-h': case '--help': p.rest = ['help']; return p;
       case '--prefix': p.prefix = argv[++i] ?? ''; break;
@@ -179,13 +182,27 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       await needLab();
       return runIn(p.prefix, args[0], args.slice(1), p.timeoutS);
+    case 'start': {
+      await needLab();
+      const [host, ...cmdv] = args;
+      if (!host || cmdv.length === 0) throw new UsageError('start: usage: uftp-lab start HOST CMD...');
+      const lab = Lab.attach(p.prefix);
+      if (!lab) throw new LabError(`no lab with prefix ${p.prefix} (start one with: uftp-lab up FIGURE)`);
+      const proc = lab.spawn(host, cmdv, { timeoutMs: (argv.includes('--timeout') ? p.timeoutS : 3600) * 1000 });
+      lab.release();
+      await new Promise((r) => setTimeout(r, 300));
+      if (proc.exitCode !== null && proc.exitCode !== 0) {
+        throw new LabError(`${cmdv[0]} in ${host} exited ${proc.exitCode}: ${proc.log().trim().split('\n').slice(-2).join(' | ')}`);
+      }
+      console.log(`started ${cmdv[0]} in ${host}: pid ${proc.pid}, log ${proc.logFile}`);
+      return 0;
+    }
     case 'hosts': {
       const fig = args[0] ?? readState(p.prefix)?.figure;
       if (!fig || !isFigure(fig)) throw new UsageError(`hosts: expected a figure: ${FIGURES.join(', ')}`);
       const st = readState(p.prefix);
       const lab = (st && st.figure === fig ? Lab.attach(p.prefix) : null) ?? Lab.describe(fig, { prefix: p.prefix, octet: p.opts.octet });
       console.log(hostTable(lab));
-      void FIGURE_DEFS;
       return 0;
     }
     case 'selftest': {
@@ -206,6 +223,9 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown command "${cmd}" (see uftp-lab --help)`);
   }
 }
+
+// Output piped into `head` and closed early is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

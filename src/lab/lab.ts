@@ -42,6 +42,8 @@ export interface LabOptions extends Impairment {
   readonly delayMs?: number;
   /** Where logs, destinations and captures go; default /tmp/uftp-lab/<prefix>. */
   readonly workDir?: string;
+  /** Keep the work directory (logs, received files) on down; default: it is removed. */
+  readonly keepWorkDir?: boolean;
   /** Bound on each relay's lifetime, seconds (default 3600). */
   readonly relaySeconds?: number;
 }
@@ -188,8 +190,9 @@ function killPid(pid: number, sig: NodeJS.Signals): void {
  * Removes every namespace named `<prefix>-*`, the processes in them, their /etc/netns files, the state file.
  * Idempotent: a second call finds nothing and succeeds. Returns the namespaces it removed.
  */
-export async function downPrefix(prefix: string): Promise<string[]> {
+export async function downPrefix(prefix: string, o: { keepWorkDir?: boolean } = {}): Promise<string[]> {
   validatePrefix(prefix);
+  const workDir = readState(prefix)?.workDir ?? path.join('/tmp/uftp-lab', prefix);
   const mine = (n: string): boolean => n.startsWith(`${prefix}-`);
   const nss = (await listNamespaces()).filter(mine);
   const pids = new Set<number>();
@@ -203,6 +206,7 @@ export async function downPrefix(prefix: string): Promise<string[]> {
     for (const d of fs.readdirSync('/etc/netns')) if (mine(d)) fs.rmSync(path.join('/etc/netns', d), { recursive: true, force: true });
   }
   fs.rmSync(path.join(STATE_DIR, `${prefix}.json`), { force: true });
+  if (!o.keepWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
   return nss;
 }
 
@@ -758,9 +762,9 @@ export class Lab {
   // ---- teardown ----
 
   /** Stops every process, deletes every namespace and file of this lab. Idempotent. */
-  async down(): Promise<void> {
+  async down(o: { keepWorkDir?: boolean } = {}): Promise<void> {
     await Promise.all([...this.procs].map((p) => p.kill(1000)));
-    await downPrefix(this.prefix);
+    await downPrefix(this.prefix, { keepWorkDir: o.keepWorkDir ?? this.options.keepWorkDir });
     liveLabs.delete(this);
     this.closed = true;
   }

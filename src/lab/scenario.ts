@@ -17,7 +17,7 @@ export interface ScenarioOptions {
   readonly crypto?: readonly string[];
   /** Key type every client and proxy is given (-k file); default ec. */
   readonly keys?: KeyKind;
-  /** Directory holding (or receiving) the key files, <host>.pem; default <workDir>/keys. */
+  /** Directory holding (or receiving) the key files, <host>.pem; default <workDir>/keys/<ec|rsa>. */
   readonly keysDir?: string;
   /** Files to send: name -> size in bytes (content is random, or `fill` bytes). */
   readonly files: Readonly<Record<string, number>>;
@@ -77,8 +77,8 @@ export async function runInLab(lab: Lab, o: ScenarioOptions): Promise<ScenarioRe
   const commands: string[] = [];
   const procs: Proc[] = [];
   const note = (p: Proc): Proc => { commands.push(`${p.host}: ${p.argv.join(' ')}`); procs.push(p); return p; };
-  const keysDir = o.keysDir ?? path.join(lab.workDir, 'keys');
   const keyKind: KeyKind = o.keys ?? 'ec';
+  const keysDir = o.keysDir ?? path.join(lab.workDir, 'keys', keyKind);
   const spec = keyKind === 'ec' ? 'ec:prime256v1' : 'rsa:1024';
   const key = async (h: string): Promise<{ file: string; fingerprint: string }> => lab.makeKey(path.join(keysDir, `${h}.pem`), spec);
   const encrypted = (o.crypto?.length ?? 0) > 0;
@@ -178,9 +178,12 @@ function sameTree(a: Map<string, string>, b: Map<string, string>): boolean {
 /** Builds the figure, runs the scenario, tears everything down. */
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   const lab = await Lab.up(o.figure, o.lab ?? {});
+  let r: ScenarioResult | undefined;
   try {
-    return await runInLab(lab, o);
+    r = await runInLab(lab, o);
+    return r;
   } finally {
-    await lab.down();
+    // Keep the logs of a failed run for a look (the line says where); a passed run leaves nothing behind.
+    await lab.down({ keepWorkDir: !r?.ok });
   }
 }

@@ -42,7 +42,7 @@ export interface SelftestResult extends ScenarioResult {
 export function formatLine(name: string, r: ScenarioResult): string {
   const mb = (r.bytes / 1e6).toFixed(1);
   const head = `${r.ok ? 'PASS' : 'FAIL'} ${name} ${r.clients} clients ${r.files} files ${mb} MB ${r.seconds.toFixed(1)} s`;
-  return r.ok ? head : `${head}: ${r.reason}`;
+  return r.ok ? head : `${head}: ${r.reason}${r.workDir ? ` (logs in ${r.workDir}/logs)` : ''}`;
 }
 
 /** Runs the cases (all, or those whose name, with spaces or dashes, is in `only`), one lab each. */
@@ -52,10 +52,11 @@ export async function runSelftest(o: { only?: readonly string[]; log?: (line: st
   if (cases.length === 0) throw new Error(`no selftest case matches ${(o.only ?? []).join(' ')}`);
   const out: SelftestResult[] = [];
   const prefix = o.prefix ?? `ulabst${process.pid % 100000}`;
-  for (const c of cases) {
+  for (const [i, c] of cases.entries()) {
+    // A prefix per case, so a failed case's logs survive the next case's lab.
     const sc: ScenarioOptions = {
       figure: c.figure, files: SELFTEST_FILES, ...c.scenario,
-      lab: { ...(c.scenario.lab ?? {}), prefix },
+      lab: { ...(c.scenario.lab ?? {}), prefix: `${prefix}c${i}` },
     };
     let r: ScenarioResult;
     try {
