@@ -456,3 +456,33 @@ test('signatures cover the whole datagram with the signature bytes zeroed (check
   assert.equal(signatureSpan(gd, decoded(gd)), null);
   assert.throws(() => signatureSpan(bytes('encrypted_rsa_sig'), ep), RangeError);
 });
+
+/**
+ * Bodies of ENCRYPTED datagrams from the same real session (uftp -Y aes256-cbc -h sha256, RSA key exchange with
+ * persisted keys), decrypted offline with the group key: KEYINFO_ACK is only ever sent encrypted.
+ */
+const DECRYPTED = {
+  keyinfo_ack: '060400001820d6bafefe5857df0d0f45',
+  fileinfo: '070a00010000000003000000000000166b034acb6b034b42000dea23736d616c6c2e7478740000000a3d0002',
+  fileinfo_ack: '08040001000000006b034b42000deb2c',
+  fileseg: '090200010000000068656c6c6f2075667470207769726520636f6465630a',
+  done_end: '0a020000000000000a3d0002',
+  complete_end: '0c02000000000000',
+  done_conf: '0d0100000a3d0002',
+} as const;
+
+test('decrypted ENCRYPTED payloads decode as message bodies and re-encode byte for byte', () => {
+  for (const [name, h] of Object.entries(DECRYPTED)) {
+    const r = decodeMessageBody(new Uint8Array(Buffer.from(h, 'hex')));
+    if (!r.ok) assert.fail(`${name}: ${r.error.message}`);
+    assert.equal(hex(encodeMessageBody(r.value)), h, name);
+  }
+  const ack = decodeMessageBody(new Uint8Array(Buffer.from(DECRYPTED.keyinfo_ack, 'hex')));
+  assert.ok(ack.ok && ack.value.type === 'KEYINFO_ACK');
+  if (ack.ok && ack.value.type === 'KEYINFO_ACK') {
+    assert.equal(hex(ack.value.verifyData), '1820d6bafefe5857df0d0f45');
+    assert.deepEqual(ack.value.extensions, []);
+  }
+  const fi = decodeMessageBody(new Uint8Array(Buffer.from(DECRYPTED.fileinfo, 'hex')));
+  assert.ok(fi.ok && fi.value.type === 'FILEINFO' && bytesText(fi.value.name) === 'small.txt' && fi.value.fileSize === 22);
+});
