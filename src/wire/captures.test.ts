@@ -236,6 +236,11 @@ const CAPTURED = {
   cc_ack: [
     '401500020a3d0002522434ce00000000150600000305060000001cf40a3d00026b034d0100067f2a',
   ],
+  // STATUS with -C tfmcc and loss: NAK bitmap plus EXT_TFMCC_ACK_INFO
+  status_tfmcc: [
+    '400b001a0a3d00021287bf46000000000b0700010000000003050200000481b60a3d00026b0350b80001133b00c48000',
+    '04000040810044220040000000342004002322120810400000012016000181200000',
+  ],
 } as const;
 
 type Name = keyof typeof CAPTURED;
@@ -381,6 +386,11 @@ test('FILESEG with and without EXT_TFMCC_DATA_INFO; STATUS NAK bitmap; COMPLETE 
   const st = msg('status_naks', 'STATUS');
   assert.equal(st.naks.length, 38);
   assert.ok(st.naks.some((x) => x !== 0));
+  const tf = msg('status_tfmcc', 'STATUS');
+  assert.equal(tf.extensions.length, 1);
+  const ta = tf.extensions[0];
+  assert.ok(ta.type === 'EXT_TFMCC_ACK_INFO' && ta.clientId === 0x0a3d0002 && (ta.flags & 0x02) !== 0);
+  assert.ok(tf.naks.length > 0);
   const c = msg('complete_freespace', 'COMPLETE');
   assert.deepEqual(c.extensions, [{ type: 'EXT_FREESPACE_INFO', freespace: 85508419584n }]);
   assert.equal(msg('complete_normal', 'COMPLETE').status, 0);
