@@ -1,0 +1,128 @@
+/**
+ * uftpproxyd throughput and cost (a benchmark, not a test): Figure 1 of the lab, the real uftp server sending one
+ * file through a server proxy and a client proxy to two real uftpd, with our proxies and with the real ones.
+ *
+ *   npx tsc -p . && sudo npx tsx bench/proxy-chain.ts [--size-mb 64] [--rate 400000] [--runs 1]
+ *
+ * --rate is uftp's -R (Kbit/s). For each chain it reports the wall time of the transfer, the throughput, the
+ * CPU seconds (user+system) each proxy process used, and its peak RSS. Prints a Markdown table for
+ * docs/benchmarks.md. Files are checked by SHA-256 after each run.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cpus } from 'node:os';
+import { Lab, type Proc } from '../src/lab/lab.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const sizeMb = arg('size-mb', 64);
+const rate = arg('rate', 400000);
+const runs = arg('runs', 1);
+
+type Kind = 'ours' | 'real';
+interface Row {
+  chain: string;
+  seconds: number;
+  mbps: number;
+  cpu: { sp: number; cp: number };
+  rssMb: { sp: number; cp: number };
+  ok: boolean;
+}
+
+const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** The proxy process (node or uftpproxyd) in a namespace: its pid. */
+function proxyPid(lab: Lab, host: string): number {
+  const pids = execFileSync('ip', ['netns', 'pids', lab.nsOf(host)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  for (const pid of pids) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      if ((comm === 'node' && cmd.includes('uftpproxyd.js')) || comm === 'uftpproxyd') return pid;
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no proxy process in ${host}`);
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK;
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+function sha(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<Proc> {
+  if (kind === 'real') return lab.realProxy(host, ['-x', '1', ...a]);
+  const p = lab.ours(host, 'uftpproxyd', ['-d', '-x', '2', '-U', lab.uidOf(host), '-B', '4194304', ...a], { timeoutMs: 600_000 });
+  await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `uftpproxyd on ${host}`);
+  return p;
+}
+
+async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string): Promise<Row> {
+  const b1 = await lab.realUftpd('clientB1', { args: ['-B', '4194304'] });
+  const b2 = await lab.realUftpd('clientB2', { args: ['-B', '4194304'] });
+  const cpP = await start(lab, cp, 'cproxyB', ['-c']);
+  const spP = await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
+  const pids = { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
+  const cpu0 = { sp: cpuSeconds(pids.sp), cp: cpuSeconds(pids.cp) };
+  const t0 = process.hrtime.bigint();
+  const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', '1'], timeoutMs: 600_000 });
+  const code = await server.wait();
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const row: Row = {
+    chain: `${sp} server proxy -> ${cp} client proxy`,
+    seconds,
+    mbps: (sizeMb * 8 * 1.048576) / seconds,
+    cpu: { sp: cpuSeconds(pids.sp) - cpu0.sp, cp: cpuSeconds(pids.cp) - cpu0.cp },
+    rssMb: { sp: peakRssMb(pids.sp), cp: peakRssMb(pids.cp) },
+    ok: code === 0 && [b1, b2].every((b) => fs.existsSync(path.join(b.dest, path.basename(file))) && sha(path.join(b.dest, path.basename(file))) === want),
+  };
+  for (const p of [spP, cpP, b1, b2]) await p.kill();
+  return row;
+}
+
+async function main(): Promise<void> {
+  const lab = await Lab.up('fig1', { prefix: `upb${randomBytes(3).toString('hex')}`, octet: 67 });
+  const rows: Row[] = [];
+  try {
+    const file = path.join(lab.workDir, 'payload.bin');
+    fs.writeFileSync(file, randomBytes(sizeMb * 1024 * 1024));
+    const want = sha(file);
+    for (let r = 0; r < runs; r++) {
+      for (const [sp, cp] of [['real', 'real'], ['ours', 'ours'], ['ours', 'real'], ['real', 'ours']] as [Kind, Kind][]) {
+        const row = await one(lab, sp, cp, file, want);
+        rows.push(row);
+        process.stderr.write(`${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'}\n`);
+      }
+    }
+  } finally {
+    await lab.down();
+  }
+  const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`Figure 1 lab (veth, no impairment), ${sizeMb} MiB file, uftp -R ${rate} Kbit/s, 2 clients behind the client proxy; ${cpus().length} x ${cpuModel}.\n`);
+  console.log('| chain | time (s) | Mbit/s | CPU s server proxy | CPU s client proxy | peak RSS MB (sp / cp) | SHA-256 |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.chain} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.cpu.sp.toFixed(2)} | ${r.cpu.cp.toFixed(2)} | ${r.rssMb.sp.toFixed(0)} / ${r.rssMb.cp.toFixed(0)} | ${r.ok ? 'match' : 'FAIL'} |`);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
