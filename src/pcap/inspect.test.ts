@@ -127,3 +127,19 @@ test('datagrams off the UFTP port are ignored', async () => {
   assert.equal((await inspectAll([d], 1045)).length, 0);
   assert.equal((await inspectAll([d], 1044)).length, 1);
 });
+
+test('TFMCC rates and CONG_CTRL RTTs: decoded value, and the value as sent in *_q', async () => {
+  const [x] = await inspectAll([
+    datagram({
+      type: 'CONG_CTRL', ccSeq: 3, ccRate: 0x9274, timestamp: { sec: 1, usec: 2 }, extensions: [],
+      items: [{ clientId: 0x0a400002, flags: 7, rtt: 106 }],
+    }),
+  ]);
+  assert.equal(x.error, null, x.error ?? '');
+  assert.equal(x.json.cc_rate_q, 0x9274);
+  assert.equal(Math.round(x.json.cc_rate as number), 57202); // docs/protocol-notes.md, Wire: 0x9274 = 57202
+  const item = (x.json.items as Record<string, unknown>[])[0];
+  assert.equal(item.client_id, '0x0a400002');
+  assert.equal(item.rtt_q, 106);
+  assert.ok(Math.abs((item.rtt as number) - 0.0105273) < 1e-6);
+});

@@ -12,13 +12,14 @@
  *   error                                   when the datagram does not decode (header fields kept if the
  *                                           16-byte header itself was readable)
  * Value mapping: Uint8Array -> lowercase hex string; bigint -> number when a safe integer, else decimal
- * string; client/destination/proxy IDs -> "0x%08x"; file and link names -> UTF-8 text; nested objects (extensions, key blobs, timestamps)
- * recurse with the same rules.
+ * string; client/destination/proxy IDs -> "0x%08x"; file and link names -> UTF-8 text; TFMCC rates and
+ * CONG_CTRL item RTTs decoded, with the value as sent under name + "_q"; nested objects (extensions, key
+ * blobs, timestamps) recurse with the same rules.
  */
 
 import {
   bytesText, decodeHeader, decodePacket, describePacket, MESSAGE_NAMES, unquantizeGroupSize, unquantizeGrtt,
-  type Message, type UftpHeader,
+  unquantizeRate, type Message, type UftpHeader,
 } from '../wire/index.js';
 import type { DatagramEvent, DatagramStats } from './datagrams.js';
 
@@ -69,10 +70,33 @@ export function toJsonValue(v: unknown, key = ''): JsonValue | undefined {
     }
     return out;
   }
+  return objectFields(v as Record<string, unknown>, new Set());
+}
+
+/**
+ * Quantized fields inside messages and extensions, shown like the header's grtt/gsize: the decoded value
+ * under the field's name, the byte(s) as sent under name + "_q". TFMCC rates are NORM floats
+ * (unquantizeRate); a CONG_CTRL item's RTT is GRTT-encoded (seconds).
+ */
+const QUANTIZED: ReadonlyMap<string, (q: number) => number> = new Map([
+  ['sendRate', unquantizeRate],
+  ['ccRate', unquantizeRate],
+  ['rtt', unquantizeGrtt],
+]);
+
+function objectFields(v: Record<string, unknown>, skip: ReadonlySet<string>): JsonObject {
   const out: JsonObject = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    const j = toJsonValue(x, k);
-    if (j !== undefined) out[snakeCase(k)] = j;
+  for (const [k, x] of Object.entries(v)) {
+    if (skip.has(k)) continue;
+    const name = snakeCase(k);
+    const unq = QUANTIZED.get(k);
+    if (unq !== undefined && typeof x === 'number') {
+      out[name] = unq(x);
+      out[`${name}_q`] = x;
+      continue;
+    }
+    const j = TEXT_KEYS.has(k) && x instanceof Uint8Array ? bytesText(x) : toJsonValue(x, k);
+    if (j !== undefined) out[name] = j;
   }
   return out;
 }
@@ -114,13 +138,7 @@ const TEXT_KEYS = new Set(['name', 'linkName']);
 
 /** The message's own fields, snake_cased, without `type` (the record's `type` comes first). */
 function messageFields(m: Message): JsonObject {
-  const out: JsonObject = {};
-  for (const [k, v] of Object.entries(m as unknown as Record<string, unknown>)) {
-    if (k === 'type') continue;
-    const j = TEXT_KEYS.has(k) && v instanceof Uint8Array ? bytesText(v) : toJsonValue(v, k);
-    if (j !== undefined) out[snakeCase(k)] = j;
-  }
-  return out;
+  return objectFields(m as unknown as Record<string, unknown>, new Set(['type']));
 }
 
 /** One decoded (or undecodable) datagram on the UFTP port. */

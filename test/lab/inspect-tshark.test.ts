@@ -170,13 +170,15 @@ function epochToSecUsec(v: string): string {
   return `${Number(sec)}.${Number((frac + '000000').slice(0, 6))}`;
 }
 /**
- * A TFMCC rate as tshark shows it: our field is the 16-bit encoded value as sent; tshark shows the decoded
- * rate (NORM float, see docs/protocol-notes.md) cut to its 32-bit field, so rates of 2^32 and more wrap.
+ * A TFMCC rate as tshark shows it. Ours: the decoded rate (NORM float, see docs/protocol-notes.md), and the
+ * 16-bit value as sent in `<name>_q`; tshark keeps the decoded rate in a 32-bit field, so rates of 2^32 and
+ * more wrap. Both of ours are checked: the decoded value against tshark, and that it is what `_q` decodes to.
  */
-function rate(v: J | undefined): bigint | undefined {
-  const q = int(v);
-  if (q === undefined) return undefined;
-  return BigInt(Math.floor(unquantizeRate(Number(q)))) % 2n ** 32n;
+function rate(obj: JObj | undefined, key: string): bigint | undefined {
+  const v = obj?.[key];
+  const q = obj?.[`${key}_q`];
+  if (typeof v !== 'number' || typeof q !== 'number' || v !== unquantizeRate(q)) return undefined;
+  return BigInt(Math.floor(v)) % 2n ** 32n;
 }
 function blobLen(v: J | undefined): bigint {
   const b = obj(v);
@@ -270,7 +272,7 @@ function compareTfmccAck(c: Checker, t: JObj | undefined, o: JObj): void {
   c.field('EXT_TFMCC_ACK_INFO.flags', 'uftp4.tfmccack.flags', int(t['uftp4.tfmccack.flags']), int(e?.flags));
   c.field('EXT_TFMCC_ACK_INFO.cc_seq', 'uftp4.tfmccack.cc_seq', int(t['uftp4.tfmccack.cc_seq']), int(e?.cc_seq));
   c.field('EXT_TFMCC_ACK_INFO.exttype', 'uftp4.tfmccack.exttype', int(t['uftp4.tfmccack.exttype']), e ? 3n : undefined);
-  c.field('EXT_TFMCC_ACK_INFO.cc_rate', 'uftp4.tfmccack.cc_rate', int(t['uftp4.tfmccack.cc_rate']), rate(e?.cc_rate));
+  c.field('EXT_TFMCC_ACK_INFO.cc_rate', 'uftp4.tfmccack.cc_rate', int(t['uftp4.tfmccack.cc_rate']), rate(e, 'cc_rate'));
   c.field('EXT_TFMCC_ACK_INFO.client_id', 'uftp4.tfmccack.client_id', str(t['uftp4.tfmccack.client_id'])?.toLowerCase(), str(e?.client_id));
   c.field('EXT_TFMCC_ACK_INFO.timestamp', 'uftp4.tfmccack.tstamp', tsharkTime(t['uftp4.tfmccack.tstamp']), ourTime(e?.timestamp));
 }
@@ -399,9 +401,9 @@ function compareBody(c: Checker, type: string, u: JObj, o: JObj, payload: string
         c.used.add('uftp4.tfmccdata');
         const e = ext(o, 'EXT_TFMCC_DATA_INFO');
         c.field('EXT_TFMCC_DATA_INFO.exttype', 'uftp4.tfmccdata.exttype', int(td['uftp4.tfmccdata.exttype']), e ? 2n : undefined);
-        c.field('EXT_TFMCC_DATA_INFO.send_rate', 'uftp4.tfmccdata.send_rate', int(td['uftp4.tfmccdata.send_rate']), rate(e?.send_rate));
+        c.field('EXT_TFMCC_DATA_INFO.send_rate', 'uftp4.tfmccdata.send_rate', int(td['uftp4.tfmccdata.send_rate']), rate(e, 'send_rate'));
         I('EXT_TFMCC_DATA_INFO.cc_seq', td, 'uftp4.tfmccdata.cc_seq', e?.cc_seq);
-        c.field('EXT_TFMCC_DATA_INFO.cc_rate', 'uftp4.tfmccdata.cc_rate', int(td['uftp4.tfmccdata.cc_rate']), rate(e?.cc_rate));
+        c.field('EXT_TFMCC_DATA_INFO.cc_rate', 'uftp4.tfmccdata.cc_rate', int(td['uftp4.tfmccdata.cc_rate']), rate(e, 'cc_rate'));
       }
       break;
     }
@@ -491,7 +493,7 @@ function compareBody(c: Checker, type: string, u: JObj, o: JObj, payload: string
     case 'CONG_CTRL': {
       const t = sub('congctrl');
       I('cc_seq', t, 'uftp4.congctrl.cc_seq', o.cc_seq);
-      c.field('cc_rate', 'uftp4.congctrl.cc_rate', int(t['uftp4.congctrl.cc_rate']), rate(o.cc_rate));
+      c.field('cc_rate', 'uftp4.congctrl.cc_rate', int(t['uftp4.congctrl.cc_rate']), rate(o, 'cc_rate'));
       T('timestamp', t, 'uftp4.congctrl.tstamp', o.timestamp);
       const cclist = obj(t['uftp4.congctrl.cclist']);
       if (cclist) c.used.add('uftp4.congctrl.cclist');
@@ -503,7 +505,9 @@ function compareBody(c: Checker, type: string, u: JObj, o: JObj, payload: string
         c.field(`items[${i}].client_id`, 'uftp4.congctrl.item.destid', str(it?.['uftp4.congctrl.item.destid'])?.toLowerCase(), str(mine[i]?.client_id));
         c.field(`items[${i}].flags`, 'uftp4.congctrl.item.flags', int(it?.['uftp4.congctrl.item.flags']), int(mine[i]?.flags));
         const rtt = mine[i]?.rtt;
-        c.float(`items[${i}].rtt`, 'uftp4.congctrl.item.rtt', it?.['uftp4.congctrl.item.rtt'], typeof rtt === 'number' ? unquantizeGrtt(rtt) : undefined);
+        const rttQ = mine[i]?.rtt_q;
+        const consistent = typeof rtt === 'number' && typeof rttQ === 'number' && rtt === unquantizeGrtt(rttQ);
+        c.float(`items[${i}].rtt`, 'uftp4.congctrl.item.rtt', it?.['uftp4.congctrl.item.rtt'], consistent ? rtt : undefined);
       });
       break;
     }
