@@ -117,8 +117,9 @@ test('start-up errors reach the parent before it detaches: message on stderr, ex
     busy.close();
   }
   // nothing was left running: no daemon-testprog with our test paths
-  const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
-  assert.equal(ps.split('\n').filter((l) => l.includes(dir)).length, 0);
+  const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout;
+  const ours = ps.split('\n').filter((l) => l.includes(dir) && l.includes('daemon-testprog') && !started.includes(Number(l.trim().split(' ')[0])));
+  assert.deepEqual(ours, []);
 });
 
 test('-N sets the nice value of the daemon', { timeout: 30000 }, async () => {

@@ -94,6 +94,8 @@ export class Daemon {
       }
     }
     this.isReady = true;
+    // what start-up logged is in the file by the time the launching process returns
+    this.logger?.flush();
     if (this.background && process.send) {
       process.send('ready', () => process.disconnect());
     }
