@@ -8,6 +8,10 @@ unit_only=0; files=()
 for a in "$@"; do case "$a" in --unit) unit_only=1 ;; *) files+=("$a") ;; esac; done
 
 bash scripts/install-deps.sh
+# Native addons (kerberos, native/dscp) build offline against the installed Node's headers.
+if [ -z "${npm_config_nodedir:-}" ] && [ -d /usr/include/node ] && ! grep -qs '^nodedir=' ~/.npmrc; then
+  export npm_config_nodedir=/usr
+fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
