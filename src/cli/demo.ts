@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 /**
- * What `npm start` shows for now: uftp_inspect on a bundled capture of the real UFTP 4.10 suite
+ * `npm start`: the main demo, Figure 1 of uftpproxyd(1) in the lab (src/proxy/demo.ts): the real uftp server
+ * sending a directory through our server proxy and client proxy to two real uftpd clients, with a summary of
+ * what crossed each hop (decoded by the inspector) and SHA-256 checks. It needs root (network namespaces).
+ *
+ * Without root (or with a CAPTURE argument) it shows the inspector demo instead:
+ * uftp_inspect on a bundled capture of the real UFTP 4.10 suite
  * (test/fixtures/captures/plain.pcap: a plain transfer, server and two clients). Runs of the same message
  * type (20 ANNOUNCEs, 18 FILESEGs...) are shortened; the full decode is `uftp_inspect FILE`, or
  * `uftp_inspect --json FILE` for JSON lines.
@@ -12,6 +17,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newStats, readUdpDatagrams } from '../pcap/datagrams.js';
 import { inspectEvent, InspectSummary, type Inspected } from '../pcap/inspect.js';
+import { proxyDemo } from '../proxy/demo.js';
 
 const PORT = 1044;
 /** In a run of one message type longer than this, only the first and last lines are shown. */
@@ -28,6 +34,14 @@ function repoRoot(): string {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === undefined) {
+    const code = await proxyDemo((l) => process.stdout.write(`${l}\n`));
+    if (code !== undefined) return code;
+  }
+  return inspectorDemo();
+}
+
+async function inspectorDemo(): Promise<number> {
   const root = repoRoot();
   const file = process.argv[2] ?? join(root, 'test', 'fixtures', 'captures', 'plain.pcap');
   if (!existsSync(file)) {
