@@ -255,7 +255,8 @@ for (const c of RSA_CASES) {
 }
 
 const ECDH_CASES: ReadonlyArray<{ name: string; serverSpec: string; clientSpec: string; args: string[] }> = [
-  { name: 'ECDH_ECDSA prime256v1', serverSpec: 'ec:prime256v1', clientSpec: 'ec:prime256v1', args: ['-Y', 'aes128-cbc', '-h', 'sha256', '-e', 'ecdh_ecdsa', '-c'] },
+  { name: 'ECDH_ECDSA prime256v1, keyex signatures', serverSpec: 'ec:prime256v1', clientSpec: 'ec:prime256v1', args: ['-Y', 'aes128-cbc', '-h', 'sha256', '-w', 'keyex', '-e', 'ecdh_ecdsa', '-c'] },
+  { name: 'ECDH_ECDSA sect163k1 keys (padded blobs), keyex signatures', serverSpec: 'ec:sect163k1', clientSpec: 'ec:sect163k1', args: ['-Y', 'aes128-cbc', '-h', 'sha1', '-w', 'keyex', '-e', 'ecdh_ecdsa', '-c'] },
   { name: 'ECDH_ECDSA secp521r1 keys, secp384r1 ECDH', serverSpec: 'ec:secp521r1', clientSpec: 'ec:secp521r1', args: ['-Y', 'aes256-gcm', '-h', 'sha512', '-e', 'ecdh_ecdsa:secp384r1', '-c'] },
   { name: 'ECDH_RSA secp384r1', serverSpec: 'rsa:1024', clientSpec: 'rsa:1024', args: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'ecdh_rsa:secp384r1', '-c'] },
 ];
@@ -289,6 +290,19 @@ for (const c of ECDH_CASES) {
       const clientDh = must(decodeKeyBlob(reg.keyInfo), 'REGISTER ECDH key blob');
       must(blobToPublicKey(clientDh), 'client ECDH key is a valid point on the curve');
       assert.equal(encodeKeyBlob(clientDh).length, reg.keyInfo.length);
+      if (enc.sigType === SigType.KEYEX) {
+        // every ENCRYPTED packet is signed by its sender over the datagram with the signature zeroed
+        const clientPub = must(blobToPublicKey(ck.publicKey), 'client key blob');
+        let checked = 0;
+        for (const p of res.packets) {
+          if (p.packet.message.type !== 'ENCRYPTED') continue;
+          const m = p.packet.message;
+          const key = p.packet.header.srcId === annC.packet.header.srcId ? server.key.publicKey : clientPub;
+          assert.ok(verifySignature(key, hash, zeroedForSignature(p.raw, 28, m.signature.length), m.signature), `ENCRYPTED #${checked} signature`);
+          checked++;
+        }
+        assert.ok(checked >= 6, `${checked} ECDSA-signed ENCRYPTED packets`);
+      }
     }),
   );
 }
