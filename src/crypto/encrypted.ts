@@ -18,7 +18,7 @@ import { decodeMessageBody, type Message } from '../wire/packet.js';
 import { ok, type Result } from '../wire/result.js';
 import { decrypt, encrypt, hmac, macEqual } from './cipher.js';
 import { buildIv, type SymmetricKeys } from './keys.js';
-import { signData, verifyData, type EcdsaEncoding } from './sign.js';
+import { signData, verifySignature, type EcdsaEncoding } from './sign.js';
 import type { HashSuite, KeySuite } from './suites.js';
 
 export interface GroupCrypto {
@@ -145,7 +145,7 @@ export function openEncrypted(g: GroupCrypto, datagram: Uint8Array, verifyKey?: 
     }
     case SigType.KEYEX:
       if (!verifyKey) return { ok: false, error: 'ENCRYPTED: KEYEX signature but no key of the sender' };
-      if (!verifyData(verifyKey, g.hashSuite, signedBytes(b, sigLen), signature, g.ecdsaEncoding)) {
+      if (!verifySignature(verifyKey, g.hashSuite, signedBytes(b, sigLen), signature, g.ecdsaEncoding)) {
         return { ok: false, error: 'ENCRYPTED: signature does not verify with the sender\'s key' };
       }
       break;

@@ -5,7 +5,7 @@ import { buildIv, clientKeySignedData, groupKeys, masterSecret, sessionKeys, ver
 import { prf } from './prf.js';
 import { hashSuite, keySuite, KEY_SUITES, cipherAvailable } from './suites.js';
 import { decrypt, encrypt, decryptCbc, encryptCbc } from './cipher.js';
-import { ecdhPremaster, rsaDecryptPremaster, rsaEncryptPremaster, signData, verifyData as verifySig } from './sign.js';
+import { ecdhPremaster, rsaDecryptPremaster, rsaEncryptPremaster, signData, verifySignature as verifySig } from './sign.js';
 import { HashType, KeyType } from '../wire/constants.js';
 
 function must<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {

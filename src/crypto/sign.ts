@@ -11,8 +11,6 @@
  */
 import {
   constants,
-  createPrivateKey,
-  createPublicKey,
   diffieHellman,
   generateKeyPairSync,
   createHash,
@@ -107,7 +105,7 @@ export function signData(privateKey: KeyObject, hash: HashSuite, data: Uint8Arra
   return nodeSign(hash.openssl, data, { key: privateKey, dsaEncoding: ecdsaEncoding });
 }
 
-export function verifyData(
+export function verifySignature(
   publicKey: KeyObject,
   hash: HashSuite,
   data: Uint8Array,
@@ -154,5 +152,3 @@ export function ecdhPremaster(ownPrivate: KeyObject, peerPublic: KeyObject): Res
   }
 }
 
-/** Re-exported for callers that build keys from PEM/DER themselves. */
-export { createPrivateKey, createPublicKey };

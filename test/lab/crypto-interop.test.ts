@@ -27,7 +27,7 @@ import { blobFingerprint, blobToPublicKey } from '../../src/crypto/pubkey.js';
 import { hashSuite, keySuite } from '../../src/crypto/suites.js';
 import { deriveClientSession, decryptGroupMaster, deriveGroupKeys } from '../../src/crypto/handshake.js';
 import { clientKeySignedData, verifyData as computeVerifyData, type HandshakeValues } from '../../src/crypto/keys.js';
-import { rsaDecryptPremaster, verifyData as verifySignature, zeroedForSignature } from '../../src/crypto/sign.js';
+import { rsaDecryptPremaster, verifySignature, zeroedForSignature } from '../../src/crypto/sign.js';
 import { openEncrypted, type GroupCrypto } from '../../src/crypto/encrypted.js';
 
 interface Captured {
