@@ -303,7 +303,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     );
     log.log(1, `Response proxy: aggregating for clients that send to port ${a.port}`);
   } else {
-    machine = new ClientProxy({ uid, destPort: a.destPort, clientList: lists.clients, serverList: lists.servers }, io);
+    machine = new ClientProxy({ uid, destPort: a.destPort, clientList: lists.clients, serverList: lists.servers, keys }, io);
     log.log(1, `Client proxy: re-multicasting to port ${a.destPort}${a.outInterface ? ` on ${a.outInterface}` : ''}`);
   }
   hb = hbServers.length

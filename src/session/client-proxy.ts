@@ -44,6 +44,10 @@ import {
   type ProxyIo,
 } from './proxy-common.js';
 import { MAX_IDLE_MS, MAX_SESSIONS, MIN_IDLE_MS } from './server-proxy.js';
+import { KeyexSession } from './proxy-keyex.js';
+import type { LoadedKey } from '../crypto/keyfile.js';
+import { decodeHeader, type UftpHeader } from '../wire/header.js';
+import { decodePacket } from '../wire/packet.js';
 
 /** A response proxy sends PROXY_KEY at most this often (protocol.txt 5.2.20). */
 export const PROXY_KEY_INTERVAL_MS = 5000;
@@ -66,6 +70,8 @@ export interface ClientProxyConfig {
   readonly destPort: number;
   readonly clientList?: readonly ClientListEntry[];
   readonly serverList?: readonly ServerListEntry[];
+  /** Our private keys (-k/-K): a client proxy takes part in encrypted sessions with one of them. */
+  readonly keys?: readonly LoadedKey[];
 }
 
 type PendingKind = 'REGISTER' | 'FILEINFO_ACK' | 'COMPLETE' | 'STATUS';
@@ -106,6 +112,14 @@ interface Session {
   readonly clients: Map<number, Endpoint>;
   down: number;
   up: number;
+  /** Encrypted session: our key exchange with the server and with the clients. */
+  enc?: KeyexSession;
+  /** Clients the server confirmed (REG_CONF), whom we send our KEYINFO. */
+  regConf?: Set<number>;
+  /** The last server header (for the KEYINFO we send in the server's name). */
+  lastServerHeader?: UftpHeader;
+  keyinfoDue?: number;
+  keyinfoTries: number;
 }
 
 export interface ClientProxyStats {
@@ -167,6 +181,10 @@ export class ClientProxy {
       up.lastHeard = now;
       up.grttQ = hdr.grtt;
       if (this.cfg.response) return; // the clients hear the server themselves
+      if (up.enc && (func === MessageType.KEYINFO || func === MessageType.REG_CONF)) {
+        this.serverKeyex(now, up, func, data);
+        return;
+      }
       up.down++;
       this.stats.down++;
       if (func !== MessageType.FILESEG && this.io.logEnabled(5)) this.io.log(5, `${tag}: ${typeName(func)} re-multicast to ${up.privateAddr}`);
@@ -208,9 +226,24 @@ export class ClientProxy {
         this.drop(1, `${tag}: Server ${hexId(serverId)} not in server list`);
         return;
       }
+      let enc: KeyexSession | undefined;
       if (a.value.encrypted) {
-        this.refuse(now, key, `${tag}: encrypted session from ${hexId(serverId)}: the proxy's key exchange is not implemented yet; session ignored`);
-        return;
+        if (this.cfg.response || !this.cfg.keys || this.cfg.keys.length === 0) {
+          this.refuse(now, key, `${tag}: encrypted session from ${hexId(serverId)}: ${this.cfg.response ? 'the response proxy\'s key exchange is not implemented yet' : 'no key'}; session ignored`);
+          return;
+        }
+        const p = decodePacket(data);
+        if (!p.ok) {
+          this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ${p.error.message}`);
+          return;
+        }
+        const k = KeyexSession.create(p.value, this.cfg.keys);
+        if (!k.ok) {
+          this.refuse(now, key, `${tag}: encrypted session from ${hexId(serverId)}: ${k.error}; session ignored`);
+          return;
+        }
+        if (k.note) this.io.log(1, `${tag}: ${k.note}`);
+        enc = k.value;
       }
       s = {
         key,
@@ -229,6 +262,8 @@ export class ClientProxy {
         clients: new Map(),
         down: 0,
         up: 0,
+        enc,
+        keyinfoTries: 0,
       };
       this.sessions.set(key, s);
       const list = this.byGroup.get(groupId);
@@ -243,7 +278,9 @@ export class ClientProxy {
     if (this.cfg.response) return;
     s.down++;
     this.stats.down++;
-    this.io.send({ address: s.publicAddr, port: this.cfg.destPort }, data, true);
+    const out = s.enc ? s.enc.rewriteAnnounce(data) : data;
+    if (!out) return this.drop(2, `${tag}: cannot rewrite the encrypted ANNOUNCE`);
+    this.io.send({ address: s.publicAddr, port: this.cfg.destPort }, out, true);
   }
 
   /** Response proxy: private addresses joined, counted per session. */
@@ -283,8 +320,81 @@ export class ClientProxy {
     this.drop(1, message);
   }
 
+  /** KEYINFO and REG_CONF of an encrypted session: our side of the key exchange (proxy-keyex.ts). */
+  private serverKeyex(now: number, s: Session, func: number, data: Uint8Array): void {
+    const tag = groupTag(s.groupId, s.groupInst);
+    const enc = s.enc;
+    if (!enc) return;
+    const p = decodePacket(data);
+    if (!p.ok) return this.drop(2, `${tag}: malformed ${typeName(func)} from the server: ${p.error.message}`);
+    s.lastServerHeader = p.value.header;
+    if (p.value.message.type === 'KEYINFO') {
+      const r = enc.onServerKeyInfo(p.value.header, p.value.message, this.cfg.uid, s.seq++);
+      if (!r.ok) return this.drop(1, `${tag}: KEYINFO: ${r.error}`);
+      this.io.log(3, `${tag}: Got group key from KEYINFO; KEYINFO_ACK sent upstream`);
+      this.sendUp(s, r.ack);
+      return;
+    }
+    if (p.value.message.type === 'REG_CONF') {
+      const rc = s.regConf ?? new Set<number>();
+      for (const id of p.value.message.clientIds) rc.add(id);
+      s.regConf = rc;
+      s.keyinfoTries = 0;
+      this.sendKeyInfo(now, s);
+    }
+  }
+
+  private sendKeyInfo(now: number, s: Session): void {
+    const enc = s.enc;
+    const h = s.lastServerHeader;
+    if (!enc || !h || !s.regConf) return;
+    const ki = enc.buildKeyInfo(h, [...s.regConf]);
+    if (!ki) {
+      s.keyinfoDue = undefined;
+      return;
+    }
+    s.keyinfoTries++;
+    s.keyinfoDue = s.keyinfoTries < s.robust ? now + 2 * this.grttMs(s) : undefined;
+    this.io.log(3, `${groupTag(s.groupId, s.groupInst)}: KEYINFO sent to the clients (try ${s.keyinfoTries})`);
+    this.io.send({ address: s.privateAddr, port: this.cfg.destPort }, ki, true);
+  }
+
   private fromClient(now: number, s: Session, from: Endpoint, clientId: number, func: number, data: Uint8Array): void {
     const tag = groupTag(s.groupId, s.groupInst);
+    if (s.enc && func === MessageType.ENCRYPTED) {
+      if (this.cfg.clientList && !this.cfg.clientList.some((e) => e.id === clientId)) {
+        this.drop(2, `${tag}: Host ${hexId(clientId)} not in host list`);
+        return;
+      }
+      const o = s.enc.open(data);
+      if (!o.ok) return this.drop(3, `${tag}: ENCRYPTED from ${hexId(clientId)}: ${o.error}`);
+      const inner = o.value.message;
+      if (inner.type === 'KEYINFO_ACK') {
+        const r = s.enc.onClientKeyInfoAck(clientId, inner.verifyData);
+        if (!r.ok) return this.drop(1, `${tag}: KEYINFO_ACK from ${hexId(clientId)}: ${r.error}`);
+        s.lastHeard = now;
+        this.io.log(3, `${tag}: Client ${hexId(clientId)} has the group key`);
+        return;
+      }
+      if (inner.type === 'CC_ACK' || inner.type === 'ABORT') {
+        // the server can open these itself (group key, the client's ID): pass them on unchanged
+        s.lastHeard = now;
+        s.up++;
+        this.stats.up++;
+        if (inner.type === 'ABORT') this.io.log(1, `${tag}: Client ${hexId(clientId)} aborted`);
+        this.io.send(s.upstream, data, false);
+        return;
+      }
+      // the inner message with the outer header, handled like a plain one
+      const plain = new Uint8Array(16 + o.value.body.length);
+      plain.set(data.subarray(0, 16));
+      plain[1] = o.value.body[0];
+      plain.set(o.value.body, 16);
+      const h = peekDatagram(plain);
+      if (!h.ok) return this.drop(2, `${tag}: inner message from ${hexId(clientId)}: ${h.error.message}`);
+      this.fromClient(now, s, from, clientId, plain[1], plain);
+      return;
+    }
     if (this.cfg.clientList && !this.cfg.clientList.some((e) => e.id === clientId)) {
       this.drop(2, `${tag}: Host ${hexId(clientId)} not in host list`);
       return;
@@ -296,7 +406,12 @@ export class ClientProxy {
       case MessageType.REGISTER: {
         const r = readRegister(data);
         if (!r.ok) return this.drop(2, `${tag}: malformed REGISTER from ${hexId(clientId)}: ${r.error.message}`);
-        if (r.value.keyInfoLen !== 0) return this.drop(2, `${tag}: REGISTER from ${hexId(clientId)} carries key info in a plain session`);
+        if (s.enc) {
+          const full = decodePacket(data);
+          if (!full.ok || full.value.message.type !== 'REGISTER') return this.drop(2, `${tag}: malformed REGISTER from ${hexId(clientId)}`);
+          const k = s.enc.onClientRegister(clientId, full.value.message);
+          if (!k.ok) return this.drop(1, `${tag}: REGISTER from ${hexId(clientId)}: ${k.error}`);
+        } else if (r.value.keyInfoLen !== 0) return this.drop(2, `${tag}: REGISTER from ${hexId(clientId)} carries key info in a plain session`);
         this.add(now, s, 'REGISTER', 0, 0, clientId, r.value.timestampUs, gtt);
         this.io.log(4, `${tag}: Received REGISTER from ${hexId(clientId)}`);
         return;
@@ -382,6 +497,7 @@ export class ClientProxy {
           this.flush(now, s, p);
         }
       }
+      if (s.keyinfoDue !== undefined && s.keyinfoDue <= now) this.sendKeyInfo(now, s);
       if (s.pending.size === 0 && now - s.lastHeard >= this.idleMs(s)) this.reclaim(s);
     }
     const horizon = 60_000;
@@ -396,6 +512,7 @@ export class ClientProxy {
     for (const s of this.sessions.values()) {
       if (s.pending.size === 0) min(s.lastHeard + this.idleMs(s));
       for (const p of s.pending.values()) min(p.deadline);
+      if (s.keyinfoDue !== undefined) min(s.keyinfoDue);
     }
     for (const t of this.refused.values()) min(t + 60_001);
     return d;
@@ -410,7 +527,9 @@ export class ClientProxy {
     const ids = entries.map((e) => e[0]);
     const slowest = entries[0][1];
     const tsOut = slowest.tsUs + (now - slowest.rx) * 1000;
-    const fixed = p.kind === 'REGISTER' ? 44 : p.kind === 'FILEINFO_ACK' ? 16 : 8;
+    const regKey = p.kind === 'REGISTER' && s.enc ? s.enc.registerFields : undefined;
+    const keyInfoLen = regKey ? regKey.keyInfo.length : 0;
+    const fixed = p.kind === 'REGISTER' ? 44 + ((keyInfoLen + 3) & ~3) : p.kind === 'FILEINFO_ACK' ? 16 : 8;
     const perMsg = Math.max(1, Math.floor((Math.max(s.blockSize, 512) - fixed) / 4));
     this.stats.aggregated += ids.length;
     if (p.kind === 'STATUS') {
@@ -443,6 +562,11 @@ export class ClientProxy {
       b[m + 1] = fixed / 4;
       if (p.kind === 'REGISTER') {
         writeTimestampUs(b, m + 4, tsOut);
+        if (regKey) {
+          put16(b, m + 2, keyInfoLen);
+          b.set(regKey.clientRandom, m + 12);
+          b.set(regKey.keyInfo, m + 44);
+        }
       } else if (p.kind === 'FILEINFO_ACK') {
         put16(b, m + 2, p.fileId);
         b[m + 4] = p.sub;
@@ -463,6 +587,12 @@ export class ClientProxy {
   }
 
   private sendUp(s: Session, data: Uint8Array): void {
+    if (s.enc && data[1] !== MessageType.REGISTER && data[1] !== MessageType.ENCRYPTED) {
+      const h = decodeHeader(data);
+      const sealed = h.ok ? s.enc.seal(h.value, data.subarray(UFTP_HEADER_LEN)) : undefined;
+      if (!sealed) return this.drop(1, `${groupTag(s.groupId, s.groupInst)}: cannot seal ${typeName(data[1])} (no group key yet)`);
+      data = sealed;
+    }
     s.up++;
     this.stats.up++;
     this.io.send(s.upstream, data, false);

@@ -1,0 +1,192 @@
+/**
+ * A client proxy's part in an encrypted session (protocol.txt 5.1.1.2), RSA key exchange. No I/O.
+ *
+ * Observed with the real 4.10.2 client proxy (2026-11-22, RSA + AES-128-CBC + HMAC/SHA-1; docs/protocol-notes.md):
+ *  - the ANNOUNCE is re-multicast with only the public key blob of EXT_ENC_INFO replaced by the proxy's own
+ *    (same server random, header, everything else);
+ *  - clients REGISTER to the proxy with the premaster encrypted to the proxy's key; the proxy's REGISTER
+ *    upstream carries its own client random and premaster (encrypted to the server's key) and the client IDs;
+ *  - the server's KEYINFO (entry for the proxy's ID) goes to the proxy, which answers KEYINFO_ACK in an
+ *    ENCRYPTED with its own ID and IV counter; the server's REG_CONF is NOT re-multicast: instead the proxy
+ *    multicasts its own KEYINFO to the private address, with the SERVER's ID as source ID, seq 0, the proxy's
+ *    next IV counter, and the group master encrypted for each client with that client's session key;
+ *  - clients' KEYINFO_ACKs stay at the proxy; later server ENCRYPTED messages pass unchanged; the clients'
+ *    ENCRYPTED responses are opened with the group key and aggregated, and the aggregate sealed with the group
+ *    key under the proxy's ID.
+ */
+import { randomBytes, type KeyObject } from 'node:crypto';
+import type { LoadedKey } from '../crypto/keyfile.js';
+import { blobToPublicKey } from '../crypto/pubkey.js';
+import { rsaDecryptPremaster, rsaEncryptPremaster } from '../crypto/sign.js';
+import { hashSuite, keySuite, type HashSuite, type KeySuite } from '../crypto/suites.js';
+import { deriveClientSession, decryptGroupMaster, deriveGroupKeys, encryptGroupMaster, type ClientSession } from '../crypto/handshake.js';
+import { verifyData, type HandshakeValues } from '../crypto/keys.js';
+import { openEncrypted, sealEncrypted, type GroupCrypto, type Opened } from '../crypto/encrypted.js';
+import { KeyexType, SigType, UFTP_VER_NUM, MessageType } from '../wire/constants.js';
+import { parseIPv4, parseIPv6 } from '../wire/fields.js';
+import type { UftpHeader } from '../wire/header.js';
+import type { ExtEncInfo } from '../wire/extensions.js';
+import type { KeyBlob } from '../wire/keyblob.js';
+import { decodePacket, encodePacket, encodeMessageBody, type Packet } from '../wire/packet.js';
+import type { Register } from '../wire/register.js';
+import type { KeyInfo } from '../wire/keyinfo.js';
+
+export interface ClientCrypto {
+  readonly id: number;
+  readonly clientRandom: Uint8Array;
+  readonly premaster: Uint8Array;
+  readonly session: ClientSession;
+  acked: boolean;
+}
+
+/** The key a proxy uses for a server: same type as the server's, same size (RSA) or curve (EC) if possible. */
+export function chooseKey(keys: readonly LoadedKey[], server: KeyBlob): { key?: LoadedKey; note?: string } {
+  const same = keys.filter((k) => k.kind === server.kind);
+  if (same.length === 0) return { note: `no ${server.kind} key to match the server's ${server.kind} key` };
+  const exact = same.find((k) => (k.kind === 'RSA' && server.kind === 'RSA' ? k.bits === server.modulus.length * 8 : k.kind === 'EC' && server.kind === 'EC' ? k.curveId === server.curve : false));
+  if (exact) return { key: exact };
+  return { key: same[0], note: `no key of the server's size/curve; using ${same[0].fingerprint}` };
+}
+
+export class KeyexSession {
+  readonly suite: KeySuite;
+  readonly hash: HashSuite;
+  readonly sigType: number;
+  readonly serverRandom: Uint8Array;
+  readonly privateAddress: Uint8Array;
+  private readonly serverKey: KeyObject;
+  private readonly ourRandom = new Uint8Array(randomBytes(32));
+  private readonly ourPremaster: Uint8Array;
+  private readonly ourSession: ClientSession;
+  private readonly encryptedPremaster: Uint8Array;
+  /** Our IV counter for everything we originate (KEYINFO_ACK, KEYINFO, aggregated responses). */
+  private ivCounter = 0n;
+  groupMaster: Buffer | undefined;
+  group: GroupCrypto | undefined;
+  readonly clients = new Map<number, ClientCrypto>();
+
+  private constructor(
+    enc: ExtEncInfo,
+    serverKey: KeyObject,
+    private readonly key: LoadedKey,
+    private readonly groupId: number,
+    privateAddr: string,
+    suite: KeySuite,
+    hash: HashSuite,
+  ) {
+    this.suite = suite;
+    this.hash = hash;
+    this.sigType = enc.sigType;
+    this.serverRandom = Uint8Array.from(enc.serverRandom);
+    this.serverKey = serverKey;
+    this.privateAddress = (privateAddr.includes(':') ? parseIPv6(privateAddr) : parseIPv4(privateAddr)) ?? new Uint8Array(4);
+    this.ourPremaster = new Uint8Array(48);
+    this.ourPremaster.set(randomBytes(48));
+    this.ourPremaster[0] = UFTP_VER_NUM;
+    this.ourSession = deriveClientSession(hash, suite, this.ourPremaster, this.serverRandom, this.ourRandom);
+    this.encryptedPremaster = rsaEncryptPremaster(serverKey, this.ourPremaster);
+  }
+
+  /** From a decoded encrypted ANNOUNCE. Errors say why the proxy cannot take part. */
+  static create(p: Packet, keys: readonly LoadedKey[]): { ok: true; value: KeyexSession; note?: string } | { ok: false; error: string } {
+    if (p.message.type !== 'ANNOUNCE') return { ok: false, error: 'not an ANNOUNCE' };
+    const enc = p.message.extensions.find((x): x is ExtEncInfo => x.type === 'EXT_ENC_INFO');
+    if (!enc) return { ok: false, error: 'no EXT_ENC_INFO' };
+    if (enc.keyexType !== KeyexType.RSA) return { ok: false, error: `key exchange type ${enc.keyexType} (ECDH) is not implemented in this proxy yet` };
+    if (enc.sigType === SigType.KEYEX) return { ok: false, error: 'RSA/ECDSA signatures on encrypted messages (sig type KEYEX) are not implemented in this proxy yet' };
+    if ((enc.flags & 0x01) !== 0) return { ok: false, error: 'client authentication (CLIENT_AUTH) is not implemented in this proxy yet' };
+    const suite = keySuite(enc.keyType);
+    if (!suite.ok) return { ok: false, error: suite.error };
+    const hash = hashSuite(enc.hashType);
+    if (!hash.ok) return { ok: false, error: hash.error };
+    const sk = blobToPublicKey(enc.publicKey);
+    if (!sk.ok) return { ok: false, error: `server key: ${sk.error}` };
+    const choice = chooseKey(keys, enc.publicKey);
+    if (!choice.key) return { ok: false, error: choice.note ?? 'no usable key' };
+    if (choice.key.kind !== 'RSA') return { ok: false, error: 'RSA key exchange needs an RSA key' };
+    const s = new KeyexSession(enc, sk.value, choice.key, p.header.groupId, p.message.privateMcast, suite.value, hash.value);
+    return { ok: true, value: s, note: choice.note };
+  }
+
+  /** The ANNOUNCE as re-multicast to our clients: our public key instead of the server's. */
+  rewriteAnnounce(datagram: Uint8Array): Uint8Array | undefined {
+    const p = decodePacket(datagram);
+    if (!p.ok || p.value.message.type !== 'ANNOUNCE') return undefined;
+    const m = p.value.message;
+    const exts = m.extensions.map((x) => (x.type === 'EXT_ENC_INFO' ? { ...x, publicKey: this.key.blob } : x));
+    return encodePacket({ header: p.value.header, message: { ...m, extensions: exts } });
+  }
+
+  /** A client's REGISTER: its premaster (encrypted to our key) and random give its session keys. */
+  onClientRegister(clientId: number, reg: Register): { ok: true } | { ok: false; error: string } {
+    const existing = this.clients.get(clientId);
+    if (existing && Buffer.from(existing.clientRandom).equals(Buffer.from(reg.clientRandom))) return { ok: true };
+    const pm = rsaDecryptPremaster(this.key.privateKey, reg.keyInfo);
+    if (!pm.ok) return { ok: false, error: pm.error };
+    const session = deriveClientSession(this.hash, this.suite, pm.value, this.serverRandom, reg.clientRandom);
+    this.clients.set(clientId, { id: clientId, clientRandom: Uint8Array.from(reg.clientRandom), premaster: pm.value, session, acked: false });
+    return { ok: true };
+  }
+
+  /** Client random and key info for our own REGISTER upstream. */
+  get registerFields(): { clientRandom: Uint8Array; keyInfo: Uint8Array } {
+    return { clientRandom: this.ourRandom, keyInfo: this.encryptedPremaster };
+  }
+
+  private handshake(clientRandom: Uint8Array, premaster: Uint8Array): HandshakeValues {
+    return { groupId: this.groupId, privateAddress: this.privateAddress, serverRandom: this.serverRandom, clientRandom, premaster };
+  }
+
+  /** The server's KEYINFO: learn the group master from our entry; returns our KEYINFO_ACK (sealed). */
+  onServerKeyInfo(header: UftpHeader, ki: KeyInfo, uid: number, seq: number): { ok: true; ack: Uint8Array } | { ok: false; error: string } {
+    const entry = ki.keys.find((k) => k.clientId === uid);
+    if (!entry) return { ok: false, error: 'KEYINFO has no entry for this proxy' };
+    const gm = decryptGroupMaster(this.suite, this.ourSession.keys, header.srcId, ki.ivCounter, entry.encryptedGroupMaster);
+    if (!gm.ok) return gm;
+    if (!this.groupMaster || !this.groupMaster.equals(gm.value)) {
+      this.groupMaster = gm.value;
+      this.group = { keySuite: this.suite, hashSuite: this.hash, sigType: this.sigType, keys: deriveGroupKeys(this.hash, this.suite, gm.value, this.serverRandom) };
+    }
+    const vd = verifyData(this.hash, gm.value, this.handshake(this.ourRandom, this.ourPremaster));
+    const inner = encodeMessageBody({ type: 'KEYINFO_ACK', verifyData: vd, extensions: [] });
+    const sealed = this.seal({ ...header, srcId: uid, seq, grtt: 0, gsize: 0 }, inner);
+    return sealed ? { ok: true, ack: sealed } : { ok: false, error: 'cannot seal KEYINFO_ACK' };
+  }
+
+  /** Our KEYINFO for the clients listed (those we have keys for and that have not acknowledged). */
+  buildKeyInfo(header: UftpHeader, ids: readonly number[]): Uint8Array | undefined {
+    if (!this.groupMaster) return undefined;
+    const ctr = ++this.ivCounter;
+    const keys = [];
+    for (const id of ids) {
+      const c = this.clients.get(id);
+      if (!c || c.acked) continue;
+      keys.push({ clientId: id, encryptedGroupMaster: encryptGroupMaster(this.suite, c.session.keys, header.srcId, ctr, this.groupMaster) });
+    }
+    if (keys.length === 0) return undefined;
+    return encodePacket({ header: { ...header, func: MessageType.KEYINFO, seq: 0 }, message: { type: 'KEYINFO', ivCounter: ctr, extensions: [], keys } });
+  }
+
+  /** Opens a client's ENCRYPTED. */
+  open(datagram: Uint8Array): { ok: true; value: Opened } | { ok: false; error: string } {
+    if (!this.group) return { ok: false, error: 'no group key yet' };
+    return openEncrypted(this.group, datagram);
+  }
+
+  /** Checks a client's KEYINFO_ACK verify_data; marks it acknowledged. */
+  onClientKeyInfoAck(clientId: number, vd: Uint8Array): { ok: true } | { ok: false; error: string } {
+    const c = this.clients.get(clientId);
+    if (!c || !this.groupMaster) return { ok: false, error: 'KEYINFO_ACK from a client without keys' };
+    const want = verifyData(this.hash, this.groupMaster, this.handshake(c.clientRandom, c.premaster));
+    if (!want.equals(Buffer.from(vd))) return { ok: false, error: 'verify_data mismatch' };
+    c.acked = true;
+    return { ok: true };
+  }
+
+  /** Seals an inner message (function byte first) under our ID with our next IV counter. */
+  seal(header: UftpHeader, inner: Uint8Array): Uint8Array | undefined {
+    if (!this.group) return undefined;
+    const r = sealEncrypted(this.group, header, inner, ++this.ivCounter);
+    return r.ok ? r.value : undefined;
+  }
+}
