@@ -15,6 +15,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { CURVES } from '../../src/wire/constants.js';
+import { readKeyFile } from '../../src/crypto/keyfile.js';
+import { ecdhPremaster, signData, verifySignature } from '../../src/crypto/sign.js';
+import { hashSuiteByName } from '../../src/crypto/suites.js';
+import { createHash, createPublicKey } from 'node:crypto';
 
 const OURS = resolve('dist/src/cli/uftp_keymgt.js');
 const REAL = 'uftp_keymgt';
@@ -161,4 +165,50 @@ test('-g with a spec given twice: rsa wins over ec, the key goes to the first fi
     assert.match(r.stderr, new RegExp(`^two-${which}\\.pem: RSA, 512 bits, fingerprint: `), which);
     assert.ok(!existsSync(join(dir, `three-${which}.pem`)));
   }
+});
+
+function openssl(args: readonly string[]): { status: number | null; stdout: Buffer; stderr: string } {
+  const r = spawnSync('openssl', args, { cwd: dir, timeout: 20_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+test('keys made by the real uftp_keymgt: our signatures verify with openssl and theirs with ours; ECDH agrees with openssl', () => {
+  const sha256 = hashSuiteByName('sha256');
+  assert.ok(sha256.ok);
+  const data = Buffer.from('bytes signed by uftp-ts with a key made by the real uftp_keymgt');
+  writeFileSync(join(dir, 'data.bin'), data);
+  let curvesChecked = 0;
+  for (const spec of specs) {
+    const file = `real-${spec.replace(':', '-')}.pem`;
+    const k = readKeyFile(join(dir, file));
+    assert.ok(k.ok, file);
+    // ours signs (DER for openssl's sake), openssl verifies
+    const sig = signData(k.value.privateKey, sha256.value, data, 'der');
+    writeFileSync(join(dir, 'sig.bin'), sig);
+    writeFileSync(join(dir, 'pub.pem'), k.value.publicKey.export({ type: 'spki', format: 'pem' }));
+    const v = openssl(['dgst', '-sha256', '-verify', 'pub.pem', '-signature', 'sig.bin', 'data.bin']);
+    assert.equal(v.status, 0, `${file}: openssl does not verify our signature: ${v.stderr}`);
+    // openssl signs with the real key file, ours verifies
+    const s2 = openssl(['dgst', '-sha256', '-sign', file, '-out', 'sig2.bin', 'data.bin']);
+    assert.equal(s2.status, 0, s2.stderr);
+    assert.ok(verifySignature(k.value.publicKey, sha256.value, data, readFileSync(join(dir, 'sig2.bin')), 'der'), `${file}: openssl's signature`);
+    // and UFTP's own wire encoding round-trips
+    assert.ok(verifySignature(k.value.publicKey, sha256.value, data, signData(k.value.privateKey, sha256.value, data)), file);
+    if (k.value.kind !== 'EC') continue;
+    // ECDH between this real key and a second real key on the same curve: ours vs openssl pkeyutl -derive
+    const peerFile = `ours-${spec.replace(':', '-')}.pem`;
+    const peer = readKeyFile(join(dir, peerFile));
+    assert.ok(peer.ok);
+    writeFileSync(join(dir, 'peer.pem'), createPublicKey(peer.value.privateKey).export({ type: 'spki', format: 'pem' }));
+    const d = openssl(['pkeyutl', '-derive', '-inkey', file, '-peerkey', 'peer.pem']);
+    assert.equal(d.status, 0, `${file}: ${d.stderr}`);
+    const premaster = ecdhPremaster(k.value.privateKey, peer.value.publicKey);
+    assert.ok(premaster.ok);
+    assert.deepEqual(premaster.value, createHash('sha1').update(d.stdout).digest(), `${spec}: ECDH premaster = SHA-1(shared secret)`);
+    const back = ecdhPremaster(peer.value.privateKey, k.value.publicKey);
+    assert.ok(back.ok);
+    assert.deepEqual(back.value, premaster.value);
+    curvesChecked++;
+  }
+  assert.equal(curvesChecked, REAL_CURVES.length);
 });
