@@ -4,13 +4,13 @@
  * deployment, tear it all down. See docs/lab.md.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   Lab, LabError, checkPrereqs, downPrefix, ensureRealSuite, listNamespaces, namespacePids, readState,
   validatePrefix, type LabOptions,
 } from '../lab/lab.js';
 import { FIGURES, isFigure } from '../lab/topology.js';
-import { run } from '../lab/sh.js';
 import { runSelftest, SELFTEST_CASES } from '../lab/selftest.js';
 import { captureFixtures, FIXTURES } from '../lab/fixtures.js';
 
@@ -31,7 +31,9 @@ commands:
   start HOST CMD...   start CMD in HOST's namespace in the background (bounded: --timeout S, default 3600),
                       output to a log file under the lab's work directory; down stops it
   hosts [FIGURE]      print the host/address table of a figure (default: the live lab's)
-  selftest [CASE...]  run the real UFTP suite through every figure; one PASS/FAIL line per case
+  selftest [--proxy ours] [CASE...]
+                      run the real UFTP suite through every figure; one PASS/FAIL line per case;
+                      --proxy ours runs our uftpproxyd (dist/src/cli/uftpproxyd.js) as every proxy
                       cases: ${SELFTEST_CASES.map((c) => c.name.replace(/ /g, '-')).join(' ')}
   capture-fixtures DIR [NAME...]
                       make small pcap fixtures with the real suite: ${FIXTURES.map((f) => f.name).join(' ')}
@@ -52,6 +54,7 @@ interface Parsed {
   prefix: string;
   timeoutS: number;
   opts: { loss?: number; rate?: number; delay?: number; octet?: number };
+  proxy?: 'real' | 'ours';
   rest: string[];
 }
 
@@ -81,6 +84,12 @@ function parse(argv: string[]): Parsed {
       case '--delay': p.opts.delay = num(a, argv[++i]); break;
       case '--octet': p.opts.octet = num(a, argv[++i]); break;
       case '--timeout': p.timeoutS = num(a, argv[++i]); break;
+      case '--proxy': {
+        const v = argv[++i];
+        if (v !== 'real' && v !== 'ours') throw new UsageError(`--proxy: expected real or ours, got "${v ?? ''}"`);
+        p.proxy = v;
+        break;
+      }
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option ${a} (see uftp-lab --help)`);
         if (command === undefined) command = a;
@@ -125,9 +134,12 @@ async function status(prefix: string | undefined): Promise<number> {
     for (const ns of nss) {
       const pids = await namespacePids(ns);
       if (pids.length === 0) { console.log(`  ${ns}`); continue; }
-      const ps = await run(['ps', '-o', 'pid=,etime=,args=', '-p', pids.join(',')]);
       console.log(`  ${ns}`);
-      for (const l of ps.stdout.split('\n').filter((x) => x.trim())) console.log(`    ${l.trim()}`);
+      for (const pid of pids) {
+        let args = '?';
+        try { args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' '); } catch { /* exited */ }
+        console.log(`    ${String(pid).padStart(7)} ${args}`);
+      }
     }
   }
   return 0;
@@ -208,7 +220,7 @@ async function main(argv: string[]): Promise<number> {
     case 'selftest': {
       await needLab();
       await ensureRealSuite();
-      const results = await runSelftest({ only: args, log: (l) => console.log(l) });
+      const results = await runSelftest({ only: args, proxy: p.proxy, log: (l) => console.log(l) });
       return results.length > 0 && results.every((r) => r.ok) ? 0 : 1;
     }
     case 'capture-fixtures': {

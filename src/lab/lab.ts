@@ -436,8 +436,14 @@ export class Lab {
     fs.writeFileSync(path.join(STATE_DIR, `${this.prefix}.json`), JSON.stringify(state, null, 2) + '\n');
   }
 
+  /** Sets net.* sysctls inside a namespace (through /proc/sys, which shows the writer's own namespace). */
   private async sysctl(ns: string, kvs: string[]): Promise<void> {
-    await must(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', ...kvs]);
+    const script = kvs.map((kv) => {
+      const [k, v] = kv.split('=');
+      if (!k || v === undefined || !/^[a-z0-9_.]+$/.test(k) || !/^[0-9]+$/.test(v)) throw new LabError(`bad sysctl ${kv}`);
+      return `echo ${v} > /proc/sys/${k.replace(/\./g, '/')}`;
+    }).join(' && ');
+    await must(['ip', 'netns', 'exec', ns, 'sh', '-c', script]);
   }
 
   /** Loads an nftables ruleset (nft -f syntax) into a host's namespace. */
@@ -705,6 +711,14 @@ export class Lab {
   realUftp(host: string, files: readonly string[], o: SpawnOptions & { args?: readonly string[] } = {}): Proc {
     const argv = ['uftp', '-U', this.uidOf(host), ...(o.args ?? []), ...files];
     return this.spawn(host, argv, { ...o, logFile: o.logFile ?? path.join(this.workDir, 'logs', `${host}-uftp.log`) });
+  }
+
+  /** Starts our uftpproxyd (dist/src/cli/uftpproxyd.js, foreground -d) like realProxy, same options. */
+  async ourProxy(host: string, args: readonly string[], o: SpawnOptions & { waitReady?: boolean; port?: number } = {}): Promise<Proc> {
+    const p = this.ours(host, 'uftpproxyd', ['-d', '-U', this.uidOf(host), ...args],
+      { ...o, logFile: o.logFile ?? path.join(this.workDir, 'logs', `${host}-our-uftpproxyd.log`) });
+    if (o.waitReady ?? true) await this.waitReady(p, host, o.port ?? 1044);
+    return p;
   }
 
   /** Starts one of our compiled CLIs (dist/src/cli/NAME.js) in a host. */

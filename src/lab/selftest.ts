@@ -46,7 +46,9 @@ export function formatLine(name: string, r: ScenarioResult): string {
 }
 
 /** Runs the cases (all, or those whose name, with spaces or dashes, is in `only`), one lab each. */
-export async function runSelftest(o: { only?: readonly string[]; log?: (line: string) => void; prefix?: string } = {}): Promise<SelftestResult[]> {
+export async function runSelftest(o: {
+  only?: readonly string[]; log?: (line: string) => void; prefix?: string; proxy?: 'real' | 'ours';
+} = {}): Promise<SelftestResult[]> {
   const want = (o.only ?? []).map((s) => s.replace(/-/g, ' '));
   const cases = SELFTEST_CASES.filter((c) => want.length === 0 || want.includes(c.name) || want.includes(c.figure));
   if (cases.length === 0) throw new Error(`no selftest case matches ${(o.only ?? []).join(' ')}`);
@@ -55,7 +57,7 @@ export async function runSelftest(o: { only?: readonly string[]; log?: (line: st
   for (const [i, c] of cases.entries()) {
     // A prefix per case, so a failed case's logs survive the next case's lab.
     const sc: ScenarioOptions = {
-      figure: c.figure, files: SELFTEST_FILES, ...c.scenario,
+      figure: c.figure, files: SELFTEST_FILES, ...c.scenario, proxy: o.proxy,
       lab: { ...(c.scenario.lab ?? {}), prefix: `${prefix}c${i}` },
     };
     let r: ScenarioResult;
@@ -64,7 +66,7 @@ export async function runSelftest(o: { only?: readonly string[]; log?: (line: st
     } catch (e) {
       r = { ok: false, reason: (e as Error).message, clients: 0, files: 0, bytes: 0, seconds: 0, commands: [], workDir: '' };
     }
-    const line = formatLine(c.name, r);
+    const line = formatLine(o.proxy === 'ours' ? `${c.name} (our uftpproxyd)` : c.name, r);
     o.log?.(line);
     out.push({ ...r, name: c.name, line });
   }

@@ -9,9 +9,9 @@ import { ensureRealSuite, runSelftest, SELFTEST_CASES } from '../../src/lab/inde
 test('selftest: every case passes with the real UFTP suite', { timeout: 600_000 }, async (t) => {
   await ensureRealSuite();
   const started = Date.now();
-  const results = await runSelftest({ log: (line) => { console.log(line); t.diagnostic(line); } });
+  const results = await runSelftest({ log: (line) => t.diagnostic(line) });
   const total = ((Date.now() - started) / 1000).toFixed(0);
-  console.log(`selftest took ${total} s`);
+  t.diagnostic(`selftest took ${total} s`);
   assert.equal(results.length, SELFTEST_CASES.length);
   const failed = results.filter((r) => !r.ok).map((r) => r.line);
   assert.deepEqual(failed, [], 'failed cases');
