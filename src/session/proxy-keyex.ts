@@ -16,8 +16,8 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { LoadedKey } from '../crypto/keyfile.js';
-import { blobToPublicKey } from '../crypto/pubkey.js';
-import { rsaDecryptPremaster, rsaEncryptPremaster } from '../crypto/sign.js';
+import { blobToPublicKey, curveName, publicKeyToBlob } from '../crypto/pubkey.js';
+import { ecdhPremaster, generateEcdhKey, rsaDecryptPremaster, rsaEncryptPremaster, signData, verifySignature, zeroedForSignature } from '../crypto/sign.js';
 import { hashSuite, keySuite, type HashSuite, type KeySuite } from '../crypto/suites.js';
 import { deriveClientSession, decryptGroupMaster, deriveGroupKeys, encryptGroupMaster, type ClientSession } from '../crypto/handshake.js';
 import { verifyData, type HandshakeValues } from '../crypto/keys.js';
@@ -26,7 +26,7 @@ import { KeyexType, SigType, UFTP_VER_NUM, MessageType } from '../wire/constants
 import { parseIPv4, parseIPv6 } from '../wire/fields.js';
 import type { UftpHeader } from '../wire/header.js';
 import type { ExtEncInfo } from '../wire/extensions.js';
-import type { KeyBlob } from '../wire/keyblob.js';
+import { decodeKeyBlob, encodeKeyBlob, type KeyBlob } from '../wire/keyblob.js';
 import { decodePacket, encodePacket, encodeMessageBody, type Packet } from '../wire/packet.js';
 import type { Register } from '../wire/register.js';
 import type { KeyInfo } from '../wire/keyinfo.js';
@@ -48,6 +48,45 @@ export function chooseKey(keys: readonly LoadedKey[], server: KeyBlob): { key?: 
   return { key: same[0], note: `no key of the server's size/curve; using ${same[0].fingerprint}` };
 }
 
+/** Offset and length of the EXT_ENC_INFO signature in an ANNOUNCE datagram, or undefined. */
+export function announceSignature(d: Uint8Array): { offset: number; length: number } | undefined {
+  const m = 16;
+  if (d.length < m + 4) return undefined;
+  const hlen = d[m + 1] * 4;
+  const alen = (d[m + 2] & 0x04) !== 0 ? 16 : 4;
+  let off = m + 16 + 2 * alen;
+  const end = Math.min(m + hlen, d.length);
+  while (off + 12 <= end) {
+    const elen = d[off + 1] * 4;
+    if (elen === 0) return undefined;
+    if (d[off] === 1) {
+      const keylen = (d[off + 6] << 8) | d[off + 7];
+      const dhlen = (d[off + 8] << 8) | d[off + 9];
+      const siglen = (d[off + 10] << 8) | d[off + 11];
+      const at = off + 44 + keylen + dhlen;
+      return at + siglen <= end ? { offset: at, length: siglen } : undefined;
+    }
+    off += elen;
+  }
+  return undefined;
+}
+
+/** An EC key blob that may carry zero padding after the key (REGISTER key info). */
+function decodePaddedBlob(b: Uint8Array): ReturnType<typeof decodeKeyBlob> {
+  if (b.length >= 4 && b[0] === 2) {
+    const len = (b[2] << 8) | b[3];
+    if (4 + len <= b.length) return decodeKeyBlob(b.subarray(0, 4 + len));
+  }
+  return decodeKeyBlob(b);
+}
+
+function pad4(b: Uint8Array): Uint8Array {
+  if (b.length % 4 === 0) return b;
+  const o = new Uint8Array((b.length + 3) & ~3);
+  o.set(b);
+  return o;
+}
+
 export class KeyexSession {
   readonly suite: KeySuite;
   readonly hash: HashSuite;
@@ -58,7 +97,11 @@ export class KeyexSession {
   private readonly ourRandom = new Uint8Array(randomBytes(32));
   private readonly ourPremaster: Uint8Array;
   private readonly ourSession: ClientSession;
-  private readonly encryptedPremaster: Uint8Array;
+  /** Our REGISTER key info: the premaster RSA-encrypted to the server, or our ECDH public key blob. */
+  private readonly keyInfo: Uint8Array;
+  readonly keyex: number;
+  /** ECDH: our ephemeral key (our half upstream, and the key our clients agree with). */
+  private readonly dh?: { privateKey: KeyObject; blob: KeyBlob };
   /** Our IV counter for everything we originate (KEYINFO_ACK, KEYINFO, aggregated responses). */
   private ivCounter = 0n;
   groupMaster: Buffer | undefined;
@@ -73,6 +116,7 @@ export class KeyexSession {
     privateAddr: string,
     suite: KeySuite,
     hash: HashSuite,
+    dh?: { ours: { privateKey: KeyObject; blob: KeyBlob }; premaster: Uint8Array },
   ) {
     this.suite = suite;
     this.hash = hash;
@@ -80,11 +124,18 @@ export class KeyexSession {
     this.serverRandom = Uint8Array.from(enc.serverRandom);
     this.serverKey = serverKey;
     this.privateAddress = (privateAddr.includes(':') ? parseIPv6(privateAddr) : parseIPv4(privateAddr)) ?? new Uint8Array(4);
-    this.ourPremaster = new Uint8Array(48);
-    this.ourPremaster.set(randomBytes(48));
-    this.ourPremaster[0] = UFTP_VER_NUM;
+    this.keyex = enc.keyexType;
+    if (dh) {
+      this.dh = dh.ours;
+      this.ourPremaster = dh.premaster;
+      this.keyInfo = pad4(encodeKeyBlob(dh.ours.blob));
+    } else {
+      this.ourPremaster = new Uint8Array(48);
+      this.ourPremaster.set(randomBytes(48));
+      this.ourPremaster[0] = UFTP_VER_NUM;
+      this.keyInfo = rsaEncryptPremaster(serverKey, this.ourPremaster);
+    }
     this.ourSession = deriveClientSession(hash, suite, this.ourPremaster, this.serverRandom, this.ourRandom);
-    this.encryptedPremaster = rsaEncryptPremaster(serverKey, this.ourPremaster);
   }
 
   /** From a decoded encrypted ANNOUNCE. Errors say why the proxy cannot take part. */
@@ -92,7 +143,9 @@ export class KeyexSession {
     if (p.message.type !== 'ANNOUNCE') return { ok: false, error: 'not an ANNOUNCE' };
     const enc = p.message.extensions.find((x): x is ExtEncInfo => x.type === 'EXT_ENC_INFO');
     if (!enc) return { ok: false, error: 'no EXT_ENC_INFO' };
-    if (enc.keyexType !== KeyexType.RSA) return { ok: false, error: `key exchange type ${enc.keyexType} (ECDH) is not implemented in this proxy yet` };
+    if (enc.keyexType !== KeyexType.RSA && enc.keyexType !== KeyexType.ECDH_RSA && enc.keyexType !== KeyexType.ECDH_ECDSA) {
+      return { ok: false, error: `unknown key exchange type ${enc.keyexType}` };
+    }
     if (enc.sigType === SigType.KEYEX) return { ok: false, error: 'RSA/ECDSA signatures on encrypted messages (sig type KEYEX) are not implemented in this proxy yet' };
     if ((enc.flags & 0x01) !== 0) return { ok: false, error: 'client authentication (CLIENT_AUTH) is not implemented in this proxy yet' };
     const suite = keySuite(enc.keyType);
@@ -103,25 +156,76 @@ export class KeyexSession {
     if (!sk.ok) return { ok: false, error: `server key: ${sk.error}` };
     const choice = chooseKey(keys, enc.publicKey);
     if (!choice.key) return { ok: false, error: choice.note ?? 'no usable key' };
-    if (choice.key.kind !== 'RSA') return { ok: false, error: 'RSA key exchange needs an RSA key' };
-    const s = new KeyexSession(enc, sk.value, choice.key, p.header.groupId, p.message.privateMcast, suite.value, hash.value);
+    if (enc.keyexType === KeyexType.RSA && choice.key.kind !== 'RSA') return { ok: false, error: 'RSA key exchange needs an RSA key' };
+    let dh: { ours: { privateKey: KeyObject; blob: KeyBlob }; premaster: Uint8Array } | undefined;
+    if (enc.keyexType !== KeyexType.RSA) {
+      if (!enc.dhKey || enc.dhKey.kind !== 'EC') return { ok: false, error: 'ECDH key exchange without an EC DH key' };
+      const curve = curveName(enc.dhKey.curve);
+      if (!curve) return { ok: false, error: `unknown ECDH curve ${enc.dhKey.curve}` };
+      const serverDh = blobToPublicKey(enc.dhKey);
+      if (!serverDh.ok) return { ok: false, error: `server ECDH key: ${serverDh.error}` };
+      const pair = generateEcdhKey(curve);
+      const blob = publicKeyToBlob(pair.publicKey);
+      if (!blob.ok) return { ok: false, error: blob.error };
+      const pm = ecdhPremaster(pair.privateKey, serverDh.value);
+      if (!pm.ok) return { ok: false, error: pm.error };
+      dh = { ours: { privateKey: pair.privateKey, blob: blob.value }, premaster: pm.value };
+    }
+    const s = new KeyexSession(enc, sk.value, choice.key, p.header.groupId, p.message.privateMcast, suite.value, hash.value, dh);
     return { ok: true, value: s, note: choice.note };
   }
 
-  /** The ANNOUNCE as re-multicast to our clients: our public key instead of the server's. */
+  /**
+   * The ANNOUNCE as re-multicast to our clients: our public key instead of the server's; with ECDH also our DH
+   * key, and the datagram signed with our key (the server's signature is checked first).
+   */
   rewriteAnnounce(datagram: Uint8Array): Uint8Array | undefined {
     const p = decodePacket(datagram);
     if (!p.ok || p.value.message.type !== 'ANNOUNCE') return undefined;
     const m = p.value.message;
-    const exts = m.extensions.map((x) => (x.type === 'EXT_ENC_INFO' ? { ...x, publicKey: this.key.blob } : x));
-    return encodePacket({ header: p.value.header, message: { ...m, extensions: exts } });
+    if (!this.dh) {
+      const exts = m.extensions.map((x) => (x.type === 'EXT_ENC_INFO' ? { ...x, publicKey: this.key.blob } : x));
+      return encodePacket({ header: p.value.header, message: { ...m, extensions: exts } });
+    }
+    const at = announceSignature(datagram);
+    if (!at) return undefined;
+    const sig = datagram.subarray(at.offset, at.offset + at.length);
+    if (!verifySignature(this.serverKey, this.hash, zeroedForSignature(datagram, at.offset, at.length), sig)) return undefined;
+    const dhBlob = this.dh.blob;
+    const build = (sigLen: number): Uint8Array =>
+      encodePacket({
+        header: p.value.header,
+        message: { ...m, extensions: m.extensions.map((x) => (x.type === 'EXT_ENC_INFO' ? { ...x, publicKey: this.key.blob, dhKey: dhBlob, signature: new Uint8Array(sigLen) } : x)) },
+      });
+    let len = signData(this.key.privateKey, this.hash, new Uint8Array(0)).length;
+    for (let tries = 0; tries < 16; tries++) {
+      const out = build(len);
+      const pos = announceSignature(out);
+      if (!pos) return undefined;
+      const mine = signData(this.key.privateKey, this.hash, zeroedForSignature(out, pos.offset, pos.length));
+      if (mine.length === len) {
+        out.set(mine, pos.offset);
+        return out;
+      }
+      len = mine.length;
+    }
+    return undefined;
   }
 
   /** A client's REGISTER: its premaster (encrypted to our key) and random give its session keys. */
   onClientRegister(clientId: number, reg: Register): { ok: true } | { ok: false; error: string } {
     const existing = this.clients.get(clientId);
     if (existing && Buffer.from(existing.clientRandom).equals(Buffer.from(reg.clientRandom))) return { ok: true };
-    const pm = rsaDecryptPremaster(this.key.privateKey, reg.keyInfo);
+    let pm: { ok: true; value: Buffer } | { ok: false; error: string };
+    if (this.dh) {
+      const blob = decodePaddedBlob(reg.keyInfo);
+      if (!blob.ok) return { ok: false, error: `ECDH key: ${blob.error.message}` };
+      const pub = blobToPublicKey(blob.value);
+      if (!pub.ok) return { ok: false, error: `ECDH key: ${pub.error}` };
+      pm = ecdhPremaster(this.dh.privateKey, pub.value);
+    } else {
+      pm = rsaDecryptPremaster(this.key.privateKey, reg.keyInfo);
+    }
     if (!pm.ok) return { ok: false, error: pm.error };
     const session = deriveClientSession(this.hash, this.suite, pm.value, this.serverRandom, reg.clientRandom);
     this.clients.set(clientId, { id: clientId, clientRandom: Uint8Array.from(reg.clientRandom), premaster: pm.value, session, acked: false });
@@ -130,7 +234,7 @@ export class KeyexSession {
 
   /** Client random and key info for our own REGISTER upstream. */
   get registerFields(): { clientRandom: Uint8Array; keyInfo: Uint8Array } {
-    return { clientRandom: this.ourRandom, keyInfo: this.encryptedPremaster };
+    return { clientRandom: this.ourRandom, keyInfo: this.keyInfo };
   }
 
   private handshake(clientRandom: Uint8Array, premaster: Uint8Array): HandshakeValues {

@@ -87,7 +87,7 @@ test('fig1 plain mixed: REAL server proxy -> OUR client proxy', { timeout: 120_0
   await fig1Transfer('real', 'ours');
 });
 
-// Encrypted sessions. Our client proxy does the proxy key exchange of protocol.txt 5.1.1.2 for RSA key exchange;
+// Encrypted sessions. Our client proxy does the proxy key exchange of protocol.txt 5.1.1.2 (RSA and ECDH);
 // a server proxy forwards encrypted sessions unchanged (it never needs the keys).
 const RSA_CBC: Enc = { label: 'RSA + AES-128-CBC + HMAC/SHA-1', server: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa'], key: 'rsa:1024' };
 const CASES: [Enc, Kind, Kind][] = [
@@ -97,8 +97,9 @@ const CASES: [Enc, Kind, Kind][] = [
   [{ label: 'RSA + AES-256-GCM/SHA-256', server: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'rsa'], key: 'rsa:2048' }, 'ours', 'ours'],
   [{ label: 'RSA + AES-128-CCM/SHA-384', server: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'rsa'], key: 'rsa:1024' }, 'ours', 'ours'],
   [{ label: 'RSA + 3DES + HMAC/SHA-1', server: ['-Y', '3des', '-h', 'sha1', '-e', 'rsa'], key: 'rsa:1024' }, 'ours', 'ours'],
-  // ECDH key exchange through OUR client proxy is not implemented yet: our server proxy in front of the real one
-  [{ label: 'ECDH_ECDSA + AES-256-GCM/SHA-256', server: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa'], key: 'ec:prime256v1' }, 'ours', 'real'],
+  [{ label: 'ECDH_RSA + AES-256-GCM/SHA-256', server: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_rsa'], key: 'rsa:1024' }, 'ours', 'ours'],
+  [{ label: 'ECDH_ECDSA + AES-128-CCM/SHA-384', server: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'ecdh_ecdsa'], key: 'ec:prime256v1' }, 'ours', 'ours'],
+  [{ label: 'ECDH_ECDSA + AES-256-GCM/SHA-256', server: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa'], key: 'ec:secp384r1' }, 'ours', 'real'],
 ];
 for (const [enc, sp, cp] of CASES) {
   test(`fig1 encrypted (${enc.label}): ${sp.toUpperCase()} server proxy -> ${cp.toUpperCase()} client proxy`, { timeout: 120_000 }, async () => {
