@@ -766,6 +766,23 @@ export class Lab {
     return { file: path.resolve(file), fingerprint: m[1] };
   }
 
+  /**
+   * The logs of everything this lab ran so far: file name -> content. With `copyTo`, also copies them there
+   * (e.g. a CI artifact directory) before a down removes the work directory.
+   */
+  collectLogs(copyTo?: string): Record<string, string> {
+    const dir = path.join(this.workDir, 'logs');
+    const out: Record<string, string> = {};
+    if (!fs.existsSync(dir)) return out;
+    if (copyTo) fs.mkdirSync(copyTo, { recursive: true });
+    for (const f of fs.readdirSync(dir).sort()) {
+      const text = fs.readFileSync(path.join(dir, f), 'utf8');
+      out[f] = text;
+      if (copyTo) fs.writeFileSync(path.join(copyTo, f), text);
+    }
+    return out;
+  }
+
   // ---- files ----
 
   /** SHA-256 (hex) of a file the host wrote (namespaces share the file system). */
@@ -815,12 +832,20 @@ export function treeHashes(dir: string): Map<string, string> {
   return out;
 }
 
-/** Builds a lab, runs fn, and always tears it down (also when fn throws or times out). */
+/**
+ * Builds a lab, runs fn, and always tears it down (also when fn throws or times out). When fn throws, the
+ * work directory with the logs is kept and the error message says where.
+ */
 export async function withLab<T>(figure: FigureName, opts: LabOptions, fn: (lab: Lab) => Promise<T>): Promise<T> {
   const lab = await Lab.up(figure, opts);
+  let failed = false;
   try {
     return await fn(lab);
+  } catch (e) {
+    failed = true;
+    if (e instanceof Error) e.message += ` (lab logs kept in ${lab.workDir}/logs)`;
+    throw e;
   } finally {
-    await lab.down();
+    await lab.down({ keepWorkDir: failed || opts.keepWorkDir });
   }
 }
