@@ -10,9 +10,9 @@ import { Lab, downPrefix, probeReport, type PingReport, type RecvReport } from '
 const prefix = `ulabti${process.pid % 100000}`;
 after(async () => { await downPrefix(prefix); });
 
-async function blast(lab: Lab, count: number, size: number, gapUs: number, ms: number): Promise<RecvReport> {
-  const rx = await lab.probe('clientB1', 'recv', ['--port', '5003', '--ms', String(ms)]);
-  await (await lab.probe('server', 'send', ['--to', lab.addrOf('clientB1'), '--port', '5003', '--count', String(count),
+async function blast(lab: Lab, count: number, size: number, gapUs: number, ms: number, to = 'clientB1'): Promise<RecvReport> {
+  const rx = await lab.probe(to, 'recv', ['--port', '5003', '--ms', String(ms)]);
+  await (await lab.probe('server', 'send', ['--to', lab.addrOf(to), '--port', '5003', '--count', String(count),
     '--size', String(size), '--gap-us', String(gapUs)], ms + 10_000)).wait();
   await rx.wait();
   return probeReport<RecvReport>(rx);
@@ -28,6 +28,18 @@ test('5% loss on the fig1 router drops 2.5..8% of 2000 datagrams; none without i
     await lab.setImpairment({});
     const clean = await blast(lab, 2000, 200, 500, 6000);
     assert.ok(clean.count >= 1990, `without loss ${clean.count}/2000 arrived`);
+  } finally {
+    await lab.down();
+  }
+});
+
+test('fig2 (one segment): 10% loss on the bridge drops 7..13% of 2000 datagrams', { timeout: 60_000 }, async () => {
+  const lab = await Lab.up('fig2', { prefix, lossPct: 10 });
+  try {
+    const r = await blast(lab, 2000, 200, 500, 6000, 'client1');
+    const lost = (2000 - r.count) / 2000;
+    console.log(`bridge loss configured 10%, measured ${(lost * 100).toFixed(2)}% of 2000`);
+    assert.ok(lost >= 0.07 && lost <= 0.13, `measured loss ${(lost * 100).toFixed(2)}% outside 7..13%`);
   } finally {
     await lab.down();
   }
