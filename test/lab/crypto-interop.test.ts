@@ -307,3 +307,182 @@ for (const c of ECDH_CASES) {
   );
 }
 
+
+/**
+ * The other direction: a minimal UFTP server written on src/crypto + src/wire (run inside our namespace) sends a file
+ * to a real uftpd. The real client must accept our ANNOUNCE, decrypt the group master from our KEYINFO (its
+ * KEYINFO_ACK's verify_data must match ours), accept our sealed FILEINFO/FILESEG/DONE and write the file.
+ */
+const FAKE_SERVER = `
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+const repo = process.env.UC_REPO;
+const w = await import(repo + '/src/wire/index.ts');
+const c = await import(repo + '/src/crypto/index.ts');
+const [keyFile, keyType, hashType, sigType, fileName] = process.argv.slice(2);
+const server = c.readKeyFile(keyFile); if (!server.ok) throw new Error(server.error);
+const suite = c.keySuite(Number(keyType)).value, hash = c.hashSuite(Number(hashType)).value;
+const data = readFileSync(fileName);
+const SRC = 0x0a3e0001, GROUP = randomBytes(4).readUInt32BE(0), PRIV = '230.5.5.77', PUB = '230.4.4.1';
+const serverRandom = randomBytes(32);
+const groupMaster = Buffer.concat([Buffer.from([0x40]), randomBytes(47)]);
+const gkeys = c.deriveGroupKeys(hash, suite, groupMaster, serverRandom);
+const group = { keySuite: suite, hashSuite: hash, sigType: Number(sigType), keys: gkeys };
+let seq = 0, ivctr = 1n, clientId = 0, session, premaster, clientRandom, clientPub, clientBlob, clientKeyMsg, state = 'announce';
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+const hdr = () => ({ version: 0x40, func: 0, seq: seq++ & 0xffff, srcId: SRC, groupId: GROUP, groupInst: 0, grtt: w.quantizeGrtt(0.5), gsize: w.quantizeGroupSize(1), reserved: 0 });
+const now = () => { const t = Date.now(); return { sec: Math.floor(t / 1000), usec: (t % 1000) * 1000 }; };
+const s = dgram.createSocket('udp4');
+let peer;
+const send = (bytes, addr) => s.send(bytes, 1044, addr);
+const sealed = (msg) => { const r = c.sealEncrypted(group, hdr(), w.encodeMessageBody(msg), ++ivctr, server.value.privateKey); if (!r.ok) throw new Error(r.error); return r.value; };
+function announce() {
+  const msg = { type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: 1300, timestamp: now(), publicMcast: PUB, privateMcast: PRIV,
+    extensions: [{ type: 'EXT_ENC_INFO', flags: Number(sigType) === 2 ? 1 : 0, keyexType: 1, sigType: Number(sigType), keyType: Number(keyType), hashType: Number(hashType), serverRandom, publicKey: server.value.blob, dhKey: null, signature: new Uint8Array(0) }], clientIds: [] };
+  send(w.encodePacket({ header: hdr(), message: msg }), PUB);
+}
+function keyinfo() {
+  const enc = c.encryptGroupMaster(suite, session.keys, SRC, 1n, groupMaster);
+  send(w.encodePacket({ header: hdr(), message: { type: 'KEYINFO', ivCounter: 1n, extensions: [], keys: [{ clientId, encryptedGroupMaster: enc }] } }), PRIV);
+}
+function fileinfo() {
+  send(sealed({ type: 'FILEINFO', fileId: 1, fileType: 0, fileSize: data.length, fileTimestamp: Math.floor(Date.now() / 1000), timestamp: now(), name: Buffer.from('ours.bin'), linkName: new Uint8Array(0), extensions: [], clientIds: [clientId] }), PRIV);
+}
+function segments() {
+  for (let i = 0; i * 1300 < data.length; i++) send(sealed({ type: 'FILESEG', fileId: 1, section: 0, secBlock: i, extensions: [], data: data.subarray(i * 1300, (i + 1) * 1300) }), PRIV);
+  send(sealed({ type: 'DONE', fileId: 1, section: 0, extensions: [], clientIds: [clientId] }), PRIV);
+}
+s.on('message', (m, rinfo) => {
+  const p = w.decodePacket(m);
+  if (!p.ok) { out({ bad: p.error.message }); return; }
+  peer = rinfo.address;
+  const msg = p.value.message;
+  if (msg.type === 'REGISTER' && state === 'announce') {
+    clientId = p.value.header.srcId; clientRandom = msg.clientRandom;
+    const pm = c.rsaDecryptPremaster(server.value.privateKey, msg.keyInfo); if (!pm.ok) { out({ error: pm.error }); return; }
+    premaster = pm.value;
+    session = c.deriveClientSession(hash, suite, premaster, serverRandom, clientRandom);
+    state = 'keyinfo'; out({ step: 'REGISTER' }); keyinfo();
+  } else if (msg.type === 'CLIENT_KEY') {
+    clientBlob = msg.publicKey; clientKeyMsg = msg;
+    const k = c.blobToPublicKey(msg.publicKey); if (!k.ok) { out({ error: k.error }); return; }
+    clientPub = k.value;
+    out({ step: 'CLIENT_KEY' });
+  } else if (msg.type === 'ENCRYPTED') {
+    const o = c.openEncrypted(group, m, clientPub);
+    if (!o.ok) { out({ error: o.error }); return; }
+    const inner = o.value.message;
+    out({ step: inner.type });
+    if (inner.type === 'KEYINFO_ACK' && state === 'keyinfo') {
+      const hv = { groupId: GROUP, privateAddress: Buffer.from([230, 5, 5, 77]), serverRandom, clientRandom, premaster, clientKeyBlob: clientBlob };
+      const want = c.verifyData(hash, groupMaster, hv);
+      out({ verifyData: Buffer.from(inner.verifyData).equals(want) });
+      if (clientKeyMsg) out({ clientKeySignature: c.verifySignature(clientPub, hash, c.clientKeySignedData(hv), clientKeyMsg.verifyData) });
+      state = 'fileinfo'; fileinfo();
+    } else if (inner.type === 'FILEINFO_ACK' && state === 'fileinfo') {
+      state = 'data'; segments();
+    } else if (inner.type === 'COMPLETE' && inner.fileId === 1 && state === 'data') {
+      state = 'done'; send(sealed({ type: 'DONE', fileId: 0, section: 0, extensions: [], clientIds: [clientId] }), PRIV);
+    } else if (inner.type === 'COMPLETE' && inner.fileId === 0 && state === 'done') {
+      state = 'conf'; send(sealed({ type: 'DONE_CONF', extensions: [], clientIds: [clientId] }), PRIV);
+      out({ step: 'finished' }); setTimeout(() => process.exit(0), 300);
+    }
+  } else if (msg.type === 'ABORT') {
+    out({ abort: Buffer.from(msg.message).toString('latin1').replace(/\\0.*$/s, '') });
+  }
+});
+s.bind(0, '10.62.0.1', () => {
+  s.setMulticastInterface('10.62.0.1');
+  const t = setInterval(() => { if (state === 'announce') announce(); else if (state === 'keyinfo') keyinfo(); else if (state === 'fileinfo') fileinfo(); }, 700);
+  announce();
+  setTimeout(() => { clearInterval(t); out({ step: 'timeout', state }); process.exit(2); }, 15000);
+});
+`;
+
+const SEAL_CASES: ReadonlyArray<{ name: string; keyType: number; hashType: number; sigType: number }> = [
+  { name: 'aes128-cbc sha1 hmac', keyType: 3, hashType: 2, sigType: SigType.HMAC },
+  { name: 'aes256-gcm sha256 authenc', keyType: 6, hashType: 3, sigType: SigType.AUTHENC },
+  { name: 'aes128-ccm sha512 authenc', keyType: 7, hashType: 5, sigType: SigType.AUTHENC },
+  { name: 'aes256-cbc sha384 keyex (RSA signatures)', keyType: 4, hashType: 4, sigType: SigType.KEYEX },
+];
+
+for (const c of SEAL_CASES) {
+  test(`our server (src/crypto) -> real uftpd, ${c.name}: the real client decrypts, verifies and stores the file`, { timeout: 60_000 }, () =>
+    withDir(async (dir) => {
+      const server = keyPair(dir, 'server.pem', 'rsa:1024');
+      const client = keyPair(dir, 'client.pem', 'rsa:1024');
+      const script = join(dir, 'fake-server.mjs');
+      writeFileSync(script, FAKE_SERVER);
+      const payload = randomBytes(4000);
+      writeFileSync(join(dir, 'ours.bin'), payload);
+      const lines = await inNamespaces(dir, client.path, [
+        join(process.cwd(), 'node_modules', '.bin', 'tsx'),
+        script,
+        server.path,
+        String(c.keyType),
+        String(c.hashType),
+        String(c.sigType),
+        join(dir, 'ours.bin'),
+      ]);
+      const steps = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.ok(!steps.some((x) => 'error' in x || 'abort' in x || 'bad' in x), JSON.stringify(steps));
+      assert.ok(steps.some((x) => x.verifyData === true), `verify_data from the real client matches ours: ${JSON.stringify(steps)}`);
+      for (const want of ['KEYINFO_ACK', 'FILEINFO_ACK', 'COMPLETE', 'finished']) {
+        assert.ok(steps.some((x) => x.step === want), `${want} in ${JSON.stringify(steps)}`);
+      }
+      if (c.sigType === SigType.KEYEX) assert.ok(steps.some((x) => x.clientKeySignature === true), 'CLIENT_KEY signature verified');
+      assert.deepEqual(readFileSync(join(dir, 'dest', 'ours.bin')), payload, 'the real uftpd wrote the file we sealed');
+    }),
+  );
+}
+
+/** Runs a real uftpd in namespace B and `cmd` in namespace A; returns cmd's stdout lines. */
+async function inNamespaces(dir: string, clientKey: string, cmd: string[]): Promise<string[]> {
+  const suffix = randomBytes(2).toString('hex');
+  const A = `uc-a${suffix}`;
+  const B = `uc-b${suffix}`;
+  const dest = join(dir, 'dest');
+  mkdirSync(dest, { recursive: true });
+  const procs: ChildProcess[] = [];
+  try {
+    for (const n of [A, B]) {
+      sh('ip', ['netns', 'add', n]);
+      mkdirSync(`/etc/netns/${n}`, { recursive: true });
+      writeFileSync(`/etc/netns/${n}/resolv.conf`, 'nameserver 127.0.0.1\n');
+      sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+    }
+    sh('ip', ['link', 'add', 'va', 'netns', A, 'type', 'veth', 'peer', 'name', 'vb', 'netns', B]);
+    sh('ip', ['-n', A, 'addr', 'add', '10.62.0.1/24', 'dev', 'va']);
+    sh('ip', ['-n', B, 'addr', 'add', '10.62.0.2/24', 'dev', 'vb']);
+    sh('ip', ['-n', A, 'link', 'set', 'va', 'up']);
+    sh('ip', ['-n', B, 'link', 'set', 'vb', 'up']);
+    sh('ip', ['-n', A, 'route', 'add', '224.0.0.0/4', 'dev', 'va']);
+    sh('ip', ['-n', B, 'route', 'add', '224.0.0.0/4', 'dev', 'vb']);
+    const uftpd = spawn('ip', ['netns', 'exec', B, 'timeout', '25', 'uftpd', '-d', '-D', dest, '-k', clientKey], { stdio: ['ignore', 'ignore', 'ignore'] });
+    procs.push(uftpd);
+    await new Promise((r) => setTimeout(r, 1000));
+    const child = spawn('ip', ['netns', 'exec', A, 'timeout', '20', ...cmd], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, UC_REPO: process.cwd() },
+    });
+    procs.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitExit(child, 25_000);
+    await new Promise((r) => setTimeout(r, 500));
+    uftpd.kill('SIGTERM');
+    await waitExit(uftpd, 3000);
+    const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length === 0) assert.fail(`fake server printed nothing; stderr: ${stderr.slice(-600)}`);
+    return lines;
+  } finally {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    for (const n of [A, B]) {
+      spawnSync('ip', ['netns', 'del', n], { timeout: 5000 });
+      rmSync(`/etc/netns/${n}`, { recursive: true, force: true });
+    }
+  }
+}
