@@ -320,7 +320,10 @@ import { readFileSync } from 'node:fs';
 const repo = process.env.UC_REPO;
 const w = await import(repo + '/src/wire/index.ts');
 const c = await import(repo + '/src/crypto/index.ts');
-const [keyFile, keyType, hashType, sigType, fileName] = process.argv.slice(2);
+const [keyFile, keyType, hashType, sigType, fileName, keyexArg] = process.argv.slice(2);
+const keyex = Number(keyexArg || '1');
+const eph = keyex === 1 ? null : c.generateEcdhKey('prime256v1');
+const ephBlob = eph ? c.publicKeyToBlob(eph.publicKey).value : null;
 const server = c.readKeyFile(keyFile); if (!server.ok) throw new Error(server.error);
 const suite = c.keySuite(Number(keyType)).value, hash = c.hashSuite(Number(hashType)).value;
 const data = readFileSync(fileName);
@@ -338,9 +341,20 @@ let peer;
 const send = (bytes, addr) => s.send(bytes, 1044, addr);
 const sealed = (msg) => { const r = c.sealEncrypted(group, hdr(), w.encodeMessageBody(msg), ++ivctr, server.value.privateKey); if (!r.ok) throw new Error(r.error); return r.value; };
 function announce() {
-  const msg = { type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: 1300, timestamp: now(), publicMcast: PUB, privateMcast: PRIV,
-    extensions: [{ type: 'EXT_ENC_INFO', flags: Number(sigType) === 2 ? 1 : 0, keyexType: 1, sigType: Number(sigType), keyType: Number(keyType), hashType: Number(hashType), serverRandom, publicKey: server.value.blob, dhKey: null, signature: new Uint8Array(0) }], clientIds: [] };
-  send(w.encodePacket({ header: hdr(), message: msg }), PUB);
+  const ext = { type: 'EXT_ENC_INFO', flags: Number(sigType) === 2 ? 1 : 0, keyexType: keyex, sigType: Number(sigType), keyType: Number(keyType), hashType: Number(hashType), serverRandom, publicKey: server.value.blob, dhKey: ephBlob, signature: new Uint8Array(0) };
+  const msg = { type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: 1300, timestamp: now(), publicMcast: PUB, privateMcast: PRIV, extensions: [ext], clientIds: [] };
+  const header = hdr();
+  if (keyex === 1) { send(w.encodePacket({ header, message: msg }), PUB); return; }
+  // ECDH: sign the datagram with the signature bytes zeroed; the length is part of what is signed, so settle it first
+  let len = 72;
+  for (let i = 0; i < 16; i++) {
+    ext.signature = new Uint8Array(len);
+    const bytes = Buffer.from(w.encodePacket({ header, message: msg }));
+    const sig = c.signData(server.value.privateKey, hash, bytes);
+    if (sig.length === len) { sig.copy(bytes, bytes.length - len); send(bytes, PUB); return; }
+    len = sig.length;
+  }
+  throw new Error('ANNOUNCE signature length did not settle');
 }
 function keyinfo() {
   const enc = c.encryptGroupMaster(suite, session.keys, SRC, 1n, groupMaster);
@@ -360,7 +374,10 @@ s.on('message', (m, rinfo) => {
   const msg = p.value.message;
   if (msg.type === 'REGISTER' && state === 'announce') {
     clientId = p.value.header.srcId; clientRandom = msg.clientRandom;
-    const pm = c.rsaDecryptPremaster(server.value.privateKey, msg.keyInfo); if (!pm.ok) { out({ error: pm.error }); return; }
+    let pm;
+    if (keyex === 1) pm = c.rsaDecryptPremaster(server.value.privateKey, msg.keyInfo);
+    else { const b = w.decodeKeyBlob(msg.keyInfo); const k = b.ok ? c.blobToPublicKey(b.value) : b; pm = k.ok ? c.ecdhPremaster(eph.privateKey, k.value) : { ok: false, error: 'client ECDH key: ' + JSON.stringify(k.error) }; }
+    if (!pm.ok) { out({ error: pm.error }); return; }
     premaster = pm.value;
     session = c.deriveClientSession(hash, suite, premaster, serverRandom, clientRandom);
     state = 'keyinfo'; out({ step: 'REGISTER' }); keyinfo();
@@ -400,7 +417,9 @@ s.bind(0, '10.62.0.1', () => {
 });
 `;
 
-const SEAL_CASES: ReadonlyArray<{ name: string; keyType: number; hashType: number; sigType: number }> = [
+const SEAL_CASES: ReadonlyArray<{ name: string; keyType: number; hashType: number; sigType: number; keyex?: number; keySpec?: string }> = [
+  { name: 'ECDH_ECDSA prime256v1, aes128-gcm sha256, ECDSA-signed ANNOUNCE', keyType: 5, hashType: 3, sigType: SigType.AUTHENC, keyex: KeyexType.ECDH_ECDSA, keySpec: 'ec:prime256v1' },
+  { name: 'ECDH_ECDSA secp384r1 keys, aes256-cbc sha256, ECDSA keyex signatures', keyType: 4, hashType: 3, sigType: SigType.KEYEX, keyex: KeyexType.ECDH_ECDSA, keySpec: 'ec:secp384r1' },
   { name: 'aes128-cbc sha1 hmac', keyType: 3, hashType: 2, sigType: SigType.HMAC },
   { name: 'aes256-gcm sha256 authenc', keyType: 6, hashType: 3, sigType: SigType.AUTHENC },
   { name: 'aes128-ccm sha512 authenc', keyType: 7, hashType: 5, sigType: SigType.AUTHENC },
@@ -410,8 +429,8 @@ const SEAL_CASES: ReadonlyArray<{ name: string; keyType: number; hashType: numbe
 for (const c of SEAL_CASES) {
   test(`our server (src/crypto) -> real uftpd, ${c.name}: the real client decrypts, verifies and stores the file`, { timeout: 60_000 }, () =>
     withDir(async (dir) => {
-      const server = keyPair(dir, 'server.pem', 'rsa:1024');
-      const client = keyPair(dir, 'client.pem', 'rsa:1024');
+      const server = keyPair(dir, 'server.pem', c.keySpec ?? 'rsa:1024');
+      const client = keyPair(dir, 'client.pem', c.keySpec ?? 'rsa:1024');
       const script = join(dir, 'fake-server.mjs');
       writeFileSync(script, FAKE_SERVER);
       const payload = randomBytes(4000);
@@ -424,6 +443,7 @@ for (const c of SEAL_CASES) {
         String(c.hashType),
         String(c.sigType),
         join(dir, 'ours.bin'),
+        String(c.keyex ?? KeyexType.RSA),
       ]);
       const steps = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
       assert.ok(!steps.some((x) => 'error' in x || 'abort' in x || 'bad' in x), JSON.stringify(steps));
