@@ -80,28 +80,43 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Standard output as a sink: streamed (a pipe cannot take back what it got; the exit code tells). */
+/** Standard output as a sink: streamed in 64 KiB writes (a pipe cannot take back what it got; the exit code tells). */
 function stdoutSink(): Sink {
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  const flush = (): FsResult<void> => {
+    if (pendingLen === 0) return { ok: true, value: undefined };
+    const data = Buffer.concat(pending, pendingLen);
+    pending = [];
+    pendingLen = 0;
+    return writeAll(data);
+  };
   return {
     write(data: Uint8Array): FsResult<void> {
-      let off = 0;
-      while (off < data.length) {
-        try {
-          off += writeSync(1, data, off, data.length - off);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'EAGAIN') {
-            sleepMs(2);
-            continue;
-          }
-          return { ok: false, code: 0, message: `standard output: ${(e as Error).message}` };
-        }
-      }
-      return { ok: true, value: undefined };
+      pending.push(Buffer.from(data));
+      pendingLen += data.length;
+      return pendingLen >= 65536 ? flush() : { ok: true, value: undefined };
     },
-    commit: () => ({ ok: true, value: undefined }),
-    abort: () => undefined,
+    commit: () => flush(),
+    abort: () => void flush(),
   };
+}
+
+function writeAll(data: Uint8Array): FsResult<void> {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(1, data, off, data.length - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        sleepMs(2);
+        continue;
+      }
+      return { ok: false, code: 0, message: `standard output: ${(e as Error).message}` };
+    }
+  }
+  return { ok: true, value: undefined };
 }
 
 /** Standard input as a source. */

@@ -83,6 +83,7 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
   return new Promise<ClientResult>((resolve) => {
     let serverPort = r.port;
     let timer: NodeJS.Timeout | null = null;
+    let timerAt = 0;
     let finished = false;
     const finish = (): void => {
       if (finished) return;
@@ -99,10 +100,14 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
     };
     const after = (): void => {
       if (session.outcome !== null) return finish();
-      if (timer !== null) clearTimeout(timer);
       const d = session.deadline;
       if (d === null) return finish();
+      // An early timer is harmless (handleTimeout does nothing before the deadline, then re-arms).
+      if (timer !== null && timerAt <= d) return;
+      if (timer !== null) clearTimeout(timer);
+      timerAt = d;
       timer = setTimeout(() => {
+        timer = null;
         let out: Buffer[];
         try {
           out = session.handleTimeout(performance.now());

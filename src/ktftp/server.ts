@@ -32,6 +32,8 @@ interface Live {
   session: ServerSession;
   sock: dgram.Socket;
   timer: NodeJS.Timeout | null;
+  /** When `timer` fires; kept when the deadline only moves later (it re-arms itself then). */
+  timerAt: number;
   peerAddr: string;
   peerPort: number;
 }
@@ -149,7 +151,7 @@ export class KtftpServer {
       return;
     }
     const sock = dgram.createSocket(rinfo.family === 'IPv6' ? 'udp6' : 'udp4');
-    const l: Live = { session: r.session, sock, timer: null, peerAddr: rinfo.address, peerPort: rinfo.port };
+    const l: Live = { session: r.session, sock, timer: null, timerAt: 0, peerAddr: rinfo.address, peerPort: rinfo.port };
     this.live.add(l);
     const first = r.send;
     sock.on('error', (e) => {
@@ -207,14 +209,22 @@ export class KtftpServer {
           if (this.live.has(l)) this.step(l, () => s.krb5Result(now(), v));
         });
     }
-    if (l.timer !== null) clearTimeout(l.timer);
-    l.timer = null;
     const d = s.deadline;
     if (d === null) {
+      if (l.timer !== null) clearTimeout(l.timer);
+      l.timer = null;
       this.end(l);
       return;
     }
-    l.timer = setTimeout(() => this.step(l, () => s.handleTimeout(now())), Math.max(0, d - now()) + 1);
+    // A timer that fires before the deadline is harmless (handleTimeout does nothing early, then re-arms),
+    // so the common case (deadline moved later) keeps the armed timer instead of re-creating one per packet.
+    if (l.timer !== null && l.timerAt <= d) return;
+    if (l.timer !== null) clearTimeout(l.timer);
+    l.timerAt = d;
+    l.timer = setTimeout(() => {
+      l.timer = null;
+      this.step(l, () => s.handleTimeout(now()));
+    }, Math.max(0, d - now()) + 1);
   }
 
   private end(l: Live): void {

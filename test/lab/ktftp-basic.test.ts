@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { KTFTP_JS, KtftpLab, runIn, type ServerHandle } from '../../src/ktftp/testlab.js';
 
@@ -160,8 +160,8 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
     assert.equal(e1.code, 1, e1.stderr);
     assert.match(e1.stderr, /No such file or directory/);
     // 2 ENOTFOUND
+    rmSync(`${FILES()}/app.log~`, { force: true });
     const e2 = await lab.ktftp(port, [...as('alice'), 'get', hostTag('log~'), '-']);
-    if (existsSync(`${FILES()}/app.log~`)) assert.fail('precondition: app.log~ should not exist');
     assert.equal(e2.code, 2, e2.stderr);
     assert.equal((await lab.ktftp(port, [...as('alice'), 'delete', hostTag('log~')])).code, 2);
     // 4 ENOSPACE: a 1 MB tmpfs; the old file stays intact and no temporary file remains

@@ -1,0 +1,106 @@
+/**
+ * KTFTP throughput on loopback (a benchmark, not a test): a get of one file (default 1 GiB) inside a network
+ * namespace of our own, ours against tftp-hpa's in.tftpd with the same block and window sizes.
+ *
+ *   npx tsc -p . && sudo npx tsx bench/ktftp-throughput.ts [--size-mb 1024] [--runs 1]
+ *
+ * Rows: ktftp -> ktftpd (sealed), curl -> ktftpd (plain, anonymous tag), curl -> in.tftpd (tftp-hpa), for
+ * blksize 1408 and 8192 at windowsize 1 (tftp-hpa 5.2 has no windowsize option, so lock-step is the only
+ * like-for-like comparison), and ktftp -> ktftpd at larger windows. Output is sent to a byte counter, not
+ * to disk. Prints a Markdown table for docs/benchmarks.md.
+ */
+import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { KTFTP_JS, KtftpLab, runIn } from '../src/ktftp/testlab.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const sizeMb = arg('size-mb', 1024);
+const runs = arg('runs', 1);
+
+interface Row {
+  what: string;
+  blksize: number;
+  windowsize: number;
+  seconds: number[];
+  bytes: number;
+}
+
+async function timed(lab: KtftpLab, shell: string): Promise<{ seconds: number; out: string }> {
+  const argv = lab.nsArgv(['sh', '-c', shell], 1800);
+  const t0 = performance.now();
+  const r = await new Promise<{ code: number | null; out: string; err: string }>((res) => {
+    const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) => res({ code, out, err }));
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.code !== 0) throw new Error(`${shell}: exit ${r.code}: ${r.err.slice(-500)}`);
+  return { seconds, out: r.out.trim() };
+}
+
+async function main(): Promise<void> {
+  const lab = await KtftpLab.create({ prefix: 'uk-', users: ['alice'] });
+  const rows: Row[] = [];
+  let hpa: ReturnType<typeof spawn> | null = null;
+  try {
+    const dir = lab.path('srv');
+    mkdirSync(dir);
+    const file = `${dir}/big.bin`;
+    const mk = await runIn(['dd', 'if=/dev/urandom', `of=${file}`, 'bs=1M', `count=${sizeMb}`, 'status=none']);
+    if (mk.code !== 0) throw new Error(mk.stderr);
+    const bytes = sizeMb * 1024 * 1024;
+    writeFileSync(lab.path('tags'), `big|${file}|alice,anonymous\n`);
+    writeFileSync(lab.path('idents'), `alice|${lab.ids.alice.fingerprint}\n`);
+    const srv = await lab.startServer(['-T', lab.path('tags'), '-A', lab.path('idents'), '-x', '2'], { timeoutSec: 7200 });
+    const hpaPort = srv.port + 1;
+    // tftp-hpa serves the same directory (chrooted, as root since the lab directory is private): a hard link names the file as the tag.
+    await runIn(['ln', file, `${dir}/big`]);
+    const hargv = lab.nsArgv(['in.tftpd', '-L', '-4', '-u', 'root', '-a', `:${hpaPort}`, '-s', dir], 7200);
+    hpa = spawn(hargv[0], hargv.slice(1), { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 500));
+    const ktftp = (b: number, w: number) =>
+      `node ${KTFTP_JS} -p ${srv.port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} -b ${b} -w ${w} get 127.0.0.1:big - | wc -c`;
+    const curl = (port: number, b: number) => `curl -sS --tftp-blksize ${b} -o /dev/null -w '%{size_download}' tftp://127.0.0.1:${port}/big`;
+    const plan: { what: string; b: number; w: number; cmd: string }[] = [];
+    for (const b of [1408, 8192]) {
+      plan.push({ what: 'ktftp -> ktftpd (sealed, key auth)', b, w: 1, cmd: ktftp(b, 1) });
+      plan.push({ what: 'curl -> ktftpd (plain, anonymous tag)', b, w: 1, cmd: curl(srv.port, b) });
+      plan.push({ what: 'curl -> in.tftpd (tftp-hpa 5.2)', b, w: 1, cmd: curl(hpaPort, b) });
+      for (const w of [16, 64]) plan.push({ what: 'ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w) });
+    }
+    for (const p of plan) {
+      const row: Row = { what: p.what, blksize: p.b, windowsize: p.w, seconds: [], bytes };
+      for (let i = 0; i < runs; i++) {
+        const r = await timed(lab, p.cmd);
+        if (Number(r.out) !== bytes) throw new Error(`${p.cmd}: got ${r.out} bytes, expected ${bytes}`);
+        row.seconds.push(r.seconds);
+        process.stderr.write(`${p.what} b=${p.b} w=${p.w}: ${r.seconds.toFixed(1)} s, ${(bytes / r.seconds / 1e6).toFixed(1)} MB/s\n`);
+      }
+      rows.push(row);
+    }
+  } finally {
+    hpa?.kill('SIGTERM');
+    await lab.destroy();
+  }
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`Get of ${sizeMb} MiB on loopback in a network namespace, ${cpus().length} cores (${cpu}), Node ${process.version}, ${runs} run(s) each; best time, MB = 10^6 bytes.\n`);
+  console.log('| client -> server | blksize | windowsize | seconds | MB/s |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const best = Math.min(...r.seconds);
+    console.log(`| ${r.what} | ${r.blksize} | ${r.windowsize} | ${best.toFixed(1)} | ${(r.bytes / best / 1e6).toFixed(1)} |`);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).message}\n`);
+  process.exit(1);
+});
