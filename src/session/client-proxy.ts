@@ -48,6 +48,7 @@ import { KeyexSession } from './proxy-keyex.js';
 import type { LoadedKey } from '../crypto/keyfile.js';
 import { decodeHeader, type UftpHeader } from '../wire/header.js';
 import { decodePacket } from '../wire/packet.js';
+import type { ClientKey } from '../wire/clientkey.js';
 
 /** A response proxy sends PROXY_KEY at most this often (protocol.txt 5.2.20). */
 export const PROXY_KEY_INTERVAL_MS = 5000;
@@ -185,10 +186,16 @@ export class ClientProxy {
         this.serverKeyex(now, up, func, data);
         return;
       }
+      let out = data;
+      if (up.enc && func === MessageType.ENCRYPTED) {
+        const r = up.enc.resignDown(data);
+        if (!r) return this.drop(2, `${tag}: ENCRYPTED from the server does not verify with its key; dropped`);
+        out = r;
+      }
       up.down++;
       this.stats.down++;
       if (func !== MessageType.FILESEG && this.io.logEnabled(5)) this.io.log(5, `${tag}: ${typeName(func)} re-multicast to ${up.privateAddr}`);
-      this.io.send({ address: up.privateAddr, port: this.cfg.destPort }, data, true);
+      this.io.send({ address: up.privateAddr, port: this.cfg.destPort }, out, true);
       return;
     }
     const s = list.find((x) => x.groupInst === hdr.groupInst);
@@ -359,6 +366,23 @@ export class ClientProxy {
     this.io.send({ address: s.privateAddr, port: this.cfg.destPort }, ki, true);
   }
 
+  /** A checked CLIENT_KEY makes its client's REGISTER ready to go upstream. */
+  private clientKey(now: number, s: Session, clientId: number, ck: ClientKey): void {
+    const enc = s.enc;
+    if (!enc) return;
+    const tag = groupTag(s.groupId, s.groupInst);
+    const fp = this.cfg.clientList?.find((e) => e.id === clientId)?.fingerprint;
+    const was = enc.ready(clientId);
+    const r = enc.onClientKey(clientId, ck, fp);
+    if (!r.ok) return this.drop(1, `${tag}: CLIENT_KEY from ${hexId(clientId)}: ${r.error}`);
+    if ('pending' in r && r.pending) return;
+    const c = enc.clients.get(clientId);
+    if (!was && c && enc.ready(clientId)) {
+      this.io.log(4, `${tag}: CLIENT_KEY from ${hexId(clientId)} verified`);
+      this.add(now, s, 'REGISTER', 0, 0, clientId, c.tsUs, this.grttMs(s));
+    }
+  }
+
   private fromClient(now: number, s: Session, from: Endpoint, clientId: number, func: number, data: Uint8Array): void {
     const tag = groupTag(s.groupId, s.groupInst);
     if (s.enc && func === MessageType.ENCRYPTED) {
@@ -382,7 +406,8 @@ export class ClientProxy {
         s.up++;
         this.stats.up++;
         if (inner.type === 'ABORT') this.io.log(1, `${tag}: Client ${hexId(clientId)} aborted`);
-        this.io.send(s.upstream, data, false);
+        const up = s.enc.resignUp(data);
+        if (up) this.io.send(s.upstream, up, false);
         return;
       }
       // the inner message with the outer header, handled like a plain one
@@ -409,8 +434,14 @@ export class ClientProxy {
         if (s.enc) {
           const full = decodePacket(data);
           if (!full.ok || full.value.message.type !== 'REGISTER') return this.drop(2, `${tag}: malformed REGISTER from ${hexId(clientId)}`);
-          const k = s.enc.onClientRegister(clientId, full.value.message);
+          const k = s.enc.onClientRegister(clientId, full.value.message, r.value.timestampUs);
           if (!k.ok) return this.drop(1, `${tag}: REGISTER from ${hexId(clientId)}: ${k.error}`);
+          const early = s.enc.takeEarlyKey(clientId);
+          if (early) this.clientKey(now, s, clientId, early);
+          if (!s.enc.ready(clientId)) {
+            this.io.log(4, `${tag}: Received REGISTER from ${hexId(clientId)}, waiting for its CLIENT_KEY`);
+            return;
+          }
         } else if (r.value.keyInfoLen !== 0) return this.drop(2, `${tag}: REGISTER from ${hexId(clientId)} carries key info in a plain session`);
         this.add(now, s, 'REGISTER', 0, 0, clientId, r.value.timestampUs, gtt);
         this.io.log(4, `${tag}: Received REGISTER from ${hexId(clientId)}`);
@@ -461,7 +492,13 @@ export class ClientProxy {
         this.io.send(s.upstream, b, false);
         return;
       }
-      case MessageType.CLIENT_KEY:
+      case MessageType.CLIENT_KEY: {
+        if (!s.enc) return this.drop(3, `${tag}: CLIENT_KEY from ${hexId(clientId)} in a plain session`);
+        const full = decodePacket(data);
+        if (!full.ok || full.value.message.type !== 'CLIENT_KEY') return this.drop(2, `${tag}: malformed CLIENT_KEY from ${hexId(clientId)}`);
+        this.clientKey(now, s, clientId, full.value.message);
+        return;
+      }
       case MessageType.KEYINFO_ACK:
       case MessageType.ENCRYPTED:
         return this.drop(3, `${tag}: ${typeName(func)} from ${hexId(clientId)} in a plain session`);
@@ -578,6 +615,13 @@ export class ClientProxy {
       writeIds(b, m + fixed, chunk);
       this.sendUp(s, b.subarray(0, len));
     }
+    if (p.kind === 'REGISTER' && s.enc) {
+      const hb = this.buf(UFTP_HEADER_LEN);
+      writeHeader(hb, { func: MessageType.CLIENT_KEY, seq: s.seq++, srcId: this.cfg.uid, groupId: s.groupId, groupInst: s.groupInst });
+      const h = decodeHeader(hb);
+      const ck = h.ok ? s.enc.buildClientKey(h.value) : undefined;
+      if (ck) this.sendUp(s, ck);
+    }
     this.io.log(3, `${tag}: ${p.kind}${p.kind === 'REGISTER' ? '' : ` for file ${p.fileId}`} sent upstream for ${ids.length} client(s)`);
   }
 
@@ -587,7 +631,7 @@ export class ClientProxy {
   }
 
   private sendUp(s: Session, data: Uint8Array): void {
-    if (s.enc && data[1] !== MessageType.REGISTER && data[1] !== MessageType.ENCRYPTED) {
+    if (s.enc && data[1] !== MessageType.REGISTER && data[1] !== MessageType.ENCRYPTED && data[1] !== MessageType.CLIENT_KEY) {
       const h = decodeHeader(data);
       const sealed = h.ok ? s.enc.seal(h.value, data.subarray(UFTP_HEADER_LEN)) : undefined;
       if (!sealed) return this.drop(1, `${groupTag(s.groupId, s.groupInst)}: cannot seal ${typeName(data[1])} (no group key yet)`);

@@ -16,11 +16,11 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { LoadedKey } from '../crypto/keyfile.js';
-import { blobToPublicKey, curveName, publicKeyToBlob } from '../crypto/pubkey.js';
+import { blobFingerprint, blobToPublicKey, curveName, publicKeyToBlob } from '../crypto/pubkey.js';
 import { ecdhPremaster, generateEcdhKey, rsaDecryptPremaster, rsaEncryptPremaster, signData, verifySignature, zeroedForSignature } from '../crypto/sign.js';
 import { hashSuite, keySuite, type HashSuite, type KeySuite } from '../crypto/suites.js';
 import { deriveClientSession, decryptGroupMaster, deriveGroupKeys, encryptGroupMaster, type ClientSession } from '../crypto/handshake.js';
-import { verifyData, type HandshakeValues } from '../crypto/keys.js';
+import { clientKeySignedData, verifyData, type HandshakeValues } from '../crypto/keys.js';
 import { openEncrypted, sealEncrypted, type GroupCrypto, type Opened } from '../crypto/encrypted.js';
 import { KeyexType, SigType, UFTP_VER_NUM, MessageType } from '../wire/constants.js';
 import { parseIPv4, parseIPv6 } from '../wire/fields.js';
@@ -30,12 +30,17 @@ import { decodeKeyBlob, encodeKeyBlob, type KeyBlob } from '../wire/keyblob.js';
 import { decodePacket, encodePacket, encodeMessageBody, type Packet } from '../wire/packet.js';
 import type { Register } from '../wire/register.js';
 import type { KeyInfo } from '../wire/keyinfo.js';
+import type { ClientKey } from '../wire/clientkey.js';
 
 export interface ClientCrypto {
   readonly id: number;
   readonly clientRandom: Uint8Array;
   readonly premaster: Uint8Array;
   readonly session: ClientSession;
+  /** The REGISTER's echoed timestamp (µs) and arrival (ms): the REGISTER is aggregated once the CLIENT_KEY checks. */
+  readonly tsUs: number;
+  /** Verified CLIENT_KEY: the client's public key. */
+  clientKey?: { blob: KeyBlob; pub: KeyObject };
   acked: boolean;
 }
 
@@ -107,6 +112,10 @@ export class KeyexSession {
   groupMaster: Buffer | undefined;
   group: GroupCrypto | undefined;
   readonly clients = new Map<number, ClientCrypto>();
+  /** CLIENT_KEYs that came before their REGISTER. */
+  private readonly earlyKeys = new Map<number, ClientKey>();
+  /** The server asked for CLIENT_KEY (client authentication, or signatures with -w keyex). */
+  readonly needsClientKey: boolean;
 
   private constructor(
     enc: ExtEncInfo,
@@ -125,6 +134,7 @@ export class KeyexSession {
     this.serverKey = serverKey;
     this.privateAddress = (privateAddr.includes(':') ? parseIPv6(privateAddr) : parseIPv4(privateAddr)) ?? new Uint8Array(4);
     this.keyex = enc.keyexType;
+    this.needsClientKey = (enc.flags & 0x01) !== 0 || enc.sigType === SigType.KEYEX;
     if (dh) {
       this.dh = dh.ours;
       this.ourPremaster = dh.premaster;
@@ -146,8 +156,6 @@ export class KeyexSession {
     if (enc.keyexType !== KeyexType.RSA && enc.keyexType !== KeyexType.ECDH_RSA && enc.keyexType !== KeyexType.ECDH_ECDSA) {
       return { ok: false, error: `unknown key exchange type ${enc.keyexType}` };
     }
-    if (enc.sigType === SigType.KEYEX) return { ok: false, error: 'RSA/ECDSA signatures on encrypted messages (sig type KEYEX) are not implemented in this proxy yet' };
-    if ((enc.flags & 0x01) !== 0) return { ok: false, error: 'client authentication (CLIENT_AUTH) is not implemented in this proxy yet' };
     const suite = keySuite(enc.keyType);
     if (!suite.ok) return { ok: false, error: suite.error };
     const hash = hashSuite(enc.hashType);
@@ -213,7 +221,7 @@ export class KeyexSession {
   }
 
   /** A client's REGISTER: its premaster (encrypted to our key) and random give its session keys. */
-  onClientRegister(clientId: number, reg: Register): { ok: true } | { ok: false; error: string } {
+  onClientRegister(clientId: number, reg: Register, tsUs: number): { ok: true } | { ok: false; error: string } {
     const existing = this.clients.get(clientId);
     if (existing && Buffer.from(existing.clientRandom).equals(Buffer.from(reg.clientRandom))) return { ok: true };
     let pm: { ok: true; value: Buffer } | { ok: false; error: string };
@@ -228,8 +236,51 @@ export class KeyexSession {
     }
     if (!pm.ok) return { ok: false, error: pm.error };
     const session = deriveClientSession(this.hash, this.suite, pm.value, this.serverRandom, reg.clientRandom);
-    this.clients.set(clientId, { id: clientId, clientRandom: Uint8Array.from(reg.clientRandom), premaster: pm.value, session, acked: false });
+    this.clients.set(clientId, { id: clientId, clientRandom: Uint8Array.from(reg.clientRandom), premaster: pm.value, session, tsUs, acked: false });
     return { ok: true };
+  }
+
+  /** Is this client ready to be registered upstream (REGISTER seen, and its CLIENT_KEY checked if one is needed)? */
+  ready(clientId: number): boolean {
+    const c = this.clients.get(clientId);
+    return c !== undefined && (!this.needsClientKey || c.clientKey !== undefined);
+  }
+
+  /**
+   * A client's CLIENT_KEY: its key must have the fingerprint of the -C list (when given) and its signature over
+   * group ID + private address + randoms + premaster must verify. Kept until the REGISTER comes if early.
+   */
+  onClientKey(clientId: number, ck: ClientKey, fingerprint?: string): { ok: true; pending?: boolean } | { ok: false; error: string } {
+    const c = this.clients.get(clientId);
+    if (!c) {
+      if (this.earlyKeys.size < 4096) this.earlyKeys.set(clientId, ck);
+      return { ok: true, pending: true };
+    }
+    if (fingerprint !== undefined) {
+      const fp = blobFingerprint(ck.publicKey);
+      if (fp !== fingerprint) return { ok: false, error: `key fingerprint ${fp} is not the one in the client list` };
+    }
+    const pub = blobToPublicKey(ck.publicKey);
+    if (!pub.ok) return { ok: false, error: pub.error };
+    if (!verifySignature(pub.value, this.hash, clientKeySignedData(this.handshake(c.clientRandom, c.premaster)), ck.verifyData)) {
+      return { ok: false, error: 'CLIENT_KEY signature does not verify' };
+    }
+    c.clientKey = { blob: ck.publicKey, pub: pub.value };
+    return { ok: true };
+  }
+
+  /** A CLIENT_KEY that arrived before the client's REGISTER. */
+  takeEarlyKey(clientId: number): ClientKey | undefined {
+    const k = this.earlyKeys.get(clientId);
+    this.earlyKeys.delete(clientId);
+    return k;
+  }
+
+  /** Our CLIENT_KEY upstream (after our REGISTER), when the server asks for it. */
+  buildClientKey(header: UftpHeader): Uint8Array | undefined {
+    if (!this.needsClientKey) return undefined;
+    const sig = signData(this.key.privateKey, this.hash, clientKeySignedData(this.handshake(this.ourRandom, this.ourPremaster)));
+    return encodePacket({ header: { ...header, func: MessageType.CLIENT_KEY }, message: { type: 'CLIENT_KEY', publicKey: this.key.blob, verifyData: sig, extensions: [] } });
   }
 
   /** Client random and key info for our own REGISTER upstream. */
@@ -237,8 +288,8 @@ export class KeyexSession {
     return { clientRandom: this.ourRandom, keyInfo: this.keyInfo };
   }
 
-  private handshake(clientRandom: Uint8Array, premaster: Uint8Array): HandshakeValues {
-    return { groupId: this.groupId, privateAddress: this.privateAddress, serverRandom: this.serverRandom, clientRandom, premaster };
+  private handshake(clientRandom: Uint8Array, premaster: Uint8Array, clientKeyBlob?: KeyBlob): HandshakeValues {
+    return { groupId: this.groupId, privateAddress: this.privateAddress, serverRandom: this.serverRandom, clientRandom, premaster, clientKeyBlob };
   }
 
   /** The server's KEYINFO: learn the group master from our entry; returns our KEYINFO_ACK (sealed). */
@@ -251,7 +302,7 @@ export class KeyexSession {
       this.groupMaster = gm.value;
       this.group = { keySuite: this.suite, hashSuite: this.hash, sigType: this.sigType, keys: deriveGroupKeys(this.hash, this.suite, gm.value, this.serverRandom) };
     }
-    const vd = verifyData(this.hash, gm.value, this.handshake(this.ourRandom, this.ourPremaster));
+    const vd = verifyData(this.hash, gm.value, this.handshake(this.ourRandom, this.ourPremaster, this.needsClientKey ? this.key.blob : undefined));
     const inner = encodeMessageBody({ type: 'KEYINFO_ACK', verifyData: vd, extensions: [] });
     const sealed = this.seal({ ...header, srcId: uid, seq, grtt: 0, gsize: 0 }, inner);
     return sealed ? { ok: true, ack: sealed } : { ok: false, error: 'cannot seal KEYINFO_ACK' };
@@ -274,23 +325,72 @@ export class KeyexSession {
   /** Opens a client's ENCRYPTED. */
   open(datagram: Uint8Array): { ok: true; value: Opened } | { ok: false; error: string } {
     if (!this.group) return { ok: false, error: 'no group key yet' };
-    return openEncrypted(this.group, datagram);
+    let verifyKey: KeyObject | undefined;
+    if (this.sigType === SigType.KEYEX) {
+      const id = ((datagram[4] << 24) | (datagram[5] << 16) | (datagram[6] << 8) | datagram[7]) >>> 0;
+      verifyKey = this.clients.get(id)?.clientKey?.pub;
+      if (!verifyKey) return { ok: false, error: 'no verified key of the sender' };
+    }
+    return openEncrypted(this.group, datagram, verifyKey);
   }
 
   /** Checks a client's KEYINFO_ACK verify_data; marks it acknowledged. */
   onClientKeyInfoAck(clientId: number, vd: Uint8Array): { ok: true } | { ok: false; error: string } {
     const c = this.clients.get(clientId);
     if (!c || !this.groupMaster) return { ok: false, error: 'KEYINFO_ACK from a client without keys' };
-    const want = verifyData(this.hash, this.groupMaster, this.handshake(c.clientRandom, c.premaster));
+    const want = verifyData(this.hash, this.groupMaster, this.handshake(c.clientRandom, c.premaster, c.clientKey?.blob));
     if (!want.equals(Buffer.from(vd))) return { ok: false, error: 'verify_data mismatch' };
     c.acked = true;
     return { ok: true };
   }
 
+  /**
+   * A server ENCRYPTED on its way to our clients. With HMAC or GCM/CCM it goes unchanged. With -w keyex it is
+   * signed with the server's key, but our clients know our key (the ANNOUNCE they got carries it): the
+   * server's signature is checked and replaced by ours (payload, IV counter and header unchanged).
+   */
+  resignDown(d: Uint8Array): Uint8Array | undefined {
+    return this.resign(d, this.serverKey);
+  }
+
+  /**
+   * A client's ENCRYPTED passed upstream as it is (CC_ACK, ABORT): with -w keyex the server knows only our key,
+   * so the client's signature (checked by open()) is replaced by ours.
+   */
+  resignUp(d: Uint8Array): Uint8Array | undefined {
+    return this.resign(d);
+  }
+
+  private resign(d: Uint8Array, verifyWith?: KeyObject): Uint8Array | undefined {
+    if (this.sigType !== SigType.KEYEX) return d;
+    const OFF = 28;
+    if (d.length < OFF) return undefined;
+    const sigLen = (d[24] << 8) | d[25];
+    const payLen = (d[26] << 8) | d[27];
+    if (OFF + sigLen + payLen !== d.length) return undefined;
+    if (verifyWith && !verifySignature(verifyWith, this.hash, zeroedForSignature(d, OFF, sigLen), d.subarray(OFF, OFF + sigLen))) return undefined;
+    const payload = d.subarray(OFF + sigLen);
+    let len = sigLen;
+    for (let tries = 0; tries < 16; tries++) {
+      const out = new Uint8Array(OFF + len + payload.length);
+      out.set(d.subarray(0, OFF));
+      out[24] = len >> 8;
+      out[25] = len & 0xff;
+      out.set(payload, OFF + len);
+      const sig = signData(this.key.privateKey, this.hash, out);
+      if (sig.length === len) {
+        out.set(sig, OFF);
+        return out;
+      }
+      len = sig.length;
+    }
+    return undefined;
+  }
+
   /** Seals an inner message (function byte first) under our ID with our next IV counter. */
   seal(header: UftpHeader, inner: Uint8Array): Uint8Array | undefined {
     if (!this.group) return undefined;
-    const r = sealEncrypted(this.group, header, inner, ++this.ivCounter);
+    const r = sealEncrypted(this.group, header, inner, ++this.ivCounter, this.sigType === SigType.KEYEX ? this.key.privateKey : undefined);
     return r.ok ? r.value : undefined;
   }
 }

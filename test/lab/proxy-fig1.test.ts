@@ -98,7 +98,11 @@ const CASES: [Enc, Kind, Kind][] = [
   [{ label: 'RSA + AES-128-CCM/SHA-384', server: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'rsa'], key: 'rsa:1024' }, 'ours', 'ours'],
   [{ label: 'RSA + 3DES + HMAC/SHA-1', server: ['-Y', '3des', '-h', 'sha1', '-e', 'rsa'], key: 'rsa:1024' }, 'ours', 'ours'],
   [{ label: 'ECDH_RSA + AES-256-GCM/SHA-256', server: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_rsa'], key: 'rsa:1024' }, 'ours', 'ours'],
-  [{ label: 'ECDH_ECDSA + AES-128-CCM/SHA-384', server: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'ecdh_ecdsa'], key: 'ec:prime256v1' }, 'ours', 'ours'],
+  [{ label: 'ECDH_ECDSA + AES-128-CCM/SHA-384 -w keyex', server: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'ecdh_ecdsa', '-w', 'keyex'], key: 'ec:prime256v1' }, 'ours', 'ours'],
+  // with CBC, -w keyex really signs every ENCRYPTED with the sender's key: our client proxy re-signs
+  [{ label: 'RSA + AES-128-CBC/SHA-1 -w keyex', server: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa', '-w', 'keyex'], key: 'rsa:1024' }, 'ours', 'ours'],
+  [{ label: 'ECDH_ECDSA + AES-256-CBC/SHA-256 -w keyex', server: ['-Y', 'aes256-cbc', '-h', 'sha256', '-e', 'ecdh_ecdsa', '-w', 'keyex'], key: 'ec:prime256v1' }, 'ours', 'ours'],
+  [{ label: 'RSA + AES-128-CBC/SHA-1, client authentication (uftp -c)', server: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa', '-c'], key: 'rsa:1024' }, 'ours', 'ours'],
   [{ label: 'ECDH_ECDSA + AES-256-GCM/SHA-256', server: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa'], key: 'ec:secp384r1' }, 'ours', 'real'],
 ];
 for (const [enc, sp, cp] of CASES) {
@@ -106,3 +110,26 @@ for (const [enc, sp, cp] of CASES) {
     await fig1Transfer(sp, cp, enc);
   });
 }
+
+test('fig1 client authentication with a -C client list: a client whose key does not match its fingerprint is refused', { timeout: 120_000 }, async () => {
+  const lab = await Lab.up('fig1', { prefix: `upf${randomBytes(3).toString('hex')}`, octet: 67 });
+  labs.push(lab);
+  const src = path.join(lab.workDir, 'src');
+  const want = makeTree(src, 200_000);
+  const key = (who: string) => lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), 'rsa:1024');
+  const [kb1, kb2, other, kcp, ksrv] = await Promise.all([key('clientB1'), key('clientB2'), key('other'), key('cproxyB'), key('server')]);
+  const list = path.join(lab.workDir, 'clients.txt');
+  // clientB1 with its own fingerprint, clientB2 with someone else's
+  fs.writeFileSync(list, `# allowed clients\n${lab.uidOf('clientB1')}|${kb1.fingerprint}\n${lab.uidOf('clientB2')}|${other.fingerprint}\n`);
+  const b1 = await lab.realUftpd('clientB1', { args: ['-k', kb1.file] });
+  const b2 = await lab.realUftpd('clientB2', { args: ['-k', kb2.file] });
+  const cproxy = await startProxy(lab, 'ours', 'cproxyB', ['-c', '-k', kcp.file, '-C', list]);
+  await startProxy(lab, 'ours', 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
+  const server = lab.realUftp('server', [src], { args: ['-R', '50000', '-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa', '-c', '-k', ksrv.file], timeoutMs: 90_000 });
+  const code = await server.wait();
+  assert.equal(code, 0, server.log().split('\n').slice(-15).join('\n'));
+  assert.deepEqual(treeHashes(path.join(b1.dest, 'src')), want, 'clientB1 (listed with its fingerprint) got the files');
+  assert.equal(treeHashes(path.join(b2.dest, 'src')).size, 0, 'clientB2 (wrong fingerprint) got nothing');
+  assert.match(cproxy.log(), new RegExp(`CLIENT_KEY from ${lab.uidOf('clientB2').slice(2)}: key fingerprint ${kb2.fingerprint} is not the one in the client list`, 'i'));
+  await lab.down();
+});
