@@ -133,3 +133,27 @@ test('fig1 client authentication with a -C client list: a client whose key does 
   assert.match(cproxy.log(), new RegExp(`CLIENT_KEY from ${lab.uidOf('clientB2').slice(2)}: key fingerprint ${kb2.fingerprint} is not the one in the client list`, 'i'));
   await lab.down();
 });
+
+test('fig1 side by side: one encrypted session reaches network B through OUR proxies and network C through the REAL ones', { timeout: 120_000 }, async () => {
+  const lab = await Lab.up('fig1', { prefix: `upf${randomBytes(3).toString('hex')}`, octet: 67 });
+  labs.push(lab);
+  const src = path.join(lab.workDir, 'src');
+  const want = makeTree(src, 400_000);
+  const key = async (who: string): Promise<string> => (await lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), 'rsa:1024')).file;
+  const clients = ['clientA', 'clientB1', 'clientB2', 'clientC1', 'clientC2'];
+  const uftpds = await Promise.all(clients.map(async (c) => lab.realUftpd(c, { args: ['-k', await key(c)] })));
+  const cpB = await startProxy(lab, 'ours', 'cproxyB', ['-c', '-k', await key('cproxyB')]);
+  await startProxy(lab, 'real', 'cproxyC', ['-c', '-k', await key('cproxyC')]);
+  // each server proxy listens on network A; the real one is told its interface as the lead's notes advise
+  await startProxy(lab, 'ours', 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
+  await startProxy(lab, 'real', 'sproxyC', ['-s', lab.tunnelDest('cproxyC'), '-I', 'eA']);
+  const server = lab.realUftp('server', [src], { args: ['-R', '50000', '-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'rsa', '-k', await key('server')], timeoutMs: 90_000 });
+  const code = await server.wait();
+  const slog = server.log();
+  assert.equal(code, 0, slog.split('\n').slice(-15).join('\n'));
+  for (const [i, c] of clients.entries()) assert.deepEqual(treeHashes(path.join(uftpds[i].dest, 'src')), want, `${c} files`);
+  assert.match(slog, new RegExp(`COMPLETE from proxy ${lab.uidOf('cproxyB')}`, 'i'));
+  assert.match(slog, new RegExp(`COMPLETE from proxy ${lab.uidOf('cproxyC')}`, 'i'));
+  assert.equal((cpB.log().match(/has the group key/g) ?? []).length >= 2, true);
+  await lab.down();
+});
