@@ -84,3 +84,24 @@ test('fig1: unicast is routed between segments, multicast does not cross the rou
     await lab3.down();
   }
 });
+
+test('capture: tcpdump in a host records what crosses its interface', { timeout: 60_000 }, async () => {
+  const lab = await Lab.up('fig2', { prefix });
+  try {
+    const pcap = `${lab.workDir}/cap.pcap`;
+    const cap = await lab.capture('client2', 'eS', pcap, ['udp', 'port', '5009']);
+    const rx = await lab.probe('client1', 'recv', ['--port', '5009', '--ms', '1500']);
+    await (await lab.probe('server', 'send', ['--to', lab.addrOf('client1'), '--port', '5009', '--count', '5'])).wait();
+    await lab.hubMode('S'); // unicast to client1 is seen at client2 only when the bridge floods
+    await (await lab.probe('server', 'send', ['--to', lab.addrOf('client1'), '--port', '5009', '--count', '7'])).wait();
+    await rx.wait();
+    await new Promise((r) => setTimeout(r, 300));
+    await cap.kill();
+    assert.equal(probeReport<RecvReport>(rx).count, 12);
+    const r = await lab.exec('client2', ['tshark', '-r', pcap, '-T', 'fields', '-e', 'ip.dst']);
+    const dsts = r.stdout.split('\n').filter(Boolean);
+    assert.deepEqual(dsts, Array(7).fill(lab.addrOf('client1')), 'the 7 flooded datagrams, not the 5 switched ones');
+  } finally {
+    await lab.down();
+  }
+});
