@@ -10,7 +10,8 @@
  * SHA-1 signature of the 4 nonce bytes (network order); later heartbeats are unsigned again and the
  * server proxy answers HB_AUTH_OK while they come from the adopted address. Header: group ID 0, grtt 0.
  */
-import { sign, verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { signData, verifySignature } from '../crypto/sign.js';
 import { blobFingerprint, blobToPublicKey } from '../crypto/pubkey.js';
 import { HbAuth, MessageType, UFTP_HEADER_LEN } from '../wire/constants.js';
 import { u16, u32, put16, put32 } from '../wire/fields.js';
@@ -46,39 +47,14 @@ function nonceBytes(nonce: number): Buffer {
   return n;
 }
 
+const SHA1 = { id: 2, name: 'sha1', openssl: 'sha1', length: 20 } as const;
+
 /**
  * Signs a nonce as the real client proxy does: SHA-1; RSA PKCS#1 v1.5, or for EC keys UFTP's ECDSA layout
  * r length (16) | s length (16) | r | s (black-box: a P-256 signature is 68 bytes, 0x0020 0x0020 r s).
  */
 export function signNonce(key: KeyObject, nonce: number): Buffer {
-  if (key.asymmetricKeyType === 'ec') {
-    const rs = sign('sha1', nonceBytes(nonce), { key, dsaEncoding: 'ieee-p1363' });
-    const half = rs.length / 2;
-    const out = Buffer.alloc(4 + rs.length);
-    out.writeUInt16BE(half, 0);
-    out.writeUInt16BE(half, 2);
-    rs.copy(out, 4);
-    return out;
-  }
-  return sign('sha1', nonceBytes(nonce), key);
-}
-
-/** UFTP's ECDSA signature layout to r||s padded to the field size (undefined if malformed). */
-function ecSigToP1363(sig: Uint8Array, fieldLen: number): Buffer | undefined {
-  if (sig.length < 4) return undefined;
-  const v = Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength);
-  const rl = v.readUInt16BE(0);
-  const sl = v.readUInt16BE(2);
-  if (4 + rl + sl !== v.length || rl > fieldLen + 1 || sl > fieldLen + 1) return undefined;
-  const fix = (x: Buffer): Buffer | undefined => {
-    let y = x;
-    while (y.length > fieldLen && y[0] === 0) y = y.subarray(1);
-    if (y.length > fieldLen) return undefined;
-    return Buffer.concat([Buffer.alloc(fieldLen - y.length), y]);
-  };
-  const r = fix(v.subarray(4, 4 + rl));
-  const s = fix(v.subarray(4 + rl));
-  return r && s ? Buffer.concat([r, s]) : undefined;
+  return signData(key, SHA1, nonceBytes(nonce));
 }
 
 /** Checks a signed HB_REQ against a fingerprint: the blob's fingerprint must match and the signature verify. */
@@ -89,17 +65,7 @@ export function checkSignedHb(req: HbReqView, expectedFingerprint: string, expec
   if (fp !== expectedFingerprint) return { ok: false, error: `key fingerprint ${fp} does not match` };
   const key = blobToPublicKey(req.blob);
   if (!key.ok) return { ok: false, error: key.error };
-  let good = false;
-  try {
-    if (req.blob.kind === 'EC') {
-      const rs = ecSigToP1363(req.signature, Math.floor(req.blob.key.length / 2));
-      good = rs !== undefined && verify('sha1', nonceBytes(req.nonce), { key: key.value, dsaEncoding: 'ieee-p1363' }, rs);
-    } else {
-      good = verify('sha1', nonceBytes(req.nonce), key.value, req.signature);
-    }
-  } catch {
-    good = false;
-  }
+  const good = verifySignature(key.value, SHA1, nonceBytes(req.nonce), req.signature);
   return good ? { ok: true, value: undefined } : { ok: false, error: 'signature does not verify' };
 }
 
