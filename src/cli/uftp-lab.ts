@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  Lab, LabError, checkPrereqs, downPrefix, ensureRealSuite, listNamespaces, namespacePids, readState,
+  Lab, LabError, STATE_DIR, checkPrereqs, downPrefix, ensureRealSuite, listNamespaces, namespacePids, readState,
   validatePrefix, type LabOptions,
 } from '../lab/lab.js';
 import { FIGURES, isFigure } from '../lab/topology.js';
@@ -121,7 +121,11 @@ async function needLab(): Promise<void> {
 
 async function status(prefix: string | undefined): Promise<number> {
   const all = await listNamespaces();
+  // Labs: every prefix with a state file (any prefix), and namespaces named like the default prefix (leftovers).
   const prefixes = new Set<string>();
+  let states: string[] = [];
+  try { states = fs.readdirSync(STATE_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)); } catch { /* none */ }
+  for (const st of states) if (!prefix || st === prefix) prefixes.add(st);
   for (const ns of all) {
     const m = /^([a-z][a-z0-9]{1,15})-/.exec(ns);
     if (m?.[1] && (prefix ? m[1] === prefix : m[1].startsWith('ulab'))) prefixes.add(m[1]);
