@@ -4,10 +4,9 @@
  * multicast) to two real uftpd clients; every hop is captured and summarized with the inspector (src/pcap), and
  * the received files are checked by SHA-256.
  *
- *  1. plain, through OUR server proxy and OUR client proxy;
- *  2. encrypted (RSA key exchange, AES-128-CBC, HMAC/SHA-1), through OUR server proxy and the REAL client proxy:
- *     a server proxy forwards encrypted sessions untouched, while the client proxy's own key exchange
- *     (protocol.txt 5.1.1.2) is not implemented in our client proxy yet (docs/uftpproxyd.md).
+ *  1. encrypted (ECDH_ECDSA key exchange, AES-256-GCM, SHA-256), through OUR server proxy and OUR client proxy,
+ *     which does the proxy key exchange of protocol.txt 5.1.1.2 with the server and with its clients;
+ *  2. the same directory in a plain session, for comparison.
  */
 import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -62,7 +61,7 @@ async function countHops(file: string, classify: (src: string, dst: string) => [
 }
 
 async function ours(lab: Lab, host: string, args: string[]): Promise<Proc> {
-  const p = lab.ours(host, 'uftpproxyd', ['-d', '-x', '2', '-U', lab.uidOf(host), ...args], { timeoutMs: 300_000 });
+  const p = lab.ours(host, 'uftpproxyd', ['-d', '-x', '2', '-U', lab.uidOf(host), '-B', '2097152', ...args], { timeoutMs: 300_000 });
   await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 20_000, `our uftpproxyd on ${host}`);
   if (p.exitCode !== null) throw new Error(`our uftpproxyd on ${host} exited ${p.exitCode}: ${p.log().trim()}`);
   return p;
@@ -70,20 +69,21 @@ async function ours(lab: Lab, host: string, args: string[]): Promise<Proc> {
 
 async function runOnce(lab: Lab, out: (l: string) => void, label: string, cp: Kind, enc: boolean, src: string, want: Map<string, string>): Promise<boolean> {
   out(`== ${label}`);
-  const key = async (who: string): Promise<string[]> => (enc ? ['-k', (await lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), 'rsa:1024')).file] : []);
+  const key = async (who: string): Promise<string[]> => (enc ? ['-k', (await lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), 'ec:prime256v1')).file] : []);
   const capDir = path.join(lab.workDir, 'captures', enc ? 'enc' : 'plain');
   mkdirSync(capDir, { recursive: true });
-  const capA = await lab.capture('server', 'eA', path.join(capDir, 'server-eA.pcap'));
-  const capB = await lab.capture('cproxyB', 'eB', path.join(capDir, 'cproxyB-eB.pcap'));
+  // a large capture buffer so tcpdump keeps every packet of the burst
+  const capA = await lab.capture('server', 'eA', path.join(capDir, 'server-eA.pcap'), ['-B', '32768', 'udp']);
+  const capB = await lab.capture('cproxyB', 'eB', path.join(capDir, 'cproxyB-eB.pcap'), ['-B', '32768', 'udp']);
   const clients = ['clientB1', 'clientB2'];
   const uftpds = [];
   for (const c of clients) uftpds.push(await lab.realUftpd(c, { args: await key(c) }));
   const cpArgs = ['-c', ...(await key('cproxyB'))];
   const cproxy = cp === 'ours' ? await ours(lab, 'cproxyB', cpArgs) : await lab.realProxy('cproxyB', cpArgs);
   const sproxy = await ours(lab, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
-  const encArgs = enc ? ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa', ...(await key('server'))] : [];
+  const encArgs = enc ? ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa', ...(await key('server'))] : [];
   const t0 = Date.now();
-  const server = lab.realUftp('server', [src], { args: ['-R', '100000', ...encArgs], timeoutMs: 120_000 });
+  const server = lab.realUftp('server', [src], { args: ['-R', '50000', ...encArgs], timeoutMs: 120_000 });
   const code = await server.wait();
   const ms = Date.now() - t0;
   await new Promise((r) => setTimeout(r, 300));
@@ -156,8 +156,8 @@ export async function proxyDemo(out: (l: string) => void): Promise<number | unde
     writeFileSync(path.join(src, 'docs', 'hello.txt'), 'Hello from the server, through two proxies.\n');
     writeFileSync(path.join(src, 'docs', 'table.csv'), Array.from({ length: 2000 }, (_, i) => `${i},${i * i}`).join('\n'));
     const want = treeHashes(src);
-    const a = await runOnce(lab, out, '1. plain: real uftp -> OUR server proxy -> OUR client proxy -> 2 real uftpd', 'ours', false, src, want);
-    const b = await runOnce(lab, out, '2. encrypted (RSA, AES-128-CBC, HMAC/SHA-1): real uftp -> OUR server proxy -> REAL client proxy -> 2 real uftpd', 'real', true, src, want);
+    const a = await runOnce(lab, out, '1. encrypted (ECDH_ECDSA P-256, AES-256-GCM, SHA-256): real uftp -> OUR server proxy -> OUR client proxy -> 2 real uftpd', 'ours', true, src, want);
+    const b = await runOnce(lab, out, '2. plain: real uftp -> OUR server proxy -> OUR client proxy -> 2 real uftpd', 'ours', false, src, want);
     out(a && b ? 'All files arrived byte-identical.' : 'SOME TRANSFERS FAILED.');
     out(`Captures and logs: ${lab.workDir} (removed when the demo ends)`);
     return a && b ? 0 : 1;
