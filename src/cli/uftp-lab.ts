@@ -30,6 +30,9 @@ commands:
                       default 600)
   start HOST CMD...   start CMD in HOST's namespace in the background (bounded: --timeout S, default 3600),
                       output to a log file under the lab's work directory; down stops it
+  impair [--loss PCT] [--rate KBIT] [HOST:NET]
+                      change the live lab's impairments: on the WAN (router / fig2 bridge), or on one
+                      link, the interface of HOST on network NET (e.g. router:B); 0 or absent removes
   hosts [FIGURE]      print the host/address table of a figure (default: the live lab's)
   selftest [--proxy ours] [CASE...]
                       run the real UFTP suite through every figure; one PASS/FAIL line per case;
@@ -211,6 +214,24 @@ async function main(argv: string[]): Promise<number> {
         throw new LabError(`${cmdv[0]} in ${host} exited ${proc.exitCode}: ${proc.log().trim().split('\n').slice(-2).join(' | ')}`);
       }
       console.log(`started ${cmdv[0]} in ${host}: pid ${proc.pid}, log ${proc.logFile}`);
+      return 0;
+    }
+    case 'impair': {
+      await needLab();
+      const lab = Lab.attach(p.prefix);
+      if (!lab) throw new LabError(`no lab with prefix ${p.prefix} (start one with: uftp-lab up FIGURE)`);
+      const imp = { lossPct: p.opts.loss ?? 0, rateKbit: p.opts.rate ?? 0 };
+      const what = `loss ${imp.lossPct}%, rate ${imp.rateKbit ? `${imp.rateKbit} kbit/s` : 'unlimited'}`;
+      if (args.length > 1) throw new UsageError(`impair: unexpected argument "${args[1]}"`);
+      if (args[0]) {
+        const m = /^([A-Za-z0-9]+):([A-Za-z0-9]+)$/.exec(args[0]);
+        if (!m?.[1] || !m[2]) throw new UsageError(`impair: expected HOST:NET, got "${args[0]}"`);
+        await lab.impairLink(m[1], m[2], imp);
+        console.log(`${m[1]} interface e${m[2]}: ${what}`);
+      } else {
+        await lab.setImpairment(imp);
+        console.log(`WAN of ${lab.figure}: ${what}`);
+      }
       return 0;
     }
     case 'hosts': {

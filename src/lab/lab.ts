@@ -551,6 +551,40 @@ export class Lab {
   }
 
   /**
+   * Impairs one link: the interface of `host` on segment `net` (e.g. router, B: the link to network B).
+   * Loss (nftables numgen) applies to each packet entering and to each packet leaving that interface;
+   * rate (tc tbf) to what leaves it. Replaces what was set on that link before; zeros remove it.
+   */
+  async impairLink(host: string, net: string, imp: Impairment): Promise<void> {
+    const h = this.hostDef(host);
+    if (!(net in h.addrs)) throw new LabError(`${host} has no interface on network ${net} (it has ${Object.keys(h.addrs).join(', ')})`);
+    const loss = imp.lossPct ?? 0;
+    const rate = imp.rateKbit ?? 0;
+    if (loss < 0 || loss > 100) throw new LabError(`lossPct ${loss}: expected 0..100`);
+    if (rate < 0) throw new LabError(`rateKbit ${rate}: expected >= 0`);
+    const ns = this.nsOf(host);
+    const dev = `e${net}`;
+    const table = `lablink_${net}`;
+    const permille = Math.round(loss * 10);
+    await run(['ip', 'netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', table]);
+    if (permille > 0) {
+      await this.nft(host, [
+        `table inet ${table} {`,
+        '  chain inlink { type filter hook prerouting priority -300; policy accept;',
+        `    iifname "${dev}" numgen random mod 1000 < ${permille} counter drop; }`,
+        '  chain outlink { type filter hook postrouting priority 300; policy accept;',
+        `    oifname "${dev}" numgen random mod 1000 < ${permille} counter drop; }`,
+        '}',
+      ].join('\n') + '\n');
+    }
+    await run(['tc', '-n', ns, 'qdisc', 'del', 'dev', dev, 'root']);
+    if (rate > 0) {
+      const burst = Math.max(4000, Math.round((rate * 1000) / 8 / 50));
+      await must(['tc', '-n', ns, 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', `${rate}kbit`, 'burst', String(burst), 'latency', '200ms']);
+    }
+  }
+
+  /**
    * Starts a delay relay in a host's namespace (normally the router): datagrams to listen are forwarded to
    * `to` after delayMs, answers come back the same way. Adds `listen`'s address to the host when missing.
    */

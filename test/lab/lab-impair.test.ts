@@ -45,6 +45,23 @@ test('fig2 (one segment): 10% loss on the bridge drops 7..13% of 2000 datagrams'
   }
 });
 
+test('one link: 20% loss on the router\'s link to B leaves network C alone', { timeout: 60_000 }, async () => {
+  const lab = await Lab.up('fig1', { prefix });
+  try {
+    await lab.impairLink('router', 'B', { lossPct: 20 });
+    const b = await blast(lab, 2000, 200, 500, 6000, 'clientB1');
+    const c = await blast(lab, 2000, 200, 500, 6000, 'clientC1');
+    const lostB = (2000 - b.count) / 2000;
+    console.log(`link loss router:B configured 20%, measured ${(lostB * 100).toFixed(2)}% to B, ${2000 - c.count} lost to C`);
+    assert.ok(lostB >= 0.16 && lostB <= 0.24, `measured ${(lostB * 100).toFixed(2)}% to B`);
+    assert.ok(c.count >= 1990, `network C got ${c.count}/2000`);
+    await lab.impairLink('router', 'B', {});
+    assert.ok((await blast(lab, 500, 200, 500, 3000, 'clientB1')).count >= 497, 'removed again');
+  } finally {
+    await lab.down();
+  }
+});
+
 test('2000 kbit/s rate limit: a faster sender gets 2000 kbit/s +-15% through the router', { timeout: 60_000 }, async () => {
   const lab = await Lab.up('fig1', { prefix, rateKbit: 2000 });
   try {
