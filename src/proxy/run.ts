@@ -6,7 +6,7 @@
  * Without -d the process detaches after start-up succeeded (start-up errors are reported first) and the
  * launching process exits 0.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -148,11 +148,11 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   if (a.clientList !== undefined && a.mode !== 'client') log.log(1, '-C applies to client proxies only; ignored');
   if (a.ecdhCurve !== undefined && a.mode !== 'response') log.log(1, '-e applies to response proxies only; ignored');
   const keys = loadKeys(a, log);
-  let dhBlob: KeyBlob | undefined;
+  let dhKey: { privateKey: KeyObject; blob: KeyBlob } | undefined;
   if (a.mode === 'response' && a.ecdhCurve !== undefined) {
     const k = generateKey({ kind: 'EC', curve: a.ecdhCurve });
     if (!k.ok) throw new StartupError(ExitCode.KEYS, `${PROG}: -e: ${k.error}`);
-    dhBlob = k.value.blob;
+    dhKey = { privateKey: k.value.privateKey, blob: k.value.blob };
     log.log(2, `Generated ECDH key on ${a.ecdhCurve}`);
   }
 
@@ -296,8 +296,10 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
         response: {
           publicAddrs: a.publicMcast,
           nonce,
-          proxyKey: (n) => buildProxyKey(srcId, n, { privateKey: key.privateKey, blob: key.blob }, dhBlob),
+          proxyKey: (n) => buildProxyKey(srcId, n, { privateKey: key.privateKey, blob: key.blob }, dhKey?.blob),
+          dhKey,
         },
+        keys,
       },
       io,
     );

@@ -46,6 +46,8 @@ import {
 import { MAX_IDLE_MS, MAX_SESSIONS, MIN_IDLE_MS } from './server-proxy.js';
 import { KeyexSession } from './proxy-keyex.js';
 import type { LoadedKey } from '../crypto/keyfile.js';
+import type { KeyObject } from 'node:crypto';
+import type { KeyBlob } from '../wire/keyblob.js';
 import { decodeHeader, type UftpHeader } from '../wire/header.js';
 import { decodePacket } from '../wire/packet.js';
 import type { ClientKey } from '../wire/clientkey.js';
@@ -66,6 +68,8 @@ export interface ClientProxyConfig {
     /** A ready PROXY_KEY datagram for a nonce (the driver signs with its key). */
     readonly proxyKey: (nonce: number) => Uint8Array;
     readonly nonce: () => number;
+    /** The ECDH key PROXY_KEY advertises (-e), for ECDH sessions. */
+    readonly dhKey?: { privateKey: KeyObject; blob: KeyBlob };
   };
   /** -q: the clients' port. */
   readonly destPort: number;
@@ -181,11 +185,11 @@ export class ClientProxy {
       }
       up.lastHeard = now;
       up.grttQ = hdr.grtt;
-      if (this.cfg.response) return; // the clients hear the server themselves
       if (up.enc && (func === MessageType.KEYINFO || func === MessageType.REG_CONF)) {
         this.serverKeyex(now, up, func, data);
         return;
       }
+      if (this.cfg.response) return; // the clients hear the server themselves
       let out = data;
       if (up.enc && func === MessageType.ENCRYPTED) {
         const r = up.enc.resignDown(data);
@@ -235,8 +239,8 @@ export class ClientProxy {
       }
       let enc: KeyexSession | undefined;
       if (a.value.encrypted) {
-        if (this.cfg.response || !this.cfg.keys || this.cfg.keys.length === 0) {
-          this.refuse(now, key, `${tag}: encrypted session from ${hexId(serverId)}: ${this.cfg.response ? 'the response proxy\'s key exchange is not implemented yet' : 'no key'}; session ignored`);
+        if (!this.cfg.keys || this.cfg.keys.length === 0) {
+          this.refuse(now, key, `${tag}: encrypted session from ${hexId(serverId)}: no key; session ignored`);
           return;
         }
         const p = decodePacket(data);
@@ -244,7 +248,8 @@ export class ClientProxy {
           this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ${p.error.message}`);
           return;
         }
-        const k = KeyexSession.create(p.value, this.cfg.keys);
+        const r = this.cfg.response;
+        const k = KeyexSession.create(p.value, this.cfg.keys, r ? { key: this.cfg.keys[0], clientDh: r.dhKey } : undefined);
         if (!k.ok) {
           this.refuse(now, key, `${tag}: encrypted session from ${hexId(serverId)}: ${k.error}; session ignored`);
           return;

@@ -107,6 +107,8 @@ export class KeyexSession {
   readonly keyex: number;
   /** ECDH: our ephemeral key (our half upstream, and the key our clients agree with). */
   private readonly dh?: { privateKey: KeyObject; blob: KeyBlob };
+  /** Response proxy: the ECDH key our clients agree with (else `dh`). */
+  private clientDh?: { privateKey: KeyObject; blob: KeyBlob };
   /** Our IV counter for everything we originate (KEYINFO_ACK, KEYINFO, aggregated responses). */
   private ivCounter = 0n;
   groupMaster: Buffer | undefined;
@@ -149,7 +151,15 @@ export class KeyexSession {
   }
 
   /** From a decoded encrypted ANNOUNCE. Errors say why the proxy cannot take part. */
-  static create(p: Packet, keys: readonly LoadedKey[]): { ok: true; value: KeyexSession; note?: string } | { ok: false; error: string } {
+  /**
+   * `response`: a response proxy's clients know our key from PROXY_KEY, not from an ANNOUNCE: `key` is the one
+   * PROXY_KEY carries and `clientDh` its long-lived ECDH key (-e), which the clients' ECDH keys agree with.
+   */
+  static create(
+    p: Packet,
+    keys: readonly LoadedKey[],
+    response?: { key: LoadedKey; clientDh?: { privateKey: KeyObject; blob: KeyBlob } },
+  ): { ok: true; value: KeyexSession; note?: string } | { ok: false; error: string } {
     if (p.message.type !== 'ANNOUNCE') return { ok: false, error: 'not an ANNOUNCE' };
     const enc = p.message.extensions.find((x): x is ExtEncInfo => x.type === 'EXT_ENC_INFO');
     if (!enc) return { ok: false, error: 'no EXT_ENC_INFO' };
@@ -162,8 +172,10 @@ export class KeyexSession {
     if (!hash.ok) return { ok: false, error: hash.error };
     const sk = blobToPublicKey(enc.publicKey);
     if (!sk.ok) return { ok: false, error: `server key: ${sk.error}` };
-    const choice = chooseKey(keys, enc.publicKey);
+    const choice = response ? { key: response.key, note: undefined } : chooseKey(keys, enc.publicKey);
     if (!choice.key) return { ok: false, error: choice.note ?? 'no usable key' };
+    if (response && enc.sigType === SigType.KEYEX) return { ok: false, error: '-w keyex through a response proxy is not implemented' };
+    if (response && enc.keyexType !== KeyexType.RSA && !response.clientDh) return { ok: false, error: 'ECDH key exchange needs the response proxy\'s ECDH key (-e curve)' };
     if (enc.keyexType === KeyexType.RSA && choice.key.kind !== 'RSA') return { ok: false, error: 'RSA key exchange needs an RSA key' };
     let dh: { ours: { privateKey: KeyObject; blob: KeyBlob }; premaster: Uint8Array } | undefined;
     if (enc.keyexType !== KeyexType.RSA) {
@@ -180,6 +192,7 @@ export class KeyexSession {
       dh = { ours: { privateKey: pair.privateKey, blob: blob.value }, premaster: pm.value };
     }
     const s = new KeyexSession(enc, sk.value, choice.key, p.header.groupId, p.message.privateMcast, suite.value, hash.value, dh);
+    s.clientDh = response?.clientDh;
     return { ok: true, value: s, note: choice.note };
   }
 
@@ -225,12 +238,13 @@ export class KeyexSession {
     const existing = this.clients.get(clientId);
     if (existing && Buffer.from(existing.clientRandom).equals(Buffer.from(reg.clientRandom))) return { ok: true };
     let pm: { ok: true; value: Buffer } | { ok: false; error: string };
-    if (this.dh) {
+    const dhKey = this.clientDh ?? this.dh;
+    if (this.keyex !== KeyexType.RSA && dhKey) {
       const blob = decodePaddedBlob(reg.keyInfo);
       if (!blob.ok) return { ok: false, error: `ECDH key: ${blob.error.message}` };
       const pub = blobToPublicKey(blob.value);
       if (!pub.ok) return { ok: false, error: `ECDH key: ${pub.error}` };
-      pm = ecdhPremaster(this.dh.privateKey, pub.value);
+      pm = ecdhPremaster(dhKey.privateKey, pub.value);
     } else {
       pm = rsaDecryptPremaster(this.key.privateKey, reg.keyInfo);
     }
