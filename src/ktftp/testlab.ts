@@ -135,7 +135,16 @@ export class KtftpLab {
         rej(new Error(`ktftpd exited ${c}: ${err}`));
       });
     }).catch((e: unknown) => {
-      proc.kill('SIGKILL');
+      // proc is the `timeout` wrapper: SIGTERM is forwarded to ktftpd (SIGKILL would orphan it).
+      const m = /ktftpd starting, pid (\d+)/.exec(err);
+      if (m) {
+        try {
+          process.kill(Number(m[1]), 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      proc.kill('SIGTERM');
       throw e;
     });
     const pidMatch = /ktftpd starting, pid (\d+)/.exec(err);
