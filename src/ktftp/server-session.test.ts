@@ -1,0 +1,101 @@
+/**
+ * Hostile input to the server machine: arbitrary datagrams and arbitrary requests never throw, and the only
+ * paths the server ever opens, renames or removes are the tag table's (or their `~` holders).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { generateKey } from '../crypto/keyfile.js';
+import { publicKeyDer } from './crypto.js';
+import { MemTagFs, type TagFs } from './fileops.js';
+import { ServerSession, type ServerContext } from './server-session.js';
+import { parseIdentTable, parseTagTable } from './tags.js';
+import { encode } from './wire.js';
+
+function must<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
+  if (!r.ok) throw new Error(r.error);
+  return r.value;
+}
+const key = must(generateKey('ec:prime256v1'));
+const tags = must(parseTagTable('log|/srv/log|alice\npub|/srv/pub|anonymous\nall|/srv/all|*\n', 'tags'));
+const idents = must(parseIdentTable('', 'idents'));
+const ALLOWED = new Set(['/srv/log', '/srv/pub', '/srv/all', '/srv/log~', '/srv/pub~', '/srv/all~']);
+
+function recordingFs(seen: string[]): TagFs {
+  const mem = new MemTagFs();
+  mem.files.set('/srv/pub', Buffer.alloc(3000, 7));
+  mem.files.set('/srv/log', Buffer.alloc(10, 1));
+  return {
+    openRead: (p) => (seen.push(p), mem.openRead(p)),
+    openWrite: (p, t) => (seen.push(p), mem.openWrite(p, t)),
+    push: (p) => (seen.push(p), mem.push(p)),
+    remove: (p) => (seen.push(p), mem.remove(p)),
+  };
+}
+
+function ctx(fs: TagFs): ServerContext {
+  return {
+    tags,
+    idents,
+    fs,
+    key: { privateKey: key.privateKey, publicDer: publicKeyDer(key.publicKey) },
+    fingerprintOf: () => null,
+    krb5: false,
+    log: () => undefined,
+    maxBlksize: 65464,
+    maxWindow: 64,
+    rexmt: 100,
+    timeout: 1000,
+  };
+}
+
+const tagArb = fc.oneof(
+  fc.constantFrom('pub', 'pub~', 'log', 'all~', '../srv/pub', '/srv/pub', 'pub/../log', '..', '.', '', 'pub~~', 'x'.repeat(300)),
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 20 }),
+);
+const optArb = fc.array(
+  fc.tuple(fc.constantFrom('blksize', 'windowsize', 'timeout', 'tsize', 'ktftp', 'kx', 'auth', 'junk'), fc.oneof(fc.constantFrom('0', '1', '8', '65464', '99999999999', '-1', 'abc', ''), fc.string({ maxLength: 50 }))),
+  { maxLength: 6 },
+);
+
+test('arbitrary requests and follow-up datagrams never throw and touch only tag paths', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom('RRQ', 'WRQ', 'PUSH', 'DELETE'),
+      tagArb,
+      fc.constantFrom('octet', 'netascii', 'mail', 'OCTET', ''),
+      optArb,
+      fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 8 }),
+      (op, tag, mode, options, follow) => {
+        if (tag.includes('\0') || mode.includes('\0') || options.some(([, v]) => v.includes('\0'))) return;
+        const seen: string[] = [];
+        const req = encode({ type: 'REQUEST', op: op as 'RRQ', tag, mode, options });
+        const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, 'peer:1', req);
+        if (r !== null && 'session' in r) {
+          let now = 0;
+          for (const d of follow) {
+            now += 50;
+            r.session.handle(now, Buffer.concat([Buffer.from([0, d.length % 7]), d]));
+            r.session.handleTimeout(now);
+          }
+          r.session.abort();
+        }
+        for (const p of seen) assert.ok(ALLOWED.has(p), `opened ${p} for tag ${JSON.stringify(tag)}`);
+      },
+    ),
+    { numRuns: 400 },
+  );
+});
+
+test('arbitrary bytes on the request port never throw', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 1200 }), (b) => {
+      const seen: string[] = [];
+      const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, 'peer:1', b);
+      if (r !== null && 'session' in r) r.session.abort();
+      for (const p of seen) assert.ok(ALLOWED.has(p));
+    }),
+    { numRuns: 1000 },
+  );
+});
