@@ -217,6 +217,15 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   };
   if (want4) await open(4);
   if (want6) await open(6);
+  else {
+    // a client proxy (or a server proxy with IPv4 public addresses) may still meet IPv6 peers: listen there too
+    // when the system has IPv6; failing to is not fatal
+    try {
+      await open(6);
+    } catch (e) {
+      log.log(2, `No IPv6 socket: ${(e as Error).message}`);
+    }
+  }
   d.onShutdown(async () => {
     await eps[4]?.close();
     await eps[6]?.close();
