@@ -157,3 +157,30 @@ test('fig1 side by side: one encrypted session reaches network B through OUR pro
   assert.equal((cpB.log().match(/has the group key/g) ?? []).length >= 2, true);
   await lab.down();
 });
+
+test('fig1 two concurrent sessions (different group IDs, one plain, one encrypted) through our proxies are kept apart', { timeout: 120_000 }, async () => {
+  const lab = await Lab.up('fig1', { prefix: `upf${randomBytes(3).toString('hex')}`, octet: 67 });
+  labs.push(lab);
+  const srcA = path.join(lab.workDir, 'srcA');
+  const srcB = path.join(lab.workDir, 'srcB');
+  const wantA = makeTree(srcA, 700_000);
+  const wantB = makeTree(srcB, 500_000);
+  const key = async (who: string): Promise<string> => (await lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), 'rsa:1024')).file;
+  const clients = ['clientB1', 'clientB2'];
+  const uftpds = await Promise.all(clients.map(async (c) => lab.realUftpd(c, { args: ['-k', await key(c)] })));
+  const cp = await startProxy(lab, 'ours', 'cproxyB', ['-c', '-k', await key('cproxyB')]);
+  const sp = await startProxy(lab, 'ours', 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
+  const s1 = lab.realUftp('server', [srcA], { args: ['-R', '30000', '-P', '230.5.5.61'], timeoutMs: 90_000, logFile: path.join(lab.workDir, 'logs', 'uftp-A.log') });
+  const s2 = lab.realUftp('server', [srcB], { args: ['-R', '30000', '-P', '230.5.5.62', '-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'rsa', '-k', await key('server')], timeoutMs: 90_000, logFile: path.join(lab.workDir, 'logs', 'uftp-B.log') });
+  const [c1, c2] = await Promise.all([s1.wait(), s2.wait()]);
+  assert.equal(c1, 0, s1.log().split('\n').slice(-10).join('\n'));
+  assert.equal(c2, 0, s2.log().split('\n').slice(-10).join('\n'));
+  for (const [i, c] of clients.entries()) {
+    assert.deepEqual(treeHashes(path.join(uftpds[i].dest, 'srcA')), wantA, `${c} plain session`);
+    assert.deepEqual(treeHashes(path.join(uftpds[i].dest, 'srcB')), wantB, `${c} encrypted session`);
+  }
+  const groups = new Set([...sp.log().matchAll(/\[([0-9A-F]{8})\/00\]: Received request/g)].map((m) => m[1]));
+  assert.equal(groups.size, 2, 'two sessions in the server proxy');
+  assert.equal(new Set([...cp.log().matchAll(/\[([0-9A-F]{8})\/00\]: Received request/g)].map((m) => m[1])).size, 2, 'two sessions in the client proxy');
+  await lab.down();
+});
