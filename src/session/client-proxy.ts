@@ -51,6 +51,7 @@ import type { KeyBlob } from '../wire/keyblob.js';
 import { decodeHeader, type UftpHeader } from '../wire/header.js';
 import { decodePacket } from '../wire/packet.js';
 import type { ClientKey } from '../wire/clientkey.js';
+import { blobFingerprint } from '../crypto/pubkey.js';
 
 /** A response proxy sends PROXY_KEY at most this often (protocol.txt 5.2.20). */
 export const PROXY_KEY_INTERVAL_MS = 5000;
@@ -247,6 +248,15 @@ export class ClientProxy {
         if (!p.ok) {
           this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ${p.error.message}`);
           return;
+        }
+        const listed = this.cfg.serverList?.find((e) => e.id === serverId)?.fingerprint;
+        if (listed !== undefined && p.value.message.type === 'ANNOUNCE') {
+          const ei = p.value.message.extensions.find((x) => x.type === 'EXT_ENC_INFO');
+          const fp = ei && ei.type === 'EXT_ENC_INFO' ? blobFingerprint(ei.publicKey) : undefined;
+          if (fp !== listed) {
+            this.refuse(now, key, `${tag}: server ${hexId(serverId)} key fingerprint ${fp ?? '(none)'} does not match the server list`);
+            return;
+          }
         }
         const r = this.cfg.response;
         const k = KeyexSession.create(p.value, this.cfg.keys, r ? { key: this.cfg.keys[0], clientDh: r.dhKey } : undefined);
