@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMulticast, isSsm, parseProxyArgs, type ProxyArgs } from './options.js';
@@ -144,8 +145,13 @@ test('multicast and SSM ranges', () => {
 });
 
 // The compiled program: exit 1 and one line naming the option, before anything else happens.
-const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/src/cli/uftpproxyd.js');
-test('the program exits 1 with the message for bad options (compiled bin)', { skip: !bin }, () => {
+function packageRoot(): string {
+  let d = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(d, 'package.json')) && path.dirname(d) !== d) d = path.dirname(d);
+  return d;
+}
+const bin = path.join(packageRoot(), 'dist', 'src', 'cli', 'uftpproxyd.js');
+test('the program exits 1 with the message for bad options (compiled bin)', () => {
   for (const [args, re] of [
     [['-c', '-x', '9'], /^uftpproxyd: -x: log level 9 out of range 0-5\n/],
     [['-s', 'fp=ZZ'], /^uftpproxyd: -s: fingerprint 'ZZ'/],
