@@ -79,6 +79,8 @@ export class KtftpLab {
       await mustRun(['ip', 'netns', 'add', ns]);
       mkdirSync(`/etc/netns/${ns}`, { recursive: true });
       writeFileSync(`/etc/netns/${ns}/resolv.conf`, 'nameserver 127.0.0.1\n');
+      // "machine" names the server as in the seed's recipe (ip netns exec binds this over /etc/hosts).
+      writeFileSync(`/etc/netns/${ns}/hosts`, '127.0.0.1 localhost machine\n::1 localhost ip6-localhost\n');
       await mustRun(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
     }
     const mk = (name: string): Identity => {

@@ -56,19 +56,34 @@ after(async () => {
 const as = (who: string) => ['-k', lab.ids[who].keyPath];
 
 describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
-  test("the seed's recipe: push machine:tag, get machine:tag~, delete machine:tag~", async () => {
+  test("the seed's recipe as written: ktftp push machine:tag, ktftp get machine:tag~, ktftp delete machine:tag~", async () => {
     const content = Buffer.from(Array.from({ length: 5000 }, (_, i) => `log line ${i}\n`).join(''));
     writeFileSync(`${FILES()}/app.log`, content);
-    const push = await lab.ktftp(port, [...as('alice'), 'push', hostTag('log')]);
-    assert.equal(push.code, 0, push.stderr);
-    assert.equal(existsSync(`${FILES()}/app.log`), false);
-    assert.ok(readFileSync(`${FILES()}/app.log~`).equals(content));
-    const get = await lab.ktftp(port, [...as('alice'), 'get', hostTag('log~'), '-']);
-    assert.equal(get.code, 0, get.stderr);
-    assert.ok(get.stdout.equals(content));
-    const del = await lab.ktftp(port, [...as('alice'), 'delete', hostTag('log~')]);
-    assert.equal(del.code, 0, del.stderr);
-    assert.equal(existsSync(`${FILES()}/app.log~`), false);
+    // pinned through ~/.ktftp/known_hosts and the default key ~/.ktftp/key, so the commands are exactly the seed's
+    mkdirSync(lab.path('.ktftp'), { recursive: true });
+    writeFileSync(lab.path('.ktftp', 'known_hosts'), `machine|${lab.serverKey.fingerprint}\n`);
+    writeFileSync(lab.path('.ktftp', 'key'), readFileSync(lab.ids.alice.keyPath));
+    const cwd = lab.path('recipe');
+    mkdirSync(cwd, { recursive: true });
+    try {
+      const push = await lab.ktftp(port, ['push', 'machine:log'], { pin: false, cwd });
+      assert.equal(push.code, 0, push.stderr);
+      assert.equal(existsSync(`${FILES()}/app.log`), false);
+      assert.ok(readFileSync(`${FILES()}/app.log~`).equals(content));
+      const get = await lab.ktftp(port, ['get', 'machine:log~'], { pin: false, cwd });
+      assert.equal(get.code, 0, get.stderr);
+      assert.ok(readFileSync(`${cwd}/log~`).equals(content), 'get without LOCAL writes a file named after the tag');
+      const del = await lab.ktftp(port, ['delete', 'machine:log~'], { pin: false, cwd });
+      assert.equal(del.code, 0, del.stderr);
+      assert.equal(existsSync(`${FILES()}/app.log~`), false);
+      // and to standard output
+      writeFileSync(`${FILES()}/app.log~`, content);
+      const piped = await lab.ktftp(port, ['get', 'machine:log~', '-'], { pin: false, cwd });
+      assert.ok(piped.stdout.equals(content));
+    } finally {
+      rmSync(lab.path('.ktftp'), { recursive: true, force: true });
+      rmSync(`${FILES()}/app.log~`, { force: true });
+    }
   });
 
   test('the collect.sh recipe of docs/ktftp.md works as written, including after a half-failed run', async () => {
@@ -87,6 +102,7 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
     mkdirSync(out, { recursive: true });
     const collect = () => lab.run(['env', `PATH=${bin}:${process.env.PATH}`, 'sh', `${bin}/collect.sh`, '127.0.0.1', 'log', out]);
     const gathered = () => readdirSync(out).sort().map((f) => readFileSync(`${out}/${f}`, 'utf8'));
+    rmSync(`${FILES()}/app.log~`, { force: true });
     writeFileSync(`${FILES()}/app.log`, 'first batch\n');
     const r1 = await collect();
     assert.equal(r1.code, 0, r1.stderr);
