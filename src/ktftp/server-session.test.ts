@@ -8,9 +8,9 @@ import fc from 'fast-check';
 import { generateKey } from '../crypto/keyfile.js';
 import { publicKeyDer } from './crypto.js';
 import { MemTagFs, type TagFs } from './fileops.js';
-import { ServerSession, type ServerContext } from './server-session.js';
+import { MAX_WINDOW_BYTES, ServerSession, type ServerContext } from './server-session.js';
 import { parseIdentTable, parseTagTable } from './tags.js';
-import { encode } from './wire.js';
+import { decode, encode } from './wire.js';
 
 function must<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
   if (!r.ok) throw new Error(r.error);
@@ -98,4 +98,17 @@ test('arbitrary bytes on the request port never throw', () => {
     }),
     { numRuns: 1000 },
   );
+});
+
+test('a session never holds more than MAX_WINDOW_BYTES of window, whatever the client asks', () => {
+  const seen: string[] = [];
+  const req = encode({ type: 'REQUEST', op: 'RRQ', tag: 'pub', mode: 'octet', options: [['blksize', '65464'], ['windowsize', '65535']] });
+  const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, 'peer:1', req);
+  assert.ok(r !== null && 'session' in r);
+  const oack = decode(r.send[0]);
+  assert.ok(oack.ok && oack.value.type === 'OACK');
+  const w = Number(oack.value.options.find(([n]) => n === 'windowsize')![1]);
+  const b = Number(oack.value.options.find(([n]) => n === 'blksize')![1]);
+  assert.equal(b, 65464);
+  assert.ok(w >= 1 && w * b <= MAX_WINDOW_BYTES, `${w} x ${b}`);
 });

@@ -56,6 +56,9 @@ export interface ServerContext {
   readonly timeout: number;
 }
 
+/** Most bytes of file data a session holds for retransmission (windowsize x blksize). */
+export const MAX_WINDOW_BYTES = 1024 * 1024;
+
 type State = 'await-auth' | 'await-ack0' | 'krb5-pending' | 'sending' | 'receiving' | 'linger' | 'done';
 
 export interface ServerOutput {
@@ -183,6 +186,13 @@ export class ServerSession {
         default:
           break; // unknown options are ignored (RFC 2347)
       }
+    }
+    // A sender keeps one window in memory: bound it, whatever the client asks for.
+    const maxWin = Math.max(1, Math.floor(MAX_WINDOW_BYTES / blksize));
+    if (windowsize > maxWin) {
+      windowsize = maxWin;
+      const i = accepted.findIndex(([n]) => n === 'windowsize');
+      if (i >= 0) accepted[i] = ['windowsize', String(windowsize)];
     }
     this.params = { blksize, windowsize, rexmt, timeout: Math.max(this.ctx.timeout, rexmt * 5) };
     return null;

@@ -132,7 +132,7 @@ export class KtftpServer {
     if (this.closed) return;
     for (const l of this.live) if (l.peerAddr === rinfo.address && l.peerPort === rinfo.port) return; // duplicate request
     const peer = `${rinfo.address}:${rinfo.port}`;
-    const max = this.cfg.maxSessions ?? 512;
+    const max = this.cfg.maxSessions ?? 256;
     let r: ReturnType<typeof ServerSession.fromRequest>;
     try {
       r = ServerSession.fromRequest(this.context(), now(), peer, msg);
