@@ -439,7 +439,7 @@ export class ClientProxy {
       this.drop(2, `${tag}: Host ${hexId(clientId)} not in host list`);
       return;
     }
-    s.clients.set(clientId, from);
+    if (s.clients.size < 65536 || s.clients.has(clientId)) s.clients.set(clientId, from);
     s.lastHeard = now;
     const gtt = this.grttMs(s);
     switch (func) {

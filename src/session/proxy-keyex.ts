@@ -92,6 +92,9 @@ function pad4(b: Uint8Array): Uint8Array {
   return o;
 }
 
+/** Clients one session keeps keys for, at most (a flood of forged REGISTERs cannot grow it further). */
+export const MAX_CLIENTS = 65536;
+
 export class KeyexSession {
   readonly suite: KeySuite;
   readonly hash: HashSuite;
@@ -237,6 +240,7 @@ export class KeyexSession {
   onClientRegister(clientId: number, reg: Register, tsUs: number): { ok: true } | { ok: false; error: string } {
     const existing = this.clients.get(clientId);
     if (existing && Buffer.from(existing.clientRandom).equals(Buffer.from(reg.clientRandom))) return { ok: true };
+    if (!existing && this.clients.size >= MAX_CLIENTS) return { ok: false, error: `more than ${MAX_CLIENTS} clients in one session` };
     let pm: { ok: true; value: Buffer } | { ok: false; error: string };
     const dhKey = this.clientDh ?? this.dh;
     if (this.keyex !== KeyexType.RSA && dhKey) {
