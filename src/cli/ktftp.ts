@@ -10,7 +10,7 @@
  * Exit codes (the seed's table): 0 success, 255 (-1) local error, 1 EUNDEF, 2 ENOTFOUND, 3 EACCESS,
  * 4 ENOSPACE, 5 EBADOP, 6 EBADID, 7 EEXISTS, 8 ENOUSER, 9 ETIMEOUT.
  */
-import { existsSync, fstatSync, readSync, writeSync } from 'node:fs';
+import { existsSync, fstatSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -119,7 +119,10 @@ function writeAll(data: Uint8Array): FsResult<void> {
   return { ok: true, value: undefined };
 }
 
-/** Standard input as a source. */
+/**
+ * Standard input as a source, read asynchronously (a pipe may stall; the transfer keeps retransmitting and
+ * answering meanwhile). At most 4 MiB are queued: the stream is paused above that.
+ */
 function stdinSource(): Source {
   let size: number | null = null;
   try {
@@ -128,33 +131,59 @@ function stdinSource(): Source {
   } catch {
     /* unknown */
   }
-  let eof = false;
+  const HIGH = 4 * 1024 * 1024;
+  const chunks: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let error: string | null = null;
+  let readable: (() => void) | null = null;
+  const stdin = process.stdin;
+  stdin.on('data', (d: Buffer) => {
+    chunks.push(d);
+    queued += d.length;
+    if (queued > HIGH) stdin.pause();
+    readable?.();
+  });
+  stdin.on('end', () => {
+    ended = true;
+    readable?.();
+  });
+  stdin.on('error', (e: Error) => {
+    error = e.message;
+    ended = true;
+    readable?.();
+  });
+  const take = (n: number): Buffer => {
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const c = chunks[0];
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) chunks.shift();
+      else chunks[0] = c.subarray(k);
+    }
+    queued -= n;
+    return out;
+  };
   return {
     size,
-    read(max: number): FsResult<Buffer> {
-      const buf = Buffer.allocUnsafe(max);
-      let len = 0;
-      while (len < max && !eof) {
-        try {
-          const n = readSync(0, buf, len, max - len, null);
-          if (n === 0) eof = true;
-          len += n;
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'EAGAIN') {
-            sleepMs(2);
-            continue;
-          }
-          if (code === 'EOF') {
-            eof = true;
-            break;
-          }
-          return { ok: false, code: 0, message: `standard input: ${(e as Error).message}` };
-        }
-      }
-      return { ok: true, value: buf.subarray(0, len) };
+    onReadable(cb: () => void): void {
+      readable = cb;
     },
-    close: () => undefined,
+    read(max: number): FsResult<Buffer | null> {
+      if (error !== null) return { ok: false, code: 0, message: `standard input: ${error}` };
+      if (queued < max && !ended) return { ok: true, value: null };
+      const out = take(Math.min(max, queued));
+      if (queued < HIGH && stdin.isPaused() && !ended) stdin.resume();
+      return { ok: true, value: out };
+    },
+    close(): void {
+      readable = null;
+      stdin.pause();
+      stdin.destroy();
+    },
   };
 }
 
@@ -481,6 +510,7 @@ async function interactive(s: Settings): Promise<number> {
       }
     } else if (match('put')) {
       if (a.length < 1) process.stdout.write('usage: put local [tag]\n');
+      else if (a[0] === '-') process.stdout.write('put: standard input holds the commands in interactive mode\n');
       else {
         const t = target(a[1] ?? a[0].split('/').pop()!);
         if (t !== null) last = await operate(s, 'WRQ', t.host, t.tag, a[0]);

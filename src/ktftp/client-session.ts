@@ -267,6 +267,12 @@ export class ClientSession {
     }
   }
 
+  /** The put's source has more data (a pipe): sends what the window allows. */
+  poke(now: number): Buffer[] {
+    if (this.state !== 'sending' || this.sender === null) return [];
+    return this.afterData(this.out(this.sender.poke(now)));
+  }
+
   /** Gives up now (interrupt): tells the server, removes a partial local file. */
   cancel(message: string): Buffer[] {
     if (this.state === 'done') return [];

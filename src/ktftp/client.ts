@@ -123,6 +123,11 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
       after();
     };
     signal?.addEventListener('abort', onAbort);
+    r.source?.onReadable?.(() => {
+      if (finished) return;
+      send(session.poke(performance.now()));
+      after();
+    });
     sock.on('error', (e) => {
       session.cancel(`socket: ${e.message}`);
       finish();

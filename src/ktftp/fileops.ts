@@ -27,8 +27,14 @@ import { ErrCode } from './wire.js';
 export type FsResult<T> = { ok: true; value: T } | { ok: false; code: number; message: string };
 
 export interface Source {
-  /** Up to `max` bytes; an empty buffer at end of file. */
-  read(max: number): FsResult<Buffer>;
+  /**
+   * Exactly `max` bytes, fewer only at end of file (an empty buffer there). A source fed asynchronously (a pipe)
+   * returns null while it has fewer than `max` bytes and no end of file yet; it then calls the `onReadable`
+   * callback when more has arrived.
+   */
+  read(max: number): FsResult<Buffer | null>;
+  /** Registers the callback for a source that may return null. */
+  onReadable?(cb: () => void): void;
   /** Size when known (a regular file), else null. */
   readonly size: number | null;
   close(): void;

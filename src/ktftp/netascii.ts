@@ -9,10 +9,12 @@ export function toNetascii(source: Source): Source {
   let eof = false;
   return {
     size: null,
-    read(max: number): FsResult<Buffer> {
+    onReadable: source.onReadable ? (cb: () => void) => source.onReadable!(cb) : undefined,
+    read(max: number): FsResult<Buffer | null> {
       while (pending.length < max && !eof) {
-        const r = source.read(Math.max(max, 8192));
+        const r = source.read(max);
         if (!r.ok) return r;
+        if (r.value === null) return { ok: true, value: null };
         if (r.value.length === 0) {
           eof = true;
           break;

@@ -38,6 +38,8 @@ export class DataSender {
   /** Blocks base.. read from the source and not yet acknowledged. */
   private blocks: Buffer[] = [];
   private lastBlock: number | null = null;
+  /** Highest block number sent so far. */
+  private sentUpTo = 0;
   private lastProgress: number;
   private next: number;
   private sentBytes = 0;
@@ -63,6 +65,7 @@ export class DataSender {
         this.outcome = { ok: false, kind: 'tftp', code: r.code, message: r.message, remote: false };
         return errorPacket(r.code, r.message);
       }
+      if (r.value === null) break; // a pipe with nothing more yet: poke() sends the rest when it comes
       this.blocks.push(r.value);
       if (r.value.length < this.p.blksize) this.lastBlock = this.base + this.blocks.length - 1;
     }
@@ -75,6 +78,22 @@ export class DataSender {
     this.next = now + this.p.rexmt;
     const out: Packet[] = [];
     for (let i = 0; i < this.blocks.length; i++) out.push({ type: 'DATA', block: (this.base + i) & 0xffff, data: this.blocks[i] });
+    this.sentUpTo = this.base + this.blocks.length - 1;
+    return out;
+  }
+
+  /** The source has more data: sends the blocks of the current window not sent yet. */
+  poke(now: number): Packet[] {
+    if (this.outcome !== null) return [];
+    const e = this.fill();
+    if (e !== null) return [e];
+    const out: Packet[] = [];
+    for (let n = Math.max(this.sentUpTo + 1, this.base); n < this.base + this.blocks.length; n++)
+      out.push({ type: 'DATA', block: n & 0xffff, data: this.blocks[n - this.base] });
+    if (out.length > 0) {
+      this.sentUpTo = this.base + this.blocks.length - 1;
+      this.next = now + this.p.rexmt;
+    }
     return out;
   }
 

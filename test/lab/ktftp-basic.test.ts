@@ -368,6 +368,17 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
     assert.deepEqual(readdirSync(FILES()).filter((f) => f.includes('.ktftp-')), []);
   });
 
+  test('put from a pipe that stalls for longer than rexmt still lands the exact bytes', async () => {
+    const r = await lab.run([
+      'sh',
+      '-c',
+      `(head -c 150000 /dev/zero | tr '\\0' a; sleep 3; head -c 150000 /dev/zero | tr '\\0' b) | node ${JSON.stringify(KTFTP_JS)} -p ${port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} -w 8 put - 127.0.0.1:log`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const got = readFileSync(`${FILES()}/app.log`, 'utf8');
+    assert.equal(got, 'a'.repeat(150000) + 'b'.repeat(150000));
+  });
+
   test('a client killed in the middle of a put leaves the old file intact and no temporary file', async () => {
     writeFileSync(`${FILES()}/app.log`, 'the old log');
     // stdin that delivers 200 kB then stalls; the client is killed; the server times out (10 s) and cleans up

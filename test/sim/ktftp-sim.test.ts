@@ -92,11 +92,14 @@ class MemSink implements Sink {
   }
 }
 
-function memSource(b: Buffer): Source {
+function memSource(b: Buffer, starve = false): Source {
   let off = 0;
+  let calls = 0;
   return {
-    size: b.length,
+    size: starve ? null : b.length,
     read: (max) => {
+      // A pipe that has nothing yet on every other call.
+      if (starve && calls++ % 2 === 0 && off < b.length) return { ok: true, value: null };
       const out = b.subarray(off, off + max);
       off += out.length;
       return { ok: true, value: Buffer.from(out) };
@@ -117,6 +120,8 @@ interface RunOpts {
   serverDown?: boolean;
   /** Inject one copy of a client packet from another port into the session. */
   stranger?: boolean;
+  /** The put's source is a pipe that often has nothing yet (it is poked on every step). */
+  starve?: boolean;
 }
 
 interface RunResult {
@@ -151,7 +156,7 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
       const f = fingerprint(pub);
       return f.ok && f.value === pinned ? null : `server key ${f.ok ? f.value : '?'} does not match the pinned fingerprint`;
     },
-    source: o.source !== undefined ? memSource(o.source) : undefined,
+    source: o.source !== undefined ? memSource(o.source, o.starve) : undefined,
     sink,
     tsize: o.source?.length ?? null,
   });
@@ -221,6 +226,7 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
         if (s.outcome !== null && s.deadline === null) serverOutcomes.push(s.outcome);
       }
     }
+    if (o.starve) for (const d of client.poke(now)) send('client', [...sessions.keys()].pop() ?? 'server:69', d);
     for (const d of client.handleTimeout(now)) send('client', client.locked ? [...sessions.keys()].pop() ?? 'server:69' : 'server:69', d);
     for (const [port, s] of sessions) {
       const before = s.deadline;
@@ -258,6 +264,16 @@ test('put over a lossy network lands the exact file, atomically replacing the ol
   const r = run(makeServer(fs, TAGS), { op: 'WRQ', tag: 'log', source: content, windowsize: 16, blksize: 1400, net: { loss: 0.05, dup: 0.05, jitter: 4, seed: 11 } });
   assert.equal(r.code, 0, JSON.stringify(r.outcome));
   assert.ok(fs.files.get('/var/log/app.log')!.equals(content));
+});
+
+test('put from a source that often has nothing yet (a pipe) still lands the exact file', () => {
+  for (const windowsize of [1, 8]) {
+    const fs = new MemTagFs();
+    const content = randomBytes(50_000);
+    const r = run(makeServer(fs, TAGS), { op: 'WRQ', tag: 'log', source: content, windowsize, blksize: 700, starve: true, net: { loss: 0.03, seed: windowsize } });
+    assert.equal(r.code, 0, JSON.stringify(r.outcome));
+    assert.ok(fs.files.get('/var/log/app.log')!.equals(content));
+  }
 });
 
 test('a file of an exact multiple of blksize ends with an empty block', () => {
