@@ -71,6 +71,23 @@ describe('ktftpd daemon behaviour', { timeout: 120_000 }, () => {
     assert.equal(existsSync(pidfile), false, 'pidfile removed on exit');
   });
 
+  test('-K with -k makes the key and writes it; the logged fingerprint is the real uftp_keymgt\'s', async () => {
+    const keyfile = lab.path('made.pem');
+    const logfile = lab.path('k.log');
+    const r = await daemon(['-p', '7106', '-T', lab.path('tags'), '-A', lab.path('idents'), '-K', 'ec:secp384r1', '-k', keyfile, '-L', logfile, '-P', lab.path('k.pid')]);
+    assert.equal(r.code, 0, r.stderr);
+    const pid = Number(readFileSync(lab.path('k.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
+    const real = await lab.run(['/usr/bin/uftp_keymgt', keyfile]);
+    const m = /fingerprint: ([0-9A-F:]+)/.exec(real.stderr + real.stdout.toString());
+    assert.ok(m, real.stderr);
+    assert.ok(readFileSync(logfile, 'utf8').includes(`fingerprint: ${m[1]}`));
+    // never overwrites an existing key file
+    const again = await daemon(['-p', '7107', '-T', lab.path('tags'), '-A', lab.path('idents'), '-K', 'ec:prime256v1', '-k', keyfile, '-L', logfile]);
+    assert.equal(again.code, 3);
+    assert.match(again.stderr, /won't overwrite/);
+  });
+
   test("put: the target's existence and mode do not matter; the old mode is kept", async () => {
     const port = 7105;
     const argv = ['-p', String(port), '-T', lab.path('tags'), '-A', lab.path('idents'), '-k', lab.serverKey.keyPath, '-L', lab.path('p.log'), '-P', lab.path('p.pid')];

@@ -422,6 +422,20 @@ test('plain RFC 1350 requests: anonymous tag served in the clear, protected tag 
   const oack = decode(withOpts.send[0]);
   assert.ok(oack.ok && oack.value.type === 'OACK');
   assert.deepEqual(oack.value.options, [['tsize', '17'], ['blksize', '1024']]);
+  // Plain PUSH and DELETE (new opcodes) on an anonymous tag; refused on a protected one.
+  const push = ServerSession.fromRequest(ctx, 0, 'c:4', Buffer.from('\x00\x0aopen\x00octet\x00', 'latin1'));
+  assert.ok(push !== null && 'session' in push);
+  assert.deepEqual(decode(push.send[0]), { ok: true, value: { type: 'ACK', block: 0 } });
+  assert.ok(fs.files.has('/srv/open~') && !fs.files.has('/srv/open'));
+  const del = ServerSession.fromRequest(ctx, 0, 'c:5', Buffer.from('\x00\x0bopen~\x00octet\x00', 'latin1'));
+  assert.ok(del !== null && 'session' in del);
+  assert.deepEqual(decode(del.send[0]), { ok: true, value: { type: 'ACK', block: 0 } });
+  assert.equal(fs.files.has('/srv/open~'), false);
+  const delLog = ServerSession.fromRequest(ctx, 0, 'c:6', Buffer.from('\x00\x0blog\x00octet\x00', 'latin1'));
+  assert.ok(delLog !== null && 'session' in delLog);
+  const ed = decode(delLog.send[0]);
+  assert.ok(ed.ok && ed.value.type === 'ERROR' && ed.value.code === 2);
+  assert.ok(fs.files.has('/var/log/app.log'));
   const data = withOpts.session.handle(1, Buffer.from([0, 4, 0, 0]));
   const dd = decode(data[0]);
   assert.ok(dd.ok && dd.value.type === 'DATA' && dd.value.block === 1);
