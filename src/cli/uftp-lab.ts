@@ -21,7 +21,7 @@ const HELP = `usage: uftp-lab [--prefix P] COMMAND ...
 Builds test hosts in Linux network namespaces (needs root) after the figures of uftpproxyd(1).
 
 commands:
-  up FIGURE [--loss PCT] [--rate KBIT] [--delay MS] [--octet N]
+  up FIGURE [--loss PCT] [--rate KBIT] [--delay MS] [--octet N] [--ipv6]
                       build ${FIGURES.join('|')} (taking down a lab with the same prefix first)
                       and print its hosts and addresses
   down                stop every process of the lab and delete its namespaces (idempotent)
@@ -48,6 +48,8 @@ options:
   --delay MS          fig1: one-way delay of the relays steering the tunnels (server proxies use -s 10.70.1.2
                       for cproxyB and -s 10.70.1.3 for cproxyC)
   --octet N           second octet of all addresses (default 70)
+  --ipv6              dual stack: every host also gets fd<octet>:<net>::<host>/64 (10.70.2.21 ->
+                      fd70:2::21), IPv6 routed by the router (unicast only); octet 0..99
   -h, --help          this help
 `;
 
@@ -56,7 +58,7 @@ class UsageError extends Error {}
 interface Parsed {
   prefix: string;
   timeoutS: number;
-  opts: { loss?: number; rate?: number; delay?: number; octet?: number };
+  opts: { loss?: number; rate?: number; delay?: number; octet?: number; ipv6?: boolean };
   proxy?: 'real' | 'ours';
   rest: string[];
 }
@@ -86,6 +88,7 @@ function parse(argv: string[]): Parsed {
       case '--rate': p.opts.rate = num(a, argv[++i]); break;
       case '--delay': p.opts.delay = num(a, argv[++i]); break;
       case '--octet': p.opts.octet = num(a, argv[++i]); break;
+      case '--ipv6': p.opts.ipv6 = true; break;
       case '--timeout': p.timeoutS = num(a, argv[++i]); break;
       case '--proxy': {
         const v = argv[++i];
@@ -108,7 +111,7 @@ function hostTable(lab: Lab): string {
   const lines = [`${lab.figure} (prefix ${lab.prefix}): ${lab.def.title}`];
   for (const h of lab.hostNames()) {
     const info = lab.host(h);
-    const addrs = Object.entries(info.addrs).map(([n, a]) => `${info.ifaces[n]} ${a}`).join(', ');
+    const addrs = Object.entries(info.addrs).map(([n, a]) => `${info.ifaces[n]} ${a}${info.addrs6?.[n] ? ` ${info.addrs6[n]}` : ''}`).join(', ');
     lines.push(`  ${h.padEnd(9)} ${info.role.padEnd(7)} ${addrs}  (netns ${info.ns})`);
   }
   if (lab.options.delayMs) {
@@ -179,6 +182,7 @@ async function main(argv: string[]): Promise<number> {
       await needLab();
       const o: LabOptions = {
         prefix: p.prefix, lossPct: p.opts.loss, rateKbit: p.opts.rate, delayMs: p.opts.delay, octet: p.opts.octet,
+        ...(p.opts.ipv6 ? { ipv6: true } : {}),
       };
       const lab = await Lab.up(fig, o);
       lab.release();
@@ -238,7 +242,7 @@ async function main(argv: string[]): Promise<number> {
       const fig = args[0] ?? readState(p.prefix)?.figure;
       if (!fig || !isFigure(fig)) throw new UsageError(`hosts: expected a figure: ${FIGURES.join(', ')}`);
       const st = readState(p.prefix);
-      const lab = (st && st.figure === fig ? Lab.attach(p.prefix) : null) ?? Lab.describe(fig, { prefix: p.prefix, octet: p.opts.octet });
+      const lab = (st && st.figure === fig ? Lab.attach(p.prefix) : null) ?? Lab.describe(fig, { prefix: p.prefix, octet: p.opts.octet, ipv6: p.opts.ipv6 });
       console.log(hostTable(lab));
       return 0;
     }

@@ -16,7 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FIGURE_DEFS, type FigureDef, type FigureName, type Role, subnetOf } from './topology.js';
+import { FIGURE_DEFS, type FigureDef, type FigureName, type Role, addr6Of, subnet6Of, subnetOf, ula6Group } from './topology.js';
 import { LabError, must, run, sleep, type RunResult } from './sh.js';
 
 export { LabError } from './sh.js';
@@ -46,7 +46,17 @@ export interface LabOptions extends Impairment {
   readonly keepWorkDir?: boolean;
   /** Bound on each relay's lifetime, seconds (default 3600). */
   readonly relaySeconds?: number;
+  /**
+   * Dual stack: every host also gets fd<octet>:<subnet>::<host>/64 on each segment (10.70.2.21 ->
+   * fd70:2::21), IPv6 on in the hosts' namespaces with DAD off (addresses usable at once), default routes
+   * via the router's ::1, forwarding on the router (unicast only: IPv6 multicast crosses it only where the
+   * figure copies multicast, fig3/fig4). Needs an octet 0..99. Default: IPv4 only, IPv6 off.
+   */
+  readonly ipv6?: boolean;
 }
+
+/** Address family for lab.addrOf and friends. */
+export type Family = 'ipv4' | 'ipv6';
 
 export interface HostInfo {
   readonly name: string;
@@ -56,6 +66,8 @@ export interface HostInfo {
   readonly addrs: Readonly<Record<string, string>>;
   /** Segment name -> interface name inside the host's namespace (`e<net>`). */
   readonly ifaces: Readonly<Record<string, string>>;
+  /** Segment name -> IPv6 address (fd70:<subnet>::<host>), only in a dual-stack lab (`ipv6: true`). */
+  readonly addrs6?: Readonly<Record<string, string>>;
 }
 
 export interface SpawnOptions {
@@ -293,6 +305,9 @@ export class Lab {
     const octet = opts.octet ?? DEFAULT_OCTET;
     if (!Number.isInteger(octet) || octet < 0 || octet > 255) throw new LabError(`bad octet ${octet}`);
     if (opts.delayMs && !FIGURE_DEFS[figure].relays) throw new LabError(`delayMs: ${figure} has no relayed tunnel (only fig1)`);
+    if (opts.ipv6) {
+      try { ula6Group(octet); } catch (e) { throw new LabError((e as Error).message); }
+    }
     await downPrefix(prefix);
     const lab = new Lab(figure, opts, prefix);
     installExitHook();
@@ -343,20 +358,37 @@ export class Lab {
     const h = this.hostDef(name);
     const addrs: Record<string, string> = {};
     const ifaces: Record<string, string> = {};
+    const addrs6: Record<string, string> = {};
     for (const [net, n] of Object.entries(h.addrs)) {
       addrs[net] = `${subnetOf(this.octet, this.def, net)}.${n}`;
       ifaces[net] = `e${net}`;
+      if (this.ipv6) addrs6[net] = addr6Of(this.octet, this.def, net, n);
     }
-    return { name, role: h.role, ns: this.nsOf(name), addrs, ifaces };
+    return { name, role: h.role, ns: this.nsOf(name), addrs, ifaces, ...(this.ipv6 ? { addrs6 } : {}) };
   }
 
-  /** The host's address on a segment (default: its first segment). */
-  addrOf(host: string, net?: string): string {
+  /** True when the lab is dual stack (`ipv6: true`). */
+  get ipv6(): boolean {
+    return this.options.ipv6 === true;
+  }
+
+  /**
+   * The host's address on a segment (default: its first segment), IPv4 by default; `'ipv6'` gives its
+   * fd<octet>:<subnet>::<host> address (dual-stack labs only).
+   */
+  addrOf(host: string, net?: string, family: Family = 'ipv4'): string {
     const info = this.host(host);
     const n = net ?? Object.keys(info.addrs)[0] ?? '';
-    const a = info.addrs[n];
+    if (family === 'ipv6' && !this.ipv6) throw new LabError(`${this.figure} lab ${this.prefix} has no IPv6 (build it with ipv6: true / --ipv6)`);
+    const a = family === 'ipv6' ? info.addrs6?.[n] : info.addrs[n];
     if (a === undefined) throw new LabError(`${host} has no address on network ${n}`);
     return a;
+  }
+
+  /** The /64 (IPv6) or /24 (IPv4) of a segment: `fd70:2::/64`, `10.70.2.0/24`. */
+  subnetOf(net: string, family: Family = 'ipv4'): string {
+    if (!this.def.nets.some((n) => n.name === net)) throw new LabError(`${this.figure} has no network ${net}`);
+    return family === 'ipv6' ? `${subnet6Of(this.octet, this.def, net)}/64` : `${subnetOf(this.octet, this.def, net)}.0/24`;
   }
 
   /** UFTP unique ID for a host: its (first) IPv4 address as 0xAABBCCDD, the suite's own default. */
@@ -370,10 +402,13 @@ export class Lab {
   }
 
   /** Address a server proxy should use as `-s` dest for a client proxy: the delay relay's when delayMs is set. */
-  tunnelDest(cproxy: string): string {
+  tunnelDest(cproxy: string, family: Family = 'ipv4'): string {
     const relay = this.def.relays?.find((r) => r.to === cproxy);
-    if (this.options.delayMs && relay) return `${subnetOf(this.octet, this.def, relay.listenNet)}.${relay.listen}`;
-    return this.addrOf(cproxy);
+    if (this.options.delayMs && relay) {
+      if (family === 'ipv6') throw new LabError('the delay relays are IPv4 only (no IPv6 tunnel with delayMs)');
+      return `${subnetOf(this.octet, this.def, relay.listenNet)}.${relay.listen}`;
+    }
+    return this.addrOf(cproxy, undefined, family);
   }
 
   // ---- building ----
@@ -386,11 +421,18 @@ export class Lab {
       await must(['ip', 'netns', 'add', ns]);
       fs.mkdirSync(`/etc/netns/${ns}`, { recursive: true });
       fs.writeFileSync(`/etc/netns/${ns}/resolv.conf`, 'nameserver 127.0.0.1\n');
-      fs.writeFileSync(`/etc/netns/${ns}/hosts`, '127.0.0.1 localhost\n');
+      fs.writeFileSync(`/etc/netns/${ns}/hosts`, this.hostsFile());
     }
     await Promise.all(nss.map(async (ns) => {
       await must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-      await this.sysctl(ns, ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      // IPv6 stays off in the switches (bridges forward frames of any protocol) and, unless dual stack, everywhere.
+      const v6 = this.ipv6 && !ns.startsWith(`${this.prefix}-sw`);
+      await this.sysctl(ns, v6
+        ? ['net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0',
+          'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0',
+          'net.ipv6.conf.all.accept_ra=0', 'net.ipv6.conf.default.accept_ra=0',
+          'net.ipv6.conf.default.autoconf=0', 'net.ipv6.conf.default.router_solicitations=0']
+        : ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     }));
     await Promise.all(this.def.nets.map(async (n) => {
       const sw = this.switchNs(n.name);
@@ -403,6 +445,7 @@ export class Lab {
       const fwd = h.role === 'router' || h.role === 'nat';
       await this.sysctl(ns, [
         `net.ipv4.ip_forward=${fwd ? 1 : 0}`, 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
+        ...(this.ipv6 ? [`net.ipv6.conf.all.forwarding=${fwd ? 1 : 0}`] : []),
       ]);
       for (const net of Object.keys(h.addrs)) {
         const ifc = `e${net}`;
@@ -412,10 +455,12 @@ export class Lab {
         await must(['ip', '-n', sw, 'link', 'set', port, 'master', 'br0']);
         await must(['ip', '-n', sw, 'link', 'set', port, 'up']);
         await must(['ip', '-n', ns, 'addr', 'add', `${info.addrs[net]}/24`, 'dev', ifc]);
+        if (this.ipv6) await must(['ip', '-n', ns, '-6', 'addr', 'add', `${info.addrs6?.[net] ?? ''}/64`, 'dev', ifc, 'nodad']);
         await must(['ip', '-n', ns, 'link', 'set', ifc, 'up']);
       }
       if (h.gw) {
         await must(['ip', '-n', ns, 'route', 'add', 'default', 'via', `${subnetOf(this.octet, this.def, h.gw.net)}.${h.gw.host}`]);
+        if (this.ipv6) await must(['ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', addr6Of(this.octet, this.def, h.gw.net, h.gw.host)]);
       }
       const first = Object.keys(h.addrs)[0];
       if (first) await must(['ip', '-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', `e${first}`]);
@@ -423,7 +468,12 @@ export class Lab {
     for (const r of this.def.routes ?? []) {
       await must(['ip', '-n', this.nsOf(r.host), 'route', 'add', `${subnetOf(this.octet, this.def, r.net)}.0/24`,
         'via', `${subnetOf(this.octet, this.def, r.viaNet)}.${r.via}`]);
+      if (this.ipv6) {
+        await must(['ip', '-n', this.nsOf(r.host), '-6', 'route', 'add', `${subnet6Of(this.octet, this.def, r.net)}/64`,
+          'via', addr6Of(this.octet, this.def, r.viaNet, r.via)]);
+      }
     }
+    if (this.ipv6) await this.waitIpv6Ready();
     await this.buildRouterRules();
     this.impairment = {};
     await this.setImpairment({ lossPct: this.options.lossPct, rateKbit: this.options.rateKbit });
@@ -434,6 +484,32 @@ export class Lab {
       created: new Date().toISOString(), options: { ...this.options, prefix: this.prefix },
     };
     fs.writeFileSync(path.join(STATE_DIR, `${this.prefix}.json`), JSON.stringify(state, null, 2) + '\n');
+  }
+
+  /**
+   * /etc/hosts of every namespace (ip netns exec bind-mounts /etc/netns/<ns>/hosts): each lab host by name
+   * (its first IPv4 address) and, dual stack, `<host>.v6` (its first IPv6 address), for programs that take
+   * a name but no IPv6 literal (the real uftpproxyd -H).
+   */
+  hostsFile(): string {
+    const lines = ['127.0.0.1 localhost'];
+    if (this.ipv6) lines.push('::1 localhost ip6-localhost ip6-loopback');
+    for (const h of this.hostNames()) {
+      lines.push(`${this.addrOf(h)} ${h}`);
+      if (this.ipv6) lines.push(`${this.addrOf(h, undefined, 'ipv6')} ${h}.v6`);
+    }
+    return lines.join('\n') + '\n';
+  }
+
+  /** Resolves once no IPv6 address in any host is tentative (with DAD off that is at once; bounded 5 s). */
+  private async waitIpv6Ready(): Promise<void> {
+    await this.waitFor(async () => {
+      for (const h of this.def.hosts) {
+        const r = await run(['ip', '-n', this.nsOf(h.name), '-6', 'addr', 'show', 'tentative']);
+        if (r.stdout.trim() !== '') return false;
+      }
+      return true;
+    }, 5000, 'IPv6 addresses to leave the tentative state');
   }
 
   /** Sets net.* sysctls inside a namespace (through /proc/sys, which shows the writer's own namespace). */
@@ -460,6 +536,11 @@ export class Lab {
         for (const f of this.def.mcastForward) {
           rules += `  chain in_${f.from} {\n    type filter hook ingress device "e${f.from}" priority 0; policy accept;\n`;
           for (const t of f.to) rules += `    ip daddr 224.0.0.0/4 dup to "e${t}"\n`;
+          // IPv6: only multicast of scope site or wider (ff05, ff08, ff0e, and their transient ff1x), never the
+          // link-local scope the neighbour discovery of each segment uses.
+          if (this.ipv6) {
+            for (const t of f.to) rules += `    ip6 daddr { ff05::/16, ff08::/16, ff0e::/16, ff15::/16, ff18::/16, ff1e::/16 } dup to "e${t}"\n`;
+          }
           rules += '  }\n';
         }
         rules += '}\n';
@@ -468,7 +549,7 @@ export class Lab {
       if (h.role === 'nat') {
         const out = Object.keys(h.addrs).find((n) => n === 'W') ?? '';
         await this.nft(h.name, [
-          'table ip labnat {',
+          `table ${this.ipv6 ? 'inet' : 'ip'} labnat {`,
           '  chain postnat { type nat hook postrouting priority srcnat; policy accept;',
           `    oifname "e${out}" masquerade; }`,
           '}',
@@ -478,6 +559,8 @@ export class Lab {
           `    iifname "e${out}" counter drop; }`,
           '  chain input4 { type filter hook input priority filter; policy accept;',
           '    ct state established,related accept',
+          // IPv6 neighbour discovery is ICMPv6 (ARP is not IP): without it the router cannot reach the gateway.
+          ...(this.ipv6 ? ['    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept'] : []),
           `    iifname "e${out}" counter drop; }`,
           '}',
         ].join('\n') + '\n');
@@ -529,7 +612,7 @@ export class Lab {
       devs = this.def.hosts.filter((h) => wan.net in h.addrs).map((h) => `p-${h.name}`.slice(0, 15));
       family = 'bridge';
       rule = `  chain bfwd { type filter hook forward priority -300; policy accept;\n` +
-        `    ether type ip numgen random mod 1000 < ${permille} counter drop; }\n`;
+        `    ether type { ip, ip6 } numgen random mod 1000 < ${permille} counter drop; }\n`;
     }
     await run(['ip', 'netns', 'exec', ns, 'nft', 'delete', 'table', family, 'labloss']);
     if (permille > 0) {

@@ -11,6 +11,24 @@ import type { FigureName } from './topology.js';
 
 export type KeyKind = 'ec' | 'rsa';
 
+/** Multicast addresses of IPv6 scenarios (site-local scope, transient): uftp -M/-P, uftpd and proxies -M. */
+export const IPV6_PUBLIC = 'ff15::4:4:1';
+export const IPV6_PRIVATE = 'ff15::5:5:1';
+
+/**
+ * The interface options the real suite needs to work over IPv6 on a dual-stack lab host (found in the lab,
+ * 2026-11-22): uftpd, server and response proxies `-I <own IPv6 address>` (by interface name they join
+ * nothing; without -I they fail with "Error joining multicast group: Address already in use", as the
+ * interface has a link-local and a global address); the client proxy `-O <own IPv6 address>` (otherwise it
+ * binds 0.0.0.0:1044 only); uftp `-I <own IPv6 address>` (`-I eA` gives "IP version mismatch").
+ */
+export function ipv6InterfaceArgs(lab: Lab, host: string, role: 'uftp' | 'uftpd' | 'sproxy' | 'rproxy' | 'cproxy'): string[] {
+  const a = lab.addrOf(host, undefined, 'ipv6');
+  if (role === 'cproxy') return ['-O', a];
+  if (role === 'uftp') return ['-M', IPV6_PUBLIC, '-P', IPV6_PRIVATE, '-I', a];
+  return ['-M', IPV6_PUBLIC, '-I', a];
+}
+
 export interface ScenarioOptions {
   readonly figure: FigureName;
   /** Extra server (uftp) arguments for encryption, e.g. ['-Y','aes256-gcm','-h','sha256','-e','ecdh_ecdsa']; none = plain. */
@@ -42,6 +60,16 @@ export interface ScenarioOptions {
   readonly proxy?: 'real' | 'ours';
   /** uftp's own bound (default 90 s). */
   readonly timeoutMs?: number;
+  /**
+   * Run the session over IPv6 in a dual-stack lab (the lab is built with ipv6: true): multicast
+   * ff15::4:4:1 (public) and ff15::5:5:1 (private), every unicast destination (-s, -R, -H) an fd<octet>::
+   * address, and the interface options of ipv6InterfaceArgs.
+   */
+  readonly ipv6?: boolean;
+  /** Extra uftpd arguments per client host (e.g. ['-E'] to make one reject an unencrypted session). */
+  readonly clientArgs?: Readonly<Record<string, readonly string[]>>;
+  /** Clients expected to refuse the session: their copy must NOT be complete (others are checked as usual). */
+  readonly rejecting?: readonly string[];
 }
 
 export interface ScenarioResult {
@@ -85,6 +113,10 @@ export async function runInLab(lab: Lab, o: ScenarioOptions): Promise<ScenarioRe
   const key = async (h: string): Promise<{ file: string; fingerprint: string }> => lab.makeKey(path.join(keysDir, `${h}.pem`), spec);
   const encrypted = (o.crypto?.length ?? 0) > 0;
   const proxy = (h: string, args: string[]): Promise<Proc> => (o.proxy === 'ours' ? lab.ourProxy(h, args) : lab.realProxy(h, args));
+  const v6 = o.ipv6 === true;
+  if (v6 && !lab.ipv6) throw new Error('ipv6 scenario in a lab built without ipv6: true');
+  const fam = v6 ? 'ipv6' : 'ipv4';
+  const ifArgs = (h: string, role: Parameters<typeof ipv6InterfaceArgs>[2]): string[] => (v6 ? ipv6InterfaceArgs(lab, h, role) : []);
   const src = path.join(lab.workDir, 'send', 'data');
   writeFiles(src, o.files, o.fill);
   const expected = treeHashes(src);
@@ -100,29 +132,30 @@ export async function runInLab(lab: Lab, o: ScenarioOptions): Promise<ScenarioRe
     for (const c of o.captures ?? []) note(await lab.capture(c.host, c.iface, c.file, c.filter ?? ['udp']));
     if (!o.noProxies) {
       for (const r of lab.hostsOf('rproxy')) {
-        note(await proxy(r, ['-r', '-k', (await key(r)).file, ...(keyKind === 'ec' ? ['-e', 'prime256v1'] : [])]));
+        note(await proxy(r, ['-r', '-k', (await key(r)).file, ...(keyKind === 'ec' ? ['-e', 'prime256v1'] : []), ...ifArgs(r, 'rproxy')]));
       }
     }
     for (const [i, c] of clients.entries()) {
       const rp = o.noProxies ? undefined : rproxyFor(lab, c, i);
-      const args = ['-k', (await key(c)).file];
-      if (rp) args.push('-R', lab.addrOf(rp));
+      const args = ['-k', (await key(c)).file, ...ifArgs(c, 'uftpd'), ...(o.clientArgs?.[c] ?? [])];
+      if (rp) args.push('-R', lab.addrOf(rp, undefined, fam));
       note(await lab.realUftpd(c, { args, timeoutMs: (o.timeoutMs ?? 90_000) + 30_000 }));
     }
     if (!o.noProxies) {
       const sproxies = lab.hostsOf('sproxy');
       for (const cp of lab.hostsOf('cproxy')) {
-        const args = ['-c', '-k', (await key(cp)).file];
+        const args = ['-c', '-k', (await key(cp)).file, ...ifArgs(cp, 'cproxy')];
         if (lab.figure === 'nat') {
           const sp = sproxies.find((s) => s.slice(-1) === cp.slice(-1)) ?? '';
-          args.push('-H', lab.addrOf(sp), '-h', '1');
+          // The real uftpproxyd's -H takes host[:port] and so no IPv6 literal: the lab's hosts file has `<host>.v6`.
+          args.push('-H', v6 ? `${sp}.v6` : lab.addrOf(sp), '-h', '1');
         }
         note(await proxy(cp, args));
       }
       for (const sp of sproxies) {
         const cp = `cproxy${sp.slice(-1)}`;
-        const dest = lab.figure === 'nat' ? `fp=${(await key(cp)).fingerprint}` : lab.tunnelDest(cp);
-        note(await proxy(sp, ['-s', dest, '-k', (await key(sp)).file]));
+        const dest = lab.figure === 'nat' ? `fp=${(await key(cp)).fingerprint}` : lab.tunnelDest(cp, fam);
+        note(await proxy(sp, ['-s', dest, '-k', (await key(sp)).file, ...ifArgs(sp, 'sproxy')]));
       }
       if (lab.figure === 'nat') {
         // The server proxy learns where the client proxy is only from its signed heartbeat.
@@ -133,7 +166,7 @@ export async function runInLab(lab: Lab, o: ScenarioOptions): Promise<ScenarioRe
         }
       }
     }
-    const args = ['-R', String(o.rateKbps ?? 20_000), ...(o.crypto ?? []), ...(o.serverArgs ?? [])];
+    const args = ['-R', String(o.rateKbps ?? 20_000), ...ifArgs('server', 'uftp'), ...(o.crypto ?? []), ...(o.serverArgs ?? [])];
     if (encrypted && o.serverKey) args.push('-k', (await key('server')).file);
     if (o.clientAuth) {
       const list = path.join(lab.workDir, 'send', 'hosts.txt');
@@ -153,11 +186,15 @@ export async function runInLab(lab: Lab, o: ScenarioOptions): Promise<ScenarioRe
       reason = code === 124 ? `uftp timed out` : `uftp exit ${code}: ${tail}`;
     }
     // Clients may still be moving files into place after the server's last DONE_CONF.
-    const bad = (): string[] => clients.filter((c) => !sameTree(expected, treeHashes(path.join(lab.workDir, c, 'dest', 'data'))));
+    const rejecting = new Set(o.rejecting ?? []);
+    const got = (c: string): boolean => sameTree(expected, treeHashes(path.join(lab.workDir, c, 'dest', 'data')));
+    const bad = (): string[] => clients.filter((c) => !rejecting.has(c) && !got(c));
     if (!reason) {
       await lab.waitFor(() => bad().length === 0, 5000, 'files on the clients').catch(() => undefined);
       const b = bad();
       if (b.length > 0) reason = `files differ on ${b.join(', ')}`;
+      const took = clients.filter((c) => rejecting.has(c) && got(c));
+      if (took.length > 0) reason = `${took.join(', ')} received the files although expected to refuse the session`;
     }
   } catch (e) {
     reason = (e as Error).message;
@@ -180,7 +217,7 @@ function sameTree(a: Map<string, string>, b: Map<string, string>): boolean {
 
 /** Builds the figure, runs the scenario, tears everything down. */
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
-  const lab = await Lab.up(o.figure, o.lab ?? {});
+  const lab = await Lab.up(o.figure, { ...(o.lab ?? {}), ...(o.ipv6 ? { ipv6: true } : {}) });
   let r: ScenarioResult | undefined;
   try {
     r = await runInLab(lab, o);

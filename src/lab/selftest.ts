@@ -1,7 +1,7 @@
 /**
  * `uftp-lab selftest`: the real UFTP suite (uftp, uftpd, uftpproxyd) through every figure, plain and
  * encrypted, the NAT figure with signed heartbeats (-s fp=), one run with 5% loss on the tunnel and one over
- * a 250 ms (one way) relayed tunnel. One line per case; it is the reference our programs must later match.
+ * a 250 ms (one way) relayed tunnel, and fig1, fig2 and nat over IPv6 in dual-stack labs. One line per case; it is the reference our programs must later match.
  */
 import { runScenario, type ScenarioOptions, type ScenarioResult } from './scenario.js';
 import type { FigureName } from './topology.js';
@@ -32,6 +32,9 @@ export const SELFTEST_CASES: readonly SelftestCase[] = [
   { name: 'fig4 encrypted', figure: 'fig4', scenario: { crypto: ECDH } },
   { name: 'nat plain', figure: 'nat', scenario: {} },
   { name: 'nat encrypted', figure: 'nat', scenario: { crypto: ECDH } },
+  { name: 'fig1 plain ipv6', figure: 'fig1', scenario: { ipv6: true } },
+  { name: 'fig2 plain ipv6', figure: 'fig2', scenario: { ipv6: true } },
+  { name: 'nat plain ipv6', figure: 'nat', scenario: { ipv6: true } },
 ];
 
 export interface SelftestResult extends ScenarioResult {

@@ -156,3 +156,23 @@ export function subnetOf(octet: number, fig: FigureDef, net: string): string {
   if (!n) throw new Error(`${fig.name} has no network ${net}`);
   return `10.${octet}.${n.subnet}`;
 }
+
+/** First group of the lab's IPv6 ULA addresses for a second octet: 70 -> `fd70` (octets 0..99). */
+export function ula6Group(octet: number): string {
+  if (!Number.isInteger(octet) || octet < 0 || octet > 99) {
+    throw new Error(`IPv6 lab addresses need an octet 0..99 (fd<octet>:<net>::<host>), got ${octet}`);
+  }
+  return `fd${String(octet).padStart(2, '0')}`;
+}
+
+/** The /64 of segment `net` in IPv6: `fd70:2::/64` for 10.70.2.0/24. */
+export function subnet6Of(octet: number, fig: FigureDef, net: string): string {
+  const n = fig.nets.find((x) => x.name === net);
+  if (!n) throw new Error(`${fig.name} has no network ${net}`);
+  return `${ula6Group(octet)}:${n.subnet}::`;
+}
+
+/** A host's IPv6 address on a segment, the same host number as in IPv4: 10.70.2.21 -> fd70:2::21. */
+export function addr6Of(octet: number, fig: FigureDef, net: string, host: number): string {
+  return `${subnet6Of(octet, fig, net)}${host}`;
+}
