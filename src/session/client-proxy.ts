@@ -44,7 +44,7 @@ import {
   type ProxyIo,
 } from './proxy-common.js';
 import { MAX_IDLE_MS, MAX_SESSIONS, MIN_IDLE_MS } from './server-proxy.js';
-import { KeyexSession } from './proxy-keyex.js';
+import { KeyexSession, NO_COMPATIBLE_KEY } from './proxy-keyex.js';
 import type { LoadedKey } from '../crypto/keyfile.js';
 import type { KeyObject } from 'node:crypto';
 import type { KeyBlob } from '../wire/keyblob.js';
@@ -261,10 +261,9 @@ export class ClientProxy {
         const r = this.cfg.response;
         const k = KeyexSession.create(p.value, this.cfg.keys, r ? { key: this.cfg.keys[0], clientDh: r.dhKey } : undefined);
         if (!k.ok) {
-          this.refuse(now, key, `${tag}: encrypted session from ${hexId(serverId)}: ${k.error}; session ignored`);
+          this.refuse(now, key, k.error === NO_COMPATIBLE_KEY ? `${tag}: ${k.error}` : `${tag}: encrypted session from ${hexId(serverId)}: ${k.error}; session ignored`);
           return;
         }
-        if (k.note) this.io.log(1, `${tag}: ${k.note}`);
         enc = k.value;
       }
       s = {

@@ -44,13 +44,23 @@ export interface ClientCrypto {
   acked: boolean;
 }
 
-/** The key a proxy uses for a server: same type as the server's, same size (RSA) or curve (EC) if possible. */
+/** The real proxy's log line when none of its keys fits (black-box, 4.10.2). */
+export const NO_COMPATIBLE_KEY = 'No proxy key compatible with server key';
+
+function compatible(k: LoadedKey, server: KeyBlob): boolean {
+  if (k.kind === 'RSA' && server.kind === 'RSA') return k.bits === server.modulus.length * 8;
+  if (k.kind === 'EC' && server.kind === 'EC') return k.curveId === server.curve;
+  return false;
+}
+
+/**
+ * The key a proxy uses for a server: the first -k key of the same type and size (RSA) or curve (EC) as the
+ * server's. Like the real proxy (which refuses a 512-bit RSA key for a 1024-bit server, even for RSA key
+ * exchange), there is no fallback to a key of another size.
+ */
 export function chooseKey(keys: readonly LoadedKey[], server: KeyBlob): { key?: LoadedKey; note?: string } {
-  const same = keys.filter((k) => k.kind === server.kind);
-  if (same.length === 0) return { note: `no ${server.kind} key to match the server's ${server.kind} key` };
-  const exact = same.find((k) => (k.kind === 'RSA' && server.kind === 'RSA' ? k.bits === server.modulus.length * 8 : k.kind === 'EC' && server.kind === 'EC' ? k.curveId === server.curve : false));
-  if (exact) return { key: exact };
-  return { key: same[0], note: `no key of the server's size/curve; using ${same[0].fingerprint}` };
+  const k = keys.find((x) => compatible(x, server));
+  return k ? { key: k } : { note: NO_COMPATIBLE_KEY };
 }
 
 /** Offset and length of the EXT_ENC_INFO signature in an ANNOUNCE datagram, or undefined. */
@@ -175,7 +185,7 @@ export class KeyexSession {
     if (!hash.ok) return { ok: false, error: hash.error };
     const sk = blobToPublicKey(enc.publicKey);
     if (!sk.ok) return { ok: false, error: `server key: ${sk.error}` };
-    const choice = response ? { key: response.key, note: undefined } : chooseKey(keys, enc.publicKey);
+    const choice = response ? (compatible(response.key, enc.publicKey) ? { key: response.key } : { note: NO_COMPATIBLE_KEY }) : chooseKey(keys, enc.publicKey);
     if (!choice.key) return { ok: false, error: choice.note ?? 'no usable key' };
     if (response && enc.sigType === SigType.KEYEX) return { ok: false, error: '-w keyex through a response proxy is not implemented' };
     if (response && enc.keyexType !== KeyexType.RSA && !response.clientDh) return { ok: false, error: 'ECDH key exchange needs the response proxy\'s ECDH key (-e curve)' };
@@ -196,7 +206,7 @@ export class KeyexSession {
     }
     const s = new KeyexSession(enc, sk.value, choice.key, p.header.groupId, p.message.privateMcast, suite.value, hash.value, dh);
     s.clientDh = response?.clientDh;
-    return { ok: true, value: s, note: choice.note };
+    return { ok: true, value: s };
   }
 
   /**
