@@ -1,6 +1,7 @@
 /**
  * A tiny UDP tool the lab's own tests run inside namespaces (never in the root namespace):
  *   recv  --port P [--group G] [--bind A] --ms N          count datagrams for N ms; prints JSON
+ *   (IPv6 with --family 6 or when --to/--group/--bind is an IPv6 address)
  *   send  --to A --port P --count N [--size B] [--gap-us U] [--ttl T]
  *   echo  --port P [--bind A] --ms N                       send every datagram back to its source
  *   ping  --to A --port P --count N [--gap-ms G] --ms N    RTTs of sequenced echoes; prints JSON
@@ -30,7 +31,9 @@ async function main(): Promise<void> {
   const a = args(process.argv.slice(3));
   const port = Number(a.get('port') ?? '0');
   const ms = Number(a.get('ms') ?? '10000');
-  const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  // IPv6 when asked (--family 6) or when an address given is IPv6.
+  const v6 = a.get('family') === '6' || ['to', 'group', 'bind'].some((k) => (a.get(k) ?? '').includes(':'));
+  const s = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: true });
   s.on('error', (e) => { process.stderr.write(`udp-probe: ${e.message}\n`); process.exit(1); });
   const stopAfter = (fn: () => void): void => { setTimeout(() => { fn(); s.close(); process.exit(0); }, ms); };
 
