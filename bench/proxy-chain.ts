@@ -73,19 +73,21 @@ async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<P
   return p;
 }
 
-async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string): Promise<Row> {
-  const b1 = await lab.realUftpd('clientB1', { args: ['-B', '4194304'] });
-  const b2 = await lab.realUftpd('clientB2', { args: ['-B', '4194304'] });
-  const cpP = await start(lab, cp, 'cproxyB', ['-c']);
+async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc: boolean): Promise<Row> {
+  const key = async (w: string): Promise<string[]> => (enc ? ['-k', (await lab.makeKey(path.join(lab.workDir, 'keys', `${w}.pem`), 'rsa:1024')).file] : []);
+  const b1 = await lab.realUftpd('clientB1', { args: ['-B', '4194304', ...(await key('clientB1'))] });
+  const b2 = await lab.realUftpd('clientB2', { args: ['-B', '4194304', ...(await key('clientB2'))] });
+  const cpP = await start(lab, cp, 'cproxyB', ['-c', ...(await key('cproxyB'))]);
   const spP = await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
   const pids = { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
   const cpu0 = { sp: cpuSeconds(pids.sp), cp: cpuSeconds(pids.cp) };
   const t0 = process.hrtime.bigint();
-  const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', '1'], timeoutMs: 600_000 });
+  const encArgs = enc ? ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'rsa', ...(await key('server'))] : [];
+  const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', '1', ...encArgs], timeoutMs: 600_000 });
   const code = await server.wait();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const row: Row = {
-    chain: `${sp} server proxy -> ${cp} client proxy`,
+    chain: `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`,
     seconds,
     mbps: (sizeMb * 8 * 1.048576) / seconds,
     cpu: { sp: cpuSeconds(pids.sp) - cpu0.sp, cp: cpuSeconds(pids.cp) - cpu0.cp },
@@ -104,8 +106,8 @@ async function main(): Promise<void> {
     fs.writeFileSync(file, randomBytes(sizeMb * 1024 * 1024));
     const want = sha(file);
     for (let r = 0; r < runs; r++) {
-      for (const [sp, cp] of [['real', 'real'], ['ours', 'ours'], ['ours', 'real'], ['real', 'ours']] as [Kind, Kind][]) {
-        const row = await one(lab, sp, cp, file, want);
+      for (const [sp, cp, enc] of [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]] as [Kind, Kind, boolean][]) {
+        const row = await one(lab, sp, cp, file, want, enc);
         rows.push(row);
         process.stderr.write(`${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'}\n`);
       }
