@@ -7,12 +7,11 @@
  *    body: client IDs (a proxy relaying completions)
  */
 import { MessageType } from './constants.js';
-import { decodeIdList, headerBytes, hlenWords, isU16, isU8, need, put16, put32, putIdList, u16 } from './fields.js';
-import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
+import { isU16, isU8, need, put16, put32, u16 } from './fields.js';
+import type { Extension } from './extensions.js';
 import { ok, type Result } from './result.js';
+import { decodeExtensionsAndIds, encodeExtensionsAndIdsInto, extensionsAndIdsLength } from './tail.js';
 
-const FUNC = 0;
-const HLEN = 1;
 const FILE_ID = 2;
 const STATUS = 4;
 const FIXED = 8;
@@ -27,28 +26,18 @@ export interface Complete {
 }
 
 export function decodeComplete(b: Uint8Array): Result<Complete> {
-  const N = 'COMPLETE';
-  const h = headerBytes(b, N, FIXED);
-  if (!h.ok) return h;
-  const exts = decodeExtensions(b, FIXED, h.value, N);
-  if (!exts.ok) return exts;
-  const ids = decodeIdList(b, h.value, N);
-  if (!ids.ok) return ids;
-  return ok({ type: 'COMPLETE', fileId: u16(b, FILE_ID), status: b[STATUS], extensions: exts.value, clientIds: ids.value });
+  const t = decodeExtensionsAndIds(b, FIXED, 'COMPLETE');
+  return t.ok ? ok({ type: 'COMPLETE', fileId: u16(b, FILE_ID), status: b[STATUS], ...t.value }) : t;
 }
 
 export function completeLength(m: Complete): number {
-  return FIXED + extensionsLength(m.extensions) + 4 * m.clientIds.length;
+  return extensionsAndIdsLength(FIXED, m);
 }
 
 export function encodeCompleteInto(m: Complete, out: Uint8Array, off: number): number {
   need(isU16(m.fileId) && isU8(m.status), 'COMPLETE: field out of range');
-  const hlen = FIXED + extensionsLength(m.extensions);
-  out[off + FUNC] = MessageType.COMPLETE;
-  out[off + HLEN] = hlenWords(hlen, 'COMPLETE');
   put16(out, off + FILE_ID, m.fileId);
   put32(out, off + STATUS, 0);
   out[off + STATUS] = m.status;
-  encodeExtensionsInto(m.extensions, out, off + FIXED);
-  return hlen + putIdList(out, off + hlen, m.clientIds, 'COMPLETE');
+  return encodeExtensionsAndIdsInto(m, MessageType.COMPLETE, FIXED, 'COMPLETE', out, off);
 }

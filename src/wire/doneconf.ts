@@ -5,12 +5,11 @@
  *  4 header extensions up to header length;  body: client IDs
  */
 import { MessageType } from './constants.js';
-import { decodeIdList, headerBytes, hlenWords, put16, putIdList } from './fields.js';
-import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
+import { put16 } from './fields.js';
+import type { Extension } from './extensions.js';
 import { ok, type Result } from './result.js';
+import { decodeExtensionsAndIds, encodeExtensionsAndIdsInto, extensionsAndIdsLength } from './tail.js';
 
-const FUNC = 0;
-const HLEN = 1;
 const FIXED = 4;
 
 export interface DoneConf {
@@ -20,25 +19,15 @@ export interface DoneConf {
 }
 
 export function decodeDoneConf(b: Uint8Array): Result<DoneConf> {
-  const N = 'DONE_CONF';
-  const h = headerBytes(b, N, FIXED);
-  if (!h.ok) return h;
-  const exts = decodeExtensions(b, FIXED, h.value, N);
-  if (!exts.ok) return exts;
-  const ids = decodeIdList(b, h.value, N);
-  if (!ids.ok) return ids;
-  return ok({ type: 'DONE_CONF', extensions: exts.value, clientIds: ids.value });
+  const t = decodeExtensionsAndIds(b, FIXED, 'DONE_CONF');
+  return t.ok ? ok({ type: 'DONE_CONF', ...t.value }) : t;
 }
 
 export function doneConfLength(m: DoneConf): number {
-  return FIXED + extensionsLength(m.extensions) + 4 * m.clientIds.length;
+  return extensionsAndIdsLength(FIXED, m);
 }
 
 export function encodeDoneConfInto(m: DoneConf, out: Uint8Array, off: number): number {
-  const hlen = FIXED + extensionsLength(m.extensions);
-  out[off + FUNC] = MessageType.DONE_CONF;
-  out[off + HLEN] = hlenWords(hlen, 'DONE_CONF');
   put16(out, off + 2, 0);
-  encodeExtensionsInto(m.extensions, out, off + FIXED);
-  return hlen + putIdList(out, off + hlen, m.clientIds, 'DONE_CONF');
+  return encodeExtensionsAndIdsInto(m, MessageType.DONE_CONF, FIXED, 'DONE_CONF', out, off);
 }
