@@ -331,10 +331,10 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     schedule();
   };
   function schedule(): void {
-    const ds = [machine?.nextDeadline(), hb?.nextDeadline()].filter((x): x is number => x !== undefined);
-    if (ds.length === 0) return;
-    const at = Math.min(...ds);
-    if (at >= timerAt) return;
+    const d1 = machine?.nextDeadline();
+    const d2 = hb?.nextDeadline();
+    const at = d1 === undefined ? d2 : d2 === undefined ? d1 : Math.min(d1, d2);
+    if (at === undefined || at >= timerAt) return;
     if (timer) clearTimeout(timer);
     timerAt = at;
     timer = setTimeout(fire, Math.max(0, at - performance.now()));

@@ -108,6 +108,8 @@ interface Session {
   readonly upstream: Endpoint;
   readonly publicAddr: string;
   readonly privateAddr: string;
+  /** privateAddr at the clients' port (one object for every re-multicast datagram). */
+  readonly privateDest: Endpoint;
   readonly blockSize: number;
   robust: number;
   grttQ: number;
@@ -200,7 +202,7 @@ export class ClientProxy {
       up.down++;
       this.stats.down++;
       if (func !== MessageType.FILESEG && this.io.logEnabled(5)) this.io.log(5, `${tag}: ${typeName(func)} re-multicast to ${up.privateAddr}`);
-      this.io.send({ address: up.privateAddr, port: this.cfg.destPort }, out, true);
+      this.io.send(up.privateDest, out, true);
       return;
     }
     const s = list.find((x) => x.groupInst === hdr.groupInst);
@@ -274,6 +276,7 @@ export class ClientProxy {
         upstream: from,
         publicAddr: a.value.publicAddr,
         privateAddr: a.value.privateAddr,
+        privateDest: { address: a.value.privateAddr, port: this.cfg.destPort },
         blockSize: a.value.blockSize,
         robust: a.value.robust,
         grttQ,
