@@ -9,6 +9,7 @@
  * in capture time, so a capture full of lost fragments cannot grow memory without limit.
  * UDP (RFC 768): checksums are not verified (tshark does not by default either).
  */
+import { formatIPv4 as wireFormatIPv4, formatIPv6 as wireFormatIPv6 } from '../wire/fields.js';
 
 export interface UdpDatagram {
   readonly srcAddr: string;
@@ -47,33 +48,14 @@ const V6_ESP = 50;
 const V6_NONE = 59;
 
 export function formatIPv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  return wireFormatIPv4(b, 0);
 }
 
-/** RFC 5952 text form: lowercase, leading zeros dropped, the longest run (>= 2) of zero groups as "::". */
+/** RFC 5952 text form (the wire codec's), except that IPv4-mapped addresses keep the dotted quad as tshark prints them. */
 export function formatIPv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i] << 8) | b[i + 1]);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  // IPv4-mapped addresses keep the dotted quad (RFC 5952 section 5).
-  if (bestStart === 0 && bestLen === 5 && g[5] === 0xffff) return `::ffff:${formatIPv4(b.subarray(12))}`;
-  const hex = (x: number) => x.toString(16);
-  if (bestStart < 0) return g.map(hex).join(':');
-  return `${g.slice(0, bestStart).map(hex).join(':')}::${g.slice(bestStart + bestLen).map(hex).join(':')}`;
+  let mapped = b[10] === 0xff && b[11] === 0xff;
+  for (let i = 0; mapped && i < 10; i++) mapped = b[i] === 0;
+  return mapped ? `::ffff:${wireFormatIPv4(b, 12)}` : wireFormatIPv6(b, 0);
 }
 
 /** "ip:port", with IPv6 addresses in brackets ("[ff02::1]:1044"). */
