@@ -6,8 +6,9 @@
  * compared (the mapping table is in docs/uftp_inspect.md). The test fails on any difference, on a frame
  * one decoder sees and the other does not, and if fewer fields than expected were compared (so it cannot
  * pass vacuously). It lists the message types each fixture holds, and the tshark fields left uncompared.
- * Two captures are made at test time in the lab's namespaces for what the fixtures lack (TFMCC with loss:
- * STATUS, CONG_CTRL, CC_ACK; IPv4 fragments). The same comparison runs on a nanosecond pcap copy (tcpdump)
+ * The fixtures include IPv6 through proxies (ipv6.pcap), ABORT (abort.pcap) and TFMCC with loss (tfmcc-loss.pcap:
+ * STATUS, CONG_CTRL, CC_ACK). Two captures are also made at test time in the lab's namespaces: a fresh TFMCC run
+ * with loss (different rates and timings every run) and IPv4 fragments, which no fixture holds. The same comparison runs on a nanosecond pcap copy (tcpdump)
  * and a pcapng copy (editcap) of one fixture, so those readers are checked against tshark too.
  *
  * Needs tshark, editcap and tcpdump (Debian packages tshark, wireshark-common, tcpdump) and the compiled CLI
@@ -48,6 +49,9 @@ const CASES: { file: string; mustHave: string[] }[] = [
   { file: 'ecdh-ecdsa-gcm-clientauth.pcap', mustHave: ['ANNOUNCE', 'REGISTER', 'CLIENT_KEY', 'KEYINFO', 'ENCRYPTED'] },
   { file: 'proxies-heartbeat.pcap', mustHave: ['ANNOUNCE', 'REGISTER', 'HB_REQ', 'HB_RESP', 'FILESEG', 'DONE_CONF'] },
   { file: 'response-proxy.pcap', mustHave: ['ANNOUNCE', 'REGISTER', 'KEY_REQ', 'PROXY_KEY', 'KEYINFO', 'ENCRYPTED'] },
+  { file: 'ipv6.pcap', mustHave: ['ANNOUNCE', 'REGISTER', 'REG_CONF', 'FILEINFO', 'FILEINFO_ACK', 'FILESEG', 'DONE', 'COMPLETE', 'DONE_CONF'] },
+  { file: 'abort.pcap', mustHave: ['ANNOUNCE', 'REGISTER', 'ABORT', 'FILESEG', 'DONE_CONF'] },
+  { file: 'tfmcc-loss.pcap', mustHave: ['ANNOUNCE', 'FILESEG', 'STATUS', 'CONG_CTRL', 'CC_ACK', 'COMPLETE', 'DONE_CONF'] },
 ];
 
 /** Each datagram gets at least: 9 header fields + time, src, dst. */
