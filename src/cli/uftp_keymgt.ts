@@ -21,10 +21,27 @@ const PROG = 'uftp_keymgt';
 
 interface Output {
   err(text: string): void;
+  out?(text: string): void;
 }
+
+/** Printed for `--help`, which the real program does not have (it reports each letter as an invalid option). */
+export const USAGE = `usage: uftp_keymgt [ -m ] [ key_file [ key_file ...] ]
+       uftp_keymgt [ -m ] -g { rsa:key_length | ec:curve } key_file
+       uftp_keymgt [ -m ] -d key_file
+
+  key_file ...   print the type, size or curve, and fingerprint of each key file
+  -g SPEC FILE   generate a key (rsa:512..2048 or ec:CURVE) into FILE; never overwrites FILE
+  -d FILE        deletes a Windows key container; does nothing here
+  -m             use the machine key store (Windows only); ignored here
+Output goes to stderr, as the C program's does.
+`;
 
 /** Runs uftp_keymgt on argv (without node and script); returns the exit code. */
 export function main(argv: readonly string[], out: Output): number {
+  if (argv.length === 1 && argv[0] === '--help') {
+    (out.out ?? out.err)(USAGE);
+    return 0;
+  }
   let rsaBits: number | undefined;
   let curve: string | undefined;
   let gen = false;
@@ -113,6 +130,7 @@ export function main(argv: readonly string[], out: Output): number {
 const invokedDirectly = process.argv[1] !== undefined && /uftp_keymgt(\.js|\.ts)?$/.test(process.argv[1]);
 if (invokedDirectly) {
   let buffered = '';
-  const code = main(process.argv.slice(2), { err: (t) => (buffered += t) });
-  process.stderr.write(buffered, () => process.exit(code));
+  let stdout = '';
+  const code = main(process.argv.slice(2), { err: (t) => (buffered += t), out: (t) => (stdout += t) });
+  process.stdout.write(stdout, () => process.stderr.write(buffered, () => process.exit(code)));
 }
