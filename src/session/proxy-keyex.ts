@@ -187,7 +187,6 @@ export class KeyexSession {
     if (!sk.ok) return { ok: false, error: `server key: ${sk.error}` };
     const choice = response ? (compatible(response.key, enc.publicKey) ? { key: response.key } : { note: NO_COMPATIBLE_KEY }) : chooseKey(keys, enc.publicKey);
     if (!choice.key) return { ok: false, error: choice.note ?? 'no usable key' };
-    if (response && enc.sigType === SigType.KEYEX) return { ok: false, error: '-w keyex through a response proxy is not implemented' };
     if (response && enc.keyexType !== KeyexType.RSA && !response.clientDh) return { ok: false, error: 'ECDH key exchange needs the response proxy\'s ECDH key (-e curve)' };
     if (enc.keyexType === KeyexType.RSA && choice.key.kind !== 'RSA') return { ok: false, error: 'RSA key exchange needs an RSA key' };
     let dh: { ours: { privateKey: KeyObject; blob: KeyBlob }; premaster: Uint8Array } | undefined;

@@ -76,6 +76,7 @@ const CASES: Case[] = [
   { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, label: 'plain' },
   { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa'], label: 'RSA + AES-128-CBC + HMAC/SHA-1' },
   { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_rsa'], label: 'ECDH_RSA + AES-256-GCM/SHA-256 (the clients agree with our -e key)' },
+  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes256-cbc', '-h', 'sha256', '-e', 'rsa', '-w', 'keyex'], label: 'RSA + AES-256-CBC/SHA-256 -w keyex (clients\' CLIENT_KEYs checked, responses re-signed)' },
   { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', 'aes128-cbc', '-h', 'sha256', '-e', 'rsa'], label: 'RSA + AES-128-CBC + HMAC/SHA-256' },
   { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, label: 'plain' },
 ];
