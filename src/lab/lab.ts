@@ -323,6 +323,9 @@ export class Lab {
 
   /** A Lab object for naming and addresses only (nothing is built): host tables, docs. */
   static describe(figure: FigureName, opts: LabOptions = {}): Lab {
+    if (opts.ipv6) {
+      try { ula6Group(opts.octet ?? DEFAULT_OCTET); } catch (e) { throw new LabError((e as Error).message); }
+    }
     return new Lab(figure, opts, opts.prefix ?? 'ulab');
   }
 

@@ -34,6 +34,17 @@ test('help and usage errors', { timeout: 30_000 }, () => {
   assert.match(opt.err, /--loss: expected a non-negative number/);
 });
 
+test('hosts --ipv6 lists each host\'s IPv6 address beside its IPv4 one; a bad octet is one line', { timeout: 30_000 }, () => {
+  const h = lab('hosts', 'fig1', '--ipv6', '--octet', '71');
+  assert.equal(h.code, 0, h.err);
+  assert.match(h.out, /clientB1 +client +eB 10\.71\.2\.21 fd71:2::21 /);
+  assert.match(h.out, /router +router +eA 10\.71\.1\.1 fd71:1::1, eB 10\.71\.2\.1 fd71:2::1, eC 10\.71\.3\.1 fd71:3::1 /);
+  assert.doesNotMatch(lab('hosts', 'fig1', '--octet', '71').out, /fd71/, 'IPv4 only without --ipv6');
+  const bad = lab('hosts', 'fig1', '--ipv6', '--octet', '150');
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /^uftp-lab: IPv6 lab addresses need an octet 0\.\.99 .*got 150\n$/);
+});
+
 test('without root it says so plainly and exits non-zero', { timeout: 30_000 }, () => {
   const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, bin, 'up', 'fig1'],
     { encoding: 'utf8', timeout: 30_000 });
