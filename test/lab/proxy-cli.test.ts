@@ -36,11 +36,17 @@ test('detaches: exit 0 once running, pidfile written; SIGTERM shuts it down and 
   fs.mkdirSync(dir, { recursive: true });
   const pidfile = path.join(dir, 'p.pid');
   const logfile = path.join(dir, 'p.log');
-  const r = await run(['-c', '-P', pidfile, '-L', logfile, '-x', '3']);
+  const r = await run(['-c', '-P', pidfile, '-L', logfile, '-x', '3', '-N', '7']);
   assert.equal(r.code, 0, r.stderr);
   const pid = Number(fs.readFileSync(pidfile, 'utf8').trim());
   assert.ok(pid > 0 && alive(pid));
-  assert.match(fs.readFileSync(logfile, 'utf8'), /Listening on port 1044/);
+  const log = fs.readFileSync(logfile, 'utf8');
+  assert.match(log, /Listening on port 1044/);
+  // -U defaults to the IPv4 address of the first multicast-capable interface (the host's only one here)
+  assert.match(log, new RegExp(`Using unique ID ${lab.uidOf(H)}`));
+  // -N: the nice value
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  assert.equal(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]), 7, 'nice 7');
   // a second one cannot bind: exit 2, reported by the launching process
   const r2 = await run(['-c', '-L', path.join(dir, 'q.log')]);
   assert.equal(r2.code, 2);
