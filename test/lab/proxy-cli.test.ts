@@ -112,3 +112,27 @@ test('-Q 46 sets DSCP EF (TOS 0xb8) on outgoing packets', { timeout: 60_000 }, a
   assert.ok(tos.length >= 2, `heartbeats captured: ${r.stdout}`);
   assert.ok(tos.every((t) => t === '0xb8'), `TOS ${tos.join(',')}`);
 });
+
+test('-g 1 -n 2: the log rolls at 1 MB and keeps two archives (a flood of bad datagrams logged at -x 4)', { timeout: 90_000 }, async () => {
+  const dir = path.join(lab.workDir, 'd5');
+  fs.mkdirSync(dir, { recursive: true });
+  const logfile = path.join(dir, 'roll.log');
+  const pidfile = path.join(dir, 'roll.pid');
+  const r = await run(['-c', '-x', '4', '-L', logfile, '-g', '1', '-n', '2', '-P', pidfile, '-p', '2044']);
+  assert.equal(r.code, 0, r.stderr);
+  const pid = Number(fs.readFileSync(pidfile, 'utf8').trim());
+  // ~60,000 one-byte datagrams, each logged as dropped (about 90 bytes a line): well over 3 MB of log
+  const flood = `const s=require('node:dgram').createSocket('udp4');let n=0;const b=Buffer.from([1]);
+function go(){for(let i=0;i<500;i++)s.send(b,2044,'127.0.0.1');n+=500;if(n<60000)setTimeout(go,2);else setTimeout(()=>s.close(),200);}go();`;
+  const f = await lab.exec(H, [process.execPath, '-e', flood], { timeoutMs: 60_000 });
+  assert.equal(f.code, 0, f.stderr);
+  await sleep(1000);
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
+  const size = (p: string): number => (fs.existsSync(p) ? fs.statSync(p).size : -1);
+  assert.ok(size(`${logfile}.1`) > 0, 'rolled once at least');
+  assert.ok(size(`${logfile}.2`) > 0, 'second archive');
+  assert.equal(size(`${logfile}.3`), -1, 'no third archive (-n 2)');
+  for (const p of [logfile, `${logfile}.1`, `${logfile}.2`]) assert.ok(size(p) <= 1024 * 1024 + 64 * 1024, `${p}: ${size(p)} bytes`);
+  assert.match(fs.readFileSync(`${logfile}.1`, 'utf8'), /Dropped datagram from 127\.0\.0\.1:\d+: UFTP header: 1 bytes/);
+});
