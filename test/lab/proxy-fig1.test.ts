@@ -79,6 +79,10 @@ test('fig1 plain: real uftp -> OUR server proxy -> OUR client proxy -> 2 real uf
   await fig1Transfer('ours', 'ours');
 });
 
+test('fig1 plain with TFMCC congestion control (CONG_CTRL down, CC_ACK up at once, STATUS with TFMCC info) through our proxies', { timeout: 120_000 }, async () => {
+  await fig1Transfer('ours', 'ours', { label: 'plain TFMCC', server: ['-C', 'tfmcc'], key: 'rsa:512' });
+});
+
 test('fig1 plain mixed: OUR server proxy -> REAL client proxy', { timeout: 120_000 }, async () => {
   await fig1Transfer('ours', 'real');
 });
