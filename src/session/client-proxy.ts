@@ -44,6 +44,7 @@ import {
   type ProxyIo,
 } from './proxy-common.js';
 import { MAX_IDLE_MS, MAX_SESSIONS, MIN_IDLE_MS } from './server-proxy.js';
+import { isSsm } from './addr.js';
 import { KeyexSession, NO_COMPATIBLE_KEY } from './proxy-keyex.js';
 import type { LoadedKey } from '../crypto/keyfile.js';
 import type { KeyObject } from 'node:crypto';
@@ -240,6 +241,12 @@ export class ClientProxy {
         this.drop(1, `${tag}: Server ${hexId(serverId)} not in server list`);
         return;
       }
+      // with -S, a proxy that listens by multicast (response proxy, as the server proxy) needs SSM addresses (man
+      // uftpproxyd); the real client proxy with -S accepts any private address (black-box), and so do we
+      if (this.cfg.serverList && this.cfg.response && !isSsm(a.value.privateAddr)) {
+        this.drop(1, `${tag}: private multicast address ${a.value.privateAddr} is not an SSM address, rejected (-S given)`);
+        return;
+      }
       let enc: KeyexSession | undefined;
       if (a.value.encrypted) {
         if (!this.cfg.keys || this.cfg.keys.length === 0) {
@@ -295,7 +302,7 @@ export class ClientProxy {
       else this.byGroup.set(groupId, [s]);
       this.io.log(2, `${tag}: Received request from ${hexId(serverId)} via ${endpointText(from)}`);
       this.io.log(3, `${tag}: Using public multicast address ${s.publicAddr}, private multicast address ${s.privateAddr}`);
-      if (this.cfg.response) this.joinPrivate(s.privateAddr);
+      if (this.cfg.response) this.joinPrivate(s.privateAddr, this.cfg.serverList ? from.address : undefined);
     }
     s.lastHeard = now;
     s.grttQ = grttQ;
@@ -310,18 +317,21 @@ export class ClientProxy {
   /** Response proxy: private addresses joined, counted per session. */
   private readonly joined = new Map<string, number>();
 
-  private joinPrivate(addr: string): void {
-    const n = this.joined.get(addr) ?? 0;
-    if (n === 0) this.io.join(addr);
-    this.joined.set(addr, n + 1);
+  /** Joins a private address (source-specific from the server with -S), counted per session. */
+  private joinPrivate(addr: string, source?: string): void {
+    const k = `${addr}|${source ?? ''}`;
+    const n = this.joined.get(k) ?? 0;
+    if (n === 0) this.io.join(addr, source);
+    this.joined.set(k, n + 1);
   }
 
-  private leavePrivate(addr: string): void {
-    const n = (this.joined.get(addr) ?? 1) - 1;
+  private leavePrivate(addr: string, source?: string): void {
+    const k = `${addr}|${source ?? ''}`;
+    const n = (this.joined.get(k) ?? 1) - 1;
     if (n <= 0) {
-      this.joined.delete(addr);
-      this.io.leave(addr);
-    } else this.joined.set(addr, n);
+      this.joined.delete(k);
+      this.io.leave(addr, source);
+    } else this.joined.set(k, n);
   }
 
   private onKeyReq(now: number, from: Endpoint): void {
@@ -667,7 +677,7 @@ export class ClientProxy {
       if (rest.length) this.byGroup.set(s.groupId, rest);
       else this.byGroup.delete(s.groupId);
     }
-    if (this.cfg.response) this.leavePrivate(s.privateAddr);
+    if (this.cfg.response) this.leavePrivate(s.privateAddr, this.cfg.serverList ? s.upstream.address : undefined);
     this.io.log(2, `${groupTag(s.groupId, s.groupInst)}: Session ended (${s.down} packets down, ${s.up} up, ${s.clients.size} clients)`);
   }
 
