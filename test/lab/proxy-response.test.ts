@@ -29,6 +29,8 @@ interface Case {
   /** uftp encryption options; none = plain. */
   readonly enc?: readonly string[];
   readonly label: string;
+  /** Key spec of every key (server, proxies, clients); default rsa:1024. */
+  readonly keySpec?: string;
 }
 
 async function run(c: Case): Promise<void> {
@@ -39,7 +41,7 @@ async function run(c: Case): Promise<void> {
   fs.writeFileSync(path.join(src, 'a.bin'), randomBytes(500_000));
   fs.writeFileSync(path.join(src, 'sub', 'b.txt'), 'response proxy\n');
   const want = treeHashes(src);
-  const key = (who: string) => lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), 'rsa:1024');
+  const key = (who: string) => lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), c.keySpec ?? 'rsa:1024');
   const rps: Proc[] = [];
   const clients: { host: string; proc: Proc & { dest: string } }[] = [];
   for (const [rp, cls] of Object.entries(c.proxies)) {
@@ -79,6 +81,10 @@ const CASES: Case[] = [
   { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes256-cbc', '-h', 'sha256', '-e', 'rsa', '-w', 'keyex'], label: 'RSA + AES-256-CBC/SHA-256 -w keyex (clients\' CLIENT_KEYs checked, responses re-signed)' },
   { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', 'aes128-cbc', '-h', 'sha256', '-e', 'rsa'], label: 'RSA + AES-128-CBC + HMAC/SHA-256' },
   { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, label: 'plain' },
+  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa', '-c'], label: 'RSA + AES-128-CBC/SHA-1 with client authentication (uftp -c)' },
+  { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'ecdh_ecdsa', '-w', 'keyex'], keySpec: 'ec:prime256v1', label: 'ECDH_ECDSA + AES-128-CCM/SHA-384 -w keyex' },
+  { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_rsa'], label: 'ECDH_RSA + AES-256-GCM/SHA-256' },
+  { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', '3des', '-h', 'sha1', '-e', 'rsa'], label: 'RSA + 3DES/SHA-1' },
 ];
 
 for (const c of CASES) {
