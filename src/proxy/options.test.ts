@@ -124,6 +124,11 @@ test('-k / -K: several keys of different types; counts must match when both are 
   bad(['-c', '-k', 'a.pem,,b.pem'], /-k: .*empty item/);
   bad(['-r', '-e', 'nope'], /-e: unknown EC curve 'nope'/);
   assert.equal(ok(['-r', '-e', 'secp256r1']).ecdhCurve, 'prime256v1');
+  // -r [curve]: the curve as the operand of -r, anywhere on the line
+  assert.equal(ok(['-r', 'secp384r1', '-d']).ecdhCurve, 'secp384r1');
+  assert.equal(ok(['-d', '-r', 'prime256v1']).ecdhCurve, 'prime256v1');
+  bad(['-r', 'nope'], /^uftpproxyd: -r: unknown EC curve 'nope'$/);
+  bad(['-r', 'secp384r1', '-e', 'prime256v1'], /different curves/);
 });
 
 test('getopt errors: unknown option, missing argument, stray operand', () => {

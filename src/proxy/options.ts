@@ -104,7 +104,11 @@ export const PROXY_OPTIONS = {
   publicMcast: option('M', 'pub_mcast_addr[,...]', 'public multicast addresses to listen on', commaList(mcastAddr, 'multicast address list'), [DEFAULT_PUBLIC_MCAST], DEFAULT_PUBLIC_MCAST),
 } as const;
 
-export const PROXY_CMDLINE: CommandLineSpec<typeof PROXY_OPTIONS> = { prog: PROG, table: PROXY_OPTIONS };
+/**
+ * One operand is allowed: the curve of `-r [curve]` (the issue's form; the real 4.10.2 takes no argument to -r and
+ * has -e). Options and the operand may come in any order, as glibc getopt allows.
+ */
+export const PROXY_CMDLINE: CommandLineSpec<typeof PROXY_OPTIONS> = { prog: PROG, table: PROXY_OPTIONS, operandsUsage: '[curve (with -r)]', maxOperands: 1, permute: true };
 
 export type ProxyMode = 'server' | 'client' | 'response';
 
@@ -152,6 +156,15 @@ export function parseProxyArgs(argv: readonly string[]): ProxyArgsResult {
   if (modes === 0) return fail('one of -s, -c or -r must be given');
   if (modes > 1) return fail('only one of -s, -c, -r may be given');
   const mode: ProxyMode = o.server !== undefined ? 'server' : o.client ? 'client' : 'response';
+  let ecdhCurve = o.ecdhCurve;
+  if (cl.operands.length > 0) {
+    const word = cl.operands[0];
+    if (mode !== 'response') return fail(`unexpected argument '${word}'`);
+    const c = curve(word);
+    if (!c.ok) return fail(`-r: ${c.error}`);
+    if (ecdhCurve !== undefined && ecdhCurve !== c.value) return fail(`-r ${word} and -e ${ecdhCurve} name different curves`);
+    ecdhCurve = c.value;
+  }
   const keyFiles = o.keyFiles ?? [];
   const newKeys = o.newKeys ?? [];
   if (keyFiles.length > 0 && newKeys.length > 0 && keyFiles.length !== newKeys.length) {
@@ -185,7 +198,7 @@ export function parseProxyArgs(argv: readonly string[]): ProxyArgsResult {
       serverList: o.serverList,
       keyFiles,
       newKeys,
-      ecdhCurve: o.ecdhCurve,
+      ecdhCurve,
       interfaces: o.interfaces ?? [],
       publicMcast,
     },
