@@ -17,7 +17,7 @@ import {
   constants as cryptoConstants,
   type KeyObject,
 } from 'node:crypto';
-import { AEAD_TAG_LEN, SEALED_HEADER_LEN, decodeSealed, sealedHeader } from './wire.js';
+import { AEAD_TAG_LEN, SEALED_HEADER_LEN, decodeSealed, writeSealedHeader } from './wire.js';
 
 export const SERVER_SIG_LABEL = 'KTFTP-v1 server signature';
 export const CLIENT_SIG_LABEL = 'KTFTP-v1 client signature';
@@ -118,16 +118,20 @@ export const REPLAY_WINDOW = 1024;
  */
 export class Sealer {
   private seq = 0;
-  constructor(private readonly key: Buffer, private readonly iv: Buffer) {}
+  /** iv(4) || seq(8); createCipheriv copies it, so one buffer serves every packet. */
+  private readonly nonce = Buffer.alloc(12);
+  constructor(private readonly key: Buffer, iv: Buffer) {
+    iv.copy(this.nonce, 0, 0, 4);
+  }
 
   seal(inner: Uint8Array): Buffer {
     const seq = this.seq++;
-    const header = sealedHeader(seq);
-    const nonce = Buffer.concat([this.iv, header.subarray(2)]);
-    const c = createCipheriv('aes-256-gcm', this.key, nonce);
-    c.setAAD(header);
+    // The header is written straight into the packet (no separate header or nonce buffers per packet).
     const out = Buffer.allocUnsafe(SEALED_HEADER_LEN + inner.length + AEAD_TAG_LEN);
-    header.copy(out, 0);
+    writeSealedHeader(out, seq);
+    out.copy(this.nonce, 4, 2, SEALED_HEADER_LEN);
+    const c = createCipheriv('aes-256-gcm', this.key, this.nonce);
+    c.setAAD(out.subarray(0, SEALED_HEADER_LEN));
     const n = c.update(inner).copy(out, SEALED_HEADER_LEN);
     c.final();
     c.getAuthTag().copy(out, SEALED_HEADER_LEN + n);
@@ -140,7 +144,10 @@ export type OpenResult = { ok: true; inner: Buffer; seq: number } | { ok: false;
 export class Opener {
   private max = -1;
   private readonly seen = new Uint8Array(REPLAY_WINDOW);
-  constructor(private readonly key: Buffer, private readonly iv: Buffer) {}
+  private readonly nonce = Buffer.alloc(12);
+  constructor(private readonly key: Buffer, iv: Buffer) {
+    iv.copy(this.nonce, 0, 0, 4);
+  }
 
   open(packet: Uint8Array): OpenResult {
     const env = decodeSealed(packet);
@@ -149,13 +156,14 @@ export class Opener {
     if (this.max >= 0 && seq <= this.max - REPLAY_WINDOW) return { ok: false, reason: 'stale' };
     if (seq <= this.max && this.seen[seq % REPLAY_WINDOW] === 1) return { ok: false, reason: 'replayed' };
     const body = env.value.body;
-    const nonce = Buffer.concat([this.iv, env.value.header.subarray(2)]);
+    this.nonce.set(env.value.header.subarray(2), 4);
     let inner: Buffer;
     try {
-      const d = createDecipheriv('aes-256-gcm', this.key, nonce);
+      const d = createDecipheriv('aes-256-gcm', this.key, this.nonce);
       d.setAAD(env.value.header);
       d.setAuthTag(body.subarray(body.length - AEAD_TAG_LEN));
-      inner = Buffer.concat([d.update(body.subarray(0, body.length - AEAD_TAG_LEN)), d.final()]);
+      inner = d.update(body.subarray(0, body.length - AEAD_TAG_LEN));
+      d.final(); // GCM returns nothing more here; it throws when the tag does not verify
     } catch {
       return { ok: false, reason: 'forged' };
     }

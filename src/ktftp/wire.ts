@@ -209,10 +209,15 @@ export function decodeSealed(b: Uint8Array): Result<SealedEnvelope> {
 
 export function sealedHeader(seq: number): Buffer {
   const h = Buffer.alloc(SEALED_HEADER_LEN);
-  h.writeUInt16BE(Op.SEALED, 0);
-  h.writeUInt32BE(Math.floor(seq / 0x100000000), 2);
-  h.writeUInt32BE(seq >>> 0, 6);
+  writeSealedHeader(h, seq);
   return h;
+}
+
+/** Writes the SEALED header for `seq` into the first SEALED_HEADER_LEN bytes of `b`. */
+export function writeSealedHeader(b: Buffer, seq: number): void {
+  b.writeUInt16BE(Op.SEALED, 0);
+  b.writeUInt32BE(Math.floor(seq / 0x100000000), 2);
+  b.writeUInt32BE(seq >>> 0, 6);
 }
 
 export function opcodeOf(b: Uint8Array): number {
