@@ -95,7 +95,8 @@ class FileSource implements Source {
       this.end = len;
     }
     const n = Math.min(max, this.end - this.start);
-    const out = Buffer.from(this.buf.subarray(this.start, this.start + n));
+    // No copy: a refill reads into a new buffer, so bytes handed out here are never overwritten.
+    const out = this.buf.subarray(this.start, this.start + n);
     this.start += n;
     return { ok: true, value: out };
   }

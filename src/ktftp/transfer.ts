@@ -108,7 +108,7 @@ export class DataSender {
     if (a < this.base || a > highest) return []; // duplicate or bogus: ignore
     const n = a - this.base + 1;
     for (let i = 0; i < n; i++) this.sentBytes += this.blocks[i].length;
-    this.blocks = this.blocks.slice(n);
+    this.blocks.splice(0, n);
     this.base = a + 1;
     this.lastProgress = now;
     if (this.lastBlock !== null && a >= this.lastBlock) {
