@@ -210,9 +210,9 @@ export async function downPrefix(prefix: string, o: { keepWorkDir?: boolean } = 
   const pids = new Set<number>();
   for (const ns of nss) for (const p of await namespacePids(ns)) pids.add(p);
   for (const p of pids) killPid(p, 'SIGTERM');
-  for (let i = 0; i < 20 && [...pids].some(alive); i++) await sleep(100);
-  for (const p of pids) if (alive(p)) killPid(p, 'SIGKILL');
-  for (let i = 0; i < 20 && [...pids].some(alive); i++) await sleep(50);
+  for (let i = 0; i < 20 && [...pids].some(pidAlive); i++) await sleep(100);
+  for (const p of pids) if (pidAlive(p)) killPid(p, 'SIGKILL');
+  for (let i = 0; i < 20 && [...pids].some(pidAlive); i++) await sleep(50);
   for (const ns of nss) await run(['ip', 'netns', 'del', ns]);
   if (fs.existsSync('/etc/netns')) {
     for (const d of fs.readdirSync('/etc/netns')) if (mine(d)) fs.rmSync(path.join('/etc/netns', d), { recursive: true, force: true });
@@ -222,7 +222,8 @@ export async function downPrefix(prefix: string, o: { keepWorkDir?: boolean } = 
   return nss;
 }
 
-function alive(pid: number): boolean {
+/** True while a process with this pid exists (signal 0 probes without signalling). */
+export function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 

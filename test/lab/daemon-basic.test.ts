@@ -9,20 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pidAlive as alive } from '../../src/lab/lab.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const prog = path.join(root, 'dist/src/cli/common/daemon-testprog.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'un-daemon-'));
 const started: number[] = [];
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Lab, ourBin } from '../../src/lab/lab.js';
+import { Lab, ourBin, pidAlive as alive } from '../../src/lab/lab.js';
 
 let lab: Lab;
 before(async () => {
@@ -22,14 +22,6 @@ function run(args: string[], timeoutMs = 20_000): Promise<{ code: number; stdout
   return lab.exec(H, [process.execPath, ourBin('uftpproxyd'), ...args], { timeoutMs });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('detaches: exit 0 once running, pidfile written; SIGTERM shuts it down and removes the pidfile', { timeout: 60_000 }, async () => {
   const dir = path.join(lab.workDir, 'd1');

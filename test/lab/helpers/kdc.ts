@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pidAlive as alive } from '../../../src/lab/lab.js';
 
 export interface KdcOptions {
   /** Namespace name prefix, e.g. `ub-`; the namespace is `<prefix>k<6 hex>`. */
@@ -123,14 +124,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function killPid(pid: number | undefined): Promise<void> {
   if (pid === undefined || !alive(pid)) return;
