@@ -21,8 +21,8 @@ import {
   sha256,
   signWith,
   verifyWith,
+  SealAhead,
   type Opener,
-  type Sealer,
 } from './crypto.js';
 import type { Sink, Source } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
@@ -62,7 +62,7 @@ export class ClientSession {
   private state: State = 'await-oack';
   private request: Buffer = Buffer.alloc(0);
   private eph = generateEphemeral();
-  private sealer: Sealer | null = null;
+  private sealer: SealAhead | null = null;
   private opener: Opener | null = null;
   private authPacket: Packet | null = null;
   private params: TransferParams;
@@ -78,6 +78,21 @@ export class ClientSession {
 
   constructor(private readonly r: ClientRequest) {
     this.params = { blksize: r.blksize, windowsize: r.windowsize, rexmt: r.rexmt, timeout: r.timeout };
+  }
+
+  /** A sealed transfer is running and nothing is sealed ahead: the driver should call prepare() when idle. */
+  get wantsPrepare(): boolean {
+    return this.sealer !== null && this.sealer.empty && (this.state === 'sending' || this.state === 'receiving');
+  }
+
+  /**
+   * Seals the packets this session will most likely send next (the next window of DATA, or the next ACK) so
+   * that answering the peer costs no sealing; call it when there is nothing else to do (after the sends).
+   */
+  prepare(): void {
+    if (!this.wantsPrepare) return;
+    const next = this.state === 'sending' ? (this.sender?.peekNext() ?? []) : (this.receiver?.peekNext() ?? []);
+    if (next.length > 0) this.sealer!.prepare(next.map((p) => encode(p)));
   }
 
   get deadline(): number | null {
@@ -216,8 +231,8 @@ export class ClientSession {
     if (shared === null) return this.localError('server OACK: bad kx value');
     this.serverKey = sk;
     const transcript = sha256(this.request, datagram);
-    const { sealer, opener } = sessionCiphers(deriveKeys(shared, transcript), 'client');
-    this.sealer = sealer;
+    const { sealer: rawSealer, opener } = sessionCiphers(deriveKeys(shared, transcript), 'client');
+    this.sealer = new SealAhead(rawSealer);
     this.opener = opener;
     // Adopt the negotiated sizes; a server may lower but never raise them.
     const bs = Number(getOption(p.options, 'blksize') ?? '512');

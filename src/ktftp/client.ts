@@ -85,6 +85,22 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
     let timer: NodeJS.Timeout | null = null;
     let timerAt = 0;
     let finished = false;
+    let preparing = false;
+    /** Seals the likely next packet after this turn's sends went out (see ClientSession.prepare). */
+    const prepareSoon = (): void => {
+      if (preparing || !session.wantsPrepare) return;
+      preparing = true;
+      setImmediate(() => {
+        preparing = false;
+        if (finished) return;
+        try {
+          session.prepare();
+        } catch (e) {
+          send(session.cancel(`internal error: ${(e as Error).message}`));
+          after();
+        }
+      });
+    };
     const finish = (): void => {
       if (finished) return;
       finished = true;
@@ -148,6 +164,7 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
       if (!wasLocked && session.locked) serverPort = ri.port;
       send(out);
       after();
+      prepareSoon();
     });
     sock.bind(0, () => {
       try {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { agree, deriveKeys, generateEphemeral, Opener, Sealer, sha256 } from './crypto.js';
+import { randomBytes } from 'node:crypto';
+import { agree, deriveKeys, generateEphemeral, Opener, SealAhead, Sealer, sha256 } from './crypto.js';
 import { decode, encode, checkTagName, unwrapBlock } from './wire.js';
 
 test('sealed packets open once; a replay, a stale packet and a flipped bit are refused', () => {
@@ -63,4 +64,31 @@ test('block numbers unwrap across the 16-bit rollover', () => {
   assert.equal(unwrapBlock(0, 65535), 65536);
   assert.equal(unwrapBlock(65535, 65536), 65535);
   assert.equal(unwrapBlock(5, 131072 + 3), 131077);
+});
+
+test('SealAhead: a packet sealed ahead is sent only if the same bytes come next; otherwise it is dropped and seqs still grow', () => {
+  const keys = deriveKeys(randomBytes(32), randomBytes(32));
+  const s = new SealAhead(new Sealer(keys.serverKey, keys.serverIv));
+  const o = new Opener(keys.serverKey, keys.serverIv);
+  const a = encode({ type: 'ACK', block: 1 });
+  const b = encode({ type: 'ACK', block: 2 });
+  s.prepare([a, b]);
+  assert.equal(s.empty, false);
+  const pa = s.seal(a);
+  assert.equal(pa.readBigUInt64BE(2), 0n); // the prepared packet, seq 0
+  // Something else comes next: the prepared ACK 2 (seq 1) is dropped, the fresh one gets seq 2.
+  const pc = s.seal(encode({ type: 'ACK', block: 7 }));
+  assert.equal(pc.readBigUInt64BE(2), 2n);
+  assert.equal(s.empty, true);
+  const pb = s.seal(b);
+  assert.equal(pb.readBigUInt64BE(2), 3n);
+  for (const [p, inner] of [[pa, a], [pc, encode({ type: 'ACK', block: 7 })], [pb, b]] as const) {
+    const r = o.open(p);
+    assert.ok(r.ok && r.inner.equals(inner));
+  }
+  // A prepared batch used in full, in order.
+  s.prepare([a, b]);
+  assert.equal(s.seal(a).readBigUInt64BE(2), 4n);
+  assert.equal(s.seal(b).readBigUInt64BE(2), 5n);
+  assert.equal(s.empty, true);
 });

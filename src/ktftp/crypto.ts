@@ -178,6 +178,41 @@ export class Opener {
   }
 }
 
+/**
+ * Packets sealed ahead of need (while the peer is busy), used only when exactly the same inner bytes are sent
+ * next, in the same order. Anything else discards what is left and is sealed fresh, so sequence numbers on the
+ * wire still only grow (a discarded packet's number is never used) and no nonce is used twice.
+ */
+export class SealAhead {
+  private inner: Buffer[] = [];
+  private sealed: Buffer[] = [];
+  private i = 0;
+  constructor(private readonly sealer: Sealer) {}
+
+  /** Nothing sealed ahead is left. */
+  get empty(): boolean {
+    return this.i >= this.inner.length;
+  }
+
+  /** Seals `inners` now, for later. Only when empty (an earlier batch must not be sent after this one). */
+  prepare(inners: Buffer[]): void {
+    if (!this.empty || inners.length === 0) return;
+    this.inner = inners;
+    this.sealed = inners.map((b) => this.sealer.seal(b));
+    this.i = 0;
+  }
+
+  seal(inner: Buffer): Buffer {
+    if (this.i < this.inner.length) {
+      if (this.inner[this.i].equals(inner)) return this.sealed[this.i++];
+      this.inner = [];
+      this.sealed = [];
+      this.i = 0;
+    }
+    return this.sealer.seal(inner);
+  }
+}
+
 /** The pair of sealers for one side of a session. */
 export function sessionCiphers(keys: SessionKeys, side: 'client' | 'server'): { sealer: Sealer; opener: Opener } {
   return side === 'client'

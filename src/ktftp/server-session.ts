@@ -22,8 +22,8 @@ import {
   sha256,
   signWith,
   verifyWith,
+  SealAhead,
   type Opener,
-  type Sealer,
 } from './crypto.js';
 import type { TagFs } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
@@ -68,7 +68,7 @@ export interface ServerOutput {
 export class ServerSession {
   private state: State = 'done';
   private secure = false;
-  private sealer: Sealer | null = null;
+  private sealer: SealAhead | null = null;
   private opener: Opener | null = null;
   private transcript: Buffer = Buffer.alloc(0);
   private oack: Buffer | null = null;
@@ -111,6 +111,21 @@ export class ServerSession {
     const s = new ServerSession(ctx, peer, p.op, p.tag, now);
     const send = s.start(now, p.mode, p.options, Buffer.from(datagram));
     return { session: s, send };
+  }
+
+  /** A sealed transfer is running and nothing is sealed ahead: the driver should call prepare() when idle. */
+  get wantsPrepare(): boolean {
+    return this.sealer !== null && this.sealer.empty && (this.state === 'sending' || this.state === 'receiving');
+  }
+
+  /**
+   * Seals the packets this session will most likely send next (the next window of DATA, or the next ACK) so
+   * that answering the peer costs no sealing; call it when there is nothing else to do (after the sends).
+   */
+  prepare(): void {
+    if (!this.wantsPrepare) return;
+    const next = this.state === 'sending' ? (this.sender?.peekNext() ?? []) : (this.receiver?.peekNext() ?? []);
+    if (next.length > 0) this.sealer!.prepare(next.map((p) => encode(p)));
   }
 
   get deadline(): number | null {
@@ -307,8 +322,8 @@ export class ServerSession {
     const sig = signWith(this.ctx.key.privateKey, SERVER_SIG_LABEL, sha256(request, prefix));
     const oack = encode({ type: 'OACK', options: [...accepted, ['sig', sig.toString('base64')]] });
     this.transcript = sha256(request, oack);
-    const { sealer, opener } = sessionCiphers(deriveKeys(shared, this.transcript), 'server');
-    this.sealer = sealer;
+    const { sealer: rawSealer, opener } = sessionCiphers(deriveKeys(shared, this.transcript), 'server');
+    this.sealer = new SealAhead(rawSealer);
     this.opener = opener;
     this.secure = true;
     this.oack = oack;

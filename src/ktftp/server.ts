@@ -36,6 +36,8 @@ interface Live {
   timerAt: number;
   peerAddr: string;
   peerPort: number;
+  /** A setImmediate to seal ahead is queued. */
+  preparing: boolean;
 }
 
 function now(): number {
@@ -151,7 +153,7 @@ export class KtftpServer {
       return;
     }
     const sock = dgram.createSocket(rinfo.family === 'IPv6' ? 'udp6' : 'udp4');
-    const l: Live = { session: r.session, sock, timer: null, timerAt: 0, peerAddr: rinfo.address, peerPort: rinfo.port };
+    const l: Live = { session: r.session, sock, timer: null, timerAt: 0, peerAddr: rinfo.address, peerPort: rinfo.port, preparing: false };
     this.live.add(l);
     const first = r.send;
     sock.on('error', (e) => {
@@ -191,6 +193,27 @@ export class KtftpServer {
     }
     this.emit(l, out);
     this.after(l);
+    this.prepareSoon(l);
+  }
+
+  /**
+   * Seals the likely next packets once this turn's sends have gone out (setImmediate runs after them), while
+   * the client works on what it got: the answer to its next packet then costs no sealing.
+   */
+  private prepareSoon(l: Live): void {
+    if (l.preparing || !l.session.wantsPrepare) return;
+    l.preparing = true;
+    setImmediate(() => {
+      l.preparing = false;
+      if (!this.live.has(l)) return;
+      try {
+        l.session.prepare();
+      } catch (e) {
+        this.cfg.log(0, `${l.session.peer}: internal error: ${(e as Error).stack ?? String(e)}`);
+        l.session.abort();
+        this.end(l);
+      }
+    });
   }
 
   private emit(l: Live, out: Buffer[]): void {

@@ -28,6 +28,9 @@ export type Outcome =
   | { readonly ok: false; readonly kind: 'timeout'; readonly message: string }
   | { readonly ok: false; readonly kind: 'local'; readonly message: string };
 
+/** Most bytes of one window a sender reads ahead (peekNext). */
+export const LOOKAHEAD_BYTES = 512 * 1024;
+
 export function errorPacket(code: number, message: string): Packet {
   return { type: 'ERROR', code, message };
 }
@@ -43,6 +46,8 @@ export class DataSender {
   private lastProgress: number;
   private next: number;
   private sentBytes = 0;
+  /** A read failure met while reading ahead; reported when the window needs that block. */
+  private readError: { code: number; message: string } | null = null;
   outcome: Outcome | null = null;
 
   constructor(private readonly source: Source, private readonly p: TransferParams, now: number) {
@@ -58,18 +63,33 @@ export class DataSender {
     return this.sentBytes;
   }
 
-  private fill(): Packet | null {
-    while (this.lastBlock === null && this.blocks.length < this.p.windowsize) {
+  /** Reads blocks until `limit` are held (the current window and, for peekNext, the one after it). */
+  private readMore(limit: number): void {
+    while (this.lastBlock === null && this.readError === null && this.blocks.length < limit) {
       const r = this.source.read(this.p.blksize);
       if (!r.ok) {
-        this.outcome = { ok: false, kind: 'tftp', code: r.code, message: r.message, remote: false };
-        return errorPacket(r.code, r.message);
+        this.readError = { code: r.code, message: r.message };
+        break;
       }
       if (r.value === null) break; // a pipe with nothing more yet: poke() sends the rest when it comes
       this.blocks.push(r.value);
       if (r.value.length < this.p.blksize) this.lastBlock = this.base + this.blocks.length - 1;
     }
+  }
+
+  private fill(): Packet | null {
+    this.readMore(this.p.windowsize);
+    const e = this.readError;
+    if (e !== null && this.lastBlock === null && this.blocks.length < this.p.windowsize) {
+      this.outcome = { ok: false, kind: 'tftp', code: e.code, message: e.message, remote: false };
+      return errorPacket(e.code, e.message);
+    }
     return null;
+  }
+
+  /** Blocks of the current window (blocks.length may exceed it by what peekNext read ahead). */
+  private get inWindow(): number {
+    return Math.min(this.blocks.length, this.p.windowsize);
   }
 
   private window(now: number): Packet[] {
@@ -77,8 +97,23 @@ export class DataSender {
     if (e !== null) return [e];
     this.next = now + this.p.rexmt;
     const out: Packet[] = [];
-    for (let i = 0; i < this.blocks.length; i++) out.push({ type: 'DATA', block: (this.base + i) & 0xffff, data: this.blocks[i] });
-    this.sentUpTo = this.base + this.blocks.length - 1;
+    const w = this.inWindow;
+    for (let i = 0; i < w; i++) out.push({ type: 'DATA', block: (this.base + i) & 0xffff, data: this.blocks[i] });
+    this.sentUpTo = this.base + w - 1;
+    return out;
+  }
+
+  /**
+   * The window that will be sent next if the whole current window is acknowledged (reading it ahead, at most
+   * LOOKAHEAD_BYTES), so the session can seal it while the peer is busy; [] when there is none.
+   */
+  peekNext(): Packet[] {
+    const w = this.p.windowsize;
+    if (this.outcome !== null || this.blocks.length < w || w * this.p.blksize > LOOKAHEAD_BYTES) return [];
+    if (this.lastBlock !== null && this.lastBlock < this.base + w) return [];
+    this.readMore(2 * w);
+    const out: Packet[] = [];
+    for (let i = w; i < this.blocks.length && i < 2 * w; i++) out.push({ type: 'DATA', block: (this.base + i) & 0xffff, data: this.blocks[i] });
     return out;
   }
 
@@ -88,10 +123,10 @@ export class DataSender {
     const e = this.fill();
     if (e !== null) return [e];
     const out: Packet[] = [];
-    for (let n = Math.max(this.sentUpTo + 1, this.base); n < this.base + this.blocks.length; n++)
+    for (let n = Math.max(this.sentUpTo + 1, this.base); n < this.base + this.inWindow; n++)
       out.push({ type: 'DATA', block: n & 0xffff, data: this.blocks[n - this.base] });
     if (out.length > 0) {
-      this.sentUpTo = this.base + this.blocks.length - 1;
+      this.sentUpTo = this.base + this.inWindow - 1;
       this.next = now + this.p.rexmt;
     }
     return out;
@@ -104,8 +139,7 @@ export class DataSender {
   onAck(now: number, wireBlock: number): Packet[] {
     if (this.outcome !== null) return [];
     const a = unwrapBlock(wireBlock, this.base);
-    const highest = this.base + this.blocks.length - 1;
-    if (a < this.base || a > highest) return []; // duplicate or bogus: ignore
+    if (a < this.base || a > this.sentUpTo) return []; // duplicate, bogus or not sent yet: ignore
     const n = a - this.base + 1;
     for (let i = 0; i < n; i++) this.sentBytes += this.blocks[i].length;
     this.blocks.splice(0, n);
@@ -160,6 +194,12 @@ export class DataReceiver {
 
   get bytes(): number {
     return this.received;
+  }
+
+  /** The ACK this receiver sends next if the coming blocks arrive in order and full; [] when finished. */
+  peekNext(): Packet[] {
+    if (this.outcome !== null) return [];
+    return [{ type: 'ACK', block: (this.expected - 1 + this.p.windowsize - this.sinceAck) & 0xffff }];
   }
 
   private ack(now: number, block: number): Packet {
