@@ -111,6 +111,8 @@ export class Daemon {
     this.failing = true;
     const code: ExitCodeValue = e instanceof StartupError ? e.code : ExitCode.USAGE;
     const message = e instanceof Error ? e.message : String(e);
+    // A foreground logger writes to stderr already: print the message there once, not twice.
+    const loggedToStderr = this.logger !== undefined && this.logger.path === undefined;
     if (this.logger) {
       this.logger.error(message);
       this.logger.close();
@@ -123,7 +125,7 @@ export class Daemon {
       // Block further start-up work: this promise never resolves, but callers treat fail() as never returning.
       throw new DaemonExit(code);
     }
-    if (!this.background) process.stderr.write(message + '\n');
+    if (!this.background && !loggedToStderr) process.stderr.write(message + '\n');
     process.exit(code);
   }
 
