@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { fingerprint } from '../crypto/pubkey.js';
 import { ClientSession, type ClientRequest } from './client-session.js';
+import { literalLookup } from './server.js';
 import type { Outcome } from './transfer.js';
 import { encode, ErrCode } from './wire.js';
 
@@ -78,7 +79,8 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
     return { outcome, session, elapsedMs: 0 };
   }
   const session = new ClientSession(r);
-  const sock = dgram.createSocket(addr.family === 6 ? 'udp6' : 'udp4');
+  // Every send goes to an address already resolved above: no lookup per packet (see literalLookup).
+  const sock = dgram.createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
   const t0 = performance.now();
   return new Promise<ClientResult>((resolve) => {
     let serverPort = r.port;

@@ -40,6 +40,15 @@ interface Live {
   preparing: boolean;
 }
 
+/**
+ * The transfer socket only ever sends to the peer's address as received (an IP literal): answering the
+ * lookup at once lets send() go out in the same turn instead of after a resolver round (process.nextTick,
+ * an IP-literal check) for every packet.
+ */
+export function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, isIPv6(address) ? 6 : 4);
+}
+
 function now(): number {
   return performance.now();
 }
@@ -152,7 +161,7 @@ export class KtftpServer {
       this.sock?.send(encode({ type: 'ERROR', code: ErrCode.UNDEF, message: 'Server busy, try again' }), rinfo.port, rinfo.address);
       return;
     }
-    const sock = dgram.createSocket(rinfo.family === 'IPv6' ? 'udp6' : 'udp4');
+    const sock = dgram.createSocket({ type: rinfo.family === 'IPv6' ? 'udp6' : 'udp4', lookup: literalLookup });
     const l: Live = { session: r.session, sock, timer: null, timerAt: 0, peerAddr: rinfo.address, peerPort: rinfo.port, preparing: false };
     this.live.add(l);
     const first = r.send;
