@@ -74,17 +74,23 @@ async function run(c: Case): Promise<void> {
   await lab.down();
 }
 
+/** The issue's crypto configurations; every one runs in every response-proxy figure. */
+const CONFIGS: readonly { readonly enc?: readonly string[]; readonly keySpec?: string; readonly label: string }[] = [
+  { label: 'plain' },
+  { enc: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa'], label: 'RSA + AES-128-CBC + HMAC/SHA-1' },
+  { enc: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_rsa'], label: 'ECDH_RSA + AES-256-GCM/SHA-256' },
+  { enc: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'ecdh_ecdsa', '-w', 'keyex'], keySpec: 'ec:prime256v1', label: 'ECDH_ECDSA + AES-128-CCM/SHA-384 -w keyex' },
+  { enc: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa', '-c'], label: 'RSA + AES-128-CBC/SHA-1 with client authentication (uftp -c)' },
+  { enc: ['-Y', '3des', '-h', 'sha1', '-e', 'rsa'], label: 'RSA + 3DES/SHA-1' },
+];
+const TOPOLOGIES: readonly Pick<Case, 'figure' | 'proxies'>[] = [
+  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] } },
+  { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] } },
+  { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] } },
+];
 const CASES: Case[] = [
-  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, label: 'plain' },
-  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa'], label: 'RSA + AES-128-CBC + HMAC/SHA-1' },
-  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_rsa'], label: 'ECDH_RSA + AES-256-GCM/SHA-256 (the clients agree with our -e key)' },
-  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes256-cbc', '-h', 'sha256', '-e', 'rsa', '-w', 'keyex'], label: 'RSA + AES-256-CBC/SHA-256 -w keyex (clients\' CLIENT_KEYs checked, responses re-signed)' },
-  { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', 'aes128-cbc', '-h', 'sha256', '-e', 'rsa'], label: 'RSA + AES-128-CBC + HMAC/SHA-256' },
-  { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, label: 'plain' },
-  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, enc: ['-Y', 'aes128-cbc', '-h', 'sha1', '-e', 'rsa', '-c'], label: 'RSA + AES-128-CBC/SHA-1 with client authentication (uftp -c)' },
-  { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', 'aes128-ccm', '-h', 'sha384', '-e', 'ecdh_ecdsa', '-w', 'keyex'], keySpec: 'ec:prime256v1', label: 'ECDH_ECDSA + AES-128-CCM/SHA-384 -w keyex' },
-  { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_rsa'], label: 'ECDH_RSA + AES-256-GCM/SHA-256' },
-  { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, enc: ['-Y', '3des', '-h', 'sha1', '-e', 'rsa'], label: 'RSA + 3DES/SHA-1' },
+  ...TOPOLOGIES.flatMap((t) => CONFIGS.map((c) => ({ ...t, ...c }))),
+  { ...TOPOLOGIES[0], enc: ['-Y', 'aes256-cbc', '-h', 'sha256', '-e', 'rsa', '-w', 'keyex'], label: 'RSA + AES-256-CBC/SHA-256 -w keyex (clients\' CLIENT_KEYs checked, responses re-signed)' },
 ];
 
 for (const c of CASES) {
