@@ -2,7 +2,7 @@
  * uftpproxyd throughput and cost (a benchmark, not a test): Figure 1 of the lab, the real uftp server sending one
  * file through a server proxy and a client proxy to two real uftpd, with our proxies and with the real ones.
  *
- *   npx tsc -p . && sudo npx tsx bench/proxy-chain.ts [--size-mb 64] [--rate 400000] [--runs 1]
+ *   npx tsc -p . && sudo npx tsx bench/proxy-chain.ts [--size-mb 64] [--rate 400000] [--runs 3]
  *
  * --rate is uftp's -R (Kbit/s). For each chain it reports the wall time of the transfer, the throughput, the
  * CPU seconds (user+system) each proxy process used, and its peak RSS. Prints a Markdown table for
@@ -22,7 +22,7 @@ const arg = (name: string, dflt: number): number => {
 };
 const sizeMb = arg('size-mb', 64);
 const rate = arg('rate', 400000);
-const runs = arg('runs', 1);
+const runs = arg('runs', 3);
 
 type Kind = 'ours' | 'real';
 interface Row {
@@ -117,10 +117,20 @@ async function main(): Promise<void> {
   }
   const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
   console.log(`Figure 1 lab (veth, no impairment), ${sizeMb} MiB file, uftp -R ${rate} Kbit/s, 2 clients behind the client proxy; ${cpus().length} x ${cpuModel}.\n`);
-  console.log('| chain | time (s) | Mbit/s | CPU s server proxy | CPU s client proxy | peak RSS MB (sp / cp) | SHA-256 |');
+  // One row per chain: medians over the runs (the chains alternate within each run), with the time range.
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((a, b) => a - b);
+    const m = v.length >> 1;
+    return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+  };
+  console.log(`Medians of ${runs} run(s) per chain, chains alternating within each run.\n`);
+  console.log('| chain | time (s), median [min-max] | Mbit/s | CPU s server proxy | CPU s client proxy | peak RSS MB (sp / cp) | SHA-256 |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    console.log(`| ${r.chain} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.cpu.sp.toFixed(2)} | ${r.cpu.cp.toFixed(2)} | ${r.rssMb.sp.toFixed(0)} / ${r.rssMb.cp.toFixed(0)} | ${r.ok ? 'match' : 'FAIL'} |`);
+  for (const chain of [...new Set(rows.map((r) => r.chain))]) {
+    const rs = rows.filter((r) => r.chain === chain);
+    const t = rs.map((r) => r.seconds);
+    const f = (k: (r: Row) => number, d: number): string => median(rs.map(k)).toFixed(d);
+    console.log(`| ${chain} | ${median(t).toFixed(2)} [${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)}] | ${f((r) => r.mbps, 0)} | ${f((r) => r.cpu.sp, 2)} | ${f((r) => r.cpu.cp, 2)} | ${f((r) => r.rssMb.sp, 0)} / ${f((r) => r.rssMb.cp, 0)} | ${rs.every((r) => r.ok) ? 'match' : 'FAIL'} |`);
   }
 }
 
