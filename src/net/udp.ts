@@ -7,11 +7,14 @@
  *  - multicast TTL (-t), outgoing multicast interface (-O), send/receive buffer sizes (-B; the kernel's
  *    clamp is reported), DSCP (-Q) through the native addon;
  *  - receive: dgram's (Buffer, rinfo) go straight to the handler, nothing allocated on our side;
- *  - send: send(buf, offset, len, port, addr) hands a view of `buf` to dgram, no copy.
+ *  - send: send(buf, offset, len, port, addr) hands a view of `buf` to dgram, no copy; an IP-literal address is
+ *    answered at once by the socket's lookup (no dns.lookup + process.nextTick per datagram, see literalLookup).
  *
  * Set-up failures are values: one line naming what failed (the daemon maps them to exit 2).
  */
 import * as dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import type { Result } from '../wire/result.js';
 import { isSsmAddress, ipFamily, stripZone } from './address.js';
 import { setDscp, getTos } from './dscp.js';
@@ -58,6 +61,33 @@ export interface BufferSizes {
   readonly clamped: boolean;
 }
 
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/** The last address literalLookup saw and its family (a proxy sends most datagrams to one or two addresses). */
+let lastLookupAddr = '';
+let lastLookupFamily = 0;
+
+/**
+ * dgram resolves the address of every unconnected send through its `lookup`; the default (dns.lookup) answers an
+ * IP literal only after a regex and a process.nextTick, so each datagram costs a tick and two closures. This one
+ * answers a literal at once (the send goes out in the same turn) and remembers the last literal; anything else
+ * still goes to dns.lookup, as before.
+ */
+export function literalLookup(address: string, family: unknown, cb: LookupCallback): void {
+  if (address === lastLookupAddr) {
+    cb(null, address, lastLookupFamily);
+    return;
+  }
+  const f = isIP(address);
+  if (f === 0) {
+    dnsLookup(address, { family: family === 6 ? 6 : family === 4 ? 4 : 0 }, cb);
+    return;
+  }
+  lastLookupAddr = address;
+  lastLookupFamily = f;
+  cb(null, address, f);
+}
+
 function bindError(o: UdpEndpointOptions, e: Error): string {
   return `Error binding socket for listener: ${e.message}` + (o.port === undefined ? ` (port ${DEFAULT_PORT})` : '');
 }
@@ -87,6 +117,7 @@ export class UdpEndpoint {
       type: o.family === 4 ? 'udp4' : 'udp6',
       reuseAddr: o.reuseAddr ?? false,
       ipv6Only: o.ipv6Only ?? false,
+      lookup: literalLookup,
     });
     const bound = await new Promise<Error | undefined>((resolve) => {
       const onErr = (e: Error): void => resolve(e);
