@@ -187,9 +187,10 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   let hb: HeartbeatSender | undefined = undefined;
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
-  const onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
+  // dgram's rinfo ({address, family, port, size}, a fresh object per datagram) is the sender's Endpoint as it is:
+  // no second object per datagram
+  const onMessage = (msg: Buffer, from: Endpoint): void => {
     const now = performance.now();
-    const from = { address: rinfo.address, port: rinfo.port };
     if (msg.length > UFTP_HEADER_LEN && msg[1] === MessageType.HB_RESP && hb && hb.handleResponse(from, msg)) {
       schedule();
       return;
@@ -262,9 +263,18 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     }
   }
 
+  let lastTo = '';
+  let lastFam: 4 | 6 = 4;
   const io: ProxyIo = {
     send(to, data, _multicast) {
-      const fam = isIP(to.address) === 6 ? 6 : 4;
+      // the family of the last destination is remembered: a proxy sends nearly everything to one or two addresses
+      let fam: 4 | 6;
+      if (to.address === lastTo) fam = lastFam;
+      else {
+        fam = isIP(to.address) === 6 ? 6 : 4;
+        lastTo = to.address;
+        lastFam = fam;
+      }
       const ep = eps[fam];
       if (!ep) {
         log.log(2, `No IPv${fam} socket to send to ${endpointText(to)}`);

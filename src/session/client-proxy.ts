@@ -176,15 +176,22 @@ export class ClientProxy {
       return;
     }
     const list = this.byGroup.get(hdr.groupId);
-    const tag = groupTag(hdr.groupId, hdr.groupInst);
+    // the "[GROUPID/II]" tag is built only for a log line, not per datagram
     if (!list) {
-      this.drop(4, `${tag}: ${typeName(func)} from ${endpointText(from)} for no known session`);
+      this.drop(4, `${groupTag(hdr.groupId, hdr.groupInst)}: ${typeName(func)} from ${endpointText(from)} for no known session`);
       return;
     }
-    const up = list.find((x) => x.groupInst === hdr.groupInst && sameEndpoint(x.upstream, from) && x.serverId === hdr.srcId);
+    let up: Session | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i];
+      if (x.groupInst === hdr.groupInst && x.serverId === hdr.srcId && sameEndpoint(x.upstream, from)) {
+        up = x;
+        break;
+      }
+    }
     if (up) {
       if (!DOWNSTREAM_TYPES.has(func)) {
-        this.drop(3, `${tag}: ${typeName(func)} from upstream ${endpointText(from)} is not a server message`);
+        this.drop(3, `${groupTag(hdr.groupId, hdr.groupInst)}: ${typeName(func)} from upstream ${endpointText(from)} is not a server message`);
         return;
       }
       up.lastHeard = now;
@@ -197,18 +204,24 @@ export class ClientProxy {
       let out = data;
       if (up.enc && func === MessageType.ENCRYPTED) {
         const r = up.enc.resignDown(data);
-        if (!r) return this.drop(2, `${tag}: ENCRYPTED from the server does not verify with its key; dropped`);
+        if (!r) return this.drop(2, `${groupTag(hdr.groupId, hdr.groupInst)}: ENCRYPTED from the server does not verify with its key; dropped`);
         out = r;
       }
       up.down++;
       this.stats.down++;
-      if (func !== MessageType.FILESEG && this.io.logEnabled(5)) this.io.log(5, `${tag}: ${typeName(func)} re-multicast to ${up.privateAddr}`);
+      if (func !== MessageType.FILESEG && this.io.logEnabled(5)) this.io.log(5, `${groupTag(hdr.groupId, hdr.groupInst)}: ${typeName(func)} re-multicast to ${up.privateAddr}`);
       this.io.send(up.privateDest, out, true);
       return;
     }
-    const s = list.find((x) => x.groupInst === hdr.groupInst);
+    let s: Session | undefined;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i].groupInst === hdr.groupInst) {
+        s = list[i];
+        break;
+      }
+    }
     if (!s) {
-      this.drop(4, `${tag}: ${typeName(func)} from ${endpointText(from)} for no known session`);
+      this.drop(4, `${groupTag(hdr.groupId, hdr.groupInst)}: ${typeName(func)} from ${endpointText(from)} for no known session`);
       return;
     }
     this.fromClient(now, s, from, hdr.srcId, func, data);

@@ -125,7 +125,16 @@ export class ServerProxy {
       return;
     }
     const list = this.byGroup.get(hdr.groupId);
-    const s = list?.find((x) => x.groupInst === hdr.groupInst && (fromDownstream || sameEndpoint(x.server, from)));
+    let s: Session | undefined;
+    if (list) {
+      for (let i = 0; i < list.length; i++) {
+        const x = list[i];
+        if (x.groupInst === hdr.groupInst && (fromDownstream || sameEndpoint(x.server, from))) {
+          s = x;
+          break;
+        }
+      }
+    }
     if (!s) {
       this.drop(4, `${groupTag(hdr.groupId, hdr.groupInst)}: ${typeName(func)} from ${endpointText(from)} for no known session`);
       return;
