@@ -6,14 +6,19 @@
  *
  * --rate is uftp's -R (Kbit/s). For each chain it reports the wall time of the transfer, the throughput, the
  * CPU seconds (user+system) each proxy process used, and its peak RSS. Prints a Markdown table for
- * docs/benchmarks.md. Files are checked by SHA-256 after each run.
+ * docs/benchmarks.md. Files are checked by SHA-256 after each run. The progress line of each run (stderr) also
+ * gives each proxy's user/system split and the UDP receive-buffer drops (/proc/net/snmp RcvbufErrors) in the
+ * namespaces of both proxies and both clients.
+ *
+ * Diagnostics: --only TEXT (chains whose name contains TEXT), --cpu-prof DIR (our proxies run under
+ * node --cpu-prof), --keep (keep the lab's logs), --server-log N (the uftp server's -x).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cpus } from 'node:os';
-import { Lab, type Proc } from '../src/lab/lab.js';
+import { Lab, ourBin, type Proc } from '../src/lab/lab.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number): number => {
@@ -23,6 +28,16 @@ const arg = (name: string, dflt: number): number => {
 const sizeMb = arg('size-mb', 64);
 const rate = arg('rate', 400000);
 const runs = arg('runs', 3);
+/** --only TEXT: run only the chains whose name contains TEXT (e.g. "ours server proxy -> ours"). */
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
+/** --cpu-prof DIR: our proxies write V8 CPU profiles there (on exit). */
+const profAt = args.indexOf('--cpu-prof');
+const profDir = profAt >= 0 ? path.resolve(args[profAt + 1]) : undefined;
+/** --keep: keep the lab's work directory (logs of every program) and print where it is. */
+const keep = args.includes('--keep');
+/** --server-log N: the uftp server's -x (default 1). */
+const serverLog = arg('server-log', 1);
 
 type Kind = 'ours' | 'real';
 interface Row {
@@ -32,6 +47,8 @@ interface Row {
   cpu: { sp: number; cp: number };
   rssMb: { sp: number; cp: number };
   ok: boolean;
+  /** user/system split of the proxies' CPU, for the progress line. */
+  split: string;
 }
 
 const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -52,9 +69,15 @@ function proxyPid(lab: Lab, host: string): number {
 }
 
 function cpuSeconds(pid: number): number {
+  const t = cpuSplit(pid);
+  return t.user + t.sys;
+}
+
+/** User and system CPU seconds of a process so far. */
+function cpuSplit(pid: number): { user: number; sys: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK;
+  return { user: Number(f[11]) / CLK, sys: Number(f[12]) / CLK };
 }
 
 function peakRssMb(pid: number): number {
@@ -62,13 +85,28 @@ function peakRssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
+/** UDP datagrams the kernel dropped for a full receive buffer in a host's namespace so far (/proc/net/snmp). */
+function rcvbufErrors(lab: Lab, host: string): number {
+  const t = execFileSync('ip', ['netns', 'exec', lab.nsOf(host), 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
+  const lines = t.split('\n').filter((l) => l.startsWith('Udp:'));
+  if (lines.length < 2) return 0;
+  const names = lines[0].split(/\s+/);
+  const vals = lines[1].split(/\s+/);
+  return Number(vals[names.indexOf('RcvbufErrors')] ?? 0);
+}
+
+const DROP_HOSTS = ['sproxyB', 'cproxyB', 'clientB1', 'clientB2'];
+
 function sha(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
 async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<Proc> {
   if (kind === 'real') return lab.realProxy(host, ['-x', '1', ...a]);
-  const p = lab.ours(host, 'uftpproxyd', ['-d', '-x', '2', '-U', lab.uidOf(host), '-B', '4194304', ...a], { timeoutMs: 600_000 });
+  const argv = ['-d', '-x', '2', '-U', lab.uidOf(host), '-B', '4194304', ...a];
+  const p = profDir
+    ? lab.spawn(host, [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`, ourBin('uftpproxyd'), ...argv], { timeoutMs: 600_000 })
+    : lab.ours(host, 'uftpproxyd', argv, { timeoutMs: 600_000 });
   await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `uftpproxyd on ${host}`);
   return p;
 }
@@ -80,17 +118,23 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const cpP = await start(lab, cp, 'cproxyB', ['-c', ...(await key('cproxyB'))]);
   const spP = await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
   const pids = { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
-  const cpu0 = { sp: cpuSeconds(pids.sp), cp: cpuSeconds(pids.cp) };
+  const cpu0 = { sp: cpuSplit(pids.sp), cp: cpuSplit(pids.cp) };
+  const drops0 = DROP_HOSTS.map((h) => rcvbufErrors(lab, h));
   const t0 = process.hrtime.bigint();
   const encArgs = enc ? ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'rsa', ...(await key('server'))] : [];
-  const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', '1', ...encArgs], timeoutMs: 600_000 });
+  const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', String(serverLog), ...encArgs], timeoutMs: 600_000 });
   const code = await server.wait();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const row: Row = {
     chain: `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`,
     seconds,
     mbps: (sizeMb * 8 * 1.048576) / seconds,
-    cpu: { sp: cpuSeconds(pids.sp) - cpu0.sp, cp: cpuSeconds(pids.cp) - cpu0.cp },
+    cpu: { sp: cpuSeconds(pids.sp) - cpu0.sp.user - cpu0.sp.sys, cp: cpuSeconds(pids.cp) - cpu0.cp.user - cpu0.cp.sys },
+    split: ['sp', 'cp'].map((k) => {
+      const c = cpuSplit(pids[k as 'sp' | 'cp']);
+      const c0 = cpu0[k as 'sp' | 'cp'];
+      return `${k} user ${(c.user - c0.user).toFixed(2)} sys ${(c.sys - c0.sys).toFixed(2)}`;
+    }).join(', ') + '; receive-buffer drops ' + DROP_HOSTS.map((h, i) => `${h} ${rcvbufErrors(lab, h) - drops0[i]}`).join(', '),
     rssMb: { sp: peakRssMb(pids.sp), cp: peakRssMb(pids.cp) },
     ok: code === 0 && [b1, b2].every((b) => fs.existsSync(path.join(b.dest, path.basename(file))) && sha(path.join(b.dest, path.basename(file))) === want),
   };
@@ -99,7 +143,8 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
 }
 
 async function main(): Promise<void> {
-  const lab = await Lab.up('fig1', { prefix: `upb${randomBytes(3).toString('hex')}`, octet: 67 });
+  const lab = await Lab.up('fig1', { prefix: `upb${randomBytes(3).toString('hex')}`, octet: 73, keepWorkDir: keep });
+  if (keep) process.stderr.write(`work directory: ${lab.workDir}\n`);
   const rows: Row[] = [];
   try {
     const file = path.join(lab.workDir, 'payload.bin');
@@ -107,9 +152,10 @@ async function main(): Promise<void> {
     const want = sha(file);
     for (let r = 0; r < runs; r++) {
       for (const [sp, cp, enc] of [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]] as [Kind, Kind, boolean][]) {
+        if (only !== undefined && !`${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`.includes(only)) continue;
         const row = await one(lab, sp, cp, file, want, enc);
         rows.push(row);
-        process.stderr.write(`${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'}\n`);
+        process.stderr.write(`${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'} (${row.split})\n`);
       }
     }
   } finally {
