@@ -2,12 +2,13 @@
  * KTFTP throughput on loopback (a benchmark, not a test): a get of one file (default 1 GiB) inside a network
  * namespace of our own, ours against tftp-hpa's in.tftpd with the same block and window sizes.
  *
- *   npx tsc -p . && sudo npx tsx bench/ktftp-throughput.ts [--size-mb 1024] [--runs 1]
+ *   npx tsc -p . && sudo npx tsx bench/ktftp-throughput.ts [--size-mb 1024] [--runs 3] [--prefix uk-]
  *
  * Rows: ktftp -> ktftpd (sealed), curl -> ktftpd (plain, anonymous tag), curl -> in.tftpd (tftp-hpa), for
  * blksize 1408 and 8192 at windowsize 1 (tftp-hpa 5.2 has no windowsize option, so lock-step is the only
  * like-for-like comparison), and ktftp -> ktftpd at larger windows. Output is sent to a byte counter, not
- * to disk. Prints a Markdown table for docs/benchmarks.md.
+ * to disk. The runs are interleaved (every row once, then again), so load from other jobs on a shared machine
+ * spreads over all rows. Prints a Markdown table (median time of the runs) for docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -20,7 +21,16 @@ const arg = (name: string, dflt: number): number => {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
 const sizeMb = arg('size-mb', 1024);
-const runs = arg('runs', 1);
+const runs = arg('runs', 3);
+const prefixAt = args.indexOf('--prefix');
+/** Namespace name prefix (a random suffix is added). */
+const prefix = prefixAt >= 0 ? (args[prefixAt + 1] ?? 'uk-') : 'uk-';
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
 
 interface Row {
   what: string;
@@ -47,7 +57,7 @@ async function timed(lab: KtftpLab, shell: string): Promise<{ seconds: number; o
 }
 
 async function main(): Promise<void> {
-  const lab = await KtftpLab.create({ prefix: 'uk-', users: ['alice'] });
+  const lab = await KtftpLab.create({ prefix, users: ['alice'] });
   const rows: Row[] = [];
   let hpa: ReturnType<typeof spawn> | null = null;
   try {
@@ -76,27 +86,29 @@ async function main(): Promise<void> {
       plan.push({ what: 'curl -> in.tftpd (tftp-hpa 5.2)', b, w: 1, cmd: curl(hpaPort, b) });
       for (const w of [16, 64]) plan.push({ what: 'ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w) });
     }
-    for (const p of plan) {
-      const row: Row = { what: p.what, blksize: p.b, windowsize: p.w, seconds: [], bytes };
-      for (let i = 0; i < runs; i++) {
+    for (const p of plan) rows.push({ what: p.what, blksize: p.b, windowsize: p.w, seconds: [], bytes });
+    for (let i = 0; i < runs; i++) {
+      for (let j = 0; j < plan.length; j++) {
+        const p = plan[j];
         const r = await timed(lab, p.cmd);
         if (Number(r.out) !== bytes) throw new Error(`${p.cmd}: got ${r.out} bytes, expected ${bytes}`);
-        row.seconds.push(r.seconds);
-        process.stderr.write(`${p.what} b=${p.b} w=${p.w}: ${r.seconds.toFixed(1)} s, ${(bytes / r.seconds / 1e6).toFixed(1)} MB/s\n`);
+        rows[j].seconds.push(r.seconds);
+        process.stderr.write(`run ${i + 1}: ${p.what} b=${p.b} w=${p.w}: ${r.seconds.toFixed(1)} s, ${(bytes / r.seconds / 1e6).toFixed(1)} MB/s\n`);
       }
-      rows.push(row);
     }
   } finally {
     hpa?.kill('SIGTERM');
     await lab.destroy();
   }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`Get of ${sizeMb} MiB on loopback in a network namespace, ${cpus().length} cores (${cpu}), Node ${process.version}, ${runs} run(s) each; best time, MB = 10^6 bytes.\n`);
+  console.log(`Get of ${sizeMb} MiB on loopback in a network namespace, ${cpus().length} cores (${cpu}), Node ${process.version}, ${runs} run(s) each; median time (min-max MB/s in brackets), MB = 10^6 bytes.\n`);
   console.log('| client -> server | blksize | windowsize | seconds | MB/s |');
   console.log('|---|---:|---:|---:|---:|');
   for (const r of rows) {
-    const best = Math.min(...r.seconds);
-    console.log(`| ${r.what} | ${r.blksize} | ${r.windowsize} | ${best.toFixed(1)} | ${(r.bytes / best / 1e6).toFixed(1)} |`);
+    const med = median(r.seconds);
+    const rate = (s: number) => (r.bytes / s / 1e6).toFixed(1);
+    const spread = r.seconds.length > 1 ? ` (${rate(Math.max(...r.seconds))}-${rate(Math.min(...r.seconds))})` : '';
+    console.log(`| ${r.what} | ${r.blksize} | ${r.windowsize} | ${med.toFixed(1)} | ${rate(med)}${spread} |`);
   }
 }
 
