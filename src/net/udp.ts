@@ -7,7 +7,7 @@
  *  - multicast TTL (-t), outgoing multicast interface (-O), send/receive buffer sizes (-B; the kernel's
  *    clamp is reported), DSCP (-Q) through the native addon;
  *  - receive: dgram's (Buffer, rinfo) go straight to the handler, nothing allocated on our side;
- *  - send: send(buf, offset, len, port, addr) hands a view of `buf` to dgram, no copy; an IP-literal address is
+ *  - send: send(buf, offset, len, port, addr) hands `buf` (or a view of it) to dgram, no copy; an IP-literal address is
  *    answered at once by the socket's lookup (no dns.lookup + process.nextTick per datagram, see literalLookup).
  *
  * Set-up failures are values: one line naming what failed (the daemon maps them to exit 2).
@@ -230,6 +230,9 @@ export class UdpEndpoint {
    */
   send(buf: Buffer, offset: number, length: number, port: number, addr: string, cb?: (err: Error | null) => void): void {
     if (cb) this.socket.send(buf, offset, length, port, addr, cb);
+    // the whole buffer: dgram's (buf, port, addr) form sends it as it is, where the offset form first makes a
+    // new Buffer view of it (sliceBuffer) for every datagram
+    else if (offset === 0 && length === buf.length) this.socket.send(buf, port, addr);
     else this.socket.send(buf, offset, length, port, addr);
   }
 
