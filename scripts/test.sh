@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 unit_only=0; files=()
 for a in "$@"; do case "$a" in --unit) unit_only=1 ;; *) files+=("$a") ;; esac; done
 
-bash scripts/install-deps.sh
+if [ $unit_only = 1 ]; then
+  # Unit tests need none of the Debian programs; only libkrb5-dev, to build the Kerberos binding during npm ci.
+  bash scripts/install-deps.sh || echo "test.sh: continuing without the missing Debian packages (unit tests only)" >&2
+else
+  bash scripts/install-deps.sh
+fi
 # Native addons (kerberos, native/dscp) build offline against the installed Node's headers.
 if [ -z "${npm_config_nodedir:-}" ] && [ -d /usr/include/node ] && ! grep -qs '^nodedir=' ~/.npmrc; then
   export npm_config_nodedir=/usr
