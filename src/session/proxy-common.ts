@@ -11,6 +11,10 @@ import { MessageType, UFTP_HEADER_LEN, UFTP_VER_NUM, ExtType, AnnounceFlag } fro
 import { decodeHeader, type UftpHeader } from '../wire/header.js';
 import { formatIPv4, formatIPv6, u16, u32, put16, put32 } from '../wire/fields.js';
 import { err, ok, type Result } from '../wire/result.js';
+import { decodeRegister } from '../wire/register.js';
+import { decodeFileInfoAck } from '../wire/fileinfo.js';
+import { decodeComplete } from '../wire/complete.js';
+import type { Timestamp } from '../wire/fields.js';
 
 /** A UDP endpoint. `address` is a textual IPv4/IPv6 address. */
 export interface Endpoint {
@@ -165,14 +169,11 @@ export interface RegisterView {
   readonly clientIds: number[];
 }
 
+/** The wire codec's REGISTER, as the aggregation needs it (the body starts after the UFTP header). */
 export function readRegister(b: Uint8Array): Result<RegisterView> {
-  const m = UFTP_HEADER_LEN;
-  const hlen = b[m + 1] * 4;
-  const keyInfoLen = u16(b, m + 2);
-  if (hlen < 44 + keyInfoLen) return err('inconsistent', `REGISTER: header length ${hlen} < ${44 + keyInfoLen}`);
-  const ids = idList(b, m + hlen);
-  if (!ids.ok) return ids;
-  return ok({ keyInfoLen, timestampUs: readTimestampUs(b, m + 4), clientIds: ids.value });
+  const r = decodeRegister(b.subarray(UFTP_HEADER_LEN));
+  if (!r.ok) return r;
+  return ok({ keyInfoLen: r.value.keyInfo.length, timestampUs: timestampUs(r.value.timestamp), clientIds: r.value.clientIds });
 }
 
 export interface FileInfoAckView {
@@ -183,12 +184,10 @@ export interface FileInfoAckView {
 }
 
 export function readFileInfoAck(b: Uint8Array): Result<FileInfoAckView> {
-  const m = UFTP_HEADER_LEN;
-  const hlen = b[m + 1] * 4;
-  if (hlen < 16) return err('inconsistent', `FILEINFO_ACK: header length ${hlen} < 16`);
-  const ids = idList(b, m + hlen);
-  if (!ids.ok) return ids;
-  return ok({ fileId: u16(b, m + 2), flags: b[m + 4], timestampUs: readTimestampUs(b, m + 8), clientIds: ids.value });
+  const r = decodeFileInfoAck(b.subarray(UFTP_HEADER_LEN));
+  if (!r.ok) return r;
+  const m = r.value;
+  return ok({ fileId: m.fileId, flags: m.flags, timestampUs: timestampUs(m.timestamp), clientIds: m.clientIds });
 }
 
 export interface CompleteView {
@@ -198,12 +197,13 @@ export interface CompleteView {
 }
 
 export function readComplete(b: Uint8Array): Result<CompleteView> {
-  const m = UFTP_HEADER_LEN;
-  const hlen = b[m + 1] * 4;
-  if (hlen < 8) return err('inconsistent', `COMPLETE: header length ${hlen} < 8`);
-  const ids = idList(b, m + hlen);
-  if (!ids.ok) return ids;
-  return ok({ fileId: u16(b, m + 2), status: b[m + 4], clientIds: ids.value });
+  const r = decodeComplete(b.subarray(UFTP_HEADER_LEN));
+  if (!r.ok) return r;
+  return ok({ fileId: r.value.fileId, status: r.value.status, clientIds: r.value.clientIds });
+}
+
+function timestampUs(t: Timestamp): number {
+  return t.sec * 1e6 + t.usec;
 }
 
 export interface StatusView {
@@ -219,14 +219,6 @@ export function readStatus(b: Uint8Array): Result<StatusView> {
   const hlen = b[m + 1] * 4;
   if (hlen < 8) return err('inconsistent', `STATUS: header length ${hlen} < 8`);
   return ok({ fileId: u16(b, m + 2), section: u16(b, m + 4), extensions: b.subarray(m + 8, m + hlen), naks: b.subarray(m + hlen) });
-}
-
-function idList(b: Uint8Array, from: number): Result<number[]> {
-  const n = b.length - from;
-  if (n % 4 !== 0) return err('inconsistent', `client ID list of ${n} bytes is not a multiple of 4`);
-  const ids: number[] = [];
-  for (let o = from; o < b.length; o += 4) ids.push(u32(b, o));
-  return ok(ids);
 }
 
 // --- building a proxy's own messages -------------------------------------------------------------------
