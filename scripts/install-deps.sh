@@ -24,5 +24,3 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Belt and braces: nothing we installed may keep running in the root namespace.
-for d in uftpd uftpproxyd in.tftpd krb5kdc kadmind; do pkill -x "$d" 2>/dev/null || true; done

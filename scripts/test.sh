@@ -21,7 +21,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 rm -rf dist
-npx tsc -p tsconfig.json
+npm run build --silent
 npx eslint .
 
 if [ ${#files[@]} -gt 0 ]; then

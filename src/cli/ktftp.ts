@@ -20,7 +20,7 @@ import { exitCodeFor, type ClientAuth } from '../ktftp/client-session.js';
 import { openAtomic, openSource, type FsResult, type Sink, type Source } from '../ktftp/fileops.js';
 import type { Outcome } from '../ktftp/transfer.js';
 import type { Packet, RequestOp } from '../ktftp/wire.js';
-import { getopt } from './common/getopt.js';
+import { getopt } from '../daemon/getopt.js';
 
 const PROG = 'ktftp';
 const LOCAL_ERROR = 255;

@@ -11,10 +11,10 @@
  * 4 log, 6 interrupted). SIGHUP re-reads the tag and identity files; a malformed line keeps the old tables.
  */
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../crypto/keyfile.js';
-import { ExitCode, StartupError } from './common/exitcodes.js';
-import { flag, intRange, nonEmpty, option, parseCommandLine } from './common/getopt.js';
-import { startDaemon } from './common/daemon.js';
-import { DEFAULT_LOG_LEVEL, Logger } from './common/log.js';
+import { ExitCode, StartupError } from '../daemon/exitcodes.js';
+import { flag, intRange, nonEmpty, option, parseCommandLine } from '../daemon/getopt.js';
+import { startDaemon } from '../daemon/daemon.js';
+import { DEFAULT_LOG_LEVEL, Logger } from '../daemon/log.js';
 import { KtftpServer } from '../ktftp/server.js';
 import type { Krb5Verdict } from '../ktftp/server-session.js';
 

@@ -20,7 +20,7 @@ import {
   type ArgParser,
   type CommandLineSpec,
   type HostPort,
-} from '../cli/common/getopt.js';
+} from '../daemon/getopt.js';
 import { parseKeySpec, type KeySpec } from '../crypto/keyfile.js';
 import { curveByName, DEFAULT_PORT, DEFAULT_PUBLIC_MCAST } from '../wire/constants.js';
 import { isIP } from 'node:net';

@@ -18,11 +18,11 @@ export interface WireError {
   readonly message: string;
 }
 
-export type Result<T, E = WireError> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
+import type { Result as CoreResult } from '../core/result.js';
+export { ok } from '../core/result.js';
 
-export function ok<T>(value: T): { readonly ok: true; readonly value: T } {
-  return { ok: true, value };
-}
+/** The wire codec's Result: the error defaults to a WireError. */
+export type Result<T, E = WireError> = CoreResult<T, E>;
 
 export function err(kind: WireErrorKind, message: string): { readonly ok: false; readonly error: WireError } {
   return { ok: false, error: { kind, message } };

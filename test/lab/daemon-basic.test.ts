@@ -1,5 +1,5 @@
-// Daemonizing, pidfile, signals, start-up errors and log rolling of src/cli/common, exercised through the
-// compiled test program dist/src/cli/common/daemon-testprog.js (run `npx tsc -p .` first).
+// Daemonizing, pidfile, signals, start-up errors and log rolling of src/daemon, exercised through the
+// compiled test program dist/src/daemon/daemon-testprog.js (run `npx tsc -p .` first).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pidAlive as alive } from '../../src/lab/lab.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const prog = path.join(root, 'dist/src/cli/common/daemon-testprog.js');
+const prog = path.join(root, 'dist/src/daemon/daemon-testprog.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'un-daemon-'));
 const started: number[] = [];
 

@@ -13,7 +13,7 @@
  * Long options are not part of getopt; the declarative layer (options.ts) handles `--help` itself.
  */
 
-import type { Result } from '../../wire/result.js';
+import type { Result } from '../core/result.js';
 
 export interface ParsedOpt {
   /** The option letter, e.g. 'p'. */

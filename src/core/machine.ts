@@ -1,0 +1,69 @@
+/**
+ * The one contract every protocol role implements (after quinn-proto's `Connection`): the server `uftp`, the
+ * client `uftpd`, the three proxy modes and both KTFTP ends. A machine does no I/O: it is given the time and the
+ * datagrams, and is asked for what it wants sent, done and woken for. Clock and randomness are injected.
+ *
+ *   handle(now, from, bytes)     a datagram arrived (`to` says on which local address / group, when known)
+ *   handleTimeout(now)           the deadline it asked for has come (it may be called early or late)
+ *   pollTransmit(now)            next datagram to send, or undefined; a paced machine returns undefined until
+ *                                its pacer allows the next one and says when in pollTimeout()
+ *   pollEffect()                 next effect for the driver: join/leave a group, a file operation, a log line…
+ *   pollTimeout()                the earliest deadline it wants, or undefined for none
+ *   handleEffectResult(r)        the driver's answer to an effect that has one (a file write's outcome…)
+ *
+ * The driver loop (src/daemon/loop.ts) is: on a datagram or a timer, call handle() or handleTimeout(), then drain
+ * pollEffect() and pollTransmit(now) until both return undefined, then re-arm one timer at pollTimeout().
+ * A machine must not hold on to `bytes` after handle() returns unless it copied them: drivers reuse buffers.
+ */
+
+/** A UDP endpoint; `address` is a textual IPv4/IPv6 address. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A datagram a machine wants sent. `data` is not modified by the machine until the next poll call. */
+export interface Transmit {
+  readonly to: Endpoint;
+  readonly data: Uint8Array;
+  /** Which of the driver's sockets to use, for machines with more than one (a proxy's two sides). Default 0. */
+  readonly socket?: number;
+  /** Number of equal-size segments in `data` (for GSO-capable engines); default 1. */
+  readonly segments?: number;
+  readonly segmentSize?: number;
+}
+
+/** Where a datagram arrived, when the engine knows (IP_PKTINFO). */
+export interface Arrival {
+  /** The local or group address the datagram was sent to. */
+  readonly to?: string;
+  /** The TOS / traffic-class byte (ECN in its two low bits), when the engine reads it. */
+  readonly tos?: number;
+  /** Index of the driver socket it came in on. */
+  readonly socket?: number;
+}
+
+export interface Machine<Effect = never, EffectResult = never> {
+  handle(now: number, from: Endpoint, bytes: Uint8Array, arrival?: Arrival): void;
+  handleTimeout(now: number): void;
+  pollTransmit(now: number): Transmit | undefined;
+  pollEffect(): Effect | undefined;
+  pollTimeout(): number | undefined;
+  handleEffectResult?(result: EffectResult): void;
+}
+
+/** Injected randomness: machines never call Math.random or crypto.randomBytes themselves. */
+export interface Random {
+  /** A uniformly random 32-bit unsigned integer. */
+  u32(): number;
+  /** `n` random bytes (cryptographic quality in production drivers). */
+  bytes(n: number): Uint8Array;
+}
+
+export function endpointText(e: Endpoint): string {
+  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+export function sameEndpoint(a: Endpoint | undefined, b: Endpoint | undefined): boolean {
+  return a !== undefined && b !== undefined && a.port === b.port && a.address === b.address;
+}
