@@ -13,7 +13,9 @@
  *
  * The driver loop (src/daemon/loop.ts) is: on a datagram or a timer, call handle() or handleTimeout(), then drain
  * pollEffect() and pollTransmit(now) until both return undefined, then re-arm one timer at pollTimeout().
- * A machine must not hold on to `bytes` after handle() returns unless it copied them: drivers reuse buffers.
+ * A machine treats `bytes` as read-only and must not hold on to them after handle() returns unless it copied
+ * them: drivers reuse receive buffers, and the simulated network hands one datagram to many receivers.
+ * `drain()` below is the one way both the daemon loop and the simulated network empty a machine's queues.
  */
 
 /** A UDP endpoint; `address` is a textual IPv4/IPv6 address. */
@@ -66,4 +68,42 @@ export function endpointText(e: Endpoint): string {
 
 export function sameEndpoint(a: Endpoint | undefined, b: Endpoint | undefined): boolean {
   return a !== undefined && b !== undefined && a.port === b.port && a.address === b.address;
+}
+
+/** Where drain() puts what a machine hands out. `transmit` returns false when the socket cannot take more now. */
+export interface DrainSink<Effect> {
+  effect(e: Effect): void;
+  transmit(t: Transmit): boolean;
+}
+
+/**
+ * Empties a machine's queues at time `now`: every pending effect, then datagrams until the machine has none,
+ * the sink refuses one (back-pressure: the refused datagram is kept and offered again first next time through
+ * `held`), or `budget` datagrams went out. Effects are taken before each datagram, so a join asked for before a
+ * send is done before it. Returns 'idle' (nothing left now), 'blocked' (the sink refused) or 'budget'.
+ */
+export function drain<E>(
+  m: Machine<E, unknown>,
+  now: number,
+  sink: DrainSink<E>,
+  budget = Infinity,
+  held: { tx?: Transmit } = {},
+): 'idle' | 'blocked' | 'budget' {
+  let sent = 0;
+  for (;;) {
+    for (let e = m.pollEffect(); e !== undefined; e = m.pollEffect()) sink.effect(e);
+    if (sent >= budget) return 'budget';
+    const t = held.tx ?? m.pollTransmit(now);
+    held.tx = undefined;
+    if (t === undefined) {
+      // a transmit may have queued effects (a log line about it): take them too
+      for (let e = m.pollEffect(); e !== undefined; e = m.pollEffect()) sink.effect(e);
+      return 'idle';
+    }
+    if (!sink.transmit(t)) {
+      held.tx = t;
+      return 'blocked';
+    }
+    sent++;
+  }
 }

@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { EventLoop, type LoopSocket } from './loop.js';
+import { UdpEndpoint } from '../net/udp.js';
+import type { Endpoint, Machine, Transmit } from '../core/machine.js';
+
+/** A paced sender: `count` datagrams, one every `gapMs`, then an effect 'done' whose result it records. */
+class Pacer implements Machine<string, number> {
+  next = 0;
+  sent = 0;
+  result: number | undefined;
+  private effects: string[] = [];
+  private doneAsked = false;
+  constructor(private readonly count: number, private readonly gapMs: number, private readonly to: Endpoint, t0: number) {
+    this.next = t0;
+  }
+  handle(): void {}
+  handleTimeout(): void {}
+  pollTransmit(now: number): Transmit | undefined {
+    if (this.sent >= this.count || now < this.next) return undefined;
+    this.next += this.gapMs;
+    this.sent++;
+    if (this.sent === this.count && !this.doneAsked) { this.doneAsked = true; this.effects.push('done'); }
+    return { to: this.to, data: Buffer.from([this.sent & 0xff]) };
+  }
+  pollEffect(): string | undefined { return this.effects.shift(); }
+  pollTimeout(): number | undefined { return this.sent < this.count ? this.next : undefined; }
+  handleEffectResult(r: number): void { this.result = r; }
+}
+
+class FakeSocket implements LoopSocket {
+  readonly family = 4 as const;
+  readonly got: { at: number; byte: number }[] = [];
+  queue = 0;
+  send(buf: Buffer): void { this.got.push({ at: performance.now(), byte: buf[0] }); }
+  sendQueueCount(): number { return this.queue; }
+}
+
+test('EventLoop: a paced machine is woken at its deadlines and its effect results come back', async () => {
+  const sock = new FakeSocket();
+  const t0 = performance.now();
+  const m = new Pacer(20, 5, { address: '127.0.0.1', port: 9 }, t0);
+  let resolveDone!: () => void;
+  const finished = new Promise<void>((r) => { resolveDone = r; });
+  const loop = new EventLoop<string, number>({
+    machine: m,
+    sockets: [sock],
+    onEffect: (e) => { assert.equal(e, 'done'); setTimeout(resolveDone, 5); return Promise.resolve(42); },
+  });
+  loop.start();
+  await finished;
+  loop.stop();
+  assert.equal(sock.got.length, 20);
+  assert.deepEqual(sock.got.map((g) => g.byte), Array.from({ length: 20 }, (_, i) => i + 1));
+  // paced: the 20th datagram cannot leave before 19 gaps of 5 ms
+  assert.ok(sock.got[19].at - t0 >= 19 * 5 - 1, `too early: ${sock.got[19].at - t0} ms`);
+  assert.equal(m.result, 42);
+  assert.equal(loop.sent, 20);
+});
+
+test('EventLoop: a full socket queue holds the datagram and nothing is lost or reordered', async () => {
+  const sock = new FakeSocket();
+  const m = new Pacer(1000, 0, { address: '127.0.0.1', port: 9 }, performance.now());
+  const loop = new EventLoop<string, number>({ machine: m, sockets: [sock], onEffect: () => undefined, sendBudget: 100 });
+  sock.queue = 1000; // refuse everything
+  loop.start();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(sock.got.length, 0);
+  assert.ok(loop.blockedTurns > 0);
+  sock.queue = 0;
+  await new Promise((r) => setTimeout(r, 50));
+  loop.stop();
+  assert.equal(sock.got.length, 1000);
+  assert.ok(sock.got.every((g, i) => g.byte === ((i + 1) & 0xff)));
+});
+
+/** Echoes every datagram back to its sender, uppercased. */
+class Echo implements Machine<never, never> {
+  private out: Transmit[] = [];
+  handle(_now: number, from: Endpoint, bytes: Uint8Array): void {
+    this.out.push({ to: from, data: Buffer.from(Buffer.from(bytes).toString().toUpperCase()) });
+  }
+  handleTimeout(): void {}
+  pollTransmit(): Transmit | undefined { return this.out.shift(); }
+  pollEffect(): undefined { return undefined; }
+  pollTimeout(): undefined { return undefined; }
+}
+
+test('EventLoop over a real UdpEndpoint on loopback: datagrams in, answers out', async () => {
+  const m = new Echo();
+  const ref: { loop?: EventLoop<never> } = {};
+  const r = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', onMessage: (msg, rinfo) => ref.loop?.datagram(rinfo, msg) });
+  assert.ok(r.ok);
+  const ep = r.value;
+  const loop = new EventLoop<never>({ machine: m, sockets: [ep], onEffect: () => undefined });
+  ref.loop = loop;
+  loop.start();
+  const client = (await import('node:dgram')).createSocket('udp4');
+  client.bind(0, '127.0.0.1');
+  await once(client, 'listening');
+  const answers: string[] = [];
+  client.on('message', (b) => answers.push(b.toString()));
+  for (const w of ['one', 'two', 'three']) client.send(w, ep.address().port, '127.0.0.1');
+  const deadline = Date.now() + 3000;
+  while (answers.length < 3 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+  client.close();
+  loop.stop();
+  await ep.close();
+  assert.deepEqual(answers.sort(), ['ONE', 'THREE', 'TWO']);
+});

@@ -1,0 +1,240 @@
+/**
+ * THE event loop: drives any Machine (src/core/machine.ts) over real sockets and timers. Every program's driver
+ * (uftp, uftpd, uftpproxyd, ktftpd, ktftp) owns its sockets and effects and hands the rest to one `EventLoop`:
+ *
+ *   socket callback ──► loop.datagram(from, bytes, arrival)  ─┐
+ *   timer            ──► machine.handleTimeout(now)            ├─► drain(): effects ► onEffect, datagrams ► sockets
+ *   effect result    ──► loop.effectResult(r)                 ─┘            then one timer at machine.pollTimeout()
+ *
+ * - Datagrams are handled as they come; the draining after them is coalesced into one microtask, so a batch of
+ *   datagrams delivered in one callback (the batched engine) costs one drain.
+ * - One timer, re-armed only when the machine's deadline moves earlier than the armed one (a later deadline keeps
+ *   the armed timer, which wakes, finds nothing due and re-arms: cheaper than clearTimeout/setTimeout per datagram).
+ * - Sending is bounded: at most `sendBudget` datagrams per turn, then the loop yields (setImmediate) so that
+ *   receive callbacks and timers run while a full-speed sender has more to send. A socket that reports a send queue
+ *   above `maxSendQueue` makes the loop hold the refused datagram and retry on the next turn: no unbounded queue.
+ * - Effects go to the driver's `onEffect`. If it returns a value or a promise, that is the effect's result and is
+ *   given back with handleEffectResult(); a rejected promise is a bug in the driver and stops the loop with it.
+ */
+import { drain, type Arrival, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
+import { isIP } from 'node:net';
+
+/** What the loop needs of a socket. src/net's UdpEndpoint has this shape. */
+export interface LoopSocket {
+  readonly family: 4 | 6;
+  send(buf: Buffer, offset: number, length: number, port: number, address: string): void;
+  /** Datagrams handed to send() that the kernel has not taken yet, when the socket can tell. */
+  sendQueueCount?(): number;
+  /** Calls `cb` once when the socket can take datagrams again (else the loop retries on the next turn). */
+  onWritable?(cb: () => void): void;
+}
+
+export interface EventLoopOptions<E, R> {
+  readonly machine: Machine<E, R>;
+  /** The sockets; a Transmit picks one with `socket` (an index), else the first of the destination's family. */
+  readonly sockets: readonly LoopSocket[];
+  /** Carries out an effect. A returned value (or the value of a returned promise) goes back to the machine. */
+  readonly onEffect: (e: E) => R | Promise<R> | void;
+  /** A transmit with no socket of its family (logged by the driver). */
+  readonly onUnroutable?: (t: Transmit) => void;
+  /** A bug: an exception out of the machine or the driver's effect handler. The loop stops before calling this. */
+  readonly onError?: (e: unknown) => void;
+  /** Monotonic milliseconds; default performance.now. */
+  readonly clock?: () => number;
+  /** Datagrams sent per turn before yielding to I/O. Default 256. */
+  readonly sendBudget?: number;
+  /** Socket send queue length above which the loop waits a turn. Default 64. */
+  readonly maxSendQueue?: number;
+}
+
+export class EventLoop<E, R = never> {
+  private readonly m: Machine<E, R>;
+  private readonly clock: () => number;
+  private readonly budget: number;
+  private readonly maxQueue: number;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private immediate: NodeJS.Immediate | undefined;
+  private drainQueued = false;
+  private draining = false;
+  private stopped = false;
+  private readonly held: { tx?: Transmit } = {};
+  private lastAddr = '';
+  private lastSock: LoopSocket | undefined;
+  /** Datagrams sent, and turns on which a socket refused more (back-pressure), for the driver's statistics. */
+  sent = 0;
+  blockedTurns = 0;
+
+  private readonly sink = {
+    effect: (e: E): void => this.effect(e),
+    transmit: (t: Transmit): boolean => this.transmit(t),
+  };
+
+  constructor(private readonly o: EventLoopOptions<E, R>) {
+    this.m = o.machine;
+    this.clock = o.clock ?? (() => performance.now());
+    this.budget = o.sendBudget ?? 256;
+    this.maxQueue = o.maxSendQueue ?? 64;
+  }
+
+  get now(): number {
+    return this.clock();
+  }
+
+  /** Runs the first drain (a machine may have datagrams or effects before anything arrives). */
+  start(): void {
+    this.drive();
+  }
+
+  /** A datagram arrived. The drain that follows is coalesced with the other datagrams of this turn. */
+  datagram(from: Endpoint, bytes: Uint8Array, arrival?: Arrival): void {
+    if (this.stopped) return;
+    try {
+      this.m.handle(this.clock(), from, bytes, arrival);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.queueDrive();
+  }
+
+  /** The result of an effect whose handler answered later (or that the driver completes by itself). */
+  effectResult(r: R): void {
+    if (this.stopped) return;
+    try {
+      this.m.handleEffectResult?.(r);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.queueDrive();
+  }
+
+  /** Drain now (after something outside the loop changed the machine: a signal, a reload). */
+  kick(): void {
+    this.queueDrive();
+  }
+
+  /** Stops timers; later datagrams and results are ignored. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  private queueDrive(): void {
+    if (this.drainQueued) return;
+    this.drainQueued = true;
+    queueMicrotask(() => {
+      this.drainQueued = false;
+      this.drive();
+    });
+  }
+
+  private drive(): void {
+    if (this.stopped || this.draining) return;
+    this.draining = true;
+    let state: 'idle' | 'blocked' | 'budget' = 'idle';
+    try {
+      let now = this.clock();
+      const due = this.m.pollTimeout();
+      if (due !== undefined && due <= now) this.m.handleTimeout(now);
+      state = drain(this.m, now, this.sink, this.budget, this.held);
+      // a machine whose deadline is already due again (a pacer releasing its next burst) is served in this turn
+      // as long as the budget lasts
+      for (let rounds = 0; state === 'idle' && rounds < 8; rounds++) {
+        const next = this.m.pollTimeout();
+        now = this.clock();
+        if (next === undefined || next > now) break;
+        this.m.handleTimeout(now);
+        state = drain(this.m, now, this.sink, this.budget, this.held);
+      }
+    } catch (e) {
+      this.draining = false;
+      this.fail(e);
+      return;
+    }
+    this.draining = false;
+    if (this.stopped) return;
+    if (state !== 'idle') {
+      if (state === 'blocked') {
+        this.blockedTurns++;
+        const s = this.held.tx && this.route(this.held.tx);
+        if (s?.onWritable) {
+          s.onWritable(() => this.queueDrive());
+          return;
+        }
+      }
+      if (!this.immediate) {
+        this.immediate = setImmediate(() => {
+          this.immediate = undefined;
+          this.drive();
+        });
+      }
+      return;
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    const at = this.m.pollTimeout();
+    if (at === undefined) return;
+    if (at >= this.timerAt && this.timer) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.drive();
+    }, Math.max(0, at - this.clock()));
+  }
+
+  private effect(e: E): void {
+    const r = this.o.onEffect(e);
+    if (r === undefined) return;
+    if (r instanceof Promise) {
+      r.then(
+        (v) => this.effectResult(v),
+        (err: unknown) => this.fail(err),
+      );
+    } else {
+      this.m.handleEffectResult?.(r);
+    }
+  }
+
+  private transmit(t: Transmit): boolean {
+    const s = this.route(t);
+    if (s === undefined) {
+      this.o.onUnroutable?.(t);
+      return true;
+    }
+    if (s.sendQueueCount !== undefined && s.sendQueueCount() > this.maxQueue) return false;
+    const d = t.data;
+    const b = Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    s.send(b, 0, b.length, t.to.port, t.to.address);
+    this.sent++;
+    return true;
+  }
+
+  private route(t: Transmit): LoopSocket | undefined {
+    if (t.socket !== undefined) return this.o.sockets[t.socket];
+    if (t.to.address === this.lastAddr) return this.lastSock;
+    const fam = isIP(t.to.address) === 6 ? 6 : 4;
+    const s = this.o.sockets.find((x) => x.family === fam);
+    this.lastAddr = t.to.address;
+    this.lastSock = s;
+    return s;
+  }
+
+  private fail(e: unknown): void {
+    this.stop();
+    if (this.o.onError) this.o.onError(e);
+    else throw e;
+  }
+}
