@@ -1,0 +1,1004 @@
+/*
+ * uftp-udp: a batched UDP engine for uftp-ts (Linux, N-API, MIT licensed).
+ *
+ * One `Socket` object owns one UDP socket. It runs on Node's event loop through a uv_poll handle on the fd:
+ *
+ *  receive  recvmmsg(2) into a ring of `slots` buffers of `slotSize` bytes, preallocated once and shared with JS
+ *           as ArrayBuffers; per datagram the meta ring gets its length, flags (truncated), source address and
+ *           port, destination address and interface (IP_PKTINFO / IPV6_PKTINFO), TOS / traffic class (IP_TOS /
+ *           IPV6_TCLASS), and the socket's drop counter (SO_RXQ_OVFL) goes to the stats array. One JS callback,
+ *           onBatch(count), per recvmmsg call. Nothing is allocated per datagram.
+ *  send     JS writes datagrams back to back into a staging ArrayBuffer and their (offset, length, destination)
+ *           into a staging meta array, then calls flush(n). Runs of equal-size datagrams to one destination go out
+ *           as one sendmsg with UDP_SEGMENT (GSO, up to 64 segments); the rest with sendmmsg(2). Where the kernel or
+ *           device refuses GSO (EIO, ENOPROTOOPT: for good; EINVAL: that run) the run goes by sendmmsg.
+ *           EAGAIN / ENOBUFS: what is left stays staged, the poll waits for writability and onWritable() runs once
+ *           everything is out. A datagram the kernel refuses for good (ENETUNREACH...) gets -errno in its meta
+ *           slot and counts in stats; the others go on.
+ *  options  bind, buffers, multicast joins/leaves (any-source and source-specific, by interface index), TTL /
+ *           hop limit, loop, outgoing interface, TOS byte (DSCP and ECN), local address.
+ *
+ * close() stops the poll, closes the fd, and is safe from inside onBatch: the receive loop checks after every
+ * callback. Errors are returned as negative errno values; JS turns them into messages.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SO_RXQ_OVFL
+#define SO_RXQ_OVFL 40
+#endif
+
+/* Per received datagram: 16 int32 in the meta ring. */
+enum {
+  RM_LEN = 0,      /* bytes in the slot (min(real length, slotSize)) */
+  RM_REALLEN = 1,  /* the datagram's real length */
+  RM_FLAGS = 2,    /* 1 = truncated */
+  RM_FAMILY = 3,   /* 4 or 6 (of the source address as the socket sees it) */
+  RM_PORT = 4,
+  RM_SRC = 5,      /* 4 int32 = 16 bytes: source address (4 bytes used for IPv4) */
+  RM_DST = 9,      /* 4 int32: destination address (the group for multicast), from PKTINFO */
+  RM_IFINDEX = 13, /* arrival interface, 0 unknown */
+  RM_TOS = 14,     /* TOS / traffic class byte, -1 unknown */
+  RM_DSTFAM = 15,  /* family of RM_DST: 0 unknown, 4, 6 */
+  RM_SIZE = 16
+};
+/* Per staged datagram to send: 4 int32. */
+enum { SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4 };
+/* Stats: float64. */
+enum {
+  ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
+  ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11,
+  ST_LAST_ERRNO = 12, ST_SIZE = 16
+};
+
+#define MAX_DESTS 4096
+#define MMSG_MAX 64
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 65000
+#define CTRL_LEN 256
+
+typedef struct {
+  napi_env env;
+  int fd;
+  int family;
+  int closed;
+  uv_poll_t poll;
+  int poll_init;   /* uv_poll_init done, uv_close not yet called */
+  int poll_events; /* what we poll for now */
+  int started;     /* onBatch set and reading */
+  int in_callback;
+  int freed_pending; /* the JS object is gone; free when the poll handle has closed */
+  napi_ref self;     /* strong while the poll handle is open, so the object outlives its uv callbacks */
+  napi_ref on_batch, on_writable;
+  napi_async_context actx;
+  /* receive */
+  int rslots, rslot_size;
+  uint8_t *rbuf;
+  int32_t *rmeta;
+  napi_ref rbuf_ref, rmeta_ref;
+  struct mmsghdr *rmsgs;
+  struct iovec *riov;
+  struct sockaddr_storage *rnames;
+  uint8_t *rctrl;
+  /* send */
+  int sslots, sbytes;
+  uint8_t *sbuf;
+  int32_t *smeta;
+  napi_ref sbuf_ref, smeta_ref;
+  int sdone, sn; /* staged datagrams [sdone, sn) are not sent yet */
+  int gso_ok;
+  struct sockaddr_storage dests[MAX_DESTS];
+  socklen_t destlen[MAX_DESTS];
+  struct mmsghdr smsgs[MMSG_MAX];
+  struct iovec siov[MMSG_MAX];
+  int sidx[MMSG_MAX];
+  double *stats;
+  napi_ref stats_ref;
+} sock_t;
+
+/* ---------- helpers ---------- */
+
+#define CHECK(call)                                                                                                  \
+  do {                                                                                                               \
+    if ((call) != napi_ok) {                                                                                         \
+      napi_throw_error(env, NULL, "uftp-udp: " #call " failed");                                                     \
+      return NULL;                                                                                                   \
+    }                                                                                                                \
+  } while (0)
+
+static napi_value int_value(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+
+static sock_t *this_sock(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *p = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "uftp-udp: not a Socket");
+    return NULL;
+  }
+  return (sock_t *)p;
+}
+
+static int arg_int(napi_env env, napi_value v, int32_t *out) {
+  if (napi_get_value_int32(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "uftp-udp: integer argument expected");
+    return -1;
+  }
+  return 0;
+}
+
+static int arg_str(napi_env env, napi_value v, char *out, size_t cap) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, out, cap, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "uftp-udp: string argument expected");
+    return -1;
+  }
+  return 0;
+}
+
+/* Parses an IPv4 or IPv6 literal (IPv6 may carry %scope, a name or a number) into a sockaddr for this socket's
+ * family: an IPv4 address on an IPv6 socket becomes ::ffff:a.b.c.d. Returns 0 or -EINVAL / -EAFNOSUPPORT. */
+static int make_sockaddr(int family, const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  strncpy(host, addr, sizeof host - 1);
+  host[sizeof host - 1] = 0;
+  if (family == 4) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) return strchr(host, ':') ? -EAFNOSUPPORT : -EINVAL;
+    *len = sizeof *s4;
+    return 0;
+  }
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+  s6->sin6_family = AF_INET6;
+  s6->sin6_port = htons((uint16_t)port);
+  char *pct = strchr(host, '%');
+  if (pct) {
+    *pct = 0;
+    const char *scope = pct + 1;
+    char *end;
+    unsigned long n = strtoul(scope, &end, 10);
+    s6->sin6_scope_id = (*scope && !*end) ? (uint32_t)n : if_nametoindex(scope);
+    if (s6->sin6_scope_id == 0) return -ENODEV;
+  }
+  if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) != 1) return -EINVAL;
+    s6->sin6_addr.s6_addr[10] = 0xff;
+    s6->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&s6->sin6_addr.s6_addr[12], &a4, 4);
+  }
+  *len = sizeof *s6;
+  return 0;
+}
+
+/* ---------- life cycle ---------- */
+
+static void free_raw(sock_t *s);
+
+static void free_sock(napi_env env, sock_t *s) {
+  if (s->on_batch) napi_delete_reference(env, s->on_batch);
+  if (s->on_writable) napi_delete_reference(env, s->on_writable);
+  if (s->rbuf_ref) napi_delete_reference(env, s->rbuf_ref);
+  if (s->rmeta_ref) napi_delete_reference(env, s->rmeta_ref);
+  if (s->sbuf_ref) napi_delete_reference(env, s->sbuf_ref);
+  if (s->smeta_ref) napi_delete_reference(env, s->smeta_ref);
+  if (s->stats_ref) napi_delete_reference(env, s->stats_ref);
+  if (s->actx) napi_async_destroy(env, s->actx);
+  free_raw(s);
+}
+
+static void free_raw(sock_t *s) {
+  free(s->rmsgs);
+  free(s->riov);
+  free(s->rnames);
+  free(s->rctrl);
+  free(s);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  sock_t *s = (sock_t *)h->data;
+  if (s->freed_pending) {
+    /* the environment finalized the object while the handle was open (teardown): memory only, no N-API */
+    free_raw(s);
+    return;
+  }
+  if (s->self) {
+    napi_delete_reference(s->env, s->self);
+    s->self = NULL;
+  }
+}
+
+/* Stops polling and closes the fd. The uv handle closes asynchronously; the fd is closed at once (uv_poll_stop has
+ * taken it out of epoll). Idempotent. */
+static void do_close(sock_t *s) {
+  if (s->closed) return;
+  s->closed = 1;
+  if (s->poll_init) {
+    uv_poll_stop(&s->poll);
+    s->poll_init = 0;
+    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  }
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+  s->stats[ST_PENDING] = 0;
+}
+
+static void finalize_sock(napi_env env, void *data, void *hint) {
+  (void)hint;
+  sock_t *s = (sock_t *)data;
+  if (s->poll_init) {
+    /* only at environment teardown: `self` keeps the object alive while the handle is open */
+    do_close(s);
+    s->freed_pending = 1;
+    return;
+  }
+  do_close(s);
+  free_sock(env, s);
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events);
+
+static void update_poll(sock_t *s) {
+  if (s->closed || !s->poll_init) return;
+  int want = (s->started ? UV_READABLE : 0) | (s->sdone < s->sn ? UV_WRITABLE : 0);
+  if (want == s->poll_events) return;
+  s->poll_events = want;
+  if (want) {
+    uv_poll_start(&s->poll, want, poll_cb);
+  } else {
+    uv_poll_stop(&s->poll);
+  }
+}
+
+/* ---------- receive ---------- */
+
+static void parse_cmsgs(sock_t *s, struct msghdr *mh, int32_t *m) {
+  m[RM_IFINDEX] = 0;
+  m[RM_TOS] = -1;
+  m[RM_DSTFAM] = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      struct in_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      m[RM_IFINDEX] = pi.ipi_ifindex;
+      if (m[RM_DSTFAM] == 0) {
+        memset(&m[RM_DST], 0, 16);
+        memcpy(&m[RM_DST], &pi.ipi_addr, 4);
+        m[RM_DSTFAM] = 4;
+      }
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      struct in6_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      m[RM_IFINDEX] = (int32_t)pi.ipi6_ifindex;
+      memcpy(&m[RM_DST], &pi.ipi6_addr, 16);
+      m[RM_DSTFAM] = 6;
+    } else if (c->cmsg_level == IPPROTO_IP && (c->cmsg_type == IP_TOS || c->cmsg_type == IP_RECVTOS)) {
+      m[RM_TOS] = *(uint8_t *)CMSG_DATA(c);
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
+      int v;
+      memcpy(&v, CMSG_DATA(c), sizeof v);
+      m[RM_TOS] = v & 0xff;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+      uint32_t v;
+      memcpy(&v, CMSG_DATA(c), sizeof v);
+      s->stats[ST_RXQ_OVFL] = v;
+    }
+  }
+}
+
+static void fill_meta(sock_t *s, int i) {
+  struct mmsghdr *mm = &s->rmsgs[i];
+  int32_t *m = s->rmeta + (size_t)i * RM_SIZE;
+  unsigned real = mm->msg_len;
+  m[RM_REALLEN] = (int32_t)real;
+  m[RM_LEN] = (int32_t)(real > (unsigned)s->rslot_size ? (unsigned)s->rslot_size : real);
+  int trunc = (mm->msg_hdr.msg_flags & MSG_TRUNC) != 0 || real > (unsigned)s->rslot_size;
+  m[RM_FLAGS] = trunc ? 1 : 0;
+  if (trunc) s->stats[ST_TRUNCATED]++;
+  struct sockaddr_storage *ss = &s->rnames[i];
+  memset(&m[RM_SRC], 0, 16);
+  if (ss->ss_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    m[RM_FAMILY] = 4;
+    m[RM_PORT] = ntohs(a->sin_port);
+    memcpy(&m[RM_SRC], &a->sin_addr, 4);
+  } else {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    m[RM_FAMILY] = 6;
+    m[RM_PORT] = ntohs(a->sin6_port);
+    memcpy(&m[RM_SRC], &a->sin6_addr, 16);
+  }
+  parse_cmsgs(s, &mm->msg_hdr, m);
+}
+
+static void call_js(sock_t *s, napi_ref fn_ref, int argc, int32_t arg) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, recv, argv[1], result;
+  if (napi_get_reference_value(env, fn_ref, &fn) == napi_ok && fn) {
+    napi_get_global(env, &recv);
+    argv[0] = int_value(env, arg);
+    s->in_callback = 1;
+    napi_status st = napi_make_callback(env, s->actx, recv, fn, (size_t)argc, argv, &result);
+    s->in_callback = 0;
+    if (st == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+#define RECV_ROUNDS 8
+
+static void do_recv(sock_t *s) {
+  for (int round = 0; round < RECV_ROUNDS && !s->closed && s->started; round++) {
+    for (int i = 0; i < s->rslots; i++) {
+      s->rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      s->rmsgs[i].msg_hdr.msg_controllen = CTRL_LEN;
+      s->rmsgs[i].msg_hdr.msg_flags = 0;
+    }
+    int n = recvmmsg(s->fd, s->rmsgs, (unsigned)s->rslots, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      /* EAGAIN: drained. Anything else (an ICMP error queued on the socket) is dropped here: it was read */
+      if (errno != EAGAIN && errno != EWOULDBLOCK) s->stats[ST_LAST_ERRNO] = errno;
+      return;
+    }
+    if (n == 0) return;
+    for (int i = 0; i < n; i++) fill_meta(s, i);
+    s->stats[ST_RECV] += n;
+    s->stats[ST_RECV_CALLS]++;
+    call_js(s, s->on_batch, 1, n);
+    if (n < s->rslots) return;
+  }
+}
+
+/* ---------- send ---------- */
+
+static int send_error_is_transient(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == EINTR; }
+
+static void mark_failed(sock_t *s, int idx, int e) {
+  s->smeta[(size_t)idx * SM_SIZE + SM_RESULT] = -e;
+  s->stats[ST_SEND_ERRORS]++;
+  s->stats[ST_LAST_ERRNO] = e;
+}
+
+/* Sends the collected sendmmsg vector [0, k). Returns 0 when all went (or failed for good, marked), -1 when the
+ * kernel is full: *sent_upto is then the vector index of the first datagram not sent. */
+static int send_vector(sock_t *s, int k, int *first_unsent) {
+  int at = 0;
+  while (at < k) {
+    int r = sendmmsg(s->fd, &s->smsgs[at], (unsigned)(k - at), 0);
+    s->stats[ST_SENDMMSG_CALLS]++;
+    if (r > 0) {
+      s->stats[ST_SENT] += r;
+      at += r;
+      continue;
+    }
+    int e = r == 0 ? EAGAIN : errno;
+    if (send_error_is_transient(e)) {
+      if (e == EINTR) continue;
+      *first_unsent = at;
+      return -1;
+    }
+    mark_failed(s, s->sidx[at], e);
+    at++;
+  }
+  return 0;
+}
+
+/* One GSO sendmsg of `count` datagrams starting at staged index i. Returns 0 sent (or failed for good), -1 full,
+ * 1 GSO refused (send the run another way). */
+static int send_gso(sock_t *s, int i, int count, int seg, int total) {
+  int32_t *m = s->smeta + (size_t)i * SM_SIZE;
+  int d = m[SM_DEST];
+  struct iovec iov = {s->sbuf + m[SM_OFF], (size_t)total};
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {0};
+  mh.msg_name = &s->dests[d];
+  mh.msg_namelen = s->destlen[d];
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t gs = (uint16_t)seg;
+  memcpy(CMSG_DATA(c), &gs, sizeof gs);
+  for (;;) {
+    ssize_t r = sendmsg(s->fd, &mh, 0);
+    s->stats[ST_GSO_CALLS]++;
+    if (r >= 0) {
+      s->stats[ST_SENT] += count;
+      return 0;
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (send_error_is_transient(e)) return -1;
+    if (e == EIO || e == ENOPROTOOPT || e == EOPNOTSUPP) {
+      s->gso_ok = 0; /* the device or kernel cannot: never again on this socket */
+      s->stats[ST_GSO_ENABLED] = 0;
+      s->stats[ST_GSO_FALLBACKS]++;
+      return 1;
+    }
+    if (e == EINVAL || e == EMSGSIZE) {
+      s->stats[ST_GSO_FALLBACKS]++;
+      return 1; /* this run (a segment above the MTU, say): one by one */
+    }
+    for (int k = 0; k < count; k++) mark_failed(s, i + k, e);
+    return 0;
+  }
+}
+
+/* Length of the GSO run starting at staged index i (1 = no run). */
+static int gso_run(sock_t *s, int i, int *total) {
+  int32_t *m0 = s->smeta + (size_t)i * SM_SIZE;
+  int seg = m0[SM_LEN], d = m0[SM_DEST];
+  int n = 1, bytes = seg, next_off = m0[SM_OFF] + seg;
+  if (seg <= 0) {
+    *total = bytes;
+    return 1;
+  }
+  while (i + n < s->sn && n < GSO_MAX_SEGS) {
+    int32_t *m = s->smeta + (size_t)(i + n) * SM_SIZE;
+    if (m[SM_DEST] != d || m[SM_OFF] != next_off || m[SM_LEN] > seg || m[SM_LEN] <= 0 || bytes + m[SM_LEN] > GSO_MAX_BYTES) break;
+    bytes += m[SM_LEN];
+    next_off += m[SM_LEN];
+    n++;
+    if (m[SM_LEN] < seg) break; /* a shorter datagram may only end a run */
+  }
+  *total = bytes;
+  return n;
+}
+
+/* Sends staged datagrams [sdone, sn). Returns the number left (kernel full) or 0. */
+static int do_flush(sock_t *s) {
+  int k = 0, nogso_until = 0;
+  while (s->sdone + k < s->sn || k > 0) {
+    int i = s->sdone + k;
+    int total = 0, run = 1;
+    if (i < s->sn && s->gso_ok && i >= nogso_until) run = gso_run(s, i, &total);
+    /* send the vector when it is full, at the end, or before a GSO run */
+    if (k == MMSG_MAX || i >= s->sn || run > 1) {
+      if (k > 0) {
+        int unsent = 0;
+        if (send_vector(s, k, &unsent) < 0) {
+          s->sdone += unsent;
+          goto blocked;
+        }
+        s->sdone += k;
+        k = 0;
+        continue;
+      }
+    }
+    if (i >= s->sn) break;
+    if (run > 1) {
+      int32_t *m = s->smeta + (size_t)i * SM_SIZE;
+      int r = send_gso(s, i, run, m[SM_LEN], total);
+      if (r < 0) goto blocked;
+      if (r == 0) {
+        s->sdone += run;
+        continue;
+      }
+      /* refused: the run goes by sendmmsg */
+      nogso_until = i + run;
+    }
+    int32_t *m = s->smeta + (size_t)i * SM_SIZE;
+    int d = m[SM_DEST];
+    s->siov[k].iov_base = s->sbuf + m[SM_OFF];
+    s->siov[k].iov_len = (size_t)m[SM_LEN];
+    memset(&s->smsgs[k].msg_hdr, 0, sizeof s->smsgs[k].msg_hdr);
+    s->smsgs[k].msg_hdr.msg_name = &s->dests[d];
+    s->smsgs[k].msg_hdr.msg_namelen = s->destlen[d];
+    s->smsgs[k].msg_hdr.msg_iov = &s->siov[k];
+    s->smsgs[k].msg_hdr.msg_iovlen = 1;
+    s->sidx[k] = i;
+    k++;
+  }
+  s->stats[ST_PENDING] = 0;
+  return 0;
+blocked:
+  s->stats[ST_BLOCKED]++;
+  s->stats[ST_PENDING] = s->sn - s->sdone;
+  return s->sn - s->sdone;
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events) {
+  sock_t *s = (sock_t *)h->data;
+  if (s->closed) return;
+  if (status < 0) {
+    s->stats[ST_LAST_ERRNO] = -status;
+    return;
+  }
+  if (events & UV_WRITABLE && s->sdone < s->sn) {
+    if (do_flush(s) == 0) {
+      update_poll(s);
+      if (s->on_writable) call_js(s, s->on_writable, 1, 0);
+      if (s->closed) return;
+    }
+  }
+  if (events & UV_READABLE) do_recv(s);
+  if (!s->closed) update_poll(s);
+}
+
+/* ---------- JS methods ---------- */
+
+/* new Socket(family, slots, slotSize, sendSlots, sendBytes) */
+static napi_value New(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], self;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "uftp-udp: new Socket(family, slots, slotSize, sendSlots, sendBytes)");
+    return NULL;
+  }
+  int32_t family, slots, slot_size, sslots, sbytes;
+  if (arg_int(env, argv[0], &family) || arg_int(env, argv[1], &slots) || arg_int(env, argv[2], &slot_size) ||
+      arg_int(env, argv[3], &sslots) || arg_int(env, argv[4], &sbytes))
+    return NULL;
+  if ((family != 4 && family != 6) || slots < 1 || slots > 1024 || slot_size < 64 || slot_size > 65536 || sslots < 1 ||
+      sslots > 65536 || sbytes < 65536 || sbytes > (64 << 20)) {
+    napi_throw_range_error(env, NULL, "uftp-udp: socket parameters out of range");
+    return NULL;
+  }
+  sock_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    napi_throw_error(env, NULL, "uftp-udp: out of memory");
+    return NULL;
+  }
+  s->env = env;
+  s->family = family;
+  s->rslots = slots;
+  s->rslot_size = slot_size;
+  s->sslots = sslots;
+  s->sbytes = sbytes;
+  s->gso_ok = 1;
+  s->fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->fd < 0) {
+    int e = errno;
+    free(s);
+    napi_throw_error(env, NULL, strerror(e));
+    return NULL;
+  }
+  int one = 1;
+  if (family == 4) {
+    setsockopt(s->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+    setsockopt(s->fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof one);
+  } else {
+    setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+    setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof one);
+    /* v4-mapped traffic on a dual-stack socket: its TOS comes as IP_TOS */
+    setsockopt(s->fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof one);
+    setsockopt(s->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  }
+  setsockopt(s->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+
+  napi_value rbuf, rmeta, sbuf, smeta, stats;
+  void *p;
+  CHECK(napi_create_arraybuffer(env, (size_t)slots * slot_size, &p, &rbuf));
+  s->rbuf = p;
+  CHECK(napi_create_arraybuffer(env, (size_t)slots * RM_SIZE * 4, &p, &rmeta));
+  s->rmeta = p;
+  CHECK(napi_create_arraybuffer(env, (size_t)sbytes, &p, &sbuf));
+  s->sbuf = p;
+  CHECK(napi_create_arraybuffer(env, (size_t)sslots * SM_SIZE * 4, &p, &smeta));
+  s->smeta = p;
+  CHECK(napi_create_arraybuffer(env, ST_SIZE * 8, &p, &stats));
+  s->stats = p;
+  s->stats[ST_GSO_ENABLED] = 1;
+  napi_create_reference(env, rbuf, 1, &s->rbuf_ref);
+  napi_create_reference(env, rmeta, 1, &s->rmeta_ref);
+  napi_create_reference(env, sbuf, 1, &s->sbuf_ref);
+  napi_create_reference(env, smeta, 1, &s->smeta_ref);
+  napi_create_reference(env, stats, 1, &s->stats_ref);
+  napi_set_named_property(env, self, "recvBuffer", rbuf);
+  napi_set_named_property(env, self, "recvMeta", rmeta);
+  napi_set_named_property(env, self, "sendBuffer", sbuf);
+  napi_set_named_property(env, self, "sendMeta", smeta);
+  napi_set_named_property(env, self, "statsBuffer", stats);
+
+  s->rmsgs = calloc((size_t)slots, sizeof *s->rmsgs);
+  s->riov = calloc((size_t)slots, sizeof *s->riov);
+  s->rnames = calloc((size_t)slots, sizeof *s->rnames);
+  s->rctrl = calloc((size_t)slots, CTRL_LEN);
+  if (!s->rmsgs || !s->riov || !s->rnames || !s->rctrl) {
+    close(s->fd);
+    s->fd = -1;
+    s->closed = 1;
+    free_sock(env, s);
+    napi_throw_error(env, NULL, "uftp-udp: out of memory");
+    return NULL;
+  }
+  for (int i = 0; i < slots; i++) {
+    s->riov[i].iov_base = s->rbuf + (size_t)i * slot_size;
+    s->riov[i].iov_len = (size_t)slot_size;
+    struct msghdr *mh = &s->rmsgs[i].msg_hdr;
+    mh->msg_name = &s->rnames[i];
+    mh->msg_iov = &s->riov[i];
+    mh->msg_iovlen = 1;
+    mh->msg_control = s->rctrl + (size_t)i * CTRL_LEN;
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "uftp-udp", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, self, name, &s->actx);
+  if (napi_wrap(env, self, s, finalize_sock, NULL, NULL) != napi_ok) {
+    close(s->fd);
+    s->fd = -1;
+    s->closed = 1;
+    free_sock(env, s);
+    napi_throw_error(env, NULL, "uftp-udp: napi_wrap failed");
+    return NULL;
+  }
+  return self;
+}
+
+/* bind(address, port, reuseAddr, ipv6Only) -> 0 | -errno */
+static napi_value Bind(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  sock_t *s = this_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  char addr[128];
+  int32_t port, reuse, v6only;
+  if (arg_str(env, argv[0], addr, sizeof addr) || arg_int(env, argv[1], &port) || arg_int(env, argv[2], &reuse) ||
+      arg_int(env, argv[3], &v6only))
+    return NULL;
+  if (s->closed) return int_value(env, -EBADF);
+  if (reuse) {
+    int one = 1;
+    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  }
+  if (s->family == 6) {
+    int v = v6only ? 1 : 0;
+    setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v);
+  }
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int r = make_sockaddr(s->family, addr, port, &ss, &len);
+  if (r < 0) return int_value(env, r);
+  if (bind(s->fd, (struct sockaddr *)&ss, len) != 0) return int_value(env, -errno);
+  return int_value(env, 0);
+}
+
+/* start(onBatch, onWritable): begins reading; -errno if the loop refuses the fd */
+static napi_value Start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], self;
+  void *p;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  CHECK(napi_unwrap(env, self, &p));
+  sock_t *s = p;
+  if (s->closed) return int_value(env, -EBADF);
+  if (s->poll_init) return int_value(env, -EALREADY);
+  napi_create_reference(env, argv[0], 1, &s->on_batch);
+  napi_create_reference(env, argv[1], 1, &s->on_writable);
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  int r = uv_poll_init(loop, &s->poll, s->fd);
+  if (r < 0) return int_value(env, r);
+  s->poll.data = s;
+  s->poll_init = 1;
+  s->started = 1;
+  napi_create_reference(env, self, 1, &s->self); /* keeps the object while the handle lives */
+  s->poll_events = UV_READABLE;
+  uv_poll_start(&s->poll, UV_READABLE, poll_cb);
+  return int_value(env, 0);
+}
+
+/* setDest(index, address, port) -> 0 | -errno */
+static napi_value SetDest(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  sock_t *s = this_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  int32_t idx, port;
+  char addr[128];
+  if (arg_int(env, argv[0], &idx) || arg_str(env, argv[1], addr, sizeof addr) || arg_int(env, argv[2], &port)) return NULL;
+  if (idx < 0 || idx >= MAX_DESTS || port < 0 || port > 65535) return int_value(env, -EINVAL);
+  return int_value(env, make_sockaddr(s->family, addr, port, &s->dests[idx], &s->destlen[idx]));
+}
+
+/* flush(n): sends staged datagrams up to n; -> number still staged (kernel full; onWritable follows) */
+static napi_value Flush(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  sock_t *s = this_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  int32_t n;
+  if (arg_int(env, argv[0], &n)) return NULL;
+  if (s->closed) return int_value(env, -EBADF);
+  if (n < 0 || n > s->sslots) return int_value(env, -EINVAL);
+  for (int i = s->sn; i < n; i++) {
+    int32_t *m = s->smeta + (size_t)i * SM_SIZE;
+    if (m[SM_OFF] < 0 || m[SM_LEN] < 0 || (int64_t)m[SM_OFF] + m[SM_LEN] > s->sbytes || m[SM_DEST] < 0 ||
+        m[SM_DEST] >= MAX_DESTS) {
+      return int_value(env, -EINVAL);
+    }
+    m[SM_RESULT] = 0;
+  }
+  if (n > s->sn) s->sn = n;
+  if (s->sdone < s->sn && s->poll_events & UV_WRITABLE) return int_value(env, s->sn - s->sdone); /* waiting */
+  int left = do_flush(s);
+  if (left == 0) {
+    s->sdone = s->sn = 0;
+  } else {
+    update_poll(s);
+  }
+  return int_value(env, left);
+}
+
+/* reset(): after onWritable, the staging is empty again */
+static napi_value ResetStaging(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  sock_t *s = this_sock(env, info, &argc, NULL);
+  if (!s) return NULL;
+  if (s->sdone >= s->sn) s->sdone = s->sn = 0;
+  return int_value(env, s->sn - s->sdone);
+}
+
+/* multicastIf(ifindex, address): outgoing multicast interface; IPv4 also takes the interface's address
+ * (the source address of what we send), "" for any */
+static napi_value MulticastIf(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  sock_t *s = this_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  int32_t ifindex;
+  char addr[128];
+  if (arg_int(env, argv[0], &ifindex) || arg_str(env, argv[1], addr, sizeof addr)) return NULL;
+  if (s->closed) return int_value(env, -EBADF);
+  int r;
+  if (s->family == 6) {
+    r = setsockopt(s->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex);
+  } else {
+    struct ip_mreqn mr;
+    memset(&mr, 0, sizeof mr);
+    mr.imr_ifindex = ifindex;
+    if (addr[0] && inet_pton(AF_INET, addr, &mr.imr_address) != 1) return int_value(env, -EINVAL);
+    r = setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr);
+  }
+  return int_value(env, r == 0 ? 0 : -errno);
+}
+
+/* ntop(slot, which): the source (0) or destination (1) address of a received datagram as text */
+static napi_value Ntop(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  sock_t *s = this_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  int32_t slot, which;
+  if (arg_int(env, argv[0], &slot) || arg_int(env, argv[1], &which)) return NULL;
+  if (slot < 0 || slot >= s->rslots) return int_value(env, -EINVAL);
+  int32_t *m = s->rmeta + (size_t)slot * RM_SIZE;
+  int fam = which ? m[RM_DSTFAM] : m[RM_FAMILY];
+  char text[INET6_ADDRSTRLEN];
+  if (fam == 0 || !inet_ntop(fam == 4 ? AF_INET : AF_INET6, which ? (void *)&m[RM_DST] : (void *)&m[RM_SRC], text, sizeof text)) {
+    napi_value u;
+    napi_get_undefined(env, &u);
+    return u;
+  }
+  napi_value r;
+  napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+/* local() -> [address, port] or -errno */
+static napi_value Local(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  sock_t *s = this_sock(env, info, &argc, NULL);
+  if (!s) return NULL;
+  if (s->closed) return int_value(env, -EBADF);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(s->fd, (struct sockaddr *)&ss, &len) != 0) return int_value(env, -errno);
+  char text[INET6_ADDRSTRLEN];
+  int port;
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, text, sizeof text);
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  } else {
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, text, sizeof text);
+    port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  }
+  napi_value arr, a;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &a);
+  napi_set_element(env, arr, 0, a);
+  napi_set_element(env, arr, 1, int_value(env, port));
+  return arr;
+}
+
+/* setOpt(which, value) -> 0 | -errno.  which: 1 rcvbuf 2 sndbuf 3 mcast ttl 4 mcast loop 5 tos 6 mcast ifindex
+ *  7 unicast ttl */
+static napi_value SetOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  sock_t *s = this_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  int32_t which, v;
+  if (arg_int(env, argv[0], &which) || arg_int(env, argv[1], &v)) return NULL;
+  if (s->closed) return int_value(env, -EBADF);
+  int r = 0, v6 = s->family == 6;
+  switch (which) {
+  case 1: r = setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v); break;
+  case 2: r = setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v); break;
+  case 3:
+    if (v6) {
+      r = setsockopt(s->fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &v, sizeof v);
+      (void)setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_TTL, &v, sizeof v);
+    } else {
+      r = setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_TTL, &v, sizeof v);
+    }
+    break;
+  case 4:
+    if (v6) {
+      r = setsockopt(s->fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &v, sizeof v);
+      (void)setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &v, sizeof v);
+    } else {
+      r = setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &v, sizeof v);
+    }
+    break;
+  case 5:
+    v &= 0xff;
+    if (v6) {
+      r = setsockopt(s->fd, IPPROTO_IPV6, IPV6_TCLASS, &v, sizeof v);
+      (void)setsockopt(s->fd, IPPROTO_IP, IP_TOS, &v, sizeof v);
+    } else {
+      r = setsockopt(s->fd, IPPROTO_IP, IP_TOS, &v, sizeof v);
+    }
+    break;
+  case 6:
+    if (v6) {
+      r = setsockopt(s->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &v, sizeof v);
+    } else {
+      struct ip_mreqn mr;
+      memset(&mr, 0, sizeof mr);
+      mr.imr_ifindex = v;
+      r = setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr);
+    }
+    break;
+  case 7:
+    r = v6 ? setsockopt(s->fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, sizeof v)
+           : setsockopt(s->fd, IPPROTO_IP, IP_TTL, &v, sizeof v);
+    break;
+  default: return int_value(env, -EINVAL);
+  }
+  return int_value(env, r == 0 ? 0 : -errno);
+}
+
+/* getOpt(which) -> value | -errno.  which: 1 rcvbuf 2 sndbuf 5 tos */
+static napi_value GetOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  sock_t *s = this_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  int32_t which;
+  if (arg_int(env, argv[0], &which)) return NULL;
+  if (s->closed) return int_value(env, -EBADF);
+  int v = 0;
+  socklen_t len = sizeof v;
+  int r;
+  switch (which) {
+  case 1: r = getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, &len); break;
+  case 2: r = getsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, &len); break;
+  case 5:
+    r = s->family == 6 ? getsockopt(s->fd, IPPROTO_IPV6, IPV6_TCLASS, &v, &len) : getsockopt(s->fd, IPPROTO_IP, IP_TOS, &v, &len);
+    v &= 0xff;
+    break;
+  default: return int_value(env, -EINVAL);
+  }
+  return int_value(env, r == 0 ? v : -errno);
+}
+
+/* membership(join, group, ifindex, source|"") -> 0 | -errno: MCAST_(JOIN|LEAVE)_GROUP / _SOURCE_GROUP, both
+ * families, by interface index */
+static napi_value Membership(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  sock_t *s = this_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  int32_t join, ifindex;
+  char group[128], source[128];
+  if (arg_int(env, argv[0], &join) || arg_str(env, argv[1], group, sizeof group) || arg_int(env, argv[2], &ifindex) ||
+      arg_str(env, argv[3], source, sizeof source))
+    return NULL;
+  if (s->closed) return int_value(env, -EBADF);
+  int level = s->family == 6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  struct sockaddr_storage g, src;
+  socklen_t len;
+  /* an IPv4 group on an IPv4 socket; IPv6 (or v4-mapped) on an IPv6 socket */
+  int gfam = strchr(group, ':') ? 6 : 4;
+  int r = make_sockaddr(gfam, group, 0, &g, &len);
+  if (r < 0) return int_value(env, r);
+  if (source[0]) {
+    r = make_sockaddr(gfam, source, 0, &src, &len);
+    if (r < 0) return int_value(env, r);
+    struct group_source_req gsr;
+    memset(&gsr, 0, sizeof gsr);
+    gsr.gsr_interface = (uint32_t)ifindex;
+    memcpy(&gsr.gsr_group, &g, sizeof g);
+    memcpy(&gsr.gsr_source, &src, sizeof src);
+    r = setsockopt(s->fd, level, join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP, &gsr, sizeof gsr);
+  } else {
+    struct group_req gr;
+    memset(&gr, 0, sizeof gr);
+    gr.gr_interface = (uint32_t)ifindex;
+    memcpy(&gr.gr_group, &g, sizeof g);
+    r = setsockopt(s->fd, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &gr, sizeof gr);
+  }
+  return int_value(env, r == 0 ? 0 : -errno);
+}
+
+static napi_value Close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  sock_t *s = this_sock(env, info, &argc, NULL);
+  if (!s) return NULL;
+  do_close(s);
+  return int_value(env, 0);
+}
+
+/* fd() -> the descriptor (for tests and the DSCP helper), -1 when closed */
+static napi_value Fd(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  sock_t *s = this_sock(env, info, &argc, NULL);
+  if (!s) return NULL;
+  return int_value(env, s->fd);
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"bind", NULL, Bind, NULL, NULL, NULL, napi_default, NULL},
+    {"start", NULL, Start, NULL, NULL, NULL, napi_default, NULL},
+    {"setDest", NULL, SetDest, NULL, NULL, NULL, napi_default, NULL},
+    {"flush", NULL, Flush, NULL, NULL, NULL, napi_default, NULL},
+    {"resetStaging", NULL, ResetStaging, NULL, NULL, NULL, napi_default, NULL},
+    {"ntop", NULL, Ntop, NULL, NULL, NULL, napi_default, NULL},
+    {"local", NULL, Local, NULL, NULL, NULL, napi_default, NULL},
+    {"setOpt", NULL, SetOpt, NULL, NULL, NULL, napi_default, NULL},
+    {"getOpt", NULL, GetOpt, NULL, NULL, NULL, napi_default, NULL},
+    {"multicastIf", NULL, MulticastIf, NULL, NULL, NULL, napi_default, NULL},
+    {"membership", NULL, Membership, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+    {"fd", NULL, Fd, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_value cls;
+  if (napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, New, NULL, sizeof props / sizeof props[0], props, &cls) != napi_ok)
+    return NULL;
+  napi_set_named_property(env, exports, "Socket", cls);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
