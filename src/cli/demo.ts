@@ -18,8 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { newStats, readUdpDatagrams } from '../pcap/datagrams.js';
 import { inspectEvent, InspectSummary, type Inspected } from '../pcap/inspect.js';
 import { proxyDemo } from '../proxy/demo.js';
+import { DEFAULT_PORT } from '../core/address.js';
 
-const PORT = 1044;
+const PORT = DEFAULT_PORT;
 /** In a run of one message type longer than this, only the first and last lines are shown. */
 const RUN_SHOWN = 2;
 

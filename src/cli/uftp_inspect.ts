@@ -14,9 +14,9 @@ import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { newStats, readUdpDatagrams } from '../pcap/datagrams.js';
 import { inspectEvent, InspectSummary } from '../pcap/inspect.js';
+import { DEFAULT_PORT } from '../core/address.js';
 
 const PROG = 'uftp_inspect';
-const DEFAULT_PORT = 1044;
 
 const USAGE = `Usage: ${PROG} [--json] [--port N] [--summary] FILE|-
 

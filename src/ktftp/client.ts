@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { fingerprint } from '../crypto/pubkey.js';
 import { ClientSession, type ClientRequest } from './client-session.js';
-import { literalLookup } from './server.js';
+import { literalLookup } from '../core/address.js';
 import type { Outcome } from './transfer.js';
 import { encode, ErrCode } from './wire.js';
 

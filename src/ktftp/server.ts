@@ -10,6 +10,7 @@ import { publicKeyDer } from './crypto.js';
 import { realTagFs, type TagFs } from './fileops.js';
 import { ServerSession, type Krb5Verdict, type ServerContext, type ServerKey } from './server-session.js';
 import { loadIdentTable, loadTagTable, type IdentTable, type TagTable } from './tags.js';
+import { literalLookup } from '../core/address.js';
 import { encode, ErrCode } from './wire.js';
 import type { KeyObject } from 'node:crypto';
 
@@ -40,14 +41,6 @@ interface Live {
   preparing: boolean;
 }
 
-/**
- * The transfer socket only ever sends to the peer's address as received (an IP literal): answering the
- * lookup at once lets send() go out in the same turn instead of after a resolver round (process.nextTick,
- * an IP-literal check) for every packet.
- */
-export function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, address, isIPv6(address) ? 6 : 4);
-}
 
 function now(): number {
   return performance.now();

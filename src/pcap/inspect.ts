@@ -17,6 +17,7 @@
  * blobs, timestamps) recurse with the same rules.
  */
 
+import { hex32 } from '../core/ids.js';
 import {
   bytesText, decodeHeader, decodePacket, describePacket, MESSAGE_NAMES, unquantizeGroupSize, unquantizeGrtt,
   unquantizeRate, type Message, type UftpHeader,
@@ -26,10 +27,8 @@ import type { DatagramEvent, DatagramStats } from './datagrams.js';
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
-/** "0x" + 8 lowercase hex digits. */
-export function hexId(n: number): string {
-  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
-}
+/** "0x" + 8 lowercase hex digits (src/core/ids.ts). */
+export const hexId = hex32;
 
 /** camelCase -> snake_case ("ivCtr" -> "iv_ctr", "publicMcast" -> "public_mcast", "clientIds" -> "client_ids"). */
 export function snakeCase(key: string): string {

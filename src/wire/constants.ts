@@ -5,7 +5,7 @@
 
 /** protocol.txt says 0x30; UFTP 4.10 sends and expects 0x40. */
 export const UFTP_VER_NUM = 0x40;
-export const DEFAULT_PORT = 1044;
+export { DEFAULT_PORT } from '../core/address.js';
 export const DEFAULT_PUBLIC_MCAST = '230.4.4.1';
 /** Size of the fixed UFTP header (5.2.1). */
 export const UFTP_HEADER_LEN = 16;

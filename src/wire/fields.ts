@@ -102,87 +102,9 @@ export function hlenWords(bytes: number, name: string): number {
   return bytes / 4;
 }
 
-// ---- addresses -------------------------------------------------------------------------------------
+// ---- addresses: one implementation for every layer, in src/core ---------------------------------
 
-export function formatIPv4(b: Uint8Array, o: number): string {
-  return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-}
-
-/** RFC 5952 canonical text: lower case, longest run (>= 2) of zero groups compressed, first one on ties. */
-export function formatIPv6(b: Uint8Array, o: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(u16(b, o + i * 2));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
-}
-
-const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-/** Parses dotted-quad IPv4 into 4 bytes, or undefined. */
-export function parseIPv4(s: string): Uint8Array | undefined {
-  const m = V4.exec(s);
-  if (!m) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const v = Number(m[i + 1]);
-    if (v > 255) return undefined;
-    out[i] = v;
-  }
-  return out;
-}
-
-/** Parses IPv6 text (with optional "::" and an optional trailing dotted IPv4) into 16 bytes, or undefined. */
-export function parseIPv6(s: string): Uint8Array | undefined {
-  if (s.length === 0 || s.length > 45) return undefined;
-  const dbl = s.indexOf('::');
-  if (dbl >= 0 && s.indexOf('::', dbl + 1) >= 0) return undefined;
-  const parseSide = (t: string): number[] | undefined => {
-    if (t === '') return [];
-    const parts = t.split(':');
-    const vals: number[] = [];
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i];
-      if (i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseIPv4(p);
-        if (!v4) return undefined;
-        vals.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
-        vals.push(parseInt(p, 16));
-      }
-    }
-    return vals;
-  };
-  let groups: number[];
-  if (dbl >= 0) {
-    const left = parseSide(s.slice(0, dbl));
-    const right = parseSide(s.slice(dbl + 2));
-    if (!left || !right || left.length + right.length > 7) return undefined;
-    groups = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
-  } else {
-    const all = parseSide(s);
-    if (!all || all.length !== 8) return undefined;
-    groups = all;
-  }
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) put16(out, i * 2, groups[i]);
-  return out;
-}
+export { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../core/address.js';
 
 // ---- text ------------------------------------------------------------------------------------------
 
@@ -212,6 +134,4 @@ export function hex(b: Uint8Array, max = 16): string {
   for (let i = 0; i < n; i++) s += b[i].toString(16).padStart(2, '0');
   return b.length > max ? `${s}..` : s;
 }
-export function hex32(v: number): string {
-  return `0x${v.toString(16).padStart(8, '0')}`;
-}
+export { hex32 } from '../core/ids.js';
