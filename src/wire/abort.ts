@@ -6,8 +6,8 @@
  *  8 message: 300 bytes of text, NUL padded
  *308 header extensions up to header length
  */
-import { ABORT_MESSAGE_LEN, MessageType } from './constants.js';
-import { cString, headerBytes, hlenWords, isU32, isU8, need, put32, textBytes, u32 } from './fields.js';
+import { ABORT_MESSAGE_LEN, MessageType, UFTP_HEADER_LEN } from './constants.js';
+import { cBytes, cString, headerBytes, hlenWords, isU32, isU8, need, put32, textBytes, u32 } from './fields.js';
 import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
 import { err, ok, type Result } from './result.js';
 
@@ -69,4 +69,34 @@ export function encodeAbortInto(m: Abort, out: Uint8Array, off: number): number 
   out.set(text, off + MESSAGE);
   encodeExtensionsInto(m.extensions, out, off + FIXED);
   return hlen;
+}
+
+/**
+ * A checked view of a whole ABORT datagram, for a proxy that passes a client's ABORT upstream with the Host field
+ * set to that client (and its own ID and sequence number in the header, see HeaderView).
+ */
+export class AbortView {
+  private constructor(readonly bytes: Uint8Array) {}
+
+  /** Only the flags and Host need to be there (the real programs' text may be cut short). */
+  static check(d: Uint8Array): Result<AbortView> {
+    if (d.length < UFTP_HEADER_LEN + MESSAGE) return err('truncated', `ABORT: ${d.length - UFTP_HEADER_LEN} bytes, need at least ${MESSAGE}`);
+    return ok(new AbortView(d));
+  }
+
+  get flags(): number {
+    return this.bytes[UFTP_HEADER_LEN + FLAGS];
+  }
+  get host(): number {
+    return u32(this.bytes, UFTP_HEADER_LEN + HOST);
+  }
+  setHost(id: number): void {
+    put32(this.bytes, UFTP_HEADER_LEN + HOST, id >>> 0);
+  }
+  /** The reason text as Latin-1 up to the first NUL (what a log line shows). */
+  get text(): string {
+    const from = UFTP_HEADER_LEN + MESSAGE;
+    const end = Math.min(this.bytes.length, from + ABORT_MESSAGE_LEN);
+    return Buffer.from(cBytes(this.bytes, from, end)).toString('latin1');
+  }
 }

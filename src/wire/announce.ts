@@ -9,12 +9,12 @@
  *    header extensions (EXT_ENC_INFO) up to header length
  *    body: client IDs (closed group membership)
  */
-import { AnnounceFlag, MessageType } from './constants.js';
+import { AnnounceFlag, ExtType, MessageType, UFTP_HEADER_LEN } from './constants.js';
 import {
   checkTimestamp, decodeIdList, formatIPv4, formatIPv6, hlenWords, isU16, isU8, need, parseIPv4, parseIPv6, put16,
-  putIdList, putTimestamp, readTimestamp, u16, type Timestamp,
+  putIdList, putTimestamp, readTimestamp, u16, u32, type Timestamp,
 } from './fields.js';
-import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
+import { decodeExtensions, encInfoSignatureSpan, encodeExtensionsInto, extensionsLength, walkExtensions, type Extension } from './extensions.js';
 import { err, ok, type Result } from './result.js';
 
 const FUNC = 0;
@@ -110,4 +110,79 @@ export function encodeAnnounceInto(m: Announce, out: Uint8Array, off: number): n
   out.set(a.priv, off + PUBLIC_MCAST + alen);
   encodeExtensionsInto(m.extensions, out, off + extStart);
   return hlen + putIdList(out, off + hlen, m.clientIds, 'ANNOUNCE');
+}
+
+/**
+ * A checked, zero-copy view of a whole ANNOUNCE datagram (UFTP header included) for what a proxy needs without
+ * a full decode: the fixed fields, the two multicast addresses, whether an EXT_ENC_INFO is there, where its
+ * signature lies (offsets into the datagram), and the closed-group client list. `check` verifies the fixed part,
+ * the header length, every extension's length word and the client list's length before anything is read.
+ */
+export class AnnounceView {
+  private constructor(
+    readonly bytes: Uint8Array,
+    /** Start of the header extensions and end of the message header (offsets into the datagram). */
+    private readonly extStart: number,
+    private readonly hdrEnd: number,
+    /** The EXT_ENC_INFO (offset, length) in the datagram, if there is one. */
+    private readonly encInfo: { offset: number; length: number } | undefined,
+  ) {}
+
+  static check(d: Uint8Array): Result<AnnounceView> {
+    const N = 'ANNOUNCE';
+    const m = UFTP_HEADER_LEN;
+    if (d.length < m + FIXED) return err('truncated', `${N}: ${d.length - m} bytes, need at least ${FIXED}`);
+    const v6 = (d[m + FLAGS] & AnnounceFlag.IPV6) !== 0;
+    const fixed = FIXED + 2 * (v6 ? 16 : 4);
+    const hlen = d[m + HLEN] * 4;
+    if (hlen < fixed) return err('inconsistent', `${N}: header length ${hlen} < ${fixed}`);
+    if (m + hlen > d.length) return err('truncated', `${N}: header length ${hlen} bytes exceeds message of ${d.length - m} bytes`);
+    let encInfo: { offset: number; length: number } | undefined;
+    const w = walkExtensions(d, m + fixed, m + hlen, N, (t, o, l) => {
+      if (t === ExtType.ENC_INFO && !encInfo) encInfo = { offset: o, length: l };
+    });
+    if (!w.ok) return w;
+    if ((d.length - m - hlen) % 4 !== 0) return err('inconsistent', `${N}: client list of ${d.length - m - hlen} bytes is not a multiple of 4`);
+    return ok(new AnnounceView(d, m + fixed, m + hlen, encInfo));
+  }
+
+  get flags(): number {
+    return this.bytes[UFTP_HEADER_LEN + FLAGS];
+  }
+  get robust(): number {
+    return this.bytes[UFTP_HEADER_LEN + ROBUST];
+  }
+  get ccType(): number {
+    return this.bytes[UFTP_HEADER_LEN + CC_TYPE];
+  }
+  get blockSize(): number {
+    return u16(this.bytes, UFTP_HEADER_LEN + BLOCK_SIZE);
+  }
+  get ipv6(): boolean {
+    return (this.flags & AnnounceFlag.IPV6) !== 0;
+  }
+  get publicAddr(): string {
+    return this.ipv6 ? formatIPv6(this.bytes, UFTP_HEADER_LEN + PUBLIC_MCAST) : formatIPv4(this.bytes, UFTP_HEADER_LEN + PUBLIC_MCAST);
+  }
+  get privateAddr(): string {
+    return this.ipv6 ? formatIPv6(this.bytes, UFTP_HEADER_LEN + PUBLIC_MCAST + 16) : formatIPv4(this.bytes, UFTP_HEADER_LEN + PUBLIC_MCAST + 4);
+  }
+  /** An EXT_ENC_INFO is present: the session is encrypted. */
+  get encrypted(): boolean {
+    return this.encInfo !== undefined;
+  }
+  /** The EXT_ENC_INFO signature's place in the datagram (signed with these bytes zeroed), if any. */
+  get signatureSpan(): { offset: number; length: number } | undefined {
+    return this.encInfo ? encInfoSignatureSpan(this.bytes, this.encInfo.offset, this.encInfo.length) : undefined;
+  }
+  /** Where the header extensions start (offset into the datagram). */
+  get extensionsOffset(): number {
+    return this.extStart;
+  }
+  /** Closed group membership list (empty for an open group); a fresh array. */
+  clientIds(): number[] {
+    const ids: number[] = [];
+    for (let o = this.hdrEnd; o < this.bytes.length; o += 4) ids.push(u32(this.bytes, o));
+    return ids;
+  }
 }

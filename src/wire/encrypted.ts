@@ -8,6 +8,8 @@
  */
 import { hex, isU16, isU64, need, put16, put64, u16, u64 } from './fields.js';
 import { err, ok, type Result } from './result.js';
+import { MessageType, UFTP_HEADER_LEN } from './constants.js';
+import { encodeHeaderInto, HeaderView, type UftpHeader } from './header.js';
 
 const IV_CTR = 0;
 const SIGLEN = 8;
@@ -50,7 +52,83 @@ export function encodeEncryptedInto(m: Encrypted, out: Uint8Array, off: number):
 }
 
 /** Offset of the signature inside a whole datagram (UFTP header + ENCRYPTED), for sign/verify in src/crypto. */
-export const ENCRYPTED_SIGNATURE_OFFSET = 16 + SIG;
+export const ENCRYPTED_SIGNATURE_OFFSET = UFTP_HEADER_LEN + SIG;
+
+/**
+ * A checked, zero-copy view of a whole ENCRYPTED datagram: the UFTP header (valid, function ENCRYPTED), the IV
+ * counter, and signature and payload filling the datagram exactly. The signature and payload are subarrays; the
+ * first `fixedLength` bytes (header + IV counter + lengths) are the additional data of GCM/CCM.
+ */
+export class EncryptedView {
+  private constructor(readonly bytes: Uint8Array, readonly header: HeaderView) {}
+
+  static check(d: Uint8Array): Result<EncryptedView> {
+    const h = HeaderView.check(d);
+    if (!h.ok) return h;
+    if (h.value.func !== MessageType.ENCRYPTED) return err('bad-type', `not ENCRYPTED (function ${h.value.func})`);
+    const b = d.subarray(UFTP_HEADER_LEN);
+    if (b.length < ENCRYPTED_FIXED) return err('truncated', `ENCRYPTED: ${d.length} bytes, too short`);
+    const slen = u16(b, SIGLEN);
+    const plen = u16(b, PAYLEN);
+    if (ENCRYPTED_FIXED + slen + plen !== b.length) {
+      return err('inconsistent', `ENCRYPTED: signature ${slen} + payload ${plen} bytes do not fill the ${b.length - ENCRYPTED_FIXED} bytes present`);
+    }
+    return ok(new EncryptedView(d, h.value));
+  }
+
+  get ivCounter(): bigint {
+    return u64(this.bytes, UFTP_HEADER_LEN + IV_CTR);
+  }
+  get signatureLength(): number {
+    return u16(this.bytes, UFTP_HEADER_LEN + SIGLEN);
+  }
+  get signatureOffset(): number {
+    return ENCRYPTED_SIGNATURE_OFFSET;
+  }
+  get signature(): Uint8Array {
+    return this.bytes.subarray(ENCRYPTED_SIGNATURE_OFFSET, ENCRYPTED_SIGNATURE_OFFSET + this.signatureLength);
+  }
+  get payload(): Uint8Array {
+    return this.bytes.subarray(ENCRYPTED_SIGNATURE_OFFSET + this.signatureLength);
+  }
+  /** UFTP header + IV counter + the two lengths: GCM/CCM's additional authenticated data. */
+  get fixedPart(): Uint8Array {
+    return this.bytes.subarray(0, ENCRYPTED_SIGNATURE_OFFSET);
+  }
+}
+
+/** Length of an ENCRYPTED datagram with the given signature and payload lengths. */
+export function encryptedDatagramLength(signatureLength: number, payloadLength: number): number {
+  return ENCRYPTED_SIGNATURE_OFFSET + signatureLength + payloadLength;
+}
+
+/**
+ * Writes the fixed part of an ENCRYPTED datagram (header with function ENCRYPTED, IV counter, lengths) at the
+ * start of `out`, and zeroes the signature field after it. The caller puts the payload at
+ * ENCRYPTED_SIGNATURE_OFFSET + signatureLength and the signature at ENCRYPTED_SIGNATURE_OFFSET.
+ */
+export function writeEncryptedFixed(out: Uint8Array, header: UftpHeader, ivCounter: bigint, signatureLength: number, payloadLength: number): void {
+  need(isU64(ivCounter) && isU16(signatureLength) && isU16(payloadLength), 'ENCRYPTED: field out of range');
+  need(out.length >= encryptedDatagramLength(signatureLength, payloadLength), 'ENCRYPTED: output buffer too small');
+  encodeHeaderInto({ ...header, func: MessageType.ENCRYPTED }, out, 0);
+  put64(out, UFTP_HEADER_LEN + IV_CTR, ivCounter);
+  put16(out, UFTP_HEADER_LEN + SIGLEN, signatureLength);
+  put16(out, UFTP_HEADER_LEN + PAYLEN, payloadLength);
+  out.fill(0, ENCRYPTED_SIGNATURE_OFFSET, ENCRYPTED_SIGNATURE_OFFSET + signatureLength);
+}
+
+/**
+ * The same ENCRYPTED datagram with a zeroed signature field of another length (header, IV counter and payload
+ * unchanged): what a proxy re-signs with its own key.
+ */
+export function withSignatureLength(v: EncryptedView, signatureLength: number): Uint8Array {
+  const payload = v.payload;
+  const out = new Uint8Array(encryptedDatagramLength(signatureLength, payload.length));
+  out.set(v.fixedPart);
+  put16(out, UFTP_HEADER_LEN + SIGLEN, signatureLength);
+  out.set(payload, ENCRYPTED_SIGNATURE_OFFSET + signatureLength);
+  return out;
+}
 
 export function describeEncrypted(m: Encrypted): string {
   return `ivctr=${m.ivCounter} sig=${m.signature.length}B payload=${m.payload.length}B ${hex(m.payload, 4)}`;

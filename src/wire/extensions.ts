@@ -284,3 +284,31 @@ export function describeExtension(x: Extension): string {
       return `EXT_${x.extType}(${hex(x.data, 8)})`;
   }
 }
+
+/**
+ * Zero-copy walk over the extensions in b[start, end): checks each one's length word (non-zero, inside the
+ * header) and calls `visit(type, offset, length)`. For views that only need to know what is there.
+ */
+export function walkExtensions(b: Uint8Array, start: number, end: number, msg: string, visit: (type: number, offset: number, length: number) => void): Result<void> {
+  let off = start;
+  while (off < end) {
+    if (off + 2 > end) return err('inconsistent', `${msg}: truncated extension`);
+    const etype = b[off + EXT_TYPE];
+    const elen = b[off + EXT_LEN] * 4;
+    if (elen === 0 || off + elen > end) return err('inconsistent', `${msg}: extension ${etype} length ${elen} overruns the header`);
+    visit(etype, off, elen);
+    off += elen;
+  }
+  return ok(undefined);
+}
+
+/**
+ * Where the signature of an EXT_ENC_INFO at b[off, off + len) lies, as an absolute span of `b`, or undefined when
+ * the extension is too short for its own length fields.
+ */
+export function encInfoSignatureSpan(b: Uint8Array, off: number, len: number): { offset: number; length: number } | undefined {
+  if (len < EI_FIXED || off + len > b.length) return undefined;
+  const at = off + EI_FIXED + u16(b, off + EI_KEYLEN) + u16(b, off + EI_DHLEN);
+  const siglen = u16(b, off + EI_SIGLEN);
+  return at + siglen <= off + len ? { offset: at, length: siglen } : undefined;
+}

@@ -7,7 +7,7 @@
  *  8 header extensions (EXT_TFMCC_DATA_INFO with -C tfmcc) up to header length
  *    body: the data block
  */
-import { MessageType } from './constants.js';
+import { MessageType, UFTP_HEADER_LEN } from './constants.js';
 import { hlenWords, isU16, need, put16, u16 } from './fields.js';
 import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
 import { err, ok, type Result } from './result.js';
@@ -61,4 +61,38 @@ export function encodeFileSegInto(m: FileSeg, out: Uint8Array, off: number): num
   if (hlen > FIXED) encodeExtensionsInto(m.extensions, out, off + FIXED);
   out.set(m.data, off + hlen);
   return hlen + m.data.length;
+}
+
+/**
+ * A checked, zero-copy view of a whole FILESEG datagram (the data path: nothing decoded past the fixed fields,
+ * the block is a subarray).
+ */
+export class FileSegView {
+  private constructor(readonly bytes: Uint8Array, private readonly hlen: number) {}
+
+  static check(d: Uint8Array): Result<FileSegView> {
+    const m = UFTP_HEADER_LEN;
+    if (d.length < m + FIXED) return err('truncated', `FILESEG: ${d.length - m} bytes, need at least ${FIXED}`);
+    const hlen = d[m + HLEN] * 4;
+    if (hlen < FIXED) return err('inconsistent', `FILESEG: header length ${d[m + HLEN]} words < fixed part of ${FIXED} bytes`);
+    if (m + hlen > d.length) return err('truncated', `FILESEG: header length ${hlen} bytes exceeds message of ${d.length - m} bytes`);
+    return ok(new FileSegView(d, hlen));
+  }
+
+  get fileId(): number {
+    return u16(this.bytes, UFTP_HEADER_LEN + FILE_ID);
+  }
+  get section(): number {
+    return u16(this.bytes, UFTP_HEADER_LEN + SECTION);
+  }
+  get secBlock(): number {
+    return u16(this.bytes, UFTP_HEADER_LEN + SEC_BLOCK);
+  }
+  /** The raw header extensions (EXT_TFMCC_DATA_INFO with -C tfmcc). */
+  get extensions(): Uint8Array {
+    return this.bytes.subarray(UFTP_HEADER_LEN + FIXED, UFTP_HEADER_LEN + this.hlen);
+  }
+  get data(): Uint8Array {
+    return this.bytes.subarray(UFTP_HEADER_LEN + this.hlen);
+  }
 }

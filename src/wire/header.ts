@@ -79,3 +79,66 @@ export function describeHeader(h: UftpHeader): string {
   const grtt = Number(unquantizeGrtt(h.grtt).toPrecision(3));
   return `seq=${h.seq} src=${hex32(h.srcId)} group=${hex32(h.groupId)}/${h.groupInst} grtt=${grtt}s gsize=${unquantizeGroupSize(h.gsize)}`;
 }
+
+/** Named offsets of the header fields (protocol.txt 5.2.1), for the views here and in the message files. */
+export const HeaderField = { VERSION, FUNC, SEQ, SRC_ID, GROUP_ID, GROUP_INST, GRTT, GSIZE, RESERVED } as const;
+
+/**
+ * A checked, zero-copy view of a datagram's UFTP header (smoltcp's `Packet` level): `HeaderView.check` makes sure
+ * the 16 bytes are there, the UFTP ID is 0x40 and the function is known; after that every accessor reads in
+ * bounds. Nothing is copied: the view reads and writes `bytes`. Use it where a full decode is not needed (the
+ * proxies' data path); `decodeHeader` gives the plain-data Repr.
+ */
+export class HeaderView {
+  private constructor(readonly bytes: Uint8Array) {}
+
+  static check(b: Uint8Array): Result<HeaderView> {
+    if (b.length < UFTP_HEADER_LEN) return err('truncated', `UFTP header: ${b.length} bytes, need ${UFTP_HEADER_LEN}`);
+    if (b[VERSION] !== UFTP_VER_NUM) {
+      return err('bad-version', `UFTP header: UFTP ID 0x${b[VERSION].toString(16).padStart(2, '0')}, expected 0x${UFTP_VER_NUM.toString(16)}`);
+    }
+    if (!MESSAGE_NAMES.has(b[FUNC])) return err('bad-type', `UFTP header: unknown function ${b[FUNC]}`);
+    return ok(new HeaderView(b));
+  }
+
+  get func(): number {
+    return this.bytes[FUNC];
+  }
+  get seq(): number {
+    return u16(this.bytes, SEQ);
+  }
+  get srcId(): number {
+    return u32(this.bytes, SRC_ID);
+  }
+  get groupId(): number {
+    return u32(this.bytes, GROUP_ID);
+  }
+  get groupInst(): number {
+    return this.bytes[GROUP_INST];
+  }
+  /** The quantized GRTT byte. */
+  get grtt(): number {
+    return this.bytes[GRTT];
+  }
+  get gsize(): number {
+    return this.bytes[GSIZE];
+  }
+  /** The message after the header (a subarray: no copy). */
+  get message(): Uint8Array {
+    return this.bytes.subarray(UFTP_HEADER_LEN);
+  }
+
+  setSeq(seq: number): void {
+    put16(this.bytes, SEQ, seq & 0xffff);
+  }
+  setSrcId(id: number): void {
+    put32(this.bytes, SRC_ID, id >>> 0);
+  }
+
+  /** The plain-data header (a fresh object). */
+  toRepr(): UftpHeader {
+    const b = this.bytes;
+    return { version: b[VERSION], func: b[FUNC], seq: this.seq, srcId: this.srcId, groupId: this.groupId, groupInst: b[GROUP_INST], grtt: b[GRTT], gsize: b[GSIZE], reserved: b[RESERVED] };
+  }
+}
+

@@ -7,7 +7,7 @@
  * (a field out of range, a header over 255 words) is a caller bug and throws RangeError; decoding never
  * throws: every problem comes back as a typed WireError.
  */
-import { MAX_DATAGRAM, MessageType, UFTP_HEADER_LEN, type MessageTypeName } from './constants.js';
+import { MAX_DATAGRAM, MESSAGE_NAMES, MessageType, UFTP_HEADER_LEN, type MessageTypeName } from './constants.js';
 import { abortLength, decodeAbort, encodeAbortInto, type Abort } from './abort.js';
 import { announceLength, decodeAnnounce, encodeAnnounceInto, type Announce } from './announce.js';
 import { clientKeyLength, decodeClientKey, encodeClientKeyInto, type ClientKey } from './clientkey.js';
@@ -25,7 +25,7 @@ import {
   type FileInfo, type FileInfoAck,
 } from './fileinfo.js';
 import { decodeFileSeg, encodeFileSegInto, fileSegLength, type FileSeg } from './fileseg.js';
-import { decodeHeader, describeHeader, encodeHeaderInto, type UftpHeader } from './header.js';
+import { decodeHeader, describeHeader, encodeHeaderInto, HeaderView, type UftpHeader } from './header.js';
 import { decodeHbReq, decodeHbResp, encodeHbReqInto, encodeHbRespInto, hbReqLength, hbRespLength, type HbReq, type HbResp } from './heartbeat.js';
 import {
   decodeKeyInfo, decodeKeyInfoAck, encodeKeyInfoAckInto, encodeKeyInfoInto, keyInfoAckLength, keyInfoLength,
@@ -106,6 +106,31 @@ export function decodePacket(datagram: Uint8Array): Result<Packet> {
   }
   if (!m.ok) return m;
   return { ok: true, value: { header, message: m.value } };
+}
+
+/** The function byte and header length (in words) at the start of every message body but ENCRYPTED's. */
+const MSG_FUNC = UFTP_HEADER_LEN;
+const MSG_HLEN = UFTP_HEADER_LEN + 1;
+
+/**
+ * The lightest check a datagram gets before a proxy forwards it: a valid UFTP header (HeaderView.check) and, unless
+ * it is ENCRYPTED (whose body is not looked into), a message whose function byte repeats the header's and whose
+ * header length fits in the datagram. Nothing is decoded or copied.
+ */
+export function viewDatagram(b: Uint8Array): Result<HeaderView> {
+  const h = HeaderView.check(b);
+  if (!h.ok) return h;
+  const func = h.value.func;
+  if (func !== MessageType.ENCRYPTED) {
+    const name = MESSAGE_NAMES.get(func) ?? `type ${func}`;
+    if (b.length < UFTP_HEADER_LEN + 4) return err('truncated', `${name}: ${b.length} bytes, no message header`);
+    if (b[MSG_FUNC] !== func) return err('inconsistent', `${name}: message function ${b[MSG_FUNC]} differs from header function ${func}`);
+    const hlen = b[MSG_HLEN] * 4;
+    if (hlen < 4 || UFTP_HEADER_LEN + hlen > b.length) {
+      return err('inconsistent', `${name}: header length ${hlen} does not fit in ${b.length - UFTP_HEADER_LEN} bytes`);
+    }
+  }
+  return h;
 }
 
 /** Encoded length of a message body (for ENCRYPTED: without a function byte). */

@@ -6,10 +6,10 @@
  *  8 header extensions (EXT_TFMCC_ACK_INFO with -C tfmcc) up to header length
  *    body: NAK bitmap, one bit per block of the section (set = NAK)
  */
-import { MessageType } from './constants.js';
+import { MessageType, UFTP_HEADER_LEN } from './constants.js';
 import { headerBytes, hlenWords, isU16, need, put16, u16 } from './fields.js';
 import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
-import { ok, type Result } from './result.js';
+import { err, ok, type Result } from './result.js';
 
 const FUNC = 0;
 const HLEN = 1;
@@ -40,14 +40,59 @@ export function statusLength(m: Status): number {
 }
 
 export function encodeStatusInto(m: Status, out: Uint8Array, off: number): number {
-  need(isU16(m.fileId) && isU16(m.section), 'STATUS: field out of range');
-  const hlen = FIXED + extensionsLength(m.extensions);
-  out[off + FUNC] = MessageType.STATUS;
-  out[off + HLEN] = hlenWords(hlen, 'STATUS');
-  put16(out, off + FILE_ID, m.fileId);
-  put16(out, off + SECTION, m.section);
-  put16(out, off + 6, 0);
+  const hlen = writeStatusFixed(out, off, m.fileId, m.section, FIXED + extensionsLength(m.extensions));
   encodeExtensionsInto(m.extensions, out, off + FIXED);
   out.set(m.naks, off + hlen);
   return hlen + m.naks.length;
+}
+
+function writeStatusFixed(out: Uint8Array, off: number, fileId: number, section: number, hlen: number): number {
+  need(isU16(fileId) && isU16(section), 'STATUS: field out of range');
+  out[off + FUNC] = MessageType.STATUS;
+  out[off + HLEN] = hlenWords(hlen, 'STATUS');
+  put16(out, off + FILE_ID, fileId);
+  put16(out, off + SECTION, section);
+  put16(out, off + 6, 0);
+  return hlen;
+}
+
+/**
+ * A checked, zero-copy view of a whole STATUS datagram: file, section, the raw header extensions (to pass on
+ * unchanged) and the NAK bitmap, both subarrays of the datagram.
+ */
+export class StatusView {
+  private constructor(readonly bytes: Uint8Array, private readonly hlen: number) {}
+
+  static check(d: Uint8Array): Result<StatusView> {
+    const m = UFTP_HEADER_LEN;
+    if (d.length < m + FIXED) return err('truncated', `STATUS: ${d.length - m} bytes, need at least ${FIXED}`);
+    const hlen = d[m + HLEN] * 4;
+    if (hlen < FIXED) return err('inconsistent', `STATUS: header length ${hlen} < ${FIXED}`);
+    if (m + hlen > d.length) return err('truncated', `STATUS: header length ${hlen} bytes exceeds message of ${d.length - m} bytes`);
+    return ok(new StatusView(d, hlen));
+  }
+
+  get fileId(): number {
+    return u16(this.bytes, UFTP_HEADER_LEN + FILE_ID);
+  }
+  get section(): number {
+    return u16(this.bytes, UFTP_HEADER_LEN + SECTION);
+  }
+  /** The header extensions as sent (e.g. EXT_TFMCC_ACK_INFO). */
+  get extensions(): Uint8Array {
+    return this.bytes.subarray(UFTP_HEADER_LEN + FIXED, UFTP_HEADER_LEN + this.hlen);
+  }
+  get naks(): Uint8Array {
+    return this.bytes.subarray(UFTP_HEADER_LEN + this.hlen);
+  }
+}
+
+/** A STATUS body with extensions given as raw bytes (a proxy's aggregate passes them on as it got them). */
+export function encodeStatusRaw(fileId: number, section: number, rawExtensions: Uint8Array, naks: Uint8Array): Uint8Array {
+  const hlen = FIXED + rawExtensions.length;
+  const out = new Uint8Array(hlen + naks.length);
+  writeStatusFixed(out, 0, fileId, section, hlen);
+  out.set(rawExtensions, FIXED);
+  out.set(naks, hlen);
+  return out;
 }
