@@ -11,14 +11,14 @@
  *    and the additional authenticated data is the 16-byte UFTP header plus the 12 fixed bytes of ENCRYPTED.
  */
 import type { KeyObject } from 'node:crypto';
-import { SigType, MessageType, UFTP_HEADER_LEN } from '../wire/constants.js';
-import { ENCRYPTED_FIXED } from '../wire/encrypted.js';
-import { decodeHeader, encodeHeaderInto, type UftpHeader } from '../wire/header.js';
+import { SigType } from '../wire/constants.js';
+import { ENCRYPTED_SIGNATURE_OFFSET, EncryptedView, encryptedDatagramLength, writeEncryptedFixed } from '../wire/encrypted.js';
+import type { UftpHeader } from '../wire/header.js';
 import { decodeMessageBody, type Message } from '../wire/packet.js';
 import { ok, type Result } from '../wire/result.js';
 import { decrypt, encrypt, hmac, macEqual } from './cipher.js';
 import { buildIv, type SymmetricKeys } from './keys.js';
-import { signData, verifySignature, type EcdsaEncoding } from './sign.js';
+import { signData, signToFit, verifySignature, type EcdsaEncoding } from './sign.js';
 import type { HashSuite, KeySuite } from './suites.js';
 
 export interface GroupCrypto {
@@ -33,7 +33,7 @@ export interface GroupCrypto {
 }
 
 /** Where the signature starts in a datagram: UFTP header + IV counter + the two lengths. */
-export const SIGNATURE_OFFSET = UFTP_HEADER_LEN + ENCRYPTED_FIXED;
+export const SIGNATURE_OFFSET = ENCRYPTED_SIGNATURE_OFFSET;
 
 /** The bytes a HMAC/KEYEX signature covers: the datagram with the signature field zeroed. */
 export function signedBytes(datagram: Uint8Array, signatureLength: number): Buffer {
@@ -77,37 +77,41 @@ export function sealEncrypted(
     return { ok: false, error: 'bad signature type' };
   }
   const iv = buildIv(g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounter);
-  const fixed = Buffer.alloc(SIGNATURE_OFFSET);
-  encodeHeaderInto({ ...header, func: MessageType.ENCRYPTED }, fixed, 0);
-  fixed[1] = MessageType.ENCRYPTED;
   // payload length depends only on the plaintext length and the cipher
   const payloadLength =
     g.keySuite.mode === 'cbc'
       ? (Math.floor(inner.length / g.keySuite.blockSize) + 1) * g.keySuite.blockSize
       : inner.length + g.keySuite.tagLength;
-  fixed.writeBigUInt64BE(BigInt.asUintN(64, ivCounter), UFTP_HEADER_LEN);
-  fixed.writeUInt16BE(sl.value, UFTP_HEADER_LEN + 8);
-  fixed.writeUInt16BE(payloadLength, UFTP_HEADER_LEN + 10);
-  const aad = g.keySuite.mode === 'cbc' ? undefined : fixed;
+  const ivc = BigInt.asUintN(64, ivCounter);
+  const build = (sigLen: number): Buffer => {
+    const out = Buffer.alloc(encryptedDatagramLength(sigLen, payloadLength));
+    writeEncryptedFixed(out, header, ivc, sigLen, payloadLength);
+    return out;
+  };
+  const first = build(sl.value);
+  const aad = g.keySuite.mode === 'cbc' ? undefined : first.subarray(0, SIGNATURE_OFFSET);
   const payload = encrypt(g.keySuite, g.keys.key, iv, inner, aad);
   if (payload.length !== payloadLength) throw new Error('sealEncrypted: payload length mismatch');
-  const out = Buffer.concat([fixed, Buffer.alloc(sl.value), payload]);
+  payload.copy(first, SIGNATURE_OFFSET + sl.value);
   if (g.sigType === SigType.HMAC) {
-    hmac(g.hashSuite, g.keys.hmacKey, out).copy(out, SIGNATURE_OFFSET);
+    hmac(g.hashSuite, g.keys.hmacKey, first).copy(first, SIGNATURE_OFFSET);
   } else if (g.sigType === SigType.KEYEX && signKey) {
-    let sig = signData(signKey, g.hashSuite, out, g.ecdsaEncoding);
-    // ECDSA signatures vary in length: rebuild with the new length until the signature fits its field
-    let cur = out;
-    for (let tries = 0; sig.length !== cur.readUInt16BE(UFTP_HEADER_LEN + 8); tries++) {
-      if (tries > 16) return { ok: false, error: 'KEYEX: could not produce a signature of stable length' };
-      cur = Buffer.concat([cur.subarray(0, SIGNATURE_OFFSET), Buffer.alloc(sig.length), payload]);
-      cur.writeUInt16BE(sig.length, UFTP_HEADER_LEN + 8);
-      sig = signData(signKey, g.hashSuite, cur, g.ecdsaEncoding);
-    }
-    sig.copy(cur, SIGNATURE_OFFSET);
-    return ok(cur);
+    // ECDSA signatures vary in length: signToFit rebuilds with the new length until the signature fits its field
+    const signed = signToFit(
+      signKey,
+      g.hashSuite,
+      (len) => {
+        const out = len === sl.value ? first : build(len);
+        if (out !== first) payload.copy(out, SIGNATURE_OFFSET + len);
+        return { bytes: out, offset: SIGNATURE_OFFSET };
+      },
+      g.ecdsaEncoding,
+      sl.value,
+    );
+    if (!signed) return { ok: false, error: 'KEYEX: could not produce a signature of stable length' };
+    return ok(Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength));
   }
-  return ok(out);
+  return ok(first);
 }
 
 export interface Opened {
@@ -124,19 +128,14 @@ export interface Opened {
  * Errors name what failed: lengths, signature, tag, padding, inner message.
  */
 export function openEncrypted(g: GroupCrypto, datagram: Uint8Array, verifyKey?: KeyObject): Result<Opened, string> {
-  const h = decodeHeader(datagram);
-  if (!h.ok) return { ok: false, error: h.error.message };
-  if (h.value.func !== MessageType.ENCRYPTED) return { ok: false, error: `not ENCRYPTED (function ${h.value.func})` };
-  if (datagram.length < SIGNATURE_OFFSET) return { ok: false, error: `ENCRYPTED: ${datagram.length} bytes, too short` };
+  const v = EncryptedView.check(datagram);
+  if (!v.ok) return { ok: false, error: v.error.message };
   const b = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength);
-  const ivCounter = b.readBigUInt64BE(UFTP_HEADER_LEN);
-  const sigLen = b.readUInt16BE(UFTP_HEADER_LEN + 8);
-  const payLen = b.readUInt16BE(UFTP_HEADER_LEN + 10);
-  if (SIGNATURE_OFFSET + sigLen + payLen !== b.length) {
-    return { ok: false, error: `ENCRYPTED: signature ${sigLen} + payload ${payLen} bytes do not fill the ${b.length - SIGNATURE_OFFSET} bytes present` };
-  }
-  const signature = b.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + sigLen);
-  const payload = b.subarray(SIGNATURE_OFFSET + sigLen);
+  const ivCounter = v.value.ivCounter;
+  const sigLen = v.value.signatureLength;
+  const signature = v.value.signature;
+  const payload = v.value.payload;
+  const header = v.value.header.toRepr();
   switch (g.sigType) {
     case SigType.HMAC: {
       const mac = hmac(g.hashSuite, g.keys.hmacKey, signedBytes(b, sigLen));
@@ -155,11 +154,11 @@ export function openEncrypted(g: GroupCrypto, datagram: Uint8Array, verifyKey?: 
     default:
       return { ok: false, error: `ENCRYPTED: signature type ${g.sigType} not usable` };
   }
-  const iv = buildIv(g.keySuite.ivLength, g.keys.salt, h.value.srcId, ivCounter);
-  const aad = g.keySuite.mode === 'cbc' ? undefined : b.subarray(0, SIGNATURE_OFFSET);
+  const iv = buildIv(g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounter);
+  const aad = g.keySuite.mode === 'cbc' ? undefined : v.value.fixedPart;
   const body = decrypt(g.keySuite, g.keys.key, iv, payload, aad);
   if (!body.ok) return { ok: false, error: `ENCRYPTED: ${body.error}` };
   const m = decodeMessageBody(body.value);
   if (!m.ok) return { ok: false, error: `ENCRYPTED: inner message: ${m.error.message}` };
-  return ok({ header: h.value, ivCounter, body: body.value, message: m.value });
+  return ok({ header, ivCounter, body: body.value, message: m.value });
 }

@@ -137,6 +137,34 @@ export function zeroedForSignature(datagram: Uint8Array, offset: number, length:
   return b;
 }
 
+/**
+ * Signs a datagram that carries its own signature (ANNOUNCE's EXT_ENC_INFO, ENCRYPTED with KEYEX). The length of
+ * a signature is known only after signing (ECDSA's varies by a byte or two), and the length field is inside what
+ * is signed: `build(len)` gives a fresh datagram with a zeroed signature field of `len` bytes and where it is;
+ * it is signed, and rebuilt with the new length until the signature fits its field. The one place this loop is
+ * written. Returns undefined if `build` fails or the length does not settle within 16 tries.
+ */
+export function signToFit(
+  privateKey: KeyObject,
+  hash: HashSuite,
+  build: (signatureLength: number) => { bytes: Uint8Array; offset: number } | undefined,
+  ecdsaEncoding: EcdsaEncoding = 'uftp',
+  firstGuess?: number,
+): Uint8Array | undefined {
+  let len = firstGuess ?? signData(privateKey, hash, new Uint8Array(0), ecdsaEncoding).length;
+  for (let tries = 0; tries < 16; tries++) {
+    const out = build(len);
+    if (!out) return undefined;
+    const sig = signData(privateKey, hash, out.bytes, ecdsaEncoding);
+    if (sig.length === len) {
+      out.bytes.set(sig, out.offset);
+      return out.bytes;
+    }
+    len = sig.length;
+  }
+  return undefined;
+}
+
 /** A fresh ephemeral EC key pair on `curve` (OpenSSL name) for ECDH. */
 export function generateEcdhKey(curve: string): { privateKey: KeyObject; publicKey: KeyObject } {
   return generateKeyPairSync('ec', { namedCurve: curve });
