@@ -1,0 +1,298 @@
+/**
+ * uftp's driver: the command line, the file list, keys and the socket around the pure ServerMachine
+ * (src/session/server/machine.ts). It drives the machine as src/core/machine.ts says: on a datagram or a timer,
+ * call handle()/handleTimeout(), then drain effects and transmits, then re-arm one timer at pollTimeout().
+ * Reads are answered synchronously from the page cache (fs.readSync of a read-ahead chunk), so a paced or
+ * unpaced pass never waits on the event loop for data.
+ */
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { ExitCode } from '../../daemon/exitcodes.js';
+import { Logger } from '../../daemon/log.js';
+import { UdpEndpoint } from '../../net/udp.js';
+import { defaultUid, resolveInterface, type ResolvedInterface } from '../../net/interfaces.js';
+import { isMulticastAddress, uidFromAddress } from '../../net/address.js';
+import { ServerMachine, UftpExit, hexId, type ServerConfig, type ServerEffect } from '../../session/server/machine.js';
+import { parseUftpArgs, PROG, type UftpOptions } from './options.js';
+import { readListFile, walkFiles, type SourceFile } from './files.js';
+
+/** Sends per event-loop turn when unpaced, so that responses are still read in time. */
+const BURST = 256;
+/** Datagrams queued in the socket before the driver yields (the machine's buffer ring is far larger). */
+const MAX_QUEUED = 512;
+
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Replaces 'x' parts of a -P address with random values (0-255 IPv4, 0-0xffff IPv6). */
+export function randomizeAddress(spec: string, rnd: () => number): string {
+  if (spec.includes(':')) return spec.split(':').map((p) => (p.toLowerCase() === 'x' ? (rnd() & 0xffff).toString(16) : p)).join(':');
+  return spec.split('.').map((p) => (p.toLowerCase() === 'x' ? String(rnd() & 0xff) : p)).join('.');
+}
+
+interface Out {
+  log(level: number, text: string): void;
+  status(line: string): void;
+  close(): void;
+}
+
+function makeOut(o: UftpOptions): Out {
+  let logger: Logger | undefined;
+  if (o.logFile !== undefined || o.timestamps) {
+    logger = Logger.open({ level: o.logLevel, foreground: o.logFile === undefined, file: o.logFile, maxSizeMB: o.maxLogSize, maxCount: o.maxLogCount });
+  }
+  const log = (level: number, text: string): void => {
+    if (level > o.logLevel) return;
+    if (logger) logger.log(level, text);
+    else process.stderr.write(text + '\n');
+  };
+  let statusFd = -1;
+  if (o.statusFile !== undefined && o.statusFile !== '@LOG') statusFd = fs.openSync(o.statusFile, 'w');
+  return {
+    log,
+    status: (line) => {
+      if (o.statusFile === '@LOG') log(0, line);
+      else if (statusFd >= 0) fs.writeSync(statusFd, line + '\n');
+    },
+    close: () => {
+      if (statusFd >= 0) fs.closeSync(statusFd);
+      logger?.flush();
+    },
+  };
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseUftpArgs(argv);
+  if (parsed.kind === 'help') {
+    process.stdout.write(parsed.text);
+    return ExitCode.OK;
+  }
+  if (parsed.kind === 'error') {
+    process.stderr.write(parsed.message + '\n' + parsed.usage);
+    return ExitCode.USAGE;
+  }
+  const o = parsed.options;
+  let out: Out;
+  try {
+    out = makeOut(o);
+  } catch (e) {
+    process.stderr.write(`${PROG}: ${(e as Error).message}\n`);
+    return ExitCode.LOG;
+  }
+  try {
+    return await session(o, parsed.files, out);
+  } finally {
+    out.close();
+  }
+}
+
+async function session(o: UftpOptions, operands: readonly string[], out: Out): Promise<number> {
+  if (o.keyType !== 'none') {
+    out.log(0, `${PROG}: encryption (-Y ${o.keyType}) is not supported by this build yet`);
+    return ExitCode.USAGE;
+  }
+  // file list
+  let names = [...operands];
+  let excludes = new Set<string>();
+  try {
+    if (o.listFile !== undefined) names = readListFile(o.listFile);
+    if (o.excludeFile !== undefined) excludes = new Set(readListFile(o.excludeFile).map((l) => l.replace(/\/+$/, '')));
+  } catch (e) {
+    out.log(0, `${PROG}: ${(e as Error).message}`);
+    return ExitCode.USAGE;
+  }
+  const walk = walkFiles(names, { followLinks: o.followLinks, excludes, baseDirs: o.baseDirs ?? [], destName: o.destName, subdir: o.subdir });
+  for (const w of walk.warnings) out.log(1, w);
+  const files: SourceFile[] = walk.files;
+  // addressing
+  const family: 4 | 6 = isIP(o.publicAddr) === 6 ? 6 : 4;
+  if (isIP(o.publicAddr) === 0) {
+    out.log(0, `${PROG}: -M: invalid address ${o.publicAddr}`);
+    return ExitCode.USAGE;
+  }
+  const unicast = !isMulticastAddress(o.publicAddr);
+  const rnd = (): number => randomBytes(4).readUInt32BE(0);
+  let privateAddr = unicast ? o.publicAddr : randomizeAddress(o.privateAddr === '230.5.5.x' && family === 6 ? 'ff02::x' : o.privateAddr, rnd);
+  if (!unicast && (isIP(privateAddr) !== family || !isMulticastAddress(privateAddr))) {
+    out.log(0, `${PROG}: -P: ${privateAddr} is not a multicast address of the same family as ${o.publicAddr}`);
+    return ExitCode.USAGE;
+  }
+  if (unicast) privateAddr = o.publicAddr;
+  let iface: ResolvedInterface | undefined;
+  if (o.iface !== undefined) {
+    const r = await resolveInterface(o.iface, family);
+    if (!r.ok) {
+      out.log(0, `${PROG}: -I: ${r.error}`);
+      return ExitCode.NETWORK;
+    }
+    iface = r.value;
+  }
+  const uid = o.uid ?? (iface ? uidFromAddress(iface.address) : defaultUid()?.uid);
+  if (uid === undefined) {
+    out.log(0, `${PROG}: no interface address to derive a UID from; give -U`);
+    return ExitCode.NETWORK;
+  }
+  const ref: { machine?: ServerMachine } = {};
+  const ep = await UdpEndpoint.open({
+    family, port: o.sourcePort, bufferSize: o.bufSize, ttl: o.ttl, dscp: o.dscp, multicastInterface: iface,
+    onMessage: (msg, rinfo) => {
+      if (!ref.machine) return;
+      ref.machine.handle(nowMs(), { address: rinfo.address, port: rinfo.port }, msg);
+      pump();
+    },
+  });
+  if (!ep.ok) {
+    out.log(0, `${PROG}: ${ep.error}`);
+    return ExitCode.NETWORK;
+  }
+  const sock = ep.value;
+  for (const w of sock.warnings) out.log(1, w);
+  const cfg: ServerConfig = {
+    uid, groupId: rnd() || 1, publicAddr: o.publicAddr, privateAddr, port: o.port, blockSize: o.blockSize, robust: o.robust,
+    grttInit: o.grtt.init, grttMin: o.grtt.min, grttMax: o.grtt.max,
+    rate: o.rate === -1 ? undefined : (o.rate * 1024) / 8,
+    maxPasses: o.maxPasses, quitOnError: o.quitOnError, maxNakPct: o.maxNakPct, maxNakCount: o.maxNakCount,
+    hosts: o.hosts?.kind === 'ids' ? o.hosts.ids : o.hosts?.kind === 'file' ? readHostFile(o.hosts.file) : undefined,
+    sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, files, ipOverhead: family === 6 ? 48 : 28,
+  };
+  out.log(2, 'UFTP version 4.10.2 (uftp-ts)');
+  out.log(2, `Starting at ${new Date().toString()}`);
+  if (cfg.rate !== undefined) out.log(2, `Transfer rate: ${o.rate} Kbps (${Math.round(o.rate / 8)} KB/s)`);
+  else out.log(2, 'Transfer rate: full interface speed');
+  const m = new ServerMachine(cfg, nowMs());
+  ref.machine = m;
+  const fds = new Map<number, number>();
+  let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  let exitCode: number | undefined;
+  let resolveDone: (code: number) => void = () => undefined;
+  const done = new Promise<number>((r) => (resolveDone = r));
+
+  const effect = (e: ServerEffect): void => {
+    switch (e.type) {
+      case 'log':
+        out.log(e.level, e.text);
+        return;
+      case 'status':
+        out.status(e.line);
+        return;
+      case 'progress':
+        return;
+      case 'finished':
+        exitCode = e.exitCode;
+        return;
+      case 'read': {
+        const f = files[e.file];
+        try {
+          let fd = fds.get(e.file);
+          if (fd === undefined) {
+            for (const [k, v] of fds) {
+              fs.closeSync(v);
+              fds.delete(k);
+            }
+            fd = fs.openSync(f.source, 'r');
+            fds.set(e.file, fd);
+          }
+          const buf = Buffer.allocUnsafe(e.length);
+          let got = 0;
+          while (got < e.length) {
+            const n = fs.readSync(fd, buf, got, e.length - got, e.offset + got);
+            if (n === 0) break;
+            got += n;
+          }
+          if (got < e.length) buf.fill(0, got);
+          m.handleEffectResult({ type: 'read', file: e.file, offset: e.offset, data: buf });
+        } catch (err) {
+          m.handleEffectResult({ type: 'readError', file: e.file, offset: e.offset, message: (err as Error).message });
+        }
+        return;
+      }
+    }
+  };
+
+  function pump(): void {
+    let sent = 0;
+    for (;;) {
+      for (let e = m.pollEffect(); e !== undefined; e = m.pollEffect()) effect(e);
+      if (sent >= BURST || sock.socket.getSendQueueCount() > MAX_QUEUED) {
+        immediate ??= setImmediate(() => {
+          immediate = undefined;
+          m.handleTimeout(nowMs());
+          pump();
+        });
+        break;
+      }
+      const t = m.pollTransmit(nowMs());
+      if (t === undefined) {
+        // pollTransmit may have asked for data (a read effect): answer it and try again
+        const e = m.pollEffect();
+        if (e === undefined) break;
+        effect(e);
+        continue;
+      }
+      sock.send(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength), 0, t.data.byteLength, t.to.port, t.to.address);
+      sent++;
+    }
+    if (exitCode !== undefined) {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      finishSoon();
+      return;
+    }
+    armTimer();
+  }
+
+  let finishing = false;
+  function finishSoon(): void {
+    if (finishing) return;
+    finishing = true;
+    // late COMPLETEs still get their DONE_CONF for a moment; then the socket is closed
+    setTimeout(() => resolveDone(exitCode ?? UftpExit.OK), 100);
+  }
+
+  function armTimer(): void {
+    const at = m.pollTimeout();
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (at === undefined) return;
+    const delay = Math.max(0, at - nowMs());
+    timer = setTimeout(() => {
+      timer = undefined;
+      m.handleTimeout(nowMs());
+      pump();
+    }, delay < 1 ? 0 : Math.floor(delay));
+  }
+
+  const onSignal = (): void => {
+    out.log(0, 'Interrupted, aborting');
+    m.interrupt();
+    pump();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  m.handleTimeout(nowMs());
+  pump();
+  const code = await done;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  if (timer) clearTimeout(timer);
+  if (immediate) clearImmediate(immediate);
+  for (const fd of fds.values()) fs.closeSync(fd);
+  await sock.close();
+  return code;
+}
+
+/** -H @file: one client ID per line, optionally followed by |fingerprint (fingerprints need encryption). */
+function readHostFile(file: string): number[] {
+  const ids: number[] = [];
+  for (const line of readListFile(file)) {
+    const id = line.split('|')[0].trim();
+    const n = Number.parseInt(id.replace(/^0x/i, ''), 16);
+    if (Number.isFinite(n)) ids.push(n >>> 0);
+  }
+  return ids;
+}
+
+export { hexId };

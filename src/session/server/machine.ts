@@ -1,0 +1,919 @@
+/**
+ * The uftp server as a pure machine (src/core/machine.ts): the Announce/Register phase, then for each file the
+ * File Info phase and the Data Transfer phase (passes of FILESEGs, DONE, STATUS NAKs merged into a bitmap of the
+ * blocks to resend, rewind), then the Completion/Confirmation phase (DONE file 0, COMPLETE, DONE_CONF).
+ * No I/O: file data comes in through `read` effects and their results, log and status-file lines go out as effects,
+ * the clock is the `now` argument (milliseconds since the Unix epoch: timestamps sent in ANNOUNCE and FILEINFO and
+ * echoed by the clients are taken from it) and randomness is the driver's (group ID, private address).
+ *
+ * Timing follows protocol.txt 3.2 and the real uftp 4.10.2 (docs/protocol-notes.md "uftp (server)"): ANNOUNCE,
+ * FILEINFO and DONE are repeated every 3 GRTT up to ROBUST times; an open group always sends ROBUST ANNOUNCEs;
+ * REG_CONF goes out at the next tick after REGISTERs; a STATUS with NAKs after the end of a pass starts a 3 GRTT
+ * rewind timer, at whose end a new pass sends exactly the NAKed blocks.
+ */
+import type { Endpoint, Machine, Transmit } from '../../core/machine.js';
+import {
+  AnnounceFlag, CompStat, FileType, MessageType, UFTP_HEADER_LEN, UFTP_VER_NUM, decodePacket, encodePacketInto,
+  packetLength, quantizeGroupSize, quantizeGrtt, type Message, type Packet, type Timestamp, type UftpHeader,
+} from '../../wire/index.js';
+import { blockLength, fileLayout, sectionLength, sectionOf, sectionStart, type Layout } from './layout.js';
+
+/** One entry of the file list, already walked and named by the driver. */
+export interface ServerFile {
+  /** The name sent in FILEINFO ('/'-separated, bytes). */
+  readonly name: Uint8Array;
+  /** Printable form of `name` for logs and status lines. */
+  readonly displayName: string;
+  /** FileType.REG, DIR, LINK, DELETE or FREESPACE. */
+  readonly fileType: number;
+  readonly size: number;
+  /** Modification time, seconds since the epoch. */
+  readonly mtime: number;
+  /** Link target bytes (LINK), else empty. */
+  readonly linkName: Uint8Array;
+}
+
+export interface ServerConfig {
+  readonly uid: number;
+  readonly groupId: number;
+  readonly publicAddr: string;
+  readonly privateAddr: string;
+  readonly port: number;
+  readonly blockSize: number;
+  readonly robust: number;
+  /** Seconds. */
+  readonly grttInit: number;
+  readonly grttMin: number;
+  readonly grttMax: number;
+  /** Bytes per second on the wire (IP and UDP headers included), or undefined for -R -1 (as fast as possible). */
+  readonly rate: number | undefined;
+  readonly maxPasses: number;
+  readonly quitOnError: boolean;
+  /** -N: NAK percentage of a section above which a STATUS counts against the client. */
+  readonly maxNakPct: number;
+  /** -m: times a client may exceed -N before it is dropped. */
+  readonly maxNakCount: number;
+  /** -H: closed group membership; undefined = open group. */
+  readonly hosts?: readonly number[];
+  /** -z / -Z */
+  readonly sync: boolean;
+  readonly syncPreview: boolean;
+  readonly ipv6: boolean;
+  readonly files: readonly ServerFile[];
+  /** Overhead of a datagram below UDP (IP + UDP headers) counted by the pacer: 28 for IPv4, 48 for IPv6. */
+  readonly ipOverhead: number;
+}
+
+export type ServerEffect =
+  | { readonly type: 'read'; readonly file: number; readonly offset: number; readonly length: number }
+  | { readonly type: 'log'; readonly level: number; readonly text: string }
+  | { readonly type: 'status'; readonly line: string }
+  | { readonly type: 'progress'; readonly file: number; readonly sentBytes: number; readonly doneReceivers: number; readonly receivers: number }
+  | { readonly type: 'finished'; readonly exitCode: number };
+
+export type ServerEffectResult =
+  | { readonly type: 'read'; readonly file: number; readonly offset: number; readonly data: Uint8Array }
+  | { readonly type: 'readError'; readonly file: number; readonly offset: number; readonly message: string };
+
+/** Exit codes of uftp(1). */
+export const UftpExit = {
+  OK: 0, USAGE: 1, NETWORK: 2, KEYS: 3, LOG: 4, MEMORY: 5, INTERRUPTED: 6,
+  NO_REGISTER: 7, NO_FILEINFO_ACK: 8, ALL_DROPPED: 9, NOTHING_RECEIVED: 10,
+} as const;
+
+type ReceiverState = 'active' | 'dropped' | 'aborted' | 'finished';
+type FileState = 'pending' | 'receiving' | 'complete' | 'dropped';
+
+interface FileResult {
+  status: 'copy' | 'overwrite' | 'skipped' | 'rejected';
+  seconds: number;
+}
+
+interface Receiver {
+  readonly id: number;
+  addr: Endpoint;
+  state: ReceiverState;
+  /** Seconds; measured from echoed timestamps. */
+  rtt: number;
+  regConfDue: boolean;
+  fileState: FileState;
+  /** Answered the current round of DONE (STATUS or COMPLETE). */
+  doneAnswered: boolean;
+  nakStrikes: number;
+  results: Map<number, FileResult>;
+  totalBytes: number;
+  totalSeconds: number;
+  counts: { copy: number; overwrite: number; skip: number };
+}
+
+type Phase = 'announce' | 'fileinfo' | 'data' | 'closing' | 'finished';
+
+/** Data buffered from the file being sent: read-ahead chunks, by chunk index. */
+const CHUNK_BLOCKS = 256;
+const MAX_CHUNKS = 24;
+const READ_AHEAD = 6;
+/** Datagram buffers cycled through for FILESEGs: a buffer is reused only after this many later sends. */
+const RING = 2048;
+/** How far behind its schedule the pacer may fall before it stops catching up (ms). */
+const MAX_CREDIT_MS = 4;
+/** DONE_CONF / REG_CONF / FILEINFO / DONE carry at most this many client IDs each. */
+const MAX_IDS = 300;
+
+function timestampOf(nowMs: number): Timestamp {
+  const sec = Math.floor(nowMs / 1000);
+  return { sec: sec >>> 0, usec: Math.min(999_999, Math.floor((nowMs - sec * 1000) * 1000)) };
+}
+
+function msOf(t: Timestamp): number {
+  return t.sec * 1000 + t.usec / 1000;
+}
+
+export function hexId(id: number): string {
+  return '0x' + (id >>> 0).toString(16).toUpperCase().padStart(8, '0');
+}
+
+function chunk<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out.length > 0 ? out : [[]];
+}
+
+export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> {
+  readonly cfg: ServerConfig;
+  private readonly receivers = new Map<number, Receiver>();
+  private readonly order: Receiver[] = [];
+  private readonly effects: ServerEffect[] = [];
+  private readonly controls: Transmit[] = [];
+  private phase: Phase = 'announce';
+  private seq = 0;
+  private grtt: number;
+  private grttSet = false;
+  private grttByte: number;
+  private gsizeByte = 0;
+  /** Phase timer: next ANNOUNCE / FILEINFO / DONE round, or the end of a wait. */
+  private deadline: number | undefined;
+  private rounds = 0;
+  private exitCode: number | undefined;
+  private everGotFile = false;
+  private everAckedFileinfo = false;
+  /** Current file. */
+  private fileIdx = -1;
+  private layout: Layout = fileLayout(0, 1);
+  private toSend = new Uint8Array(0);
+  private naked = new Uint8Array(0);
+  private nakedCount = 0;
+  private cursor = 0;
+  private sending = false;
+  private pass = 0;
+  private rewindAt: number | undefined;
+  private doneRounds = 0;
+  private nextDoneAt: number | undefined;
+  private dataStart = 0;
+  private sentBytes = 0;
+  private readonly chunks = new Map<number, Uint8Array>();
+  private readonly pendingReads = new Set<number>();
+  private nextSendAt = 0;
+  private readonly ring: Buffer[] = [];
+  private ringPos = 0;
+  private readonly segHeader: UftpHeader;
+  private doneConfQueue: number[] = [];
+  private readonly started: number;
+
+  constructor(cfg: ServerConfig, now: number) {
+    this.cfg = cfg;
+    this.grtt = cfg.grttInit;
+    this.grttByte = quantizeGrtt(this.grtt);
+    this.started = now;
+    this.segHeader = this.header(MessageType.FILESEG);
+    if (cfg.hosts) {
+      for (const id of cfg.hosts) this.hostsWanted.add(id >>> 0);
+    }
+    this.log(2, `Using private multicast address ${cfg.privateAddr}  Group ID: ${(cfg.groupId >>> 0).toString(16).toUpperCase().padStart(8, '0')}`);
+    this.log(2, 'Initializing group');
+    this.deadline = now;
+  }
+
+  private readonly hostsWanted = new Set<number>();
+
+  // ---- the machine contract ----
+
+  handle(now: number, from: Endpoint, bytes: Uint8Array): void {
+    const p = decodePacket(bytes);
+    if (!p.ok) {
+      this.log(4, `Dropped datagram from ${from.address}: ${p.error.message}`);
+      return;
+    }
+    const { header, message } = p.value;
+    if (header.groupId !== this.cfg.groupId || header.srcId === this.cfg.uid) return;
+    this.onMessage(now, from, header, message);
+  }
+
+  handleTimeout(now: number): void {
+    if (this.phase === 'finished') return;
+    if (this.deadline !== undefined && now >= this.deadline) {
+      this.deadline = undefined;
+      this.onPhaseTimer(now);
+    }
+    if (this.rewindAt !== undefined && now >= this.rewindAt && this.phase === 'data' && !this.sending) {
+      this.rewindAt = undefined;
+      this.log(3, 'Rewind timer tripped');
+      this.startPass(now);
+    }
+    if (this.nextDoneAt !== undefined && now >= this.nextDoneAt && this.phase === 'data' && !this.sending) {
+      this.nextDoneAt = undefined;
+      this.doneRound(now);
+    }
+  }
+
+  pollTransmit(now: number): Transmit | undefined {
+    if (this.doneConfQueue.length > 0) {
+      const ids = this.doneConfQueue.splice(0, MAX_IDS);
+      this.sendControl({ type: 'DONE_CONF', extensions: [], clientIds: ids }, this.cfg.privateAddr);
+    }
+    const c = this.controls.shift();
+    if (c) return c;
+    if (this.phase !== 'data' || !this.sending) return undefined;
+    if (this.cfg.rate !== undefined) {
+      if (now < this.nextSendAt) return undefined;
+      if (this.nextSendAt < now - MAX_CREDIT_MS) this.nextSendAt = now - MAX_CREDIT_MS;
+    }
+    return this.nextSegment(now);
+  }
+
+  pollEffect(): ServerEffect | undefined {
+    return this.effects.shift();
+  }
+
+  pollTimeout(): number | undefined {
+    if (this.phase === 'finished') return undefined;
+    let t = this.deadline;
+    const min = (x: number | undefined): void => {
+      if (x !== undefined && (t === undefined || x < t)) t = x;
+    };
+    if (this.phase === 'data') {
+      if (this.sending) {
+        if (this.cfg.rate !== undefined && this.blockReady()) min(this.nextSendAt);
+      } else {
+        min(this.rewindAt);
+        min(this.nextDoneAt);
+      }
+    }
+    return t;
+  }
+
+  handleEffectResult(r: ServerEffectResult): void {
+    if (r.file !== this.fileIdx) return;
+    const k = Math.floor(r.offset / (this.cfg.blockSize * CHUNK_BLOCKS));
+    this.pendingReads.delete(k);
+    if (r.type === 'readError') {
+      this.log(0, `Error reading ${this.cfg.files[r.file].displayName}: ${r.message}`);
+      this.abortFile(`Error reading file: ${r.message}`);
+      return;
+    }
+    this.chunks.set(k, r.data);
+  }
+
+  /** The user interrupted the session (SIGINT/SIGTERM): ABORT everyone and finish with exit code 6. */
+  interrupt(): void {
+    if (this.phase === 'finished') return;
+    this.sendAbort(0, 'Server quit, aborting all');
+    this.finish(UftpExit.INTERRUPTED);
+  }
+
+  get finished(): boolean {
+    return this.phase === 'finished';
+  }
+
+  get result(): number | undefined {
+    return this.exitCode;
+  }
+
+  /** Current GRTT in seconds (for tests and logs). */
+  get currentGrtt(): number {
+    return this.grtt;
+  }
+
+  get passes(): number {
+    return this.pass;
+  }
+
+  receiverIds(): number[] {
+    return this.order.map((r) => r.id);
+  }
+
+  // ---- messages ----
+
+  private onMessage(now: number, from: Endpoint, header: UftpHeader, m: Message): void {
+    const ids = 'clientIds' in m && m.clientIds.length > 0 ? m.clientIds : [header.srcId];
+    switch (m.type) {
+      case 'REGISTER':
+        for (const id of ids) this.onRegister(now, from, id >>> 0, m.timestamp);
+        return;
+      case 'FILEINFO_ACK':
+        for (const id of ids) this.onFileInfoAck(now, id >>> 0, m.fileId, m.timestamp);
+        return;
+      case 'COMPLETE':
+        for (const id of ids) this.onComplete(now, id >>> 0, m.fileId, m.status);
+        return;
+      case 'STATUS':
+        this.onStatus(now, header.srcId >>> 0, m.fileId, m.section, m.naks);
+        return;
+      case 'ABORT': {
+        const r = this.receivers.get(header.srcId >>> 0);
+        if (!r || r.state !== 'active') return;
+        this.log(1, `Transfer aborted by ${hexId(r.id)}: ${m.message}`);
+        this.dropReceiver(now, r, 'aborted', false);
+        return;
+      }
+      default:
+        this.log(4, `Unexpected ${m.type} from ${from.address}`);
+    }
+  }
+
+  private onRegister(now: number, from: Endpoint, id: number, ts: Timestamp): void {
+    let r = this.receivers.get(id);
+    if (r) {
+      // a repeated REGISTER: its REG_CONF was lost
+      if (r.state === 'active') r.regConfDue = true;
+      return;
+    }
+    if (this.phase !== 'announce') {
+      this.log(2, `Received REGISTER from ${hexId(id)} after the registration phase, ignoring`);
+      return;
+    }
+    if (this.cfg.hosts && !this.hostsWanted.has(id)) {
+      this.log(1, `Host ${hexId(id)} not in host list`);
+      this.sendAbort(id, 'Not in host list');
+      return;
+    }
+    r = {
+      id, addr: from, state: 'active', rtt: this.rttFrom(now, ts), regConfDue: true, fileState: 'pending', doneAnswered: false,
+      nakStrikes: 0, results: new Map(), totalBytes: 0, totalSeconds: 0, counts: { copy: 0, overwrite: 0, skip: 0 },
+    };
+    this.receivers.set(id, r);
+    this.order.push(r);
+    this.gsizeByte = quantizeGroupSize(this.order.length);
+    this.log(2, `Received REGISTER from client ${hexId(id)}`);
+    this.log(5, `  rtt = ${r.rtt.toFixed(6)}`);
+  }
+
+  private onFileInfoAck(now: number, id: number, fileId: number, ts: Timestamp): void {
+    const r = this.receivers.get(id);
+    if (!r || r.state !== 'active' || fileId !== this.fileIdx + 1) return;
+    r.rtt = this.rttFrom(now, ts);
+    if (this.phase === 'fileinfo' && r.fileState === 'pending') {
+      r.fileState = 'receiving';
+      this.everAckedFileinfo = true;
+      this.log(3, `Received FILEINFO_ACK from client ${hexId(id)}`);
+      this.checkFileinfoDone(now);
+    }
+  }
+
+  private onComplete(now: number, id: number, fileId: number, status: number): void {
+    const r = this.receivers.get(id);
+    if (!r) return;
+    if (fileId === 0) {
+      if (this.phase === 'closing' || this.phase === 'finished') {
+        if (r.state === 'active') {
+          r.state = 'finished';
+          this.log(2, `Got COMPLETE from client ${hexId(id)}`);
+        }
+        if (r.state === 'finished') this.doneConfQueue.push(id);
+        if (this.phase === 'closing' && this.order.every((x) => x.state !== 'active')) this.finish(this.finalExit());
+      }
+      return;
+    }
+    if (r.state !== 'active' || fileId !== this.fileIdx + 1) return;
+    if (r.fileState === 'complete') return;
+    if (this.phase !== 'fileinfo' && this.phase !== 'data') return;
+    this.everAckedFileinfo = true;
+    const file = this.cfg.files[this.fileIdx];
+    const seconds = this.phase === 'data' ? Math.max(0, (now - this.dataStart) / 1000) : 0;
+    const word = status === CompStat.SKIPPED ? 'skipped' : status === CompStat.OVERWRITE ? 'overwrite' : status === CompStat.REJECTED ? 'rejected' : 'copy';
+    r.results.set(this.fileIdx, { status: word, seconds });
+    r.fileState = 'complete';
+    r.doneAnswered = true;
+    if (word === 'copy' || word === 'overwrite') {
+      this.everGotFile = true;
+      r.totalBytes += file.size;
+      r.totalSeconds += seconds;
+      if (word === 'copy') r.counts.copy++;
+      else r.counts.overwrite++;
+    } else if (word === 'skipped') r.counts.skip++;
+    this.log(2, `Got COMPLETE from client ${hexId(id)}${word === 'copy' ? '' : ` (${word})`}`);
+    if (this.phase === 'fileinfo') this.checkFileinfoDone(now);
+    else this.checkFileDone(now);
+  }
+
+  private onStatus(now: number, id: number, fileId: number, section: number, naks: Uint8Array): void {
+    const r = this.receivers.get(id);
+    if (!r || r.state !== 'active' || this.phase !== 'data' || fileId !== this.fileIdx + 1) return;
+    const l = this.layout;
+    if (section >= l.sections) return;
+    r.doneAnswered = true;
+    const start = sectionStart(l, section);
+    const len = sectionLength(l, section);
+    let count = 0;
+    const inPassAhead = this.sending && section >= sectionOf(l, Math.min(this.cursor, l.blocks - 1));
+    const target = inPassAhead ? this.toSend : this.naked;
+    for (let i = 0; i < len; i++) {
+      if ((naks[i >> 3] ?? 0) & (1 << (i & 7))) {
+        count++;
+        const b = start + i;
+        if (inPassAhead && b < this.cursor) {
+          this.markNaked(b);
+        } else if (!(target[b >> 3] & (1 << (b & 7)))) {
+          target[b >> 3] |= 1 << (b & 7);
+          if (!inPassAhead) this.nakedCount++;
+        }
+      }
+    }
+    this.log(3, `Got ${count} NAKs for section ${section} from client ${hexId(id)}`);
+    if (len > 0 && (count * 100) / len > this.cfg.maxNakPct) {
+      r.nakStrikes++;
+      if (r.nakStrikes >= this.cfg.maxNakCount) {
+        this.log(1, `Too many NAKs from ${hexId(id)}, dropping`);
+        this.sendAbort(id, 'Too many NAKs, dropping');
+        this.dropReceiver(now, r, 'dropped', true);
+        return;
+      }
+    }
+    if (!this.sending && this.nakedCount > 0 && this.rewindAt === undefined && this.pass > 0) {
+      this.log(3, 'Starting rewind timer');
+      this.rewindAt = now + 3 * this.grtt * 1000;
+    }
+  }
+
+  private markNaked(b: number): void {
+    if (!(this.naked[b >> 3] & (1 << (b & 7)))) {
+      this.naked[b >> 3] |= 1 << (b & 7);
+      this.nakedCount++;
+    }
+  }
+
+  // ---- phases ----
+
+  private onPhaseTimer(now: number): void {
+    switch (this.phase) {
+      case 'announce':
+        return this.announceRound(now);
+      case 'fileinfo':
+        return this.fileinfoRound(now);
+      case 'closing':
+        return this.closingRound(now);
+      default:
+        return;
+    }
+  }
+
+  private announceRound(now: number): void {
+    this.flushRegConf();
+    this.updateGrtt();
+    const missing = this.cfg.hosts ? this.cfg.hosts.filter((h) => !this.receivers.has(h >>> 0)) : [];
+    if (this.rounds >= this.cfg.robust || (this.cfg.hosts !== undefined && missing.length === 0)) {
+      this.endAnnounce(now);
+      return;
+    }
+    this.rounds++;
+    this.log(3, `Sending ANNOUNCE ${this.rounds}`);
+    for (const ids of chunk(missing, MAX_IDS)) {
+      this.sendControl({
+        type: 'ANNOUNCE', flags: (this.cfg.sync ? AnnounceFlag.SYNC_MODE : 0) | (this.cfg.syncPreview ? AnnounceFlag.SYNC_PREVIEW | AnnounceFlag.SYNC_MODE : 0),
+        robust: this.cfg.robust, ccType: 0, blockSize: this.cfg.blockSize, timestamp: timestampOf(now),
+        publicMcast: this.cfg.publicAddr, privateMcast: this.cfg.privateAddr, extensions: [], clientIds: ids,
+      }, this.cfg.publicAddr);
+    }
+    this.deadline = now + 3 * this.grtt * 1000;
+  }
+
+  private flushRegConf(): void {
+    const due = this.order.filter((r) => r.regConfDue && r.state === 'active');
+    if (due.length === 0) return;
+    for (const r of due) r.regConfDue = false;
+    for (const ids of chunk(due.map((r) => r.id), MAX_IDS)) {
+      this.log(3, 'Sending REG_CONF');
+      this.sendControl({ type: 'REG_CONF', extensions: [], clientIds: ids }, this.cfg.privateAddr);
+    }
+  }
+
+  private endAnnounce(now: number): void {
+    for (const r of this.order) this.status(`CONNECT;success;${hexId(r.id)}`);
+    if (this.cfg.hosts) {
+      for (const h of this.cfg.hosts) if (!this.receivers.has(h >>> 0)) this.status(`CONNECT;failed;${hexId(h)}`);
+    }
+    if (this.order.length === 0) {
+      this.log(0, 'No clients responded to ANNOUNCE, exiting');
+      this.finish(UftpExit.NO_REGISTER);
+      return;
+    }
+    this.nextFile(now);
+  }
+
+  private nextFile(now: number): void {
+    this.sending = false;
+    this.rewindAt = undefined;
+    this.nextDoneAt = undefined;
+    this.chunks.clear();
+    this.pendingReads.clear();
+    this.fileIdx++;
+    if (this.fileIdx >= this.cfg.files.length) {
+      this.startClosing(now);
+      return;
+    }
+    if (!this.order.some((r) => r.state === 'active')) {
+      this.finish(UftpExit.ALL_DROPPED);
+      return;
+    }
+    const f = this.cfg.files[this.fileIdx];
+    this.layout = fileLayout(f.fileType === FileType.REG ? f.size : 0, this.cfg.blockSize);
+    const l = this.layout;
+    this.log(2, `----- ${f.displayName} -----`);
+    this.log(2, `File ID: ${String(this.fileIdx + 1).padStart(4, '0')}  Name: ${f.displayName}`);
+    if (f.fileType === FileType.REG) {
+      this.log(2, `Bytes: ${f.size}  Blocks: ${l.blocks}  Sections: ${l.sections}`);
+      this.log(3, `small section size: ${l.small}, big section size: ${l.bigCount > 0 ? l.small + 1 : l.small}, # big sections: ${l.bigCount}`);
+    }
+    for (const r of this.order) {
+      r.fileState = 'pending';
+      r.doneAnswered = false;
+    }
+    this.phase = 'fileinfo';
+    this.rounds = 0;
+    this.pass = 0;
+    this.sentBytes = 0;
+    this.toSend = new Uint8Array(Math.ceil(l.blocks / 8));
+    this.naked = new Uint8Array(Math.ceil(l.blocks / 8));
+    this.nakedCount = 0;
+    this.dataStart = now;
+    this.fileinfoRound(now);
+  }
+
+  private fileinfoRound(now: number): void {
+    const pending = this.order.filter((r) => r.state === 'active' && r.fileState === 'pending');
+    if (this.rounds >= this.cfg.robust) {
+      for (const r of pending) {
+        this.log(1, `Client ${hexId(r.id)} did not respond to FILEINFO, dropping`);
+        this.dropReceiver(now, r, 'dropped', false);
+      }
+      if (this.phase === 'fileinfo') this.fileinfoDone(now);
+      return;
+    }
+    this.rounds++;
+    this.updateGrtt();
+    const f = this.cfg.files[this.fileIdx];
+    this.log(3, `Sending FILEINFO ${this.rounds}`);
+    for (const ids of chunk(pending.map((r) => r.id), MAX_IDS)) {
+      this.sendControl({
+        type: 'FILEINFO', fileId: this.fileIdx + 1, fileType: f.fileType, fileSize: f.fileType === FileType.REG ? f.size : 0,
+        fileTimestamp: f.fileType === FileType.LINK ? 0 : f.mtime, timestamp: timestampOf(now), name: f.name, linkName: f.linkName,
+        extensions: [], clientIds: ids,
+      }, this.cfg.privateAddr);
+    }
+    this.deadline = now + 3 * this.grtt * 1000;
+  }
+
+  private checkFileinfoDone(now: number): void {
+    if (this.order.some((r) => r.state === 'active' && r.fileState === 'pending')) return;
+    this.fileinfoDone(now);
+  }
+
+  private fileinfoDone(now: number): void {
+    this.deadline = undefined;
+    const receiving = this.order.filter((r) => r.state === 'active' && r.fileState === 'receiving');
+    if (!this.order.some((r) => r.state === 'active')) {
+      this.finish(this.everAckedFileinfo ? UftpExit.ALL_DROPPED : UftpExit.NO_FILEINFO_ACK);
+      return;
+    }
+    if (receiving.length === 0) {
+      this.fileDone(now);
+      return;
+    }
+    this.updateGrtt();
+    this.phase = 'data';
+    this.dataStart = now;
+    this.nextSendAt = now;
+    this.toSend.fill(0xff);
+    this.startPass(now, true);
+  }
+
+  private startPass(now: number, first = false): void {
+    if (!first) {
+      if (this.pass >= this.cfg.maxPasses) {
+        for (const r of this.order) {
+          if (r.state === 'active' && r.fileState === 'receiving') {
+            this.log(1, `Maximum passes reached, aborting ${hexId(r.id)}`);
+            this.sendAbort(r.id, 'Maximum passes reached');
+            this.dropReceiver(now, r, 'dropped', true);
+          }
+        }
+        if (this.phase === 'data') this.fileDone(now);
+        return;
+      }
+      const t = this.toSend;
+      this.toSend = this.naked;
+      this.naked = t;
+      this.naked.fill(0);
+      this.nakedCount = 0;
+    }
+    this.pass++;
+    this.log(2, `Starting pass ${this.pass}`);
+    this.cursor = 0;
+    this.sending = true;
+    this.rewindAt = undefined;
+    this.nextDoneAt = undefined;
+    this.doneRounds = 0;
+    this.skipToNext();
+    if (this.cursor >= this.layout.blocks) this.endPass(now);
+  }
+
+  /** Advances the cursor to the next block whose bit is set in toSend (a byte at a time over runs of zeros). */
+  private skipToNext(): void {
+    const t = this.toSend;
+    const n = this.layout.blocks;
+    let b = this.cursor;
+    while (b < n) {
+      const byte = t[b >> 3];
+      if (byte === 0) {
+        b = (b | 7) + 1;
+        continue;
+      }
+      if (byte & (1 << (b & 7))) break;
+      b++;
+    }
+    this.cursor = Math.min(b, n);
+  }
+
+  private blockReady(): boolean {
+    if (this.cursor >= this.layout.blocks) return true;
+    const k = Math.floor(this.cursor / CHUNK_BLOCKS);
+    return this.chunks.has(k);
+  }
+
+  private requestChunk(k: number): void {
+    if (this.chunks.has(k) || this.pendingReads.has(k)) return;
+    const per = this.cfg.blockSize * CHUNK_BLOCKS;
+    const offset = k * per;
+    if (offset >= this.layout.size) return;
+    this.pendingReads.add(k);
+    this.effects.push({ type: 'read', file: this.fileIdx, offset, length: Math.min(per, this.layout.size - offset) });
+  }
+
+  private nextSegment(now: number): Transmit | undefined {
+    const l = this.layout;
+    if (this.cursor >= l.blocks) {
+      this.endPass(now);
+      return this.controls.shift();
+    }
+    const b = this.cursor;
+    const k = Math.floor(b / CHUNK_BLOCKS);
+    const data = this.chunks.get(k);
+    // read ahead: the next chunks of this pass
+    for (let i = 0; i <= READ_AHEAD; i++) {
+      const kk = k + i;
+      if ((kk * CHUNK_BLOCKS) >= l.blocks) break;
+      if (i > 0 && !this.chunkNeeded(kk)) continue;
+      this.requestChunk(kk);
+    }
+    if (data === undefined) return undefined;
+    if (this.chunks.size > MAX_CHUNKS) this.evict(k);
+    const off = (b - k * CHUNK_BLOCKS) * this.cfg.blockSize;
+    const len = blockLength(l, b);
+    const section = sectionOf(l, b);
+    const buf = this.nextBuffer();
+    const h = this.segHeader;
+    h.seq = this.seq;
+    this.seq = (this.seq + 1) & 0xffff;
+    h.grtt = this.grttByte;
+    h.gsize = this.gsizeByte;
+    const n = encodePacketInto({
+      header: h,
+      message: { type: 'FILESEG', fileId: this.fileIdx + 1, section, secBlock: b - sectionStart(l, section), extensions: [], data: data.subarray(off, off + len) },
+    }, buf);
+    this.toSend[b >> 3] &= ~(1 << (b & 7));
+    this.cursor = b + 1;
+    this.skipToNext();
+    this.sentBytes += len;
+    if (this.cfg.rate !== undefined) this.nextSendAt += ((n + this.cfg.ipOverhead) / this.cfg.rate) * 1000;
+    return { to: { address: this.cfg.privateAddr, port: this.cfg.port }, data: buf.subarray(0, n) };
+  }
+
+  /** Whether chunk k has a block still to send in this pass. */
+  private chunkNeeded(k: number): boolean {
+    const from = k * CHUNK_BLOCKS;
+    const to = Math.min(this.layout.blocks, from + CHUNK_BLOCKS);
+    for (let b = from; b < to; b += 8) {
+      if (this.toSend[b >> 3] !== 0) return true;
+    }
+    return false;
+  }
+
+  private evict(current: number): void {
+    for (const k of this.chunks.keys()) {
+      if (k < current) this.chunks.delete(k);
+      if (this.chunks.size <= MAX_CHUNKS) return;
+    }
+  }
+
+  private nextBuffer(): Buffer {
+    let b = this.ring[this.ringPos];
+    if (b === undefined) {
+      b = Buffer.allocUnsafe(UFTP_HEADER_LEN + 8 + this.cfg.blockSize);
+      this.ring[this.ringPos] = b;
+    }
+    this.ringPos = (this.ringPos + 1) % RING;
+    return b;
+  }
+
+  private endPass(now: number): void {
+    this.sending = false;
+    this.effects.push({ type: 'progress', file: this.fileIdx, sentBytes: this.sentBytes, doneReceivers: 0, receivers: this.order.length });
+    for (const r of this.order) r.doneAnswered = false;
+    this.doneRounds = 0;
+    this.doneRound(now);
+    if (this.phase === 'data' && this.nakedCount > 0 && this.rewindAt === undefined) {
+      this.log(3, 'Starting rewind timer');
+      this.rewindAt = now + 3 * this.grtt * 1000;
+    }
+  }
+
+  private doneRound(now: number): void {
+    const waiting = this.order.filter((r) => r.state === 'active' && r.fileState === 'receiving');
+    if (waiting.length === 0) {
+      this.fileDone(now);
+      return;
+    }
+    if (this.doneRounds >= this.cfg.robust) {
+      for (const r of waiting) {
+        if (r.doneAnswered) continue;
+        this.log(1, `Client ${hexId(r.id)} did not respond to DONE, dropping`);
+        this.dropReceiver(now, r, 'dropped', true);
+      }
+      if (this.phase === 'data' && !this.order.some((r) => r.state === 'active' && r.fileState === 'receiving')) this.fileDone(now);
+      else if (this.phase === 'data' && this.rewindAt === undefined) this.rewindAt = now;
+      return;
+    }
+    this.doneRounds++;
+    const section = Math.max(0, this.layout.sections - 1);
+    this.log(3, `Sending DONE ${this.doneRounds}`);
+    for (const ids of chunk(waiting.map((r) => r.id), MAX_IDS)) {
+      this.sendControl({ type: 'DONE', fileId: this.fileIdx + 1, section, extensions: [], clientIds: ids }, this.cfg.privateAddr);
+    }
+    this.nextDoneAt = now + 3 * this.grtt * 1000;
+  }
+
+  private checkFileDone(now: number): void {
+    if (this.phase !== 'data') return;
+    if (this.order.some((r) => r.state === 'active' && r.fileState === 'receiving')) return;
+    this.fileDone(now);
+  }
+
+  private abortFile(reason: string): void {
+    for (const r of this.order) {
+      if (r.state === 'active' && r.fileState === 'receiving') {
+        r.fileState = 'dropped';
+        this.log(1, `${hexId(r.id)}: ${reason}`);
+      }
+    }
+    this.sending = false;
+  }
+
+  private fileDone(now: number): void {
+    const f = this.cfg.files[this.fileIdx];
+    this.sending = false;
+    this.rewindAt = undefined;
+    this.nextDoneAt = undefined;
+    this.phase = 'data';
+    this.log(2, 'Transfer status:');
+    let maxSecs = 0;
+    for (const r of this.order) {
+      const res = r.results.get(this.fileIdx);
+      if (res) {
+        maxSecs = Math.max(maxSecs, res.seconds);
+        this.log(2, `Host: ${hexId(r.id)}       Status: ${res.status === 'copy' ? 'Completed' : res.status}   time: ${res.seconds.toFixed(3).padStart(7)} seconds`);
+        const kb = Math.floor(f.size / 1024);
+        const speed = res.seconds > 0 ? f.size / 1024 / res.seconds : 0;
+        this.status(`RESULT;${hexId(r.id)};${f.displayName};${kb}KB;${res.status};${speed.toFixed(2)}KB/s`);
+      } else {
+        this.log(2, `Host: ${hexId(r.id)}       Status: ${r.state === 'aborted' ? 'Aborted' : 'Lost connection'}`);
+      }
+    }
+    this.log(2, `Total elapsed time: ${maxSecs.toFixed(3)} seconds`);
+    this.nextFile(now);
+  }
+
+  private startClosing(now: number): void {
+    this.phase = 'closing';
+    this.rounds = 0;
+    this.log(2, '-----------------------------');
+    this.log(2, 'Finishing group');
+    if (!this.order.some((r) => r.state === 'active')) {
+      this.finish(this.finalExit());
+      return;
+    }
+    this.closingRound(now);
+  }
+
+  private closingRound(now: number): void {
+    const waiting = this.order.filter((r) => r.state === 'active');
+    if (waiting.length === 0 || this.rounds >= this.cfg.robust) {
+      for (const r of waiting) {
+        this.log(1, `Client ${hexId(r.id)} did not confirm the end of the session`);
+        r.state = 'dropped';
+      }
+      this.finish(this.finalExit());
+      return;
+    }
+    this.rounds++;
+    for (const ids of chunk(waiting.map((r) => r.id), MAX_IDS)) {
+      this.sendControl({ type: 'DONE', fileId: 0, section: 0, extensions: [], clientIds: ids }, this.cfg.privateAddr);
+    }
+    this.deadline = now + 3 * this.grtt * 1000;
+  }
+
+  private finalExit(): number {
+    if (this.exitCode !== undefined) return this.exitCode;
+    if (this.cfg.quitOnError && this.order.some((r) => r.state === 'dropped' || r.state === 'aborted')) return UftpExit.ALL_DROPPED;
+    if (this.cfg.files.length > 0 && !this.everGotFile) return UftpExit.NOTHING_RECEIVED;
+    return UftpExit.OK;
+  }
+
+  private finish(code: number): void {
+    if (this.phase === 'finished') return;
+    this.phase = 'finished';
+    this.sending = false;
+    this.deadline = undefined;
+    this.exitCode = code;
+    if (this.order.length > 0 && code !== UftpExit.NO_REGISTER) {
+      this.status('HSTATS;target;copy;overwrite;skip;totalMB;time;speedKB/s');
+      for (const r of this.order) {
+        const speed = r.totalSeconds > 0 ? r.totalBytes / 1024 / r.totalSeconds : 0;
+        this.status(`STATS;${hexId(r.id)};${r.counts.copy};${r.counts.overwrite};${r.counts.skip};${Math.floor(r.totalBytes / 1048576)}MB;${r.totalSeconds.toFixed(3)};${speed.toFixed(2)}KB/s`);
+      }
+    }
+    this.log(2, code === UftpExit.OK ? 'Group complete' : `Session ended, exit code ${code}`);
+    this.effects.push({ type: 'finished', exitCode: code });
+  }
+
+  private dropReceiver(now: number, r: Receiver, how: 'dropped' | 'aborted', told: boolean): void {
+    void told;
+    r.state = how;
+    r.fileState = 'dropped';
+    if (this.cfg.quitOnError) {
+      this.sendAbort(0, `Client ${hexId(r.id)} ${how}, aborting all`);
+      this.finish(UftpExit.ALL_DROPPED);
+      return;
+    }
+    if (!this.order.some((x) => x.state === 'active')) {
+      this.finish(this.phase === 'fileinfo' && !this.everAckedFileinfo ? UftpExit.NO_FILEINFO_ACK : UftpExit.ALL_DROPPED);
+      return;
+    }
+    if (this.phase === 'fileinfo') this.checkFileinfoDone(now);
+    else if (this.phase === 'data' && !this.sending) this.checkFileDone(now);
+    else if (this.phase === 'closing' && !this.order.some((x) => x.state === 'active')) this.finish(this.finalExit());
+  }
+
+  // ---- helpers ----
+
+  private rttFrom(now: number, ts: Timestamp): number {
+    const rtt = (now - msOf(ts)) / 1000;
+    return Math.max(0.001, Number.isFinite(rtt) ? rtt : this.grtt);
+  }
+
+  /** GRTT = the largest client RTT, within [min, max]; after the first measurement never below 0.9 of the last. */
+  private updateGrtt(): void {
+    const active = this.order.filter((r) => r.state === 'active');
+    if (active.length === 0) return;
+    let g = Math.max(...active.map((r) => r.rtt));
+    if (this.grttSet) g = Math.max(g, 0.9 * this.grtt);
+    g = Math.min(this.cfg.grttMax, Math.max(this.cfg.grttMin, g));
+    this.grtt = g;
+    this.grttSet = true;
+    this.grttByte = quantizeGrtt(g);
+  }
+
+  private header(func: number): UftpHeader {
+    return { version: UFTP_VER_NUM, func, seq: 0, srcId: this.cfg.uid, groupId: this.cfg.groupId, groupInst: 0, grtt: this.grttByte, gsize: this.gsizeByte, reserved: 0 };
+  }
+
+  private sendControl(message: Message, to: string): void {
+    const header = this.header(MessageType[message.type]);
+    header.seq = this.seq;
+    this.seq = (this.seq + 1) & 0xffff;
+    const p: Packet = { header, message };
+    const out = new Uint8Array(packetLength(p));
+    encodePacketInto(p, out);
+    this.controls.push({ to: { address: to, port: this.cfg.port }, data: out });
+  }
+
+  private sendAbort(host: number, text: string): void {
+    this.sendControl({ type: 'ABORT', flags: 0, host, message: text, extensions: [] }, this.cfg.privateAddr);
+  }
+
+  private log(level: number, text: string): void {
+    this.effects.push({ type: 'log', level, text });
+  }
+
+  private status(line: string): void {
+    this.effects.push({ type: 'status', line });
+  }
+}
