@@ -216,7 +216,7 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     let sent = 0;
     for (;;) {
       for (let e = m.pollEffect(); e !== undefined; e = m.pollEffect()) effect(e);
-      if (sent >= BURST || sock.socket.getSendQueueCount() > MAX_QUEUED) {
+      if (sent >= BURST || queued(sock) > MAX_QUEUED) {
         immediate ??= setImmediate(() => {
           immediate = undefined;
           m.handleTimeout(nowMs());
@@ -282,6 +282,12 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
   for (const fd of fds.values()) fs.closeSync(fd);
   await sock.close();
   return code;
+}
+
+/** Datagrams waiting in the socket's send queue (the engine API during src/net's move to a native engine, or dgram's). */
+function queued(sock: UdpEndpoint): number {
+  const s = sock as unknown as { sendQueueCount?: () => number; socket?: { getSendQueueCount(): number } };
+  return s.sendQueueCount ? s.sendQueueCount() : (s.socket?.getSendQueueCount() ?? 0);
 }
 
 /** -H @file: one client ID per line, optionally followed by |fingerprint (fingerprints need encryption). */
