@@ -1,0 +1,134 @@
+/**
+ * One file being received: how it is cut into blocks and sections, which blocks are in, the NAK bitmaps of
+ * STATUS, and the write cache (-c). Pure bookkeeping; writes leave as effects.
+ *
+ * Sections (black-box, the real uftp 4.10.2 with -b 512 and a 5,000,000-byte file: "Blocks: 9766, Sections: 3,
+ * small section size: 3255, big section size: 3256, # big sections: 1", section 1 starting at block 3256):
+ *  blocks = ceil(size / blocksize); a section holds at most blocksize * 8 blocks (its NAK bitmap fits in one
+ *  block); sections = ceil(blocks / that); the blocks are spread evenly, the first (blocks % sections) sections
+ *  one block bigger.
+ * NAK bitmap (docs/protocol-notes.md): bit i of a section is naks[i >> 3] & (1 << (i & 7)), ceil(n / 8) bytes.
+ */
+
+export interface Layout {
+  readonly size: number;
+  readonly blockSize: number;
+  readonly blocks: number;
+  readonly sections: number;
+  readonly bigSize: number;
+  readonly bigCount: number;
+}
+
+/** Sections are numbered with 16 bits on the wire. */
+export const MAX_SECTIONS = 65536;
+
+export function layout(size: number, blockSize: number): Layout | undefined {
+  if (blockSize <= 0 || !Number.isSafeInteger(size) || size < 0) return undefined;
+  const blocks = Math.ceil(size / blockSize);
+  const perSection = blockSize * 8;
+  const sections = Math.max(1, Math.ceil(blocks / perSection));
+  if (sections > MAX_SECTIONS) return undefined;
+  const small = Math.floor(blocks / sections);
+  const bigCount = blocks % sections;
+  return { size, blockSize, blocks, sections, bigSize: bigCount > 0 ? small + 1 : small, bigCount };
+}
+
+export function sectionStart(l: Layout, s: number): number {
+  const small = l.bigCount > 0 ? l.bigSize - 1 : l.bigSize;
+  return s < l.bigCount ? s * l.bigSize : l.bigCount * l.bigSize + (s - l.bigCount) * small;
+}
+
+export function sectionSize(l: Layout, s: number): number {
+  const small = l.bigCount > 0 ? l.bigSize - 1 : l.bigSize;
+  return s < l.bigCount ? l.bigSize : small;
+}
+
+/** Length a block must have: blocksize, except the last. */
+export function blockLength(l: Layout, block: number): number {
+  return block === l.blocks - 1 ? l.size - block * l.blockSize : l.blockSize;
+}
+
+export class Reception {
+  /** Per-section bitmaps of blocks received, made when the first block of a section comes (bounded by data). */
+  private readonly got = new Map<number, Uint8Array>();
+  private readonly gotInSection = new Map<number, number>();
+  received = 0;
+  /** The write cache: a run of consecutive blocks not yet handed to the driver. */
+  private cache: Buffer | undefined;
+  private cacheOffset = 0;
+  private cacheLen = 0;
+
+  constructor(
+    readonly l: Layout,
+    private readonly cacheSize: number,
+  ) {}
+
+  get complete(): boolean {
+    return this.received === this.l.blocks;
+  }
+
+  has(section: number, secBlock: number): boolean {
+    const m = this.got.get(section);
+    return m !== undefined && (m[secBlock >> 3] & (1 << (secBlock & 7))) !== 0;
+  }
+
+  /**
+   * Records a block; returns the writes to make (offset, bytes) as the cache fills or a run breaks, or
+   * 'dup' / 'bad' for a block already in or not of this file (wrong section, block number or length).
+   */
+  add(section: number, secBlock: number, data: Uint8Array, out: { offset: number; data: Uint8Array }[]): 'new' | 'dup' | 'bad' {
+    if (section >= this.l.sections) return 'bad';
+    if (secBlock >= sectionSize(this.l, section)) return 'bad';
+    const block = sectionStart(this.l, section) + secBlock;
+    if (data.length !== blockLength(this.l, block)) return 'bad';
+    let m = this.got.get(section);
+    if (m === undefined) {
+      m = new Uint8Array((sectionSize(this.l, section) + 7) >> 3);
+      this.got.set(section, m);
+    }
+    const bit = 1 << (secBlock & 7);
+    if ((m[secBlock >> 3] & bit) !== 0) return 'dup';
+    m[secBlock >> 3] |= bit;
+    this.gotInSection.set(section, (this.gotInSection.get(section) ?? 0) + 1);
+    this.received++;
+    const offset = block * this.l.blockSize;
+    if (this.cacheSize < data.length) {
+      out.push({ offset, data: Uint8Array.from(data) });
+      return 'new';
+    }
+    if (this.cache !== undefined && (this.cacheOffset + this.cacheLen !== offset || this.cacheLen + data.length > this.cache.length)) {
+      this.flush(out);
+    }
+    if (this.cache === undefined) {
+      this.cache = Buffer.allocUnsafe(this.cacheSize);
+      this.cacheOffset = offset;
+      this.cacheLen = 0;
+    }
+    this.cache.set(data, this.cacheLen);
+    this.cacheLen += data.length;
+    return 'new';
+  }
+
+  /** Hands the cached run to the driver (the buffer goes with it: a new one is made for the next run). */
+  flush(out: { offset: number; data: Uint8Array }[]): void {
+    if (this.cache !== undefined && this.cacheLen > 0) out.push({ offset: this.cacheOffset, data: this.cache.subarray(0, this.cacheLen) });
+    this.cache = undefined;
+    this.cacheLen = 0;
+  }
+
+  /** Missing blocks of a section. */
+  missing(section: number): number {
+    return sectionSize(this.l, section) - (this.gotInSection.get(section) ?? 0);
+  }
+
+  /** The NAK bitmap of a section: a set bit for every block not received. */
+  naks(section: number): Uint8Array {
+    const n = sectionSize(this.l, section);
+    const out = new Uint8Array((n + 7) >> 3);
+    const m = this.got.get(section);
+    for (let i = 0; i < n; i++) {
+      if (m === undefined || (m[i >> 3] & (1 << (i & 7))) === 0) out[i >> 3] |= 1 << (i & 7);
+    }
+    return out;
+  }
+}
