@@ -1,4 +1,4 @@
-// The real uftp sending to OUR uftpd (fig1: server and clientA on one segment): plain sessions, files checked by
+// The real uftp sending to OUR uftpd (fig2: server and two clients on one segment): plain sessions, files checked by
 // SHA-256; our uftpd beside the real uftpd in one session; loss on the client's link. Needs root, the real suite
 // and the compiled bins (`npx tsc -p .`).
 import { test, after } from 'node:test';
@@ -15,8 +15,8 @@ after(async () => {
   for (const l of labs) await l.down();
 });
 
-async function up(lossPct?: number): Promise<Lab> {
-  const lab = await Lab.up('fig1', { prefix: `ufd${randomBytes(3).toString('hex')}`, octet: OCTET, ...(lossPct ? { lossPct } : {}) });
+async function up(): Promise<Lab> {
+  const lab = await Lab.up('fig2', { prefix: `ufd${randomBytes(3).toString('hex')}`, octet: OCTET });
   labs.push(lab);
   return lab;
 }
@@ -25,7 +25,7 @@ test('plain: real uftp -> our uftpd, a tree (3 MB file, directories, empty file,
   const lab = await up();
   const src = path.join(lab.workDir, 'src');
   const want = makeTree(src);
-  const ours = await ourUftpd(lab, 'clientA', { args: ['-x', '3'] });
+  const ours = await ourUftpd(lab, 'client1', { args: ['-x', '3'] });
   const t0 = Date.now();
   const server = lab.realUftp('server', [src], { args: ['-R', '100000', '-x', '2'], timeoutMs: 60_000 });
   const code = await server.wait();
@@ -40,3 +40,39 @@ test('plain: real uftp -> our uftpd, a tree (3 MB file, directories, empty file,
   await ours.kill();
   await lab.down();
 });
+
+test('side by side: our uftpd and the real uftpd receive one session from the real uftp', { timeout: 90_000 }, async () => {
+  const lab = await up();
+  const src = path.join(lab.workDir, 'src');
+  const want = makeTree(src, 2_000_000);
+  const ours = await ourUftpd(lab, 'client1', { args: ['-x', '3'] });
+  const real = await lab.realUftpd('client2', { args: ['-x', '2'] });
+  const server = lab.realUftp('server', [src], { args: ['-R', '100000', '-x', '2'], timeoutMs: 60_000 });
+  const code = await server.wait();
+  assert.equal(code, 0, server.log().split('\n').slice(-10).join('\n'));
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want, 'the real uftpd got every file');
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want, 'our uftpd got every file');
+  for (const c of ['client1', 'client2']) assert.match(server.log(), new RegExp(`Received REGISTER from client ${lab.uidOf(c)}`, 'i'));
+  await lab.down();
+});
+
+for (const loss of [5, 20]) {
+  test(`${loss}% loss on our uftpd's link (both directions): byte-identical, beside the real uftpd`, { timeout: 150_000 }, async () => {
+    const lab = await up();
+    const src = path.join(lab.workDir, 'src');
+    const want = makeTree(src, 2_000_000);
+    const ours = await ourUftpd(lab, 'client1', { args: ['-x', '3'] });
+    const real = await lab.realUftpd('client2', { args: ['-x', '2'] });
+    await lab.impairLink('client1', 'S', { lossPct: loss });
+    const t0 = Date.now();
+    const server = lab.realUftp('server', [src], { args: ['-R', '50000', '-x', '2'], timeoutMs: 120_000 });
+    const code = await server.wait();
+    assert.equal(code, 0, `${server.log().split('\n').slice(-10).join('\n')}\n--- ours:\n${ours.log().split('\n').slice(-15).join('\n')}`);
+    assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want, `our uftpd at ${loss}% loss got every file byte-identical`);
+    assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want, 'the real uftpd (no loss) too');
+    const statuses = (ours.log().match(/Sent STATUS/g) ?? []).length;
+    assert.ok(statuses > 0, 'our uftpd sent STATUS with NAKs');
+    process.stdout.write(`${loss}% loss: ${Date.now() - t0} ms, ${statuses} STATUS sent by ours\n`);
+    await lab.down();
+  });
+}
