@@ -1,0 +1,143 @@
+// Our uftp (dist/src/cli/uftp.js) sending to the real uftpd 4.10.2 in the lab (Figure 2's segment: server, client1,
+// client2; the response proxies of the figure are not started). Files are compared by SHA-256. The status file is
+// compared line by line (timings and speeds aside) with the real uftp's for the same file set and clients.
+// Exit codes 1, 2, 4 and 7 are provoked through the program (the others are in src/session/server/machine.test.ts).
+// Needs root, the real suite and the compiled bins (`npx tsc -p .`).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Lab, treeHashes } from '../../src/lab/lab.js';
+
+const labs: Lab[] = [];
+after(async () => {
+  for (const l of labs) await l.down();
+});
+
+let shared: Lab | undefined;
+async function lab(): Promise<Lab> {
+  if (!shared) {
+    shared = await Lab.up('fig2', { prefix: `uts${randomBytes(3).toString('hex')}`, octet: 91 });
+    labs.push(shared);
+  }
+  return shared;
+}
+
+/** Several files, a directory with a subdirectory, an empty file, a symlink, a file of a few MB. */
+function makeTree(dir: string, bigBytes: number): Map<string, string> {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'd', 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'big.bin'), randomBytes(bigBytes));
+  fs.writeFileSync(path.join(dir, 'small.txt'), 'a small file\n');
+  fs.writeFileSync(path.join(dir, 'd', 'empty'), '');
+  fs.writeFileSync(path.join(dir, 'd', 'sub', 'a.txt'), randomBytes(7000));
+  fs.symlinkSync('../small.txt', path.join(dir, 'd', 'lnk'));
+  return treeHashes(dir);
+}
+
+/** Status lines with the timings replaced, sorted within each kind (client order follows registration order). */
+function normalized(text: string): string[] {
+  return text.trim().split('\n')
+    .map((l) => l.replace(/;[\d.]+KB\/s$/, ';<speed>').replace(/^(STATS;[^;]+;\d+;\d+;\d+;\d+MB);[\d.]+;/, '$1;<time>;'))
+    .sort();
+}
+
+test('our uftp -> 2 real uftpd: files, a directory tree, an empty file, a symlink, 3 MB; SHA-256 equal; status file as the real uftp writes it', { timeout: 120_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'src1');
+  const want = makeTree(src, 3_000_000);
+  const clients = ['client1', 'client2'];
+  const ds = await Promise.all(clients.map((c) => l.realUftpd(c, { args: ['-x', '2'] })));
+  const ours = path.join(l.workDir, 'ours.status');
+  const t0 = Date.now();
+  const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-R', '200000', '-S', ours, 'big.bin', 'small.txt', 'd'], { cwd: src, timeoutMs: 60_000 });
+  const code = await p.wait();
+  const ms = Date.now() - t0;
+  assert.equal(code, 0, p.log().slice(-1500));
+  for (const [i, c] of clients.entries()) assert.deepEqual(treeHashes(ds[i].dest), want, `${c}: received tree differs`);
+  // the real uftp, same files, same clients (fresh destinations: an existing symlink is 'rejected' by uftpd)
+  await Promise.all(ds.map((d) => d.kill()));
+  const ds2 = await Promise.all(clients.map((c) => l.realUftpd(c, { args: ['-x', '2'] })));
+  const theirs = path.join(l.workDir, 'real.status');
+  const r = l.realUftp('server', ['big.bin', 'small.txt', 'd'], { cwd: src, args: ['-R', '200000', '-S', theirs], timeoutMs: 60_000 });
+  assert.equal(await r.wait(), 0, r.log().slice(-800));
+  await Promise.all(ds2.map((d) => d.kill()));
+  assert.deepEqual(normalized(fs.readFileSync(ours, 'utf8')), normalized(fs.readFileSync(theirs, 'utf8')), 'status file line by line, timings aside');
+  process.stdout.write(`uftp -> 2 real uftpd: ${want.size} files in ${ms} ms, SHA-256 match, status file matches the real uftp's\n`);
+});
+
+test('our uftp -> real uftpd with 20% loss on client1\'s link (512-byte blocks, several sections): byte-identical', { timeout: 180_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'src2');
+  fs.mkdirSync(src, { recursive: true });
+  const data = randomBytes(2_500_000);
+  fs.writeFileSync(path.join(src, 'lossy.bin'), data);
+  const ds = await Promise.all(['client1', 'client2'].map((c) => l.realUftpd(c, { args: ['-x', '2'] })));
+  await l.impairLink('client1', 'S', { lossPct: 20 });
+  try {
+    const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-R', '100000', '-b', '512', '-x', '3', 'lossy.bin'], { cwd: src, timeoutMs: 120_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-1500));
+    const passes = (p.log().match(/Starting pass/g) ?? []).length;
+    assert.ok(passes >= 2, `repair passes were needed (${passes})`);
+    assert.ok(/Got \d+ NAKs for section/.test(p.log()), 'STATUS NAKs from the real uftpd were read');
+    for (const d of ds) assert.ok(fs.readFileSync(path.join(d.dest, 'lossy.bin')).equals(data), `${d.host}: file differs`);
+    process.stdout.write(`20% loss: ${passes} passes, byte-identical on both clients\n`);
+  } finally {
+    await l.impairLink('client1', 'S', {});
+    await Promise.all(ds.map((d) => d.kill()));
+  }
+});
+
+test('-D names the single file on the clients, -E keeps the path below a base dir, -X excludes, @DELETE removes', { timeout: 120_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'src3');
+  fs.mkdirSync(path.join(src, 'tree', 'keep'), { recursive: true });
+  fs.mkdirSync(path.join(src, 'tree', 'skip'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'tree', 'keep', 'k.txt'), 'keep\n');
+  fs.writeFileSync(path.join(src, 'tree', 'skip', 's.txt'), 'skip\n');
+  fs.writeFileSync(path.join(src, 'one.txt'), 'one\n');
+  fs.writeFileSync(path.join(src, 'excl'), 'tree/skip\n');
+  const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+  fs.writeFileSync(path.join(d.dest, 'old.txt'), 'to be deleted\n');
+  const uid = l.uidOf('server');
+  const run = async (args: string[]): Promise<void> => {
+    const p = l.ours('server', 'uftp', ['-U', uid, '-R', '50000', '-s', '10', '-r', '0.05', ...args], { cwd: src, timeoutMs: 60_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-800));
+  };
+  await run(['-D', 'renamed.txt', 'one.txt']);
+  assert.equal(fs.readFileSync(path.join(d.dest, 'renamed.txt'), 'utf8'), 'one\n');
+  await run(['-X', 'excl', 'tree']);
+  assert.ok(fs.existsSync(path.join(d.dest, 'tree', 'keep', 'k.txt')));
+  assert.ok(!fs.existsSync(path.join(d.dest, 'tree', 'skip')), '-X excluded tree/skip');
+  await run(['-E', src, path.join(src, 'tree', 'keep', 'k.txt')]);
+  assert.equal(fs.readFileSync(path.join(d.dest, 'tree', 'keep', 'k.txt'), 'utf8'), 'keep\n');
+  await run(['@DELETE:old.txt']);
+  assert.ok(!fs.existsSync(path.join(d.dest, 'old.txt')), '@DELETE: removed the file on the client');
+  await d.kill();
+});
+
+test('exit codes through the program: 1 bad option, 2 unknown interface, 4 log file not writable, 7 nobody answers', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const uid = l.uidOf('server');
+  const src = path.join(l.workDir, 'src4');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'f'), 'x');
+  const code = async (args: string[]): Promise<[number, string]> => {
+    const p = l.ours('server', 'uftp', ['-U', uid, ...args], { cwd: src, timeoutMs: 30_000 });
+    return [await p.wait(), p.log()];
+  };
+  let [c, log] = await code(['-x', '9', 'f']);
+  assert.equal(c, 1, log);
+  assert.match(log, /-x: .*log level/);
+  [c, log] = await code(['-b', '100000', 'f']);
+  assert.equal(c, 1, log);
+  [c, log] = await code(['-I', 'nosuchif0', 'f']);
+  assert.equal(c, 2, log);
+  [c, log] = await code(['-L', '/nonexistent/dir/uftp.log', 'f']);
+  assert.equal(c, 4, log);
+  const t0 = Date.now();
+  [c, log] = await code(['-s', '10', '-r', '0.05:0.01:1', '-M', '230.4.4.99', 'f']);
+  assert.equal(c, 7, log);
+  assert.ok(Date.now() - t0 < 10_000, 'ten ANNOUNCEs 150 ms apart, then exit 7');
+});
