@@ -57,11 +57,16 @@ export function socketFd(sock: dgram.Socket): number | undefined {
 /** Sets the TOS byte (IPv4) / traffic class (IPv6) of outgoing packets to dscp << 2 (ECN bits 0). */
 export function setDscp(sock: dgram.Socket, family: 4 | 6, dscp: number): Result<void, string> {
   if (!Number.isInteger(dscp) || dscp < 0 || dscp > 63) return { ok: false, error: `dscp ${dscp} out of range 0-63` };
+  return setTosByte(sock, family, dscp << 2);
+}
+
+/** Sets the whole TOS byte / traffic class: DSCP in the high six bits, ECN in the low two. */
+export function setTosByte(sock: dgram.Socket, family: 4 | 6, tos: number): Result<void, string> {
   const a = load();
   if (!a) return { ok: false, error: loadError as string };
   const fd = socketFd(sock);
   if (fd === undefined) return { ok: false, error: 'cannot set DSCP: socket not bound (no file descriptor)' };
-  const rc = a.setTos(fd, family, dscp << 2);
+  const rc = a.setTos(fd, family, tos & 0xff);
   return rc === 0 ? { ok: true, value: undefined } : { ok: false, error: `Error setting dscp: ${errnoName(rc)}` };
 }
 

@@ -8,11 +8,17 @@
  *   {"mode":"resolve","family":4,"specs":["b1","10.63.2.2","bhost"]} -> {"resolved":[ResolvedInterface...]} or {"error":..}
  *   {"mode":"recv","family":4,"port":P,"joins":[{"group":G,"ifaces":["b1"],"source":S?}],"ms":T,"bufferSize":B?}
  *        prints {"ready":true,"buffers":...,"warnings":[...]} then one {"from":..,"data":..} per datagram, exits after T ms
- *   {"mode":"send","family":4,"dst":G,"port":P,"count":N,"payload":"x","ttl":7?,"dscp":46?,"mif":"a1"?,"bind":"10.63.1.3"?}
- *        prints {"sent":N,"tos":...}
+ *        (with "batch":true: {"from","port","to","tos","ifindex","data"} per datagram through onBatch)
+ *   {"mode":"send","family":4,"dst":G,"port":P,"count":N,"payload":"x","ttl":7?,"dscp":46?,"tos":0xb9?,"mif":"a1"?,
+ *        "bind":"10.63.1.3"?,"size":N?,"burst":true?}
+ *        prints {"sent":N,"tos":...,"stats":{...}}; "burst" queues all N at once (no wait per datagram) and waits for
+ *        every callback; "size" pads the payload to N bytes
+ *   {"mode":"sendlist","family":4,"targets":[{"dst":A,"port":P}...]}
+ *        prints {"results":[null | "ENETUNREACH"...]}: one send per target, each one's outcome
+ * Every mode takes "backend":"native"|"dgram" (default: the process's choice, UFTP_UDP_BACKEND).
  * Errors: {"error":"..."} and exit 2.
  */
-import { UdpEndpoint } from './udp.js';
+import { UdpEndpoint, type BackendKind } from './udp.js';
 import { listInterfaces, defaultUid, resolveInterfaces, resolveInterface, type ResolvedInterface } from './interfaces.js';
 import { formatUid } from './address.js';
 
@@ -37,6 +43,12 @@ interface Cmd {
   mif?: string;
   bind?: string;
   intervalMs?: number;
+  backend?: BackendKind;
+  batch?: boolean;
+  tos?: number;
+  size?: number;
+  burst?: boolean;
+  targets?: { dst: string; port: number }[];
 }
 
 function out(o: unknown): void {
@@ -73,7 +85,16 @@ if (cmd.mode === 'info') {
     family,
     port: cmd.port,
     bufferSize: cmd.bufferSize,
-    onMessage: (msg, rinfo) => out({ from: rinfo.address, port: rinfo.port, data: msg.toString() }),
+    backend: cmd.backend,
+    onMessage: cmd.batch ? undefined : (msg, rinfo) => out({ from: rinfo.address, port: rinfo.port, data: msg.toString() }),
+    onBatch: cmd.batch
+      ? (b) => {
+          for (let i = 0; i < b.count; i++) {
+            const f = b.from(i);
+            out({ from: f.address, port: f.port, to: b.to(i), tos: b.tos(i), ifindex: b.ifindex(i), data: b.data(i).toString() });
+          }
+        }
+      : undefined,
   });
   if (!ep.ok) die(ep.error);
   for (const j of cmd.joins ?? []) {
@@ -97,20 +118,48 @@ if (cmd.mode === 'info') {
     ttl: cmd.ttl,
     dscp: cmd.dscp,
     multicastInterface: mif,
+    backend: cmd.backend,
+    bufferSize: cmd.bufferSize,
     onMessage: () => undefined,
   });
   if (!ep.ok) die(ep.error);
-  const buf = Buffer.from(cmd.payload ?? 'probe');
+  if (cmd.tos !== undefined) {
+    const r = ep.value.setTos(cmd.tos);
+    if (!r.ok) die(r.error);
+  }
+  const payload = Buffer.from(cmd.payload ?? 'probe');
+  const buf = cmd.size !== undefined ? Buffer.alloc(cmd.size, 0x2e) : payload;
+  payload.copy(buf);
   const n = cmd.count ?? 1;
   let sent = 0;
-  for (let i = 0; i < n; i++) {
-    const err = await new Promise<Error | null>((r) => ep.value.send(buf, 0, buf.length, cmd.port ?? 1044, cmd.dst ?? '', r));
-    if (err) die(`send: ${err.message}`);
-    sent++;
-    if (cmd.intervalMs) await new Promise((r) => setTimeout(r, cmd.intervalMs));
+  if (cmd.burst) {
+    const all: Promise<Error | null>[] = [];
+    for (let i = 0; i < n; i++) all.push(new Promise<Error | null>((r) => ep.value.send(buf, 0, buf.length, cmd.port ?? 1044, cmd.dst ?? '', r)));
+    for (const err of await Promise.all(all)) {
+      if (err) die(`send: ${err.message}`);
+      sent++;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const err = await new Promise<Error | null>((r) => ep.value.send(buf, 0, buf.length, cmd.port ?? 1044, cmd.dst ?? '', r));
+      if (err) die(`send: ${err.message}`);
+      sent++;
+      if (cmd.intervalMs) await new Promise((r) => setTimeout(r, cmd.intervalMs));
+    }
   }
   const tos = ep.value.tos();
-  out({ sent, tos: tos.ok ? tos.value : tos.error });
+  out({ sent, tos: tos.ok ? tos.value : tos.error, backend: ep.value.backend, stats: ep.value.stats() });
+  await ep.value.close();
+} else if (cmd.mode === 'sendlist') {
+  const ep = await UdpEndpoint.open({ family, port: 0, backend: cmd.backend, onMessage: () => undefined });
+  if (!ep.ok) die(ep.error);
+  const buf = Buffer.from(cmd.payload ?? 'probe');
+  const results: (string | null)[] = [];
+  for (const t of cmd.targets ?? []) {
+    const err = await new Promise<Error | null>((r) => ep.value.send(buf, 0, buf.length, t.port, t.dst, r));
+    results.push(err ? ((err as NodeJS.ErrnoException).code ?? err.message) : null);
+  }
+  out({ results, backend: ep.value.backend });
   await ep.value.close();
 } else {
   die(`unknown mode ${String(cmd.mode)}`);

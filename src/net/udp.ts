@@ -1,31 +1,37 @@
 /**
- * The UDP driver of the daemons: one node:dgram socket per address family with the options of the man pages.
+ * The UDP endpoint of the daemons: one socket per address family with the options of the man pages, over the
+ * socket engine (src/net/engine.ts: the native batched engine, or node:dgram as the fallback; docs/net-engine.md).
  *
  *  - bind `port` (default 1044) on all addresses (or `address`);
  *  - multicast joins on chosen interfaces (-I; default all active non-loopback multicast interfaces),
  *    source-specific joins for SSM (232/8, FF3x::/96), leave;
  *  - multicast TTL (-t), outgoing multicast interface (-O), send/receive buffer sizes (-B; the kernel's
- *    clamp is reported), DSCP (-Q) through the native addon;
- *  - receive: dgram's (Buffer, rinfo) go straight to the handler, nothing allocated on our side;
- *  - send: send(buf, offset, len, port, addr) hands `buf` (or a view of it) to dgram, no copy; an IP-literal address is
- *    answered at once by the socket's lookup (no dns.lookup + process.nextTick per datagram, see literalLookup).
+ *    clamp is reported), DSCP (-Q) and the whole TOS byte (ECN);
+ *  - receive: `onBatch` gets each batch as the engine delivers it (views of its ring, valid during the call), with
+ *    the destination address, interface and TOS of every datagram; or `onMessage(msg, rinfo)` per datagram, where
+ *    `msg` is a copy unless `borrow` is set (then a view of the ring, valid during the call only);
+ *  - send: send(buf, offset, len, port, addr) takes the bytes before it returns (native: copied into the staging
+ *    area and sent at the end of the turn with sendmmsg / GSO; dgram: handed to libuv, keep `buf` until `cb`).
  *
  * Set-up failures are values: one line naming what failed (the daemon maps them to exit 2).
  */
-import * as dgram from 'node:dgram';
-import { lookup as dnsLookup } from 'node:dns';
-import { isIP } from 'node:net';
 import type { Result } from '../wire/result.js';
 import { isSsmAddress, ipFamily, stripZone } from './address.js';
-import { setDscp, getTos } from './dscp.js';
 import type { ResolvedInterface } from './interfaces.js';
+import { loadNativeAddon, udpBackend, type BackendKind, type EngineSocket, type EngineStats, type RecvBatch, type RemoteInfo } from './engine.js';
+import { NativeSocket } from './engine-native.js';
+import { DgramSocket } from './engine-dgram.js';
+
+export { literalLookup } from '../core/address.js';
+export type { RecvBatch, RemoteInfo, EngineStats, BackendKind } from './engine.js';
+export { udpBackend } from './engine.js';
 
 export const DEFAULT_PORT = 1044;
 export const DEFAULT_BUFFER_SIZE = 262144;
 export const MIN_BUFFER_SIZE = 65536;
 export const MAX_BUFFER_SIZE = 104857600;
 
-export type MessageHandler = (msg: Buffer, rinfo: dgram.RemoteInfo) => void;
+export type MessageHandler = (msg: Buffer, rinfo: RemoteInfo) => void;
 
 export interface UdpEndpointOptions {
   readonly family: 4 | 6;
@@ -47,9 +53,21 @@ export interface UdpEndpointOptions {
   readonly multicastInterface?: ResolvedInterface;
   /** Loop our own multicast back to local listeners. Default true (the kernel's default). */
   readonly multicastLoopback?: boolean;
-  readonly onMessage: MessageHandler;
+  /** Per datagram (a copy of it unless `borrow`). One of onMessage and onBatch is needed. */
+  readonly onMessage?: MessageHandler;
+  /** Per batch, views valid during the call: the engine's whole receive path without a copy. */
+  readonly onBatch?: (b: RecvBatch) => void;
+  /** onMessage gets views of the receive ring (valid during the call only) instead of copies. Default false. */
+  readonly borrow?: boolean;
   /** Asynchronous socket errors after set-up (a failed send without callback, ICMP errors...). */
   readonly onError?: (e: Error) => void;
+  /** Which backend; default the process's choice (udpBackend(): UFTP_UDP_BACKEND, else native when it loads). */
+  readonly backend?: BackendKind;
+  /** Datagrams per receive batch (native; default 64). */
+  readonly ringSlots?: number;
+  /** Largest datagram received whole (default 65536); longer ones are dropped and counted as truncated
+   *  (onBatch sees them, flagged). */
+  readonly maxDatagram?: number;
 }
 
 export interface BufferSizes {
@@ -61,32 +79,8 @@ export interface BufferSizes {
   readonly clamped: boolean;
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
-
-/** The last address literalLookup saw and its family (a proxy sends most datagrams to one or two addresses). */
-let lastLookupAddr = '';
-let lastLookupFamily = 0;
-
-/**
- * dgram resolves the address of every unconnected send through its `lookup`; the default (dns.lookup) answers an
- * IP literal only after a regex and a process.nextTick, so each datagram costs a tick and two closures. This one
- * answers a literal at once (the send goes out in the same turn) and remembers the last literal; anything else
- * still goes to dns.lookup, as before.
- */
-export function literalLookup(address: string, family: unknown, cb: LookupCallback): void {
-  if (address === lastLookupAddr) {
-    cb(null, address, lastLookupFamily);
-    return;
-  }
-  const f = isIP(address);
-  if (f === 0) {
-    dnsLookup(address, { family: family === 6 ? 6 : family === 4 ? 4 : 0 }, cb);
-    return;
-  }
-  lastLookupAddr = address;
-  lastLookupFamily = f;
-  cb(null, address, f);
-}
+/** The backend line goes into the warnings of the first endpoint a process opens (the daemons log those). */
+let backendAnnounced = false;
 
 function bindError(o: UdpEndpointOptions, e: Error): string {
   return `Error binding socket for listener: ${e.message}` + (o.port === undefined ? ` (port ${DEFAULT_PORT})` : '');
@@ -100,11 +94,17 @@ export class UdpEndpoint {
   private readonly joined = new Set<string>();
 
   private constructor(
-    readonly socket: dgram.Socket,
+    /** The engine socket (native or dgram). */
+    readonly engine: EngineSocket,
     family: 4 | 6,
     readonly buffers: BufferSizes,
   ) {
     this.family = family;
+  }
+
+  /** Which backend this endpoint runs on. */
+  get backend(): BackendKind {
+    return this.engine.kind;
   }
 
   /** Creates, binds and configures the socket. */
@@ -113,63 +113,76 @@ export class UdpEndpoint {
     if (bufferSize < MIN_BUFFER_SIZE || bufferSize > MAX_BUFFER_SIZE) {
       return { ok: false, error: `buffer size ${bufferSize} out of range ${MIN_BUFFER_SIZE}-${MAX_BUFFER_SIZE}` };
     }
-    const sock = dgram.createSocket({
-      type: o.family === 4 ? 'udp4' : 'udp6',
-      reuseAddr: o.reuseAddr ?? false,
-      ipv6Only: o.ipv6Only ?? false,
-      lookup: literalLookup,
-    });
-    const bound = await new Promise<Error | undefined>((resolve) => {
-      const onErr = (e: Error): void => resolve(e);
-      sock.once('error', onErr);
-      sock.bind({ port: o.port ?? DEFAULT_PORT, address: o.address ?? (o.family === 4 ? '0.0.0.0' : '::'), exclusive: true }, () => {
-        sock.removeListener('error', onErr);
-        resolve(undefined);
-      });
-    });
+    if (!o.onMessage && !o.onBatch) return { ok: false, error: 'UdpEndpoint: onMessage or onBatch is needed' };
+    const choice = udpBackend();
+    const kind = o.backend ?? choice.kind;
+    let engine: EngineSocket;
+    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram };
+    if (kind === 'native') {
+      const addon = loadNativeAddon();
+      if (!addon) return { ok: false, error: choice.error ?? `UDP engine: the uftp-udp addon did not load` };
+      try {
+        engine = new NativeSocket(addon, eo);
+      } catch (e) {
+        return { ok: false, error: `Error creating socket: ${(e as Error).message}` };
+      }
+    } else {
+      engine = new DgramSocket(eo, o.reuseAddr ?? false, o.ipv6Only ?? false);
+    }
+    const bound = await engine.bind(o.address ?? (o.family === 4 ? '0.0.0.0' : '::'), o.port ?? DEFAULT_PORT, o.reuseAddr ?? false, o.ipv6Only ?? false);
     if (bound) {
-      sock.close();
+      await engine.close();
       return { ok: false, error: bindError(o, bound) };
     }
-    const fail = (msg: string): Result<UdpEndpoint, string> => {
-      sock.close();
+    const fail = async (msg: string): Promise<Result<UdpEndpoint, string>> => {
+      await engine.close();
       return { ok: false, error: msg };
     };
     // buffers
     let buffers: BufferSizes;
     try {
-      sock.setRecvBufferSize(bufferSize);
-      sock.setSendBufferSize(bufferSize);
-      const recv = Math.floor(sock.getRecvBufferSize() / 2);
-      const send = Math.floor(sock.getSendBufferSize() / 2);
+      engine.setRecvBufferSize(bufferSize);
+      engine.setSendBufferSize(bufferSize);
+      const recv = Math.floor(engine.getRecvBufferSize() / 2);
+      const send = Math.floor(engine.getSendBufferSize() / 2);
       buffers = { requested: bufferSize, recv, send, clamped: recv < bufferSize || send < bufferSize };
     } catch (e) {
       return fail(`Error setting UDP buffer size ${bufferSize}: ${(e as Error).message}`);
     }
     try {
-      sock.setMulticastTTL(o.ttl ?? 1);
-      if (o.multicastLoopback !== undefined) sock.setMulticastLoopback(o.multicastLoopback);
-      if (o.multicastInterface) sock.setMulticastInterface(o.multicastInterface.multicastInterface);
+      engine.setMulticastTTL(o.ttl ?? 1);
+      if (o.multicastLoopback !== undefined) engine.setMulticastLoopback(o.multicastLoopback);
+      if (o.multicastInterface) engine.setMulticastInterface(o.multicastInterface);
     } catch (e) {
       return fail(`Error setting multicast options: ${(e as Error).message}`);
     }
     if (o.dscp !== undefined && o.dscp !== 0) {
-      const r = setDscp(sock, o.family, o.dscp);
-      if (!r.ok) return fail(r.error);
+      if (!Number.isInteger(o.dscp) || o.dscp < 0 || o.dscp > 63) return fail(`dscp ${o.dscp} out of range 0-63`);
+      try {
+        engine.setTos(o.dscp << 2);
+      } catch (e) {
+        return fail((e as Error).message.startsWith('Error') ? (e as Error).message : `Error setting dscp: ${(e as Error).message}`);
+      }
     }
-    const ep = new UdpEndpoint(sock, o.family, buffers);
+    const ep = new UdpEndpoint(engine, o.family, buffers);
+    if (!backendAnnounced) {
+      backendAnnounced = true;
+      ep.warnings.push(kind === choice.kind ? choice.line : `UDP engine: ${kind} (asked for by the program)`);
+    }
     if (buffers.clamped) {
       ep.warnings.push(`UDP buffer size ${bufferSize} clamped by the kernel: receive ${buffers.recv}, send ${buffers.send}`);
     }
-    sock.on('message', o.onMessage);
-    sock.on('error', o.onError ?? (() => undefined));
+    try {
+      engine.start(o.onBatch ?? perMessage(o.onMessage as MessageHandler, (o.borrow ?? false) || kind === 'dgram'), o.onError ?? (() => undefined));
+    } catch (e) {
+      return fail(`Error starting the socket: ${(e as Error).message}`);
+    }
     return { ok: true, value: ep };
   }
 
   /** The bound port and address. */
   address(): { address: string; port: number } {
-    const a = this.socket.address();
-    return { address: a.address, port: a.port };
+    return this.engine.address();
   }
 
   /** Joins `group` on each interface (any-source). Errors name the group and interface. */
@@ -178,7 +191,7 @@ export class UdpEndpoint {
       const key = `*|${group}|${i.name}`;
       if (this.joined.has(key)) continue;
       try {
-        this.socket.addMembership(group, i.multicastInterface);
+        this.engine.membership(true, group, i);
         this.joined.add(key);
       } catch (e) {
         return { ok: false, error: `Error joining multicast group ${group} on ${i.name}: ${(e as Error).message}` };
@@ -194,7 +207,7 @@ export class UdpEndpoint {
       const key = `${source}|${group}|${i.name}`;
       if (this.joined.has(key)) continue;
       try {
-        this.socket.addSourceSpecificMembership(stripZone(source), group, i.multicastInterface);
+        this.engine.membership(true, group, i, stripZone(source));
         this.joined.add(key);
       } catch (e) {
         return { ok: false, error: `Error joining multicast group ${group} source ${source} on ${i.name}: ${(e as Error).message}` };
@@ -210,8 +223,7 @@ export class UdpEndpoint {
       if (!this.joined.has(key)) continue;
       this.joined.delete(key);
       try {
-        if (source === undefined) this.socket.dropMembership(group, i.multicastInterface);
-        else this.socket.dropSourceSpecificMembership(stripZone(source), group, i.multicastInterface);
+        this.engine.membership(false, group, i, source === undefined ? undefined : stripZone(source));
       } catch (e) {
         return { ok: false, error: `Error leaving multicast group ${group} on ${i.name}: ${(e as Error).message}` };
       }
@@ -226,19 +238,41 @@ export class UdpEndpoint {
 
   /**
    * Sends buf[offset, offset+length) to addr:port. `addr` must be an IP literal (no DNS on the data path).
-   * The buffer must not be reused until `cb` runs (dgram sends asynchronously).
+   * Native: the bytes are copied before send returns and go out at the end of the turn (or at flush()), batched;
+   * dgram: do not reuse `buf` until `cb` runs. Returns false when the datagram was refused (send queue full while
+   * the kernel is full); `cb` or onError has the reason.
    */
-  send(buf: Buffer, offset: number, length: number, port: number, addr: string, cb?: (err: Error | null) => void): void {
-    if (cb) this.socket.send(buf, offset, length, port, addr, cb);
-    // the whole buffer: dgram's (buf, port, addr) form sends it as it is, where the offset form first makes a
-    // new Buffer view of it (sliceBuffer) for every datagram
-    else if (offset === 0 && length === buf.length) this.socket.send(buf, port, addr);
-    else this.socket.send(buf, offset, length, port, addr);
+  send(buf: Uint8Array, offset: number, length: number, port: number, addr: string, cb?: (err: Error | null) => void): boolean {
+    return this.engine.send(buf, offset, length, port, addr, cb);
+  }
+
+  /** Hands the queued datagrams to the kernel now (otherwise done in a microtask at the end of the turn). */
+  flush(): void {
+    this.engine.flush();
+  }
+
+  /** Datagrams the kernel has refused for now (the engine waits for writability); the loop holds back above a bound. */
+  sendQueueCount(): number {
+    return this.engine.sendQueueCount();
+  }
+
+  /** `cb` runs once the send queue has drained (at once if it is not blocked). */
+  onWritable(cb: () => void): void {
+    this.engine.onWritable(cb);
+  }
+
+  /** Datagrams the kernel dropped because the receive buffer was full (SO_RXQ_OVFL / /proc/net/udp). */
+  drops(): number {
+    return this.engine.drops();
+  }
+
+  stats(): EngineStats {
+    return this.engine.stats();
   }
 
   setTtl(ttl: number): Result<void, string> {
     try {
-      this.socket.setMulticastTTL(ttl);
+      this.engine.setMulticastTTL(ttl);
       return { ok: true, value: undefined };
     } catch (e) {
       return { ok: false, error: `Error setting ttl ${ttl}: ${(e as Error).message}` };
@@ -246,30 +280,59 @@ export class UdpEndpoint {
   }
 
   setDscp(dscp: number): Result<void, string> {
-    return setDscp(this.socket, this.family, dscp);
+    if (!Number.isInteger(dscp) || dscp < 0 || dscp > 63) return { ok: false, error: `dscp ${dscp} out of range 0-63` };
+    return this.setTos(dscp << 2);
   }
 
-  /** The TOS byte / traffic class now set (DSCP << 2). */
+  /** Sets the whole TOS byte / traffic class (DSCP << 2 | ECN). */
+  setTos(tos: number): Result<void, string> {
+    try {
+      this.engine.setTos(tos);
+      return { ok: true, value: undefined };
+    } catch (e) {
+      const m = (e as Error).message;
+      return { ok: false, error: m.startsWith('Error') || m.startsWith('DSCP') ? m : `Error setting dscp: ${m}` };
+    }
+  }
+
+  /** The TOS byte / traffic class now set (DSCP << 2 | ECN). */
   tos(): Result<number, string> {
-    return getTos(this.socket, this.family);
+    try {
+      return { ok: true, value: this.engine.getTos() };
+    } catch (e) {
+      return { ok: false, error: `Error getting tos: ${(e as Error).message}` };
+    }
   }
 
   setMulticastInterface(i: ResolvedInterface): Result<void, string> {
     try {
-      this.socket.setMulticastInterface(i.multicastInterface);
+      this.engine.setMulticastInterface(i);
       return { ok: true, value: undefined };
     } catch (e) {
       return { ok: false, error: `Error setting multicast interface ${i.name}: ${(e as Error).message}` };
     }
   }
 
-  /** Closes the socket (memberships go with it). Resolves when closed; safe to call twice. */
+  /** Closes the socket (memberships go with it). Resolves when closed; safe to call twice, and from a callback. */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     this.joined.clear();
-    return new Promise((r) => this.socket.close(() => r()));
+    return this.engine.close();
   }
+}
+
+/** Adapts a per-datagram handler to batches: copies (or borrows: dgram's buffers are the datagram's own) each
+ * datagram; truncated ones are dropped (counted in stats().truncated). */
+function perMessage(onMessage: MessageHandler, borrow: boolean): (b: RecvBatch) => void {
+  return (b) => {
+    const n = b.count;
+    for (let i = 0; i < n; i++) {
+      if (b.truncated(i)) continue;
+      const view = b.data(i);
+      onMessage(borrow ? view : Buffer.from(view), b.from(i));
+    }
+  };
 }
 
 /** The family of an address to send to (an IPv4 address on a udp6 endpoint goes as ::ffff:a.b.c.d). */

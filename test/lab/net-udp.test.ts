@@ -18,6 +18,7 @@ const suffix = randomBytes(3).toString('hex');
 const A = `un-na${suffix}`;
 const B = `un-nb${suffix}`;
 const procs: ChildProcess[] = [];
+const BACKENDS = ['native', 'dgram'] as const;
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10000 });
@@ -96,6 +97,8 @@ interface Line {
   warnings?: string[];
   sent?: number;
   tos?: number | string;
+  to?: string;
+  ifindex?: number;
 }
 
 /** Starts a receiver; resolves when it has joined, with a function returning the datagrams so far. */
@@ -158,97 +161,123 @@ async function tcpdump(ns: string, dev: string, filter: string, fn: () => Promis
   return text;
 }
 
-test('multicast join on a chosen interface receives; the other interface does not', { timeout: 60000 }, async () => {
-  const rx = await receiver(B, { family: 4, port: 5001, joins: [{ group: '239.63.0.1', ifaces: ['b1'] }], ms: 2500 });
-  send(A, { family: 4, dst: '239.63.0.1', port: 5001, payload: 'via-a1', mif: 'a1', count: 3 });
-  send(A, { family: 4, dst: '239.63.0.1', port: 5001, payload: 'via-a2', mif: 'a2', count: 3 });
-  // -O by IP address selects the same interface as by name
-  send(A, { family: 4, dst: '239.63.0.1', port: 5001, payload: 'via-10.63.2.1', mif: '10.63.2.1', count: 2 });
-  await rx.done;
-  const data = rx.lines.map((l) => l.data);
-  assert.equal(data.filter((d) => d === 'via-a1').length, 3);
-  assert.equal(data.filter((d) => d !== 'via-a1').length, 0, `received ${JSON.stringify(data)}`);
+// every test of the socket engine's options runs on both backends (src/net/engine.ts)
+for (const backend of BACKENDS) {
+  test(`[${backend}] multicast join on a chosen interface receives; the other interface does not`, { timeout: 60000 }, async () => {
+    const rx = await receiver(B, { backend, batch: true, family: 4, port: 5001, joins: [{ group: '239.63.0.1', ifaces: ['b1'] }], ms: 2500 });
+    // TOS 0xb9: DSCP 46 with ECN ECT(1); the native engine reads it back per datagram (IP_RECVTOS)
+    send(A, { backend, family: 4, dst: '239.63.0.1', port: 5001, payload: 'via-a1', mif: 'a1', count: 3, tos: 0xb9 });
+    send(A, { backend, family: 4, dst: '239.63.0.1', port: 5001, payload: 'via-a2', mif: 'a2', count: 3 });
+    // -O by IP address selects the same interface as by name
+    send(A, { backend, family: 4, dst: '239.63.0.1', port: 5001, payload: 'via-10.63.2.1', mif: '10.63.2.1', count: 2 });
+    await rx.done;
+    const data = rx.lines.map((l) => l.data);
+    assert.equal(data.filter((d) => d === 'via-a1').length, 3);
+    assert.equal(data.filter((d) => d !== 'via-a1').length, 0, `received ${JSON.stringify(data)}`);
+    const b1 = Number(nsexec(B, 'cat', '/sys/class/net/b1/ifindex').trim());
+    for (const l of rx.lines) {
+      if (backend === 'native') {
+        // IP_PKTINFO: the group it was sent to and the interface it came in on; IP_RECVTOS: DSCP and ECN
+        assert.equal(l.to, '239.63.0.1');
+        assert.equal(l.ifindex, b1);
+        assert.equal(l.tos, 0xb9);
+      } else {
+        assert.equal(l.to, undefined); // node:dgram cannot tell
+        assert.equal(l.tos, -1);
+      }
+    }
 
-  // the same group joined on b2 (by address) gets the a2 traffic
-  const rx2 = await receiver(B, { family: 4, port: 5002, joins: [{ group: '239.63.0.1', ifaces: ['10.63.2.2'] }], ms: 2000 });
-  send(A, { family: 4, dst: '239.63.0.1', port: 5002, payload: 'via-a2', mif: 'a2', count: 2 });
-  send(A, { family: 4, dst: '239.63.0.1', port: 5002, payload: 'via-a1', mif: 'a1', count: 2 });
-  await rx2.done;
-  assert.deepEqual(rx2.lines.map((l) => l.data), ['via-a2', 'via-a2']);
-});
-
-test('multicast TTL (-t) and DSCP (-Q) are set on outgoing packets (tcpdump -v)', { timeout: 60000 }, async () => {
-  let sent: Line = {};
-  const v4 = await tcpdump(A, 'a1', 'udp port 5003', () => {
-    sent = send(A, { family: 4, dst: '239.63.0.3', port: 5003, ttl: 7, dscp: 46, mif: 'a1', count: 3 });
+    // the same group joined on b2 (by address) gets the a2 traffic
+    const rx2 = await receiver(B, { backend, family: 4, port: 5002, joins: [{ group: '239.63.0.1', ifaces: ['10.63.2.2'] }], ms: 2000 });
+    send(A, { backend, family: 4, dst: '239.63.0.1', port: 5002, payload: 'via-a2', mif: 'a2', count: 2 });
+    send(A, { backend, family: 4, dst: '239.63.0.1', port: 5002, payload: 'via-a1', mif: 'a1', count: 2 });
+    await rx2.done;
+    assert.deepEqual(rx2.lines.map((l) => l.data), ['via-a2', 'via-a2']);
   });
-  assert.equal(sent.tos, 46 << 2);
-  const pkts = v4.split('\n').filter((l) => /^\S+ IP \(/.test(l));
-  assert.equal(pkts.length, 3, v4);
-  for (const l of pkts) {
-    assert.match(l, /\(tos 0xb8, ttl 7,/);
-  }
-  // hexadecimal -Q 0x0a and default TTL 1
-  const v4b = await tcpdump(A, 'a1', 'udp port 5004', () => {
-    send(A, { family: 4, dst: '239.63.0.3', port: 5004, dscp: 0x0a, mif: 'a1', count: 3 });
-  });
-  for (const l of v4b.split('\n').filter((x) => /^\S+ IP \(/.test(x))) assert.match(l, /\(tos 0x28, ttl 1,/);
-  // IPv6: traffic class and hop limit
-  const v6 = await tcpdump(A, 'a1', 'udp port 5005', () => {
-    send(A, { family: 6, dst: 'ff15::63', port: 5005, ttl: 5, dscp: 46, mif: 'a1', count: 3 });
-  });
-  const p6 = v6.split('\n').filter((l) => /^\S+ IP6 \(/.test(l));
-  assert.equal(p6.length, 3, v6);
-  for (const l of p6) assert.match(l, /\(class 0xb8, (flowlabel \S+, )?hlim 5,/);
-});
 
-test('SSM: a source-specific join receives only from the listed source', { timeout: 60000 }, async () => {
-  const rx = await receiver(B, { family: 4, port: 5006, joins: [{ group: '232.63.0.1', source: '10.63.1.1', ifaces: ['b1'] }], ms: 2500 });
-  send(A, { family: 4, dst: '232.63.0.1', port: 5006, payload: 'from-.1', bind: '10.63.1.1', mif: 'a1', count: 3 });
-  send(A, { family: 4, dst: '232.63.0.1', port: 5006, payload: 'from-.3', bind: '10.63.1.3', mif: 'a1', count: 3 });
-  await rx.done;
-  assert.deepEqual(rx.lines.map((l) => `${l.from} ${l.data}`), ['10.63.1.1 from-.1', '10.63.1.1 from-.1', '10.63.1.1 from-.1']);
-  // a non-SSM group is refused for a source-specific join
-  const bad = spawn('ip', ['netns', 'exec', B, 'timeout', '10', process.execPath, probe, JSON.stringify({ mode: 'recv', port: 5007, joins: [{ group: '239.63.0.9', source: '10.63.1.1' }] })]);
-  procs.push(bad);
-  let out = '';
-  bad.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((r) => bad.on('exit', (c) => r(c)));
-  assert.equal(code, 2);
-  assert.match(out, /239\.63\.0\.9 is not a source-specific multicast address/);
-});
-
-test('IPv6 multicast: ff15:: group joined on b1 receives; SSM ff3e::/96 from one source', { timeout: 60000 }, async () => {
-  const rx = await receiver(B, {
-    family: 6, port: 5008, ms: 2500,
-    joins: [{ group: 'ff15::6301', ifaces: ['b1'] }, { group: 'ff3e::8000:6301', source: 'fd63:1::1', ifaces: ['b1'] }],
+  test(`[${backend}] multicast TTL (-t) and DSCP (-Q) are set on outgoing packets (tcpdump -v)`, { timeout: 60000 }, async () => {
+    let sent: Line = {};
+    const v4 = await tcpdump(A, 'a1', 'udp port 5003', () => {
+      sent = send(A, { backend, family: 4, dst: '239.63.0.3', port: 5003, ttl: 7, dscp: 46, mif: 'a1', count: 3 });
+    });
+    assert.equal(sent.tos, 46 << 2);
+    const pkts = v4.split('\n').filter((l) => /^\S+ IP \(/.test(l));
+    assert.equal(pkts.length, 3, v4);
+    for (const l of pkts) {
+      assert.match(l, /\(tos 0xb8, ttl 7,/);
+    }
+    // hexadecimal -Q 0x0a and default TTL 1
+    const v4b = await tcpdump(A, 'a1', 'udp port 5004', () => {
+      send(A, { backend, family: 4, dst: '239.63.0.3', port: 5004, dscp: 0x0a, mif: 'a1', count: 3 });
+    });
+    for (const l of v4b.split('\n').filter((x) => /^\S+ IP \(/.test(x))) assert.match(l, /\(tos 0x28, ttl 1,/);
+    // IPv6: traffic class and hop limit
+    const v6 = await tcpdump(A, 'a1', 'udp port 5005', () => {
+      send(A, { backend, family: 6, dst: 'ff15::63', port: 5005, ttl: 5, dscp: 46, mif: 'a1', count: 3 });
+    });
+    const p6 = v6.split('\n').filter((l) => /^\S+ IP6 \(/.test(l));
+    assert.equal(p6.length, 3, v6);
+    for (const l of p6) assert.match(l, /\(class 0xb8, (flowlabel \S+, )?hlim 5,/);
   });
-  send(A, { family: 6, dst: 'ff15::6301', port: 5008, payload: 'asm', mif: 'a1', count: 2 });
-  send(A, { family: 6, dst: 'ff15::6301', port: 5008, payload: 'asm-a2', mif: 'a2', count: 2 });
-  send(A, { family: 6, dst: 'ff3e::8000:6301', port: 5008, payload: 'ssm-ok', mif: 'a1', bind: 'fd63:1::1', count: 2 });
-  ip('-n', A, 'addr', 'add', 'fd63:1::3/64', 'dev', 'a1', 'nodad');
-  send(A, { family: 6, dst: 'ff3e::8000:6301', port: 5008, payload: 'ssm-other', mif: 'a1', bind: 'fd63:1::3', count: 2 });
-  await rx.done;
-  assert.deepEqual(rx.lines.map((l) => `${l.from} ${l.data}`).sort(), ['fd63:1::1 asm', 'fd63:1::1 asm', 'fd63:1::1 ssm-ok', 'fd63:1::1 ssm-ok']);
-});
 
-test('buffer sizes (-B): set as asked, clamp by the kernel reported', { timeout: 30000 }, async () => {
-  const rmemMax = Number(nsexec(B, 'cat', '/proc/sys/net/core/rmem_max').trim());
-  const wmemMax = Number(nsexec(B, 'cat', '/proc/sys/net/core/wmem_max').trim());
-  const small = await receiver(B, { family: 4, port: 5009, ms: 100, bufferSize: 65536 });
-  assert.deepEqual(small.ready.buffers, { requested: 65536, recv: 65536, send: 65536, clamped: false });
-  assert.deepEqual(small.ready.warnings, []);
-  await small.done;
-  const dflt = await receiver(B, { family: 4, port: 5009, ms: 100 });
-  assert.equal(dflt.ready.buffers?.requested, 262144);
-  assert.equal(dflt.ready.buffers?.recv, Math.min(262144, rmemMax));
-  await dflt.done;
-  const big = await receiver(B, { family: 6, port: 5009, ms: 100, bufferSize: 104857600 });
-  assert.ok(rmemMax < 104857600, 'this test needs rmem_max below 100 MB');
-  assert.deepEqual(big.ready.buffers, { requested: 104857600, recv: rmemMax, send: wmemMax, clamped: true });
-  assert.deepEqual(big.ready.warnings, [`UDP buffer size 104857600 clamped by the kernel: receive ${rmemMax}, send ${wmemMax}`]);
-  await big.done;
-});
+  test(`[${backend}] SSM: a source-specific join receives only from the listed source`, { timeout: 60000 }, async () => {
+    const rx = await receiver(B, { backend, family: 4, port: 5006, joins: [{ group: '232.63.0.1', source: '10.63.1.1', ifaces: ['b1'] }], ms: 2500 });
+    send(A, { backend, family: 4, dst: '232.63.0.1', port: 5006, payload: 'from-.1', bind: '10.63.1.1', mif: 'a1', count: 3 });
+    send(A, { backend, family: 4, dst: '232.63.0.1', port: 5006, payload: 'from-.3', bind: '10.63.1.3', mif: 'a1', count: 3 });
+    await rx.done;
+    assert.deepEqual(rx.lines.map((l) => `${l.from} ${l.data}`), ['10.63.1.1 from-.1', '10.63.1.1 from-.1', '10.63.1.1 from-.1']);
+    // a non-SSM group is refused for a source-specific join
+    const bad = spawn('ip', ['netns', 'exec', B, 'timeout', '10', process.execPath, probe, JSON.stringify({ mode: 'recv', backend, port: 5007, joins: [{ group: '239.63.0.9', source: '10.63.1.1' }] })]);
+    procs.push(bad);
+    let out = '';
+    bad.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => bad.on('exit', (c) => r(c)));
+    assert.equal(code, 2);
+    assert.match(out, /239\.63\.0\.9 is not a source-specific multicast address/);
+  });
+
+  test(`[${backend}] IPv6 multicast: ff15:: group joined on b1 receives; SSM ff3e::/96 from one source`, { timeout: 60000 }, async () => {
+    const rx = await receiver(B, { backend, batch: true,
+      family: 6, port: 5008, ms: 2500,
+      joins: [{ group: 'ff15::6301', ifaces: ['b1'] }, { group: 'ff3e::8000:6301', source: 'fd63:1::1', ifaces: ['b1'] }],
+    });
+    send(A, { backend, family: 6, dst: 'ff15::6301', port: 5008, payload: 'asm', mif: 'a1', count: 2 });
+    send(A, { backend, family: 6, dst: 'ff15::6301', port: 5008, payload: 'asm-a2', mif: 'a2', count: 2 });
+    send(A, { backend, family: 6, dst: 'ff3e::8000:6301', port: 5008, payload: 'ssm-ok', mif: 'a1', bind: 'fd63:1::1', count: 2 });
+    ip('-n', A, 'addr', 'replace', 'fd63:1::3/64', 'dev', 'a1', 'nodad');
+    try {
+      send(A, { backend, family: 6, dst: 'ff3e::8000:6301', port: 5008, payload: 'ssm-other', mif: 'a1', bind: 'fd63:1::3', count: 2 });
+    } finally {
+      // the second address would become the source of the next run's any-source sends
+      ip('-n', A, 'addr', 'del', 'fd63:1::3/64', 'dev', 'a1');
+    }
+    await rx.done;
+    assert.deepEqual(rx.lines.map((l) => `${l.from} ${l.data}`).sort(), ['fd63:1::1 asm', 'fd63:1::1 asm', 'fd63:1::1 ssm-ok', 'fd63:1::1 ssm-ok']);
+    if (backend === 'native') {
+      // IPV6_PKTINFO: each datagram's group
+      assert.deepEqual(rx.lines.map((l) => `${l.to} ${l.data}`).sort(), ['ff15::6301 asm', 'ff15::6301 asm', 'ff3e::8000:6301 ssm-ok', 'ff3e::8000:6301 ssm-ok']);
+      assert.ok(rx.lines.every((l) => l.tos === 0), 'traffic class 0 read back');
+    }
+  });
+
+  test(`[${backend}] buffer sizes (-B): set as asked, clamp by the kernel reported`, { timeout: 30000 }, async () => {
+    const rmemMax = Number(nsexec(B, 'cat', '/proc/sys/net/core/rmem_max').trim());
+    const wmemMax = Number(nsexec(B, 'cat', '/proc/sys/net/core/wmem_max').trim());
+    const small = await receiver(B, { backend, family: 4, port: 5009, ms: 100, bufferSize: 65536 });
+    assert.deepEqual(small.ready.buffers, { requested: 65536, recv: 65536, send: 65536, clamped: false });
+    assert.deepEqual(small.ready.warnings?.filter((w) => !w.startsWith('UDP engine:')), []);
+    await small.done;
+    const dflt = await receiver(B, { backend, family: 4, port: 5009, ms: 100 });
+    assert.equal(dflt.ready.buffers?.requested, 262144);
+    assert.equal(dflt.ready.buffers?.recv, Math.min(262144, rmemMax));
+    await dflt.done;
+    const big = await receiver(B, { backend, family: 6, port: 5009, ms: 100, bufferSize: 104857600 });
+    assert.ok(rmemMax < 104857600, 'this test needs rmem_max below 100 MB');
+    assert.deepEqual(big.ready.buffers, { requested: 104857600, recv: rmemMax, send: wmemMax, clamped: true });
+    assert.deepEqual(big.ready.warnings?.filter((w) => !w.startsWith('UDP engine:')), [`UDP buffer size 104857600 clamped by the kernel: receive ${rmemMax}, send ${wmemMax}`]);
+    await big.done;
+  });
+}
 
 test('interfaces: default set and default UID follow the first multicast-capable interface', { timeout: 30000 }, async () => {
   interface Info {

@@ -1,0 +1,361 @@
+/**
+ * The native backend: EngineSocket over the uftp-udp addon (native/udp/udp.c; layout of the shared arrays there).
+ *
+ * Receive: the addon calls onBatch(n) after each recvmmsg; the ring and its meta array are shared ArrayBuffers,
+ * read here through views made once. A sender's RemoteInfo is reused while address, port and size repeat (a run of
+ * data blocks from one peer costs no object per datagram).
+ * Send: datagrams are copied back to back into the staging buffer and flushed once per turn (a microtask) or when
+ * the staging is full: the addon groups runs of equal-size datagrams to one destination into GSO sends and the rest
+ * into sendmmsg. When the kernel is full the staging waits for writability; while it waits, new datagrams are
+ * queued behind, and once it is full they are refused, each reported.
+ */
+import type { ResolvedInterface } from './interfaces.js';
+import {
+  errnoError, type EngineSocket, type EngineSocketOptions, type EngineStats, type NativeAddon,
+  type NativeAddonSocket, type RecvBatch, type RemoteInfo, type SendCallback,
+} from './engine.js';
+
+// receive meta (int32 per datagram)
+const RM_LEN = 0, RM_REALLEN = 1, RM_FLAGS = 2, RM_FAMILY = 3, RM_PORT = 4, RM_SRC = 5, RM_IFINDEX = 13, RM_TOS = 14, RM_DSTFAM = 15;
+const RM_SIZE = 16;
+// send meta (int32 per staged datagram)
+const SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4;
+// stats (float64)
+const ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
+  ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11;
+// setOpt / getOpt
+const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5;
+
+const MAX_DESTS = 4096;
+export const DEFAULT_RING_SLOTS = 64;
+export const DEFAULT_MAX_DATAGRAM = 65536;
+export const DEFAULT_SEND_SLOTS = 1024;
+export const DEFAULT_SEND_BYTES = 2 << 20;
+
+class NativeBatch implements RecvBatch {
+  count = 0;
+  constructor(private readonly s: NativeSocket) {}
+  data(i: number): Buffer {
+    const off = i * this.s.slotSize;
+    return this.s.ring.subarray(off, off + this.s.meta[i * RM_SIZE + RM_LEN]);
+  }
+  length(i: number): number {
+    return this.s.meta[i * RM_SIZE + RM_LEN];
+  }
+  realLength(i: number): number {
+    return this.s.meta[i * RM_SIZE + RM_REALLEN];
+  }
+  from(i: number): RemoteInfo {
+    return this.s.remote(i);
+  }
+  to(i: number): string | undefined {
+    if (this.s.meta[i * RM_SIZE + RM_DSTFAM] === 0) return undefined;
+    return this.s.sock.ntop(i, 1);
+  }
+  ifindex(i: number): number {
+    return this.s.meta[i * RM_SIZE + RM_IFINDEX];
+  }
+  tos(i: number): number {
+    return this.s.meta[i * RM_SIZE + RM_TOS];
+  }
+  truncated(i: number): boolean {
+    return (this.s.meta[i * RM_SIZE + RM_FLAGS] & 1) !== 0;
+  }
+}
+
+export class NativeSocket implements EngineSocket {
+  readonly kind = 'native' as const;
+  readonly family: 4 | 6;
+  readonly sock: NativeAddonSocket;
+  readonly slotSize: number;
+  readonly ring: Buffer;
+  readonly meta: Int32Array;
+  private readonly sbuf: Buffer;
+  private readonly smeta: Int32Array;
+  private readonly st: Float64Array;
+  private readonly sendSlots: number;
+  private readonly batch: NativeBatch;
+  private onBatchCb: (b: RecvBatch) => void = () => undefined;
+  private onErrorCb: (e: Error) => void = () => undefined;
+  private closed = false;
+  // the last sender, reused while it repeats
+  private lastRemote: RemoteInfo | undefined;
+  private lastF = 0;
+  private lastP = -1;
+  private lastA0 = 0;
+  private lastA1 = 0;
+  private lastA2 = 0;
+  private lastA3 = 0;
+  // staging
+  private count = 0;
+  private bytes = 0;
+  private blocked = false;
+  private flushQueued = false;
+  private seenErrors = 0;
+  private refused = 0;
+  private cbs: { index: number; cb: SendCallback }[] = [];
+  private writableCbs: (() => void)[] = [];
+  // destinations: "addr|port" -> index into the addon's table
+  private readonly dests = new Map<string, number>();
+  private readonly destNames: string[] = [];
+  private lastAddr = '';
+  private lastPort = -1;
+  private lastDest = -1;
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
+
+  constructor(addon: NativeAddon, o: EngineSocketOptions) {
+    this.family = o.family;
+    this.slotSize = o.maxDatagram ?? DEFAULT_MAX_DATAGRAM;
+    this.sendSlots = o.sendSlots ?? DEFAULT_SEND_SLOTS;
+    this.sock = new addon.Socket(o.family, o.ringSlots ?? DEFAULT_RING_SLOTS, this.slotSize, this.sendSlots, o.sendBytes ?? DEFAULT_SEND_BYTES);
+    this.ring = Buffer.from(this.sock.recvBuffer);
+    this.meta = new Int32Array(this.sock.recvMeta);
+    this.sbuf = Buffer.from(this.sock.sendBuffer);
+    this.smeta = new Int32Array(this.sock.sendMeta);
+    this.st = new Float64Array(this.sock.statsBuffer);
+    this.batch = new NativeBatch(this);
+  }
+
+  bind(address: string, port: number, reuseAddr: boolean, ipv6Only: boolean): Promise<Error | undefined> {
+    const r = this.sock.bind(address, port, reuseAddr ? 1 : 0, ipv6Only ? 1 : 0);
+    return Promise.resolve(r === 0 ? undefined : errnoError('bind', r));
+  }
+
+  start(onBatch: (b: RecvBatch) => void, onError: (e: Error) => void): void {
+    this.onBatchCb = onBatch;
+    this.onErrorCb = onError;
+    const r = this.sock.start((n) => this.received(n), () => this.writable());
+    if (r !== 0) throw errnoError('uv_poll_init', r);
+  }
+
+  private received(n: number): void {
+    this.batch.count = n;
+    this.onBatchCb(this.batch);
+  }
+
+  /** The sender of datagram i; the same object as the previous datagram's when address, port and size repeat. */
+  remote(i: number): RemoteInfo {
+    const m = this.meta;
+    const b = i * RM_SIZE;
+    const f = m[b + RM_FAMILY];
+    const p = m[b + RM_PORT];
+    const size = m[b + RM_LEN];
+    const last = this.lastRemote;
+    if (
+      last !== undefined && f === this.lastF && p === this.lastP && m[b + RM_SRC] === this.lastA0 &&
+      m[b + RM_SRC + 1] === this.lastA1 && m[b + RM_SRC + 2] === this.lastA2 && m[b + RM_SRC + 3] === this.lastA3
+    ) {
+      if (last.size === size) return last;
+      const r: RemoteInfo = { address: last.address, family: last.family, port: p, size };
+      this.lastRemote = r;
+      return r;
+    }
+    const r: RemoteInfo = { address: this.sock.ntop(i, 0) ?? '', family: f === 4 ? 'IPv4' : 'IPv6', port: p, size };
+    this.lastRemote = r;
+    this.lastF = f;
+    this.lastP = p;
+    this.lastA0 = m[b + RM_SRC];
+    this.lastA1 = m[b + RM_SRC + 1];
+    this.lastA2 = m[b + RM_SRC + 2];
+    this.lastA3 = m[b + RM_SRC + 3];
+    return r;
+  }
+
+  address(): { address: string; port: number } {
+    const r = this.sock.local();
+    if (typeof r === 'number') throw errnoError('getsockname', r);
+    return { address: r[0], port: r[1] };
+  }
+
+  private opt(which: number, v: number, what: string): void {
+    const r = this.sock.setOpt(which, v);
+    if (r !== 0) throw errnoError(what, r);
+  }
+  private get(which: number, what: string): number {
+    const r = this.sock.getOpt(which);
+    if (r < 0) throw errnoError(what, r);
+    return r;
+  }
+
+  setRecvBufferSize(n: number): void {
+    this.opt(OPT_RCVBUF, n, 'setsockopt SO_RCVBUF');
+  }
+  setSendBufferSize(n: number): void {
+    this.opt(OPT_SNDBUF, n, 'setsockopt SO_SNDBUF');
+  }
+  getRecvBufferSize(): number {
+    return this.get(OPT_RCVBUF, 'getsockopt SO_RCVBUF');
+  }
+  getSendBufferSize(): number {
+    return this.get(OPT_SNDBUF, 'getsockopt SO_SNDBUF');
+  }
+  setMulticastTTL(ttl: number): void {
+    if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw errnoError('setMulticastTTL', -22);
+    this.opt(OPT_MCAST_TTL, ttl, 'setMulticastTTL');
+  }
+  setMulticastLoopback(on: boolean): void {
+    this.opt(OPT_MCAST_LOOP, on ? 1 : 0, 'setMulticastLoopback');
+  }
+  setMulticastInterface(i: ResolvedInterface): void {
+    const r = this.sock.multicastIf(i.index, this.family === 4 ? i.address : '');
+    if (r !== 0) throw errnoError('setMulticastInterface', r);
+  }
+  membership(join: boolean, group: string, i: ResolvedInterface, source?: string): void {
+    const r = this.sock.membership(join ? 1 : 0, group, i.index, source ?? '');
+    if (r !== 0) throw errnoError(join ? 'addMembership' : 'dropMembership', r);
+  }
+  setTos(tos: number): void {
+    this.opt(OPT_TOS, tos & 0xff, 'setsockopt IP_TOS');
+  }
+  getTos(): number {
+    return this.get(OPT_TOS, 'getsockopt IP_TOS');
+  }
+
+  private destIndex(addr: string, port: number): number {
+    if (addr === this.lastAddr && port === this.lastPort) return this.lastDest;
+    const key = `${addr}|${port}`;
+    let d = this.dests.get(key);
+    if (d === undefined) {
+      if (this.dests.size >= MAX_DESTS) {
+        // the table is full: start again once nothing staged refers to it
+        if (this.count > 0) this.flush();
+        if (this.count > 0) return -105; // ENOBUFS: staged datagrams still use the table
+        this.dests.clear();
+        this.destNames.length = 0;
+      }
+      d = this.dests.size;
+      const r = this.sock.setDest(d, addr, port);
+      if (r !== 0) return r;
+      this.dests.set(key, d);
+      this.destNames[d] = addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+    }
+    this.lastAddr = addr;
+    this.lastPort = port;
+    this.lastDest = d;
+    return d;
+  }
+
+  private fail(cb: SendCallback | undefined, e: Error): false {
+    if (cb) queueMicrotask(() => cb(e));
+    else this.onErrorCb(e);
+    return false;
+  }
+
+  send(buf: Uint8Array, offset: number, length: number, port: number, addr: string, cb?: SendCallback): boolean {
+    if (this.closed) return this.fail(cb, errnoError(`send to ${addr}:${port}`, -9));
+    if (length > 65535 || offset < 0 || offset + length > buf.length) return this.fail(cb, errnoError(`send to ${addr}:${port}`, -90));
+    const d = this.destIndex(addr, port);
+    if (d < 0) return this.fail(cb, errnoError(`send to ${addr}:${port}`, d));
+    if (this.count === this.sendSlots || this.bytes + length > this.sbuf.length) {
+      this.flush();
+      if (this.count === this.sendSlots || this.bytes + length > this.sbuf.length) {
+        this.refused++;
+        return this.fail(cb, errnoError(`send to ${addr}:${port}: send queue full,`, -105));
+      }
+    }
+    const at = this.bytes;
+    if (length > 0) this.sbuf.set(offset === 0 && length === buf.length ? buf : buf.subarray(offset, offset + length), at);
+    const m = this.count * SM_SIZE;
+    this.smeta[m + SM_OFF] = at;
+    this.smeta[m + SM_LEN] = length;
+    this.smeta[m + SM_DEST] = d;
+    if (cb) this.cbs.push({ index: this.count, cb });
+    this.count++;
+    this.bytes = at + length;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+    return true;
+  }
+
+  flush(): void {
+    if (this.closed || this.count === 0) return;
+    const left = this.sock.flush(this.count);
+    if (left < 0) {
+      this.onErrorCb(errnoError('flush', left));
+      return;
+    }
+    if (left > 0) {
+      this.blocked = true;
+      return;
+    }
+    this.done();
+  }
+
+  /** Everything staged has gone (or failed for good): report and empty the staging. */
+  private done(): void {
+    const n = this.count;
+    const errors = this.st[ST_SEND_ERRORS];
+    let failed: Map<number, Error> | undefined;
+    if (errors !== this.seenErrors) {
+      this.seenErrors = errors;
+      failed = new Map();
+      for (let i = 0; i < n; i++) {
+        const r = this.smeta[i * SM_SIZE + SM_RESULT];
+        if (r < 0) failed.set(i, errnoError(`send to ${this.destNames[this.smeta[i * SM_SIZE + SM_DEST]]}`, r));
+      }
+    }
+    const cbs = this.cbs;
+    this.count = 0;
+    this.bytes = 0;
+    this.blocked = false;
+    if (cbs.length > 0) this.cbs = [];
+    if (failed) {
+      for (const [i, e] of failed) if (!cbs.some((c) => c.index === i)) this.onErrorCb(e);
+    }
+    for (const c of cbs) c.cb(failed?.get(c.index) ?? null);
+  }
+
+  private writable(): void {
+    if (this.closed) return;
+    this.sock.resetStaging();
+    this.done();
+    const w = this.writableCbs;
+    this.writableCbs = [];
+    for (const cb of w) cb();
+  }
+
+  sendQueueCount(): number {
+    return this.blocked ? this.count : 0;
+  }
+
+  onWritable(cb: () => void): void {
+    if (!this.blocked) queueMicrotask(cb);
+    else this.writableCbs.push(cb);
+  }
+
+  drops(): number {
+    return this.st[ST_RXQ_OVFL];
+  }
+
+  stats(): EngineStats {
+    const s = this.st;
+    return {
+      received: s[ST_RECV], recvCalls: s[ST_RECV_CALLS], sent: s[ST_SENT], sendmmsgCalls: s[ST_SENDMMSG_CALLS],
+      gsoCalls: s[ST_GSO_CALLS], gsoFallbacks: s[ST_GSO_FALLBACKS], sendErrors: s[ST_SEND_ERRORS], blocked: s[ST_BLOCKED],
+      refused: this.refused, truncated: s[ST_TRUNCATED], gso: s[ST_GSO_ENABLED] === 1,
+    };
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    // what is staged and not refused by the kernel goes out first; a blocked remainder is dropped with the socket
+    if (!this.blocked) this.flush();
+    this.closed = true;
+    this.sock.close();
+    const cbs = this.cbs;
+    this.cbs = [];
+    const unsent = this.count;
+    this.count = 0;
+    if (unsent > 0) {
+      const e = errnoError('send: socket closed with the datagram queued,', -9);
+      for (const c of cbs) c.cb(e);
+      if (unsent > cbs.length) this.onErrorCb(errnoError(`close: ${unsent - cbs.length} queued datagrams not sent,`, -9));
+    }
+    return Promise.resolve();
+  }
+}
