@@ -15,6 +15,13 @@ import { defaultUid, resolveInterface, type ResolvedInterface } from '../../net/
 import { isMulticastAddress, uidFromAddress } from '../../net/address.js';
 import { ServerMachine, UftpExit, hexId, type ServerConfig, type ServerEffect } from '../../session/server/machine.js';
 import { parseUftpArgs, PROG, type UftpOptions } from './options.js';
+import { ServerSecurity, type ServerSecurityParams } from '../../session/server/security.js';
+import {
+  KEYEX_TYPES, cipherAvailable, deriveGroupKeys, generateEcdhKey, generateKey, hashSuiteByName, keySuiteByName, publicKeyToBlob,
+  readKeyFile, writeKeyFile, type GroupCrypto, type LoadedKey,
+} from '../../crypto/index.js';
+import { KeyexType, SigType, UFTP_VER_NUM } from '../../wire/constants.js';
+import type { Result } from '../../core/result.js';
 import { readListFile, walkFiles, type SourceFile } from './files.js';
 
 /** Sends per event-loop turn when unpaced, so that responses are still read in time. */
@@ -89,10 +96,6 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function session(o: UftpOptions, operands: readonly string[], out: Out): Promise<number> {
-  if (o.keyType !== 'none') {
-    out.log(0, `${PROG}: encryption (-Y ${o.keyType}) is not supported by this build yet`);
-    return ExitCode.USAGE;
-  }
   // file list
   let names = [...operands];
   let excludes = new Set<string>();
@@ -149,13 +152,24 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
   }
   const sock = ep.value;
   for (const w of sock.warnings) out.log(1, w);
+  let security: ServerSecurity | undefined;
+  if (o.keyType !== 'none') {
+    const sp = securityParams(o, hostFingerprints(o));
+    if (!sp.ok) {
+      out.log(0, `${PROG}: ${sp.error}`);
+      await sock.close();
+      return ExitCode.KEYS;
+    }
+    security = new ServerSecurity(sp.value, privateAddr);
+    out.log(2, `Using ${o.keyType} encryption, ${o.hashType} hashing, key exchange ${o.keyex}, server key fingerprint ${sp.value.serverKey.fingerprint}`);
+  }
   const cfg: ServerConfig = {
     uid, groupId: rnd() || 1, publicAddr: o.publicAddr, privateAddr, port: o.port, blockSize: o.blockSize, robust: o.robust,
     grttInit: o.grtt.init, grttMin: o.grtt.min, grttMax: o.grtt.max,
     rate: o.rate === -1 ? undefined : (o.rate * 1024) / 8,
     maxPasses: o.maxPasses, quitOnError: o.quitOnError, maxNakPct: o.maxNakPct, maxNakCount: o.maxNakCount,
     hosts: o.hosts?.kind === 'ids' ? o.hosts.ids : o.hosts?.kind === 'file' ? readHostFile(o.hosts.file) : undefined,
-    sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, files, ipOverhead: family === 6 ? 48 : 28,
+    sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, files, ipOverhead: family === 6 ? 48 : 28, security,
   };
   out.log(2, 'UFTP version 4.10.2 (uftp-ts)');
   out.log(2, `Starting at ${new Date().toString()}`);
@@ -288,6 +302,62 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
 function queued(sock: UdpEndpoint): number {
   const s = sock as unknown as { sendQueueCount?: () => number; socket?: { getSendQueueCount(): number } };
   return s.sendQueueCount ? s.sendQueueCount() : (s.socket?.getSendQueueCount() ?? 0);
+}
+
+/** The server's key (-k / -K, or a fresh one as the man page says), randoms, the ECDH key and the group keys. */
+function securityParams(o: UftpOptions, fingerprints: ReadonlyMap<number, string>): Result<ServerSecurityParams, string> {
+  const suite = keySuiteByName(o.keyType);
+  if (!suite.ok) return suite;
+  if (!cipherAvailable(suite.value.openssl)) return { ok: false, error: `-Y ${o.keyType}: cipher not available in this OpenSSL` };
+  const hash = hashSuiteByName(o.hashType);
+  if (!hash.ok) return hash;
+  const [kxName, curveName] = o.keyex.split(':');
+  const keyexType = KEYEX_TYPES.get(kxName);
+  if (keyexType === undefined) return { ok: false, error: `-e: invalid key exchange ${o.keyex}` };
+  const wantEc = keyexType === KeyexType.ECDH_ECDSA;
+  let key: Result<LoadedKey, string>;
+  if (o.keyLength !== undefined) {
+    key = generateKey(wantEc ? `ec:${o.keyLength}` : `rsa:${o.keyLength}`);
+    if (key.ok && o.keyFile !== undefined) {
+      if (fs.existsSync(o.keyFile)) return { ok: false, error: `-k: key file ${o.keyFile} already exists` };
+      const w = writeKeyFile(o.keyFile, key.value);
+      if (!w.ok) return w;
+    }
+  } else if (o.keyFile !== undefined) {
+    key = readKeyFile(o.keyFile);
+  } else {
+    key = generateKey(wantEc ? 'ec:prime256v1' : 'rsa:512');
+  }
+  if (!key.ok) return key;
+  if ((key.value.kind === 'EC') !== wantEc) return { ok: false, error: `-k: ${kxName} needs ${wantEc ? 'an EC' : 'an RSA'} key` };
+  const sigType = suite.value.mode !== 'cbc' ? SigType.AUTHENC : o.sigType === 'keyex' ? SigType.KEYEX : SigType.HMAC;
+  const serverRandom = randomBytes(32);
+  serverRandom.writeUInt32LE(Math.floor(Date.now() / 1000) >>> 0, 0);
+  const groupMaster = Buffer.concat([Buffer.from([UFTP_VER_NUM]), randomBytes(47)]);
+  let ecdh: ServerSecurityParams['ecdh'];
+  if (keyexType !== KeyexType.RSA) {
+    const pair = generateEcdhKey(curveName ?? 'prime256v1');
+    const blob = publicKeyToBlob(pair.publicKey);
+    if (!blob.ok) return blob;
+    ecdh = { privateKey: pair.privateKey, blob: blob.value };
+  }
+  const group: GroupCrypto = { keySuite: suite.value, hashSuite: hash.value, sigType, keys: deriveGroupKeys(hash.value, suite.value, groupMaster, serverRandom) };
+  // -w keyex: clients sign with their own key, so the real uftp asks for CLIENT_KEY (CLIENT_AUTH) even without -c
+  return { ok: true, value: { group, keyexType, clientAuth: o.clientAuth || sigType === SigType.KEYEX, serverKey: key.value, serverRandom, groupMaster, ecdh, fingerprints } };
+}
+
+/** Fingerprints from -H @file and -j (ID|fingerprint lines). */
+function hostFingerprints(o: UftpOptions): Map<number, string> {
+  const fps = new Map<number, string>();
+  const files = [o.hosts?.kind === 'file' ? o.hosts.file : undefined, o.proxyList].filter((f): f is string => f !== undefined);
+  for (const f of files) {
+    for (const line of readListFile(f)) {
+      const [id, fp] = line.split('|').map((x) => x.trim());
+      const n = Number.parseInt(id.replace(/^0x/i, ''), 16);
+      if (Number.isFinite(n) && fp) fps.set(n >>> 0, fp.toUpperCase());
+    }
+  }
+  return fps;
 }
 
 /** -H @file: one client ID per line, optionally followed by |fingerprint (fingerprints need encryption). */

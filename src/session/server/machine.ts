@@ -14,8 +14,9 @@
 import type { Endpoint, Machine, Transmit } from '../../core/machine.js';
 import {
   AnnounceFlag, CompStat, FileType, MessageType, UFTP_HEADER_LEN, UFTP_VER_NUM, decodePacket, encodePacketInto,
-  packetLength, quantizeGroupSize, quantizeGrtt, type Message, type Packet, type Timestamp, type UftpHeader,
+  packetLength, encodeMessageBody, quantizeGroupSize, quantizeGrtt, type Message, type Packet, type Timestamp, type UftpHeader,
 } from '../../wire/index.js';
+import type { ClientHandshake, ServerSecurity } from './security.js';
 import { blockLength, fileLayout, sectionLength, sectionOf, sectionStart, type Layout } from './layout.js';
 
 /** One entry of the file list, already walked and named by the driver. */
@@ -62,6 +63,8 @@ export interface ServerConfig {
   readonly files: readonly ServerFile[];
   /** Overhead of a datagram below UDP (IP + UDP headers) counted by the pacer: 28 for IPv4, 48 for IPv6. */
   readonly ipOverhead: number;
+  /** -Y other than none: the server half of the key exchange and the group keys. */
+  readonly security?: ServerSecurity;
 }
 
 export type ServerEffect =
@@ -104,6 +107,7 @@ interface Receiver {
   totalBytes: number;
   totalSeconds: number;
   counts: { copy: number; overwrite: number; skip: number };
+  hs: ClientHandshake;
 }
 
 type Phase = 'announce' | 'fileinfo' | 'data' | 'closing' | 'finished';
@@ -177,6 +181,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   private ringPos = 0;
   private readonly segHeader: UftpHeader;
   private doneConfQueue: number[] = [];
+  /** The server's IV counter (KEYINFO and every ENCRYPTED message), starting at 1. */
+  private ivCounter = 0n;
   private readonly started: number;
 
   constructor(cfg: ServerConfig, now: number) {
@@ -205,6 +211,22 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     }
     const { header, message } = p.value;
     if (header.groupId !== this.cfg.groupId || header.srcId === this.cfg.uid) return;
+    if (message.type === 'ENCRYPTED') {
+      const sec = this.cfg.security;
+      if (!sec) return;
+      const r = this.receivers.get(header.srcId >>> 0);
+      const opened = sec.open(bytes, r?.hs.clientKey);
+      if (!opened.ok) {
+        this.log(1, `Rejected ENCRYPTED message from ${hexId(header.srcId)}: ${opened.error}`);
+        return;
+      }
+      this.onMessage(now, from, header, opened.value.message);
+      return;
+    }
+    if (this.cfg.security && message.type !== 'REGISTER' && message.type !== 'CLIENT_KEY' && message.type !== 'ABORT') {
+      this.log(1, `Rejected unencrypted ${message.type} from ${hexId(header.srcId)}`);
+      return;
+    }
     this.onMessage(now, from, header, message);
   }
 
@@ -307,8 +329,28 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     const ids = 'clientIds' in m && m.clientIds.length > 0 ? m.clientIds : [header.srcId];
     switch (m.type) {
       case 'REGISTER':
-        for (const id of ids) this.onRegister(now, from, id >>> 0, m.timestamp);
+        for (const id of ids) this.onRegister(now, from, id >>> 0, m.timestamp, m.keyInfo, m.clientRandom);
         return;
+      case 'CLIENT_KEY': {
+        const sec = this.cfg.security;
+        const r = this.receivers.get(header.srcId >>> 0) ?? this.pendingKeys(header.srcId >>> 0);
+        if (!sec) return;
+        const e = sec.onClientKey(r.hs, header.srcId >>> 0, m.publicKey, m.verifyData);
+        if (e) this.log(1, `CLIENT_KEY from ${hexId(header.srcId)}: ${e}`);
+        return;
+      }
+      case 'KEYINFO_ACK': {
+        const sec = this.cfg.security;
+        const r = this.receivers.get(header.srcId >>> 0);
+        if (!sec || !r || r.hs.acked) return;
+        if (sec.checkVerifyData(this.cfg.groupId, r.hs, m.verifyData)) {
+          r.hs.acked = true;
+          this.log(2, `Received KEYINFO_ACK from client ${hexId(r.id)}`);
+        } else {
+          this.log(1, `Bad verify data in KEYINFO_ACK from ${hexId(r.id)}`);
+        }
+        return;
+      }
       case 'FILEINFO_ACK':
         for (const id of ids) this.onFileInfoAck(now, id >>> 0, m.fileId, m.timestamp);
         return;
@@ -330,7 +372,20 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     }
   }
 
-  private onRegister(now: number, from: Endpoint, id: number, ts: Timestamp): void {
+  /** A CLIENT_KEY may come before its REGISTER: its handshake state waits here. */
+  private readonly early = new Map<number, { hs: ClientHandshake }>();
+
+  private pendingKeys(id: number): { hs: ClientHandshake } {
+    let e = this.early.get(id);
+    if (!e) {
+      if (this.early.size > 10_000) this.early.clear();
+      e = { hs: { acked: false } };
+      this.early.set(id, e);
+    }
+    return e;
+  }
+
+  private onRegister(now: number, from: Endpoint, id: number, ts: Timestamp, keyInfo: Uint8Array, clientRandom: Uint8Array): void {
     let r = this.receivers.get(id);
     if (r) {
       // a repeated REGISTER: its REG_CONF was lost
@@ -346,9 +401,18 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       this.sendAbort(id, 'Not in host list');
       return;
     }
+    const hs: ClientHandshake = this.early.get(id)?.hs ?? { acked: false };
+    this.early.delete(id);
+    if (this.cfg.security) {
+      const e = this.cfg.security.onRegister(hs, keyInfo, clientRandom);
+      if (e) {
+        this.log(1, `REGISTER from ${hexId(id)}: ${e}`);
+        return;
+      }
+    }
     r = {
       id, addr: from, state: 'active', rtt: this.rttFrom(now, ts), regConfDue: true, fileState: 'pending', doneAnswered: false,
-      nakStrikes: 0, results: new Map(), totalBytes: 0, totalSeconds: 0, counts: { copy: 0, overwrite: 0, skip: 0 },
+      nakStrikes: 0, results: new Map(), totalBytes: 0, totalSeconds: 0, counts: { copy: 0, overwrite: 0, skip: 0 }, hs,
     };
     this.receivers.set(id, r);
     this.order.push(r);
@@ -470,7 +534,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.flushRegConf();
     this.updateGrtt();
     const missing = this.cfg.hosts ? this.cfg.hosts.filter((h) => !this.receivers.has(h >>> 0)) : [];
-    if (this.rounds >= this.cfg.robust || (this.cfg.hosts !== undefined && missing.length === 0)) {
+    const unconfirmed = this.cfg.security !== undefined && this.order.some((r) => r.state === 'active' && !r.hs.acked);
+    if (this.rounds >= this.cfg.robust || (this.cfg.hosts !== undefined && missing.length === 0 && !unconfirmed)) {
       this.endAnnounce(now);
       return;
     }
@@ -480,13 +545,30 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       this.sendControl({
         type: 'ANNOUNCE', flags: (this.cfg.sync ? AnnounceFlag.SYNC_MODE : 0) | (this.cfg.syncPreview ? AnnounceFlag.SYNC_PREVIEW | AnnounceFlag.SYNC_MODE : 0),
         robust: this.cfg.robust, ccType: 0, blockSize: this.cfg.blockSize, timestamp: timestampOf(now),
-        publicMcast: this.cfg.publicAddr, privateMcast: this.cfg.privateAddr, extensions: [], clientIds: ids,
+        publicMcast: this.cfg.publicAddr, privateMcast: this.cfg.privateAddr,
+        extensions: this.cfg.security ? [this.cfg.security.encInfo()] : [], clientIds: ids,
       }, this.cfg.publicAddr);
     }
     this.deadline = now + 3 * this.grtt * 1000;
   }
 
   private flushRegConf(): void {
+    const sec = this.cfg.security;
+    if (sec) {
+      const due = this.order.filter((r) => r.state === 'active' && !r.hs.acked && sec.ready(this.cfg.groupId, r.hs));
+      for (const part of chunk(due, 20)) {
+        if (part.length === 0) continue;
+        const ctr = ++this.ivCounter;
+        const keys = [];
+        for (const r of part) {
+          const e = sec.keyinfoEntry(this.cfg.uid, ctr, r.hs);
+          if (e) keys.push({ clientId: r.id, encryptedGroupMaster: e });
+        }
+        this.log(3, 'Sending KEYINFO');
+        this.sendControl({ type: 'KEYINFO', ivCounter: ctr, extensions: [], keys }, this.cfg.privateAddr);
+      }
+      return;
+    }
     const due = this.order.filter((r) => r.regConfDue && r.state === 'active');
     if (due.length === 0) return;
     for (const r of due) r.regConfDue = false;
@@ -497,11 +579,19 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   }
 
   private endAnnounce(now: number): void {
-    for (const r of this.order) this.status(`CONNECT;success;${hexId(r.id)}`);
+    if (this.cfg.security) {
+      for (const r of this.order) {
+        if (!r.hs.acked && r.state === 'active') {
+          this.log(1, `Client ${hexId(r.id)} did not complete the key exchange, dropping`);
+          r.state = 'dropped';
+        }
+      }
+    }
+    for (const r of this.order) this.status(`CONNECT;${r.state === 'active' ? 'success' : 'failed'};${hexId(r.id)}`);
     if (this.cfg.hosts) {
       for (const h of this.cfg.hosts) if (!this.receivers.has(h >>> 0)) this.status(`CONNECT;failed;${hexId(h)}`);
     }
-    if (this.order.length === 0) {
+    if (!this.order.some((r) => r.state === 'active')) {
       this.log(0, 'No clients responded to ANNOUNCE, exiting');
       this.finish(UftpExit.NO_REGISTER);
       return;
@@ -685,16 +775,22 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.seq = (this.seq + 1) & 0xffff;
     h.grtt = this.grttByte;
     h.gsize = this.gsizeByte;
-    const n = encodePacketInto({
-      header: h,
-      message: { type: 'FILESEG', fileId: this.fileIdx + 1, section, secBlock: b - sectionStart(l, section), extensions: [], data: data.subarray(off, off + len) },
-    }, buf);
+    const seg: Message = { type: 'FILESEG', fileId: this.fileIdx + 1, section, secBlock: b - sectionStart(l, section), extensions: [], data: data.subarray(off, off + len) };
+    let n: number;
+    let out: Uint8Array = buf;
+    if (this.cfg.security) {
+      h.func = MessageType.FILESEG;
+      out = this.cfg.security.seal(h, encodeMessageBody(seg), ++this.ivCounter);
+      n = out.length;
+    } else {
+      n = encodePacketInto({ header: h, message: seg }, buf);
+    }
     this.toSend[b >> 3] &= ~(1 << (b & 7));
     this.cursor = b + 1;
     this.skipToNext();
     this.sentBytes += len;
     if (this.cfg.rate !== undefined) this.nextSendAt += ((n + this.cfg.ipOverhead) / this.cfg.rate) * 1000;
-    return { to: { address: this.cfg.privateAddr, port: this.cfg.port }, data: buf.subarray(0, n) };
+    return { to: { address: this.cfg.privateAddr, port: this.cfg.port }, data: out.subarray(0, n) };
   }
 
   /** Whether chunk k has a block still to send in this pass. */
@@ -901,8 +997,14 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     header.seq = this.seq;
     this.seq = (this.seq + 1) & 0xffff;
     const p: Packet = { header, message };
-    const out = new Uint8Array(packetLength(p));
-    encodePacketInto(p, out);
+    const sec = this.cfg.security;
+    let out: Uint8Array | undefined;
+    if (sec && message.type === 'ANNOUNCE') out = sec.encodeAnnounce(p);
+    else if (sec && message.type !== 'KEYINFO' && message.type !== 'REG_CONF') out = sec.seal(header, encodeMessageBody(message), ++this.ivCounter);
+    if (out === undefined) {
+      out = new Uint8Array(packetLength(p));
+      encodePacketInto(p, out);
+    }
     this.controls.push({ to: { address: to, port: this.cfg.port }, data: out });
   }
 
