@@ -71,6 +71,7 @@ enum {
 #define MAX_DESTS 4096
 #define MMSG_MAX 64
 #define GSO_MAX_SEGS 64
+#define GSO_MIN_RUN 4 /* shorter runs go in the sendmmsg vector: one syscall either way */
 #define GSO_MAX_BYTES 65000
 #define CTRL_LEN 256
 
@@ -490,7 +491,10 @@ static int do_flush(sock_t *s) {
   while (s->sdone + k < s->sn || k > 0) {
     int i = s->sdone + k;
     int total = 0, run = 1;
-    if (i < s->sn && s->gso_ok && i >= nogso_until) run = gso_run(s, i, &total);
+    if (i < s->sn && s->gso_ok && i >= nogso_until) {
+      run = gso_run(s, i, &total);
+      if (run < GSO_MIN_RUN) run = 1;
+    }
     /* send the vector when it is full, at the end, or before a GSO run */
     if (k == MMSG_MAX || i >= s->sn || run > 1) {
       if (k > 0) {

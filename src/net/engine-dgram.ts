@@ -145,6 +145,7 @@ export class DgramSocket implements EngineSocket {
       else this.onErrorCb(e);
       return false;
     }
+    if (this.family === 6 && addr.indexOf(':') < 0) addr = this.mapped(addr);
     this.sent++;
     const done = (err: Error | null): void => {
       if (err) {
@@ -158,6 +159,17 @@ export class DgramSocket implements EngineSocket {
     if (offset === 0 && length === buf.length) this.socket.send(buf, port, addr, done);
     else this.socket.send(buf, offset, length, port, addr, done);
     return true;
+  }
+
+  private lastV4 = '';
+  private lastMapped = '';
+  /** An IPv4 destination on a udp6 socket goes as ::ffff:a.b.c.d (as the native backend does). */
+  private mapped(addr: string): string {
+    if (addr !== this.lastV4) {
+      this.lastV4 = addr;
+      this.lastMapped = `::ffff:${addr}`;
+    }
+    return this.lastMapped;
   }
 
   flush(): void {

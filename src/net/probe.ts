@@ -8,6 +8,7 @@
  *   {"mode":"resolve","family":4,"specs":["b1","10.63.2.2","bhost"]} -> {"resolved":[ResolvedInterface...]} or {"error":..}
  *   {"mode":"recv","family":4,"port":P,"joins":[{"group":G,"ifaces":["b1"],"source":S?}],"ms":T,"bufferSize":B?}
  *        prints {"ready":true,"buffers":...,"warnings":[...]} then one {"from":..,"data":..} per datagram, exits after T ms
+ *        (with "quiet":true only {"count","bytes","drops","stats"} at the end)
  *        (with "batch":true: {"from","port","to","tos","ifindex","data"} per datagram through onBatch)
  *   {"mode":"send","family":4,"dst":G,"port":P,"count":N,"payload":"x","ttl":7?,"dscp":46?,"tos":0xb9?,"mif":"a1"?,
  *        "bind":"10.63.1.3"?,"size":N?,"burst":true?}
@@ -49,6 +50,7 @@ interface Cmd {
   size?: number;
   burst?: boolean;
   targets?: { dst: string; port: number }[];
+  quiet?: boolean;
 }
 
 function out(o: unknown): void {
@@ -81,12 +83,17 @@ if (cmd.mode === 'info') {
   const r = await resolveInterfaces(cmd.specs, family);
   out(r.ok ? { resolved: r.value } : { error: r.error });
 } else if (cmd.mode === 'recv') {
+  let received = 0;
+  let receivedBytes = 0;
   const ep = await UdpEndpoint.open({
     family,
     port: cmd.port,
     bufferSize: cmd.bufferSize,
     backend: cmd.backend,
-    onMessage: cmd.batch ? undefined : (msg, rinfo) => out({ from: rinfo.address, port: rinfo.port, data: msg.toString() }),
+    onMessage: cmd.batch ? undefined : cmd.quiet ? (msg) => {
+      received++;
+      receivedBytes += msg.length;
+    } : (msg, rinfo) => out({ from: rinfo.address, port: rinfo.port, data: msg.toString() }),
     onBatch: cmd.batch
       ? (b) => {
           for (let i = 0; i < b.count; i++) {
@@ -103,7 +110,10 @@ if (cmd.mode === 'info') {
     if (!r.ok) die(r.error);
   }
   out({ ready: true, buffers: ep.value.buffers, warnings: ep.value.warnings, memberships: ep.value.memberships() });
-  setTimeout(() => void ep.value.close().then(() => process.exit(0)), cmd.ms ?? 3000);
+  setTimeout(() => {
+    if (cmd.quiet) out({ count: received, bytes: receivedBytes, drops: ep.value.drops(), stats: ep.value.stats() });
+    void ep.value.close().then(() => process.exit(0));
+  }, cmd.ms ?? 3000);
 } else if (cmd.mode === 'send') {
   let mif: ResolvedInterface | undefined;
   if (cmd.mif !== undefined) {
@@ -133,8 +143,15 @@ if (cmd.mode === 'info') {
   const n = cmd.count ?? 1;
   let sent = 0;
   if (cmd.burst) {
+    // as fast as the socket takes them: 256 at a time, then wait while the kernel is full (back-pressure)
     const all: Promise<Error | null>[] = [];
-    for (let i = 0; i < n; i++) all.push(new Promise<Error | null>((r) => ep.value.send(buf, 0, buf.length, cmd.port ?? 1044, cmd.dst ?? '', r)));
+    for (let i = 0; i < n; i++) {
+      all.push(new Promise<Error | null>((r) => ep.value.send(buf, 0, buf.length, cmd.port ?? 1044, cmd.dst ?? '', r)));
+      if (i % 256 === 255) {
+        ep.value.flush();
+        if (ep.value.sendQueueCount() > 0) await new Promise<void>((r) => ep.value.onWritable(r));
+      }
+    }
     for (const err of await Promise.all(all)) {
       if (err) die(`send: ${err.message}`);
       sent++;
