@@ -1,7 +1,6 @@
 /**
  * uftp's driver: the command line, the file list, keys and the socket around the pure ServerMachine
- * (src/session/server/machine.ts). It drives the machine as src/core/machine.ts says: on a datagram or a timer,
- * call handle()/handleTimeout(), then drain effects and transmits, then re-arm one timer at pollTimeout().
+ * (src/session/server/machine.ts), driven by the one event loop (src/daemon/loop.ts) over a src/net socket.
  * Reads are answered synchronously from the page cache (fs.readSync of a read-ahead chunk), so a paced or
  * unpaced pass never waits on the event loop for data.
  */
@@ -13,7 +12,9 @@ import { Logger } from '../../daemon/log.js';
 import { UdpEndpoint } from '../../net/udp.js';
 import { defaultUid, resolveInterface, type ResolvedInterface } from '../../net/interfaces.js';
 import { isMulticastAddress, uidFromAddress } from '../../net/address.js';
-import { ServerMachine, UftpExit, hexId, type ServerConfig, type ServerEffect } from '../../session/server/machine.js';
+import { ServerMachine, UftpExit, hexId, type ServerConfig, type ServerEffect, type ServerEffectResult } from '../../session/server/machine.js';
+import { EventLoop } from '../../daemon/loop.js';
+import { Progress } from './progress.js';
 import { parseUftpArgs, PROG, type UftpOptions } from './options.js';
 import { ServerSecurity, type ServerSecurityParams } from '../../session/server/security.js';
 import {
@@ -24,8 +25,6 @@ import { KeyexType, SigType, UFTP_VER_NUM } from '../../wire/constants.js';
 import type { Result } from '../../core/result.js';
 import { readListFile, walkFiles, type SourceFile } from './files.js';
 
-/** Sends per event-loop turn when unpaced, so that responses are still read in time. */
-const BURST = 256;
 /** Datagrams queued in the socket before the driver yields (the machine's buffer ring is far larger). */
 const MAX_QUEUED = 512;
 
@@ -137,14 +136,10 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     out.log(0, `${PROG}: no interface address to derive a UID from; give -U`);
     return ExitCode.NETWORK;
   }
-  const ref: { machine?: ServerMachine } = {};
+  const loopRef: { loop?: EventLoop<ServerEffect, ServerEffectResult> } = {};
   const ep = await UdpEndpoint.open({
     family, port: o.sourcePort, bufferSize: o.bufSize, ttl: o.ttl, dscp: o.dscp, multicastInterface: iface,
-    onMessage: (msg, rinfo) => {
-      if (!ref.machine) return;
-      ref.machine.handle(nowMs(), { address: rinfo.address, port: rinfo.port }, msg);
-      pump();
-    },
+    onMessage: (msg, rinfo) => loopRef.loop?.datagram({ address: rinfo.address, port: rinfo.port }, msg),
   });
   if (!ep.ok) {
     out.log(0, `${PROG}: ${ep.error}`);
@@ -176,132 +171,91 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
   if (cfg.rate !== undefined) out.log(2, `Transfer rate: ${o.rate} Kbps (${Math.round(o.rate / 8)} KB/s)`);
   else out.log(2, 'Transfer rate: full interface speed');
   const m = new ServerMachine(cfg, nowMs());
-  ref.machine = m;
   const fds = new Map<number, number>();
-  let timer: NodeJS.Timeout | undefined;
-  let immediate: NodeJS.Immediate | undefined;
   let exitCode: number | undefined;
   let resolveDone: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => (resolveDone = r));
+  let finishing = false;
 
-  const effect = (e: ServerEffect): void => {
-    switch (e.type) {
-      case 'log':
-        out.log(e.level, e.text);
-        return;
-      case 'status':
-        out.status(e.line);
-        return;
-      case 'progress':
-        return;
-      case 'finished':
-        exitCode = e.exitCode;
-        return;
-      case 'read': {
-        const f = files[e.file];
-        try {
-          let fd = fds.get(e.file);
-          if (fd === undefined) {
-            for (const [k, v] of fds) {
-              fs.closeSync(v);
-              fds.delete(k);
-            }
-            fd = fs.openSync(f.source, 'r');
-            fds.set(e.file, fd);
-          }
-          const buf = Buffer.allocUnsafe(e.length);
-          let got = 0;
-          while (got < e.length) {
-            const n = fs.readSync(fd, buf, got, e.length - got, e.offset + got);
-            if (n === 0) break;
-            got += n;
-          }
-          if (got < e.length) buf.fill(0, got);
-          m.handleEffectResult({ type: 'read', file: e.file, offset: e.offset, data: buf });
-        } catch (err) {
-          m.handleEffectResult({ type: 'readError', file: e.file, offset: e.offset, message: (err as Error).message });
+  const read = (e: Extract<ServerEffect, { type: 'read' }>): ServerEffectResult => {
+    const f = files[e.file];
+    try {
+      let fd = fds.get(e.file);
+      if (fd === undefined) {
+        for (const [k, v] of fds) {
+          fs.closeSync(v);
+          fds.delete(k);
         }
-        return;
+        fd = fs.openSync(f.source, 'r');
+        fds.set(e.file, fd);
       }
+      const buf = Buffer.allocUnsafe(e.length);
+      let got = 0;
+      while (got < e.length) {
+        const n = fs.readSync(fd, buf, got, e.length - got, e.offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      // a file that shrank while being sent: the rest goes out as zeros, as its size was announced
+      if (got < e.length) buf.fill(0, got);
+      return { type: 'read', file: e.file, offset: e.offset, data: buf };
+    } catch (err) {
+      return { type: 'readError', file: e.file, offset: e.offset, message: (err as Error).message };
     }
   };
 
-  function pump(): void {
-    let sent = 0;
-    for (;;) {
-      for (let e = m.pollEffect(); e !== undefined; e = m.pollEffect()) effect(e);
-      if (sent >= BURST || queued(sock) > MAX_QUEUED) {
-        immediate ??= setImmediate(() => {
-          immediate = undefined;
-          m.handleTimeout(nowMs());
-          pump();
-        });
-        break;
+  const loop = new EventLoop<ServerEffect, ServerEffectResult>({
+    machine: m,
+    sockets: [sock],
+    clock: nowMs,
+    maxSendQueue: MAX_QUEUED,
+    onEffect: (e) => {
+      switch (e.type) {
+        case 'log':
+          out.log(e.level, e.text);
+          return;
+        case 'status':
+          out.status(e.line);
+          return;
+        case 'progress':
+          progress?.update(e);
+          return;
+        case 'finished':
+          exitCode = e.exitCode;
+          progress?.clear();
+          if (!finishing) {
+            finishing = true;
+            // late COMPLETEs still get their DONE_CONF for a moment; then the socket is closed
+            setTimeout(() => resolveDone(exitCode ?? UftpExit.OK), 100);
+          }
+          return;
+        case 'read':
+          return read(e);
       }
-      const t = m.pollTransmit(nowMs());
-      if (t === undefined) {
-        // pollTransmit may have asked for data (a read effect): answer it and try again
-        const e = m.pollEffect();
-        if (e === undefined) break;
-        effect(e);
-        continue;
-      }
-      sock.send(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength), 0, t.data.byteLength, t.to.port, t.to.address);
-      sent++;
-    }
-    if (exitCode !== undefined) {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      finishSoon();
-      return;
-    }
-    armTimer();
-  }
-
-  let finishing = false;
-  function finishSoon(): void {
-    if (finishing) return;
-    finishing = true;
-    // late COMPLETEs still get their DONE_CONF for a moment; then the socket is closed
-    setTimeout(() => resolveDone(exitCode ?? UftpExit.OK), 100);
-  }
-
-  function armTimer(): void {
-    const at = m.pollTimeout();
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    if (at === undefined) return;
-    const delay = Math.max(0, at - nowMs());
-    timer = setTimeout(() => {
-      timer = undefined;
-      m.handleTimeout(nowMs());
-      pump();
-    }, delay < 1 ? 0 : Math.floor(delay));
-  }
+    },
+    onError: (e) => {
+      out.log(0, `${PROG}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      resolveDone(ExitCode.MEMORY);
+    },
+  });
+  loopRef.loop = loop;
+  const progress = o.logFile === undefined && process.stderr.isTTY ? new Progress(files) : undefined;
 
   const onSignal = (): void => {
     out.log(0, 'Interrupted, aborting');
     m.interrupt();
-    pump();
+    loop.kick();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  m.handleTimeout(nowMs());
-  pump();
+  loop.start();
   const code = await done;
+  loop.stop();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  if (timer) clearTimeout(timer);
-  if (immediate) clearImmediate(immediate);
   for (const fd of fds.values()) fs.closeSync(fd);
   await sock.close();
   return code;
-}
-
-/** Datagrams waiting in the socket's send queue (the engine API during src/net's move to a native engine, or dgram's). */
-function queued(sock: UdpEndpoint): number {
-  const s = sock as unknown as { sendQueueCount?: () => number; socket?: { getSendQueueCount(): number } };
-  return s.sendQueueCount ? s.sendQueueCount() : (s.socket?.getSendQueueCount() ?? 0);
 }
 
 /** The server's key (-k / -K, or a fresh one as the man page says), randoms, the ECDH key and the group keys. */

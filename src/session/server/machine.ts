@@ -183,6 +183,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   private doneConfQueue: number[] = [];
   /** The server's IV counter (KEYINFO and every ENCRYPTED message), starting at 1. */
   private ivCounter = 0n;
+  /** The time of the last poll, for "due now" deadlines. */
+  private lastNow = 0;
   private readonly started: number;
 
   constructor(cfg: ServerConfig, now: number) {
@@ -248,6 +250,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   }
 
   pollTransmit(now: number): Transmit | undefined {
+    this.lastNow = now;
     if (this.doneConfQueue.length > 0) {
       const ids = this.doneConfQueue.splice(0, MAX_IDS);
       this.sendControl({ type: 'DONE_CONF', extensions: [], clientIds: ids }, this.cfg.privateAddr);
@@ -274,7 +277,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     };
     if (this.phase === 'data') {
       if (this.sending) {
-        if (this.cfg.rate !== undefined && this.blockReady()) min(this.nextSendAt);
+        // unpaced: due at once whenever the next block is in memory (after a read the loop comes straight back)
+        if (this.blockReady()) min(this.cfg.rate !== undefined ? this.nextSendAt : this.lastNow);
       } else {
         min(this.rewindAt);
         min(this.nextDoneAt);
@@ -789,6 +793,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.cursor = b + 1;
     this.skipToNext();
     this.sentBytes += len;
+    if ((b & 1023) === 0) this.progress();
     if (this.cfg.rate !== undefined) this.nextSendAt += ((n + this.cfg.ipOverhead) / this.cfg.rate) * 1000;
     return { to: { address: this.cfg.privateAddr, port: this.cfg.port }, data: out.subarray(0, n) };
   }
@@ -822,7 +827,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
 
   private endPass(now: number): void {
     this.sending = false;
-    this.effects.push({ type: 'progress', file: this.fileIdx, sentBytes: this.sentBytes, doneReceivers: 0, receivers: this.order.length });
+    this.progress();
     for (const r of this.order) r.doneAnswered = false;
     this.doneRounds = 0;
     this.doneRound(now);
@@ -830,6 +835,12 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       this.log(3, 'Starting rewind timer');
       this.rewindAt = now + 3 * this.grtt * 1000;
     }
+  }
+
+  private progress(): void {
+    let done = 0;
+    for (const r of this.order) if (r.fileState === 'complete') done++;
+    this.effects.push({ type: 'progress', file: this.fileIdx, sentBytes: this.sentBytes, doneReceivers: done, receivers: this.order.length });
   }
 
   private doneRound(now: number): void {
