@@ -141,6 +141,7 @@ export function logTag(groupId: number, inst: number, fileId: number): string {
 
 export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> {
   private readonly sessions = new Map<number, Session>();
+  /** Session deadlines, keyed by group ID (as the session table). */
   private readonly timers = new TimerHeap<number>();
   private readonly tx: Transmit[] = [];
   private readonly fx: ClientEffect[] = [];
@@ -181,9 +182,9 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
 
   handleTimeout(now: number): void {
     for (;;) {
-      const sid = this.timers.popExpired(now);
-      if (sid === undefined) break;
-      const s = this.sessions.get(sid);
+      const groupId = this.timers.popExpired(now);
+      if (groupId === undefined) break;
+      const s = this.sessions.get(groupId);
       if (s) this.timeout(now, s);
     }
   }
@@ -290,8 +291,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     if (s.giveUpAt !== undefined) c.push(s.giveUpAt);
     if (s.file?.statusAt !== undefined) c.push(s.file.statusAt);
     if (s.phase === 'transfer' || s.phase === 'keyed') c.push(s.lastRx + clampMs(s.robust * s.grttMs));
-    if (c.length === 0) this.timers.delete(s.ref.sid);
-    else this.timers.set(s.ref.sid, Math.min(...c));
+    if (c.length === 0) this.timers.delete(s.ref.groupId);
+    else this.timers.set(s.ref.groupId, Math.min(...c));
   }
 
   private join(group: string, source?: string): void {
@@ -318,7 +319,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     }
     if (f) this.pending.delete(f.req);
     this.sessions.delete(s.ref.groupId);
-    this.timers.delete(s.ref.sid);
+    this.timers.delete(s.ref.groupId);
     this.leave(s.privateAddr, s.ssmSource);
     this.fx.push({ type: 'session-end', session: s.ref, ok });
   }
