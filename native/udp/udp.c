@@ -846,7 +846,7 @@ static napi_value Local(napi_env env, napi_callback_info info) {
 }
 
 /* setOpt(which, value) -> 0 | -errno.  which: 1 rcvbuf 2 sndbuf 3 mcast ttl 4 mcast loop 5 tos 6 mcast ifindex
- *  7 unicast ttl */
+ *  7 unicast ttl 8 GSO on (1) / off (0) */
 static napi_value SetOpt(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -897,6 +897,10 @@ static napi_value SetOpt(napi_env env, napi_callback_info info) {
   case 7:
     r = v6 ? setsockopt(s->fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, sizeof v)
            : setsockopt(s->fd, IPPROTO_IP, IP_TTL, &v, sizeof v);
+    break;
+  case 8:
+    s->gso_ok = v ? 1 : 0;
+    s->stats[ST_GSO_ENABLED] = s->gso_ok;
     break;
   default: return int_value(env, -EINVAL);
   }

@@ -70,6 +70,8 @@ export interface EngineSocketOptions {
   /** Bounded send queue: datagrams and bytes staged (native). */
   readonly sendSlots?: number;
   readonly sendBytes?: number;
+  /** UDP GSO for runs of equal-size datagrams (native). Default true. */
+  readonly gso?: boolean;
 }
 
 /**

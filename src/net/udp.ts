@@ -68,6 +68,8 @@ export interface UdpEndpointOptions {
   /** Largest datagram received whole (default 65536); longer ones are dropped and counted as truncated
    *  (onBatch sees them, flagged). */
   readonly maxDatagram?: number;
+  /** UDP GSO (native): default on; UFTP_UDP_GSO=0 turns it off for the process (for measurements). */
+  readonly gso?: boolean;
 }
 
 export interface BufferSizes {
@@ -117,7 +119,7 @@ export class UdpEndpoint {
     const choice = udpBackend();
     const kind = o.backend ?? choice.kind;
     let engine: EngineSocket;
-    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram };
+    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0' };
     if (kind === 'native') {
       const addon = loadNativeAddon();
       if (!addon) return { ok: false, error: choice.error ?? `UDP engine: the uftp-udp addon did not load` };
