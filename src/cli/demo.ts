@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm start`: the main demo, Figure 1 of uftpproxyd(1) in the lab (src/proxy/demo.ts): the real uftp server
+ * `npm start`: the main demo, Figure 1 of uftpproxyd(1) in the lab (src/apps/uftpproxyd/demo.ts): the real uftp server
  * sending a directory through our server proxy and client proxy to two real uftpd clients, with a summary of
  * what crossed each hop (decoded by the inspector) and SHA-256 checks. It needs root (network namespaces).
  *
@@ -17,7 +17,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newStats, readUdpDatagrams } from '../pcap/datagrams.js';
 import { inspectEvent, InspectSummary, type Inspected } from '../pcap/inspect.js';
-import { proxyDemo } from '../proxy/demo.js';
+import { proxyDemo } from '../apps/uftpproxyd/demo.js';
 import { DEFAULT_PORT } from '../core/address.js';
 
 const PORT = DEFAULT_PORT;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 /** uftpproxyd: the UFTP proxy daemon (server, client and response proxy). See docs/uftpproxyd.md. */
-import { runProxy } from '../proxy/run.js';
+import { runProxy } from '../apps/uftpproxyd/run.js';
 
 void runProxy(process.argv.slice(2));

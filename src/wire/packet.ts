@@ -133,6 +133,17 @@ export function viewDatagram(b: Uint8Array): Result<HeaderView> {
   return h;
 }
 
+/**
+ * A datagram of `header` and an already encoded message body (function byte first): e.g. a decrypted inner
+ * message put back behind its ENCRYPTED datagram's header. The header's function is taken from the body.
+ */
+export function joinDatagram(header: UftpHeader, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(UFTP_HEADER_LEN + body.length);
+  encodeHeaderInto({ ...header, func: body.length > 0 ? body[0] : header.func }, out, 0);
+  out.set(body, UFTP_HEADER_LEN);
+  return out;
+}
+
 /** Encoded length of a message body (for ENCRYPTED: without a function byte). */
 export function messageLength(m: Message): number {
   switch (m.type) {

@@ -4,8 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { ClientProxy } from '../../src/session/client-proxy.js';
-import type { Endpoint, ProxyIo } from '../../src/session/proxy-common.js';
+import { ClientProxy } from '../../src/session/proxy/client.js';
+import { drain, type Endpoint } from '../../src/core/machine.js';
+import type { ProxyEffect } from '../../src/session/proxy/common.js';
+import { testRandom } from './proxy-harness.js';
 import { generateKey, type LoadedKey } from '../../src/crypto/keyfile.js';
 import { blobToPublicKey } from '../../src/crypto/pubkey.js';
 import { rsaDecryptPremaster, rsaEncryptPremaster } from '../../src/crypto/sign.js';
@@ -25,19 +27,37 @@ interface Sent {
   data: Uint8Array;
 }
 
-class Net implements ProxyIo {
+/** The client proxy with its output drained here after every call. */
+class Net {
   sent: Sent[] = [];
   logs: string[] = [];
-  send(to: Endpoint, data: Uint8Array): void {
-    this.sent.push({ to, data: Uint8Array.from(data) });
+  private cp: ClientProxy | undefined;
+  /** The machine this network drives: handle() and handleTimeout() are followed by a drain. */
+  drive(cp: ClientProxy): { handle(now: number, from: Endpoint, d: Uint8Array): void; handleTimeout(now: number): void; readonly stats: ClientProxy['stats'] } {
+    this.cp = cp;
+    return {
+      handle: (now, from, d) => {
+        cp.handle(now, from, d);
+        this.flush(now);
+      },
+      handleTimeout: (now) => {
+        cp.handleTimeout(now);
+        this.flush(now);
+      },
+      stats: cp.stats,
+    };
   }
-  join(): void {}
-  leave(): void {}
-  log(level: number, m: string): void {
-    this.logs.push(`${level} ${m}`);
-  }
-  logEnabled(): boolean {
-    return true;
+  private flush(now: number): void {
+    if (!this.cp) return;
+    drain(this.cp, now, {
+      effect: (e: ProxyEffect) => {
+        if (e.kind === 'log') this.logs.push(`${e.level} ${e.message}`);
+      },
+      transmit: (t) => {
+        this.sent.push({ to: t.to, data: Uint8Array.from(t.data) });
+        return true;
+      },
+    });
   }
   take(): Packet[] {
     const out = this.sent.map((s) => {
@@ -81,7 +101,7 @@ test('client proxy key exchange, RSA + AES-128-CBC + HMAC/SHA-1: every message c
   const proxyKeys = [must(generateKey('rsa:512')), must(generateKey('ec:prime256v1')), must(generateKey('rsa:1024'))];
   const serverRandom = randomBytes(32);
   const net = new Net();
-  const cp = new ClientProxy({ uid: PROXY_ID, destPort: 1044, keys: proxyKeys }, net);
+  const cp = net.drive(new ClientProxy({ uid: PROXY_ID, destPort: 1044, keys: proxyKeys, random: testRandom() }));
   const announce = pkt(SERVER_ID, {
     type: 'ANNOUNCE', flags: 0, robust: 5, ccType: 0, blockSize: 1300, timestamp: { sec: 1000, usec: 0 },
     publicMcast: '230.4.4.1', privateMcast: PRIV,

@@ -5,50 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
-import { ClientProxy } from '../../src/session/client-proxy.js';
-import { buildHbReq, readHbResp } from '../../src/session/heartbeat.js';
-import { ServerProxy, MIN_IDLE_MS, MAX_IDLE_MS } from '../../src/session/server-proxy.js';
-import type { Endpoint, ProxyIo } from '../../src/session/proxy-common.js';
+import { ClientProxy } from '../../src/session/proxy/client.js';
+import { buildHbReq, readHbResp } from '../../src/session/proxy/heartbeat.js';
+import { ServerProxy, MIN_IDLE_MS, MAX_IDLE_MS } from '../../src/session/proxy/server.js';
+import type { Endpoint } from '../../src/core/machine.js';
 import { blobFingerprint, publicKeyToBlob } from '../../src/crypto/pubkey.js';
 import { decodePacket, encodePacket, type Message, type Packet } from '../../src/wire/packet.js';
 import { HbAuth, UFTP_VER_NUM } from '../../src/wire/constants.js';
 import { quantizeGrtt, unquantizeGrtt } from '../../src/wire/quantize.js';
-
-interface Sent {
-  at: number;
-  to: Endpoint;
-  data: Uint8Array;
-  multicast: boolean;
-}
-
-/** A ProxyIo that records everything (the "network" of one machine). */
-class Recorder implements ProxyIo {
-  now = 0;
-  sent: Sent[] = [];
-  joins: string[] = [];
-  leaves: string[] = [];
-  logs: string[] = [];
-  send(to: Endpoint, data: Uint8Array, multicast: boolean): void {
-    this.sent.push({ at: this.now, to, data: Uint8Array.from(data), multicast });
-  }
-  join(group: string, source?: string): void {
-    this.joins.push(source ? `${source}>${group}` : group);
-  }
-  leave(group: string, source?: string): void {
-    this.leaves.push(source ? `${source}>${group}` : group);
-  }
-  log(level: number, message: string): void {
-    this.logs.push(`${level} ${message}`);
-  }
-  logEnabled(): boolean {
-    return true;
-  }
-  take(): Sent[] {
-    const s = this.sent;
-    this.sent = [];
-    return s;
-  }
-}
+import { Driven, Recorder, testRandom } from './proxy-harness.js';
 
 const SERVER: Endpoint = { address: '10.1.1.1', port: 40000 };
 const SERVER_ID = 0x0a010101;
@@ -89,7 +54,7 @@ function decoded(d: Uint8Array): Packet {
 
 test('1,000 clients behind one client proxy: one aggregated REGISTER round within 1 GRTT, slowest client first', () => {
   const io = new Recorder();
-  const cp = new ClientProxy({ uid: CP_ID, destPort: 1044 }, io);
+  const cp = new Driven(new ClientProxy({ uid: CP_ID, destPort: 1044, random: testRandom() }), io);
   const G = 0x11223344;
   cp.handle(0, UPSTREAM, announce(G));
   const [re] = io.take();
@@ -145,7 +110,7 @@ test('1,000 clients behind one client proxy: one aggregated REGISTER round withi
 
 test('COMPLETE, FILEINFO_ACK and STATUS are aggregated per file (NAKs OR-ed); CC_ACK goes up at once', () => {
   const io = new Recorder();
-  const cp = new ClientProxy({ uid: CP_ID, destPort: 1044 }, io);
+  const cp = new Driven(new ClientProxy({ uid: CP_ID, destPort: 1044, random: testRandom() }), io);
   const G = 0x55;
   cp.handle(0, UPSTREAM, announce(G, '230.5.5.9', 20, 1300, 0.1));
   io.take();
@@ -180,7 +145,7 @@ test('COMPLETE, FILEINFO_ACK and STATUS are aggregated per file (NAKs OR-ed); CC
 test('server proxy: forwards down to the client proxy and up to where the ANNOUNCE came from; sessions kept apart and reclaimed', () => {
   const io = new Recorder();
   const dest = { address: '10.2.2.2', port: 1044 };
-  const sp = new ServerProxy({ uid: 0x0a0a0a0a, dest, nonce: () => 7 }, io);
+  const sp = new Driven(new ServerProxy({ uid: 0x0a0a0a0a, dest, random: testRandom(() => 7) }), io);
   const server2: Endpoint = { address: '10.1.1.9', port: 50000 };
   sp.handle(0, SERVER, announce(0xaaaa, '230.5.5.1', 20, 1300, 0.01));
   sp.handle(1, server2, pkt({ type: 'ANNOUNCE', flags: 0, robust: 5, ccType: 0, blockSize: 1300, timestamp: { sec: 1, usec: 0 }, publicMcast: '230.4.4.1', privateMcast: '230.5.5.2', extensions: [], clientIds: [] }, 0x0a010109, 0xbbbb, 0.01));
@@ -217,7 +182,7 @@ test('heartbeats: challenge with a fresh nonce, verify, adopt; a forged key gets
   const forgedBlob = publicKeyToBlob(forged);
   assert.ok(goodBlob.ok && forgedBlob.ok);
   let n = 100;
-  const sp = new ServerProxy({ uid: 1, fingerprint: blobFingerprint(goodBlob.value), nonce: () => ++n }, io);
+  const sp = new Driven(new ServerProxy({ uid: 1, fingerprint: blobFingerprint(goodBlob.value), random: testRandom(() => ++n) }), io);
   const cpAddr = { address: '192.0.2.7', port: 31000 };
   const evil = { address: '192.0.2.66', port: 1044 };
   const resp = (): { auth: number; nonce: number; to: Endpoint } => {
@@ -267,9 +232,9 @@ test('heartbeats: challenge with a fresh nonce, verify, adopt; a forged key gets
 test('hostile input: random, truncated and mutated datagrams never throw and never disturb a session', () => {
   const io = new Recorder();
   const dest = { address: '10.2.2.2', port: 1044 };
-  const sp = new ServerProxy({ uid: 1, dest, nonce: () => 3 }, io);
+  const sp = new Driven(new ServerProxy({ uid: 1, dest, random: testRandom(() => 3) }), io);
   const cio = new Recorder();
-  const cp = new ClientProxy({ uid: CP_ID, destPort: 1044 }, cio);
+  const cp = new Driven(new ClientProxy({ uid: CP_ID, destPort: 1044, random: testRandom() }), cio);
   const ann = announce(0x4242);
   sp.handle(0, SERVER, ann);
   cp.handle(0, UPSTREAM, ann);

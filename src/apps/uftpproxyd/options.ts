@@ -5,7 +5,7 @@
  *
  * `parseProxyArgs` does everything that needs no I/O: the option table, then the rules that tie options
  * together (exactly one of -s/-c/-r; -k and -K the same length when both are given; ...). Files named by -C,
- * -S and -k are read later, at start-up (src/proxy/startup.ts), and their errors name the option too.
+ * -S and -k are read later, at start-up (src/apps/uftpproxyd/run.ts), and their errors name the option too.
  */
 import {
   commaList,
@@ -20,13 +20,13 @@ import {
   type ArgParser,
   type CommandLineSpec,
   type HostPort,
-} from '../daemon/getopt.js';
-import { parseKeySpec, type KeySpec } from '../crypto/keyfile.js';
-import { curveByName, DEFAULT_PORT, DEFAULT_PUBLIC_MCAST } from '../wire/constants.js';
+} from '../../daemon/getopt.js';
+import { parseKeySpec, type KeySpec } from '../../crypto/keyfile.js';
+import { curveByName, DEFAULT_PORT, DEFAULT_PUBLIC_MCAST } from '../../wire/constants.js';
 import { isIP } from 'node:net';
-import { isMulticast } from '../session/addr.js';
+import { isMulticast } from '../../core/address.js';
 
-export { isMulticast, isSsm, expandV6 } from '../session/addr.js';
+export { isMulticast, isSsm } from '../../core/address.js';
 
 export const PROG = 'uftpproxyd';
 export const DEFAULT_LOGFILE = '/tmp/uftpproxyd.log';

@@ -14,23 +14,26 @@
  *    ENCRYPTED responses are opened with the group key and aggregated, and the aggregate sealed with the group
  *    key under the proxy's ID.
  */
-import { randomBytes, type KeyObject } from 'node:crypto';
-import type { LoadedKey } from '../crypto/keyfile.js';
-import { blobFingerprint, blobToPublicKey, curveName, publicKeyToBlob } from '../crypto/pubkey.js';
-import { ecdhPremaster, generateEcdhKey, rsaDecryptPremaster, rsaEncryptPremaster, signData, verifySignature, zeroedForSignature } from '../crypto/sign.js';
-import { hashSuite, keySuite, type HashSuite, type KeySuite } from '../crypto/suites.js';
-import { deriveClientSession, decryptGroupMaster, deriveGroupKeys, encryptGroupMaster, type ClientSession } from '../crypto/handshake.js';
-import { clientKeySignedData, verifyData, type HandshakeValues } from '../crypto/keys.js';
-import { openEncrypted, sealEncrypted, type GroupCrypto, type Opened } from '../crypto/encrypted.js';
-import { KeyexType, SigType, UFTP_VER_NUM, MessageType } from '../wire/constants.js';
-import { parseIPv4, parseIPv6 } from '../wire/fields.js';
-import type { UftpHeader } from '../wire/header.js';
-import type { ExtEncInfo } from '../wire/extensions.js';
-import { decodeKeyBlob, encodeKeyBlob, type KeyBlob } from '../wire/keyblob.js';
-import { decodePacket, encodePacket, encodeMessageBody, type Packet } from '../wire/packet.js';
-import type { Register } from '../wire/register.js';
-import type { KeyInfo } from '../wire/keyinfo.js';
-import type { ClientKey } from '../wire/clientkey.js';
+import type { KeyObject } from 'node:crypto';
+import type { Random } from '../../core/machine.js';
+import { parseIPv4, parseIPv6 } from '../../core/address.js';
+import type { LoadedKey } from '../../crypto/keyfile.js';
+import { blobFingerprint, blobToPublicKey, curveName, publicKeyToBlob } from '../../crypto/pubkey.js';
+import { ecdhPremaster, generateEcdhKey, rsaDecryptPremaster, rsaEncryptPremaster, signData, signToFit, verifySignature, zeroedForSignature } from '../../crypto/sign.js';
+import { hashSuite, keySuite, type HashSuite, type KeySuite } from '../../crypto/suites.js';
+import { deriveClientSession, decryptGroupMaster, deriveGroupKeys, encryptGroupMaster, type ClientSession } from '../../crypto/handshake.js';
+import { clientKeySignedData, verifyData, type HandshakeValues } from '../../crypto/keys.js';
+import { openEncrypted, sealEncrypted, type GroupCrypto, type Opened } from '../../crypto/encrypted.js';
+import { KeyexType, SigType, UFTP_VER_NUM, MessageType } from '../../wire/constants.js';
+import { HeaderView, type UftpHeader } from '../../wire/header.js';
+import { AnnounceView } from '../../wire/announce.js';
+import { EncryptedView, withSignatureLength } from '../../wire/encrypted.js';
+import type { ExtEncInfo } from '../../wire/extensions.js';
+import { decodeKeyBlob, encodeKeyBlob, type KeyBlob } from '../../wire/keyblob.js';
+import { decodePacket, encodePacket, encodeMessageBody, type Packet } from '../../wire/packet.js';
+import type { Register } from '../../wire/register.js';
+import type { KeyInfo } from '../../wire/keyinfo.js';
+import type { ClientKey } from '../../wire/clientkey.js';
 
 export interface ClientCrypto {
   readonly id: number;
@@ -63,29 +66,6 @@ export function chooseKey(keys: readonly LoadedKey[], server: KeyBlob): { key?: 
   return k ? { key: k } : { note: NO_COMPATIBLE_KEY };
 }
 
-/** Offset and length of the EXT_ENC_INFO signature in an ANNOUNCE datagram, or undefined. */
-export function announceSignature(d: Uint8Array): { offset: number; length: number } | undefined {
-  const m = 16;
-  if (d.length < m + 4) return undefined;
-  const hlen = d[m + 1] * 4;
-  const alen = (d[m + 2] & 0x04) !== 0 ? 16 : 4;
-  let off = m + 16 + 2 * alen;
-  const end = Math.min(m + hlen, d.length);
-  while (off + 12 <= end) {
-    const elen = d[off + 1] * 4;
-    if (elen === 0) return undefined;
-    if (d[off] === 1) {
-      const keylen = (d[off + 6] << 8) | d[off + 7];
-      const dhlen = (d[off + 8] << 8) | d[off + 9];
-      const siglen = (d[off + 10] << 8) | d[off + 11];
-      const at = off + 44 + keylen + dhlen;
-      return at + siglen <= end ? { offset: at, length: siglen } : undefined;
-    }
-    off += elen;
-  }
-  return undefined;
-}
-
 /** An EC key blob that may carry zero padding after the key (REGISTER key info). */
 function decodePaddedBlob(b: Uint8Array): ReturnType<typeof decodeKeyBlob> {
   if (b.length >= 4 && b[0] === 2) {
@@ -105,6 +85,12 @@ function pad4(b: Uint8Array): Uint8Array {
 /** Clients one session keeps keys for, at most (a flood of forged REGISTERs cannot grow it further). */
 export const MAX_CLIENTS = 65536;
 
+/** A response proxy's keys: the one PROXY_KEY carries and its long-lived ECDH key (-e). */
+export interface KeyexResponse {
+  readonly key: LoadedKey;
+  readonly clientDh?: { privateKey: KeyObject; blob: KeyBlob };
+}
+
 export class KeyexSession {
   readonly suite: KeySuite;
   readonly hash: HashSuite;
@@ -112,7 +98,7 @@ export class KeyexSession {
   readonly serverRandom: Uint8Array;
   readonly privateAddress: Uint8Array;
   private readonly serverKey: KeyObject;
-  private readonly ourRandom = new Uint8Array(randomBytes(32));
+  private readonly ourRandom: Uint8Array;
   private readonly ourPremaster: Uint8Array;
   private readonly ourSession: ClientSession;
   /** Our REGISTER key info: the premaster RSA-encrypted to the server, or our ECDH public key blob. */
@@ -140,8 +126,10 @@ export class KeyexSession {
     privateAddr: string,
     suite: KeySuite,
     hash: HashSuite,
+    random: Random,
     dh?: { ours: { privateKey: KeyObject; blob: KeyBlob }; premaster: Uint8Array },
   ) {
+    this.ourRandom = Uint8Array.from(random.bytes(32));
     this.suite = suite;
     this.hash = hash;
     this.sigType = enc.sigType;
@@ -156,7 +144,7 @@ export class KeyexSession {
       this.keyInfo = pad4(encodeKeyBlob(dh.ours.blob));
     } else {
       this.ourPremaster = new Uint8Array(48);
-      this.ourPremaster.set(randomBytes(48));
+      this.ourPremaster.set(random.bytes(48));
       this.ourPremaster[0] = UFTP_VER_NUM;
       this.keyInfo = rsaEncryptPremaster(serverKey, this.ourPremaster);
     }
@@ -171,7 +159,8 @@ export class KeyexSession {
   static create(
     p: Packet,
     keys: readonly LoadedKey[],
-    response?: { key: LoadedKey; clientDh?: { privateKey: KeyObject; blob: KeyBlob } },
+    random: Random,
+    response?: KeyexResponse,
   ): { ok: true; value: KeyexSession; note?: string } | { ok: false; error: string } {
     if (p.message.type !== 'ANNOUNCE') return { ok: false, error: 'not an ANNOUNCE' };
     const enc = p.message.extensions.find((x): x is ExtEncInfo => x.type === 'EXT_ENC_INFO');
@@ -203,7 +192,7 @@ export class KeyexSession {
       if (!pm.ok) return { ok: false, error: pm.error };
       dh = { ours: { privateKey: pair.privateKey, blob: blob.value }, premaster: pm.value };
     }
-    const s = new KeyexSession(enc, sk.value, choice.key, p.header.groupId, p.message.privateMcast, suite.value, hash.value, dh);
+    const s = new KeyexSession(enc, sk.value, choice.key, p.header.groupId, p.message.privateMcast, suite.value, hash.value, random, dh);
     s.clientDh = response?.clientDh;
     return { ok: true, value: s };
   }
@@ -220,29 +209,21 @@ export class KeyexSession {
       const exts = m.extensions.map((x) => (x.type === 'EXT_ENC_INFO' ? { ...x, publicKey: this.key.blob } : x));
       return encodePacket({ header: p.value.header, message: { ...m, extensions: exts } });
     }
-    const at = announceSignature(datagram);
-    if (!at) return undefined;
-    const sig = datagram.subarray(at.offset, at.offset + at.length);
-    if (!verifySignature(this.serverKey, this.hash, zeroedForSignature(datagram, at.offset, at.length), sig)) return undefined;
+    const at = AnnounceView.check(datagram);
+    const span = at.ok ? at.value.signatureSpan : undefined;
+    if (!span) return undefined;
+    const sig = datagram.subarray(span.offset, span.offset + span.length);
+    if (!verifySignature(this.serverKey, this.hash, zeroedForSignature(datagram, span.offset, span.length), sig)) return undefined;
     const dhBlob = this.dh.blob;
-    const build = (sigLen: number): Uint8Array =>
-      encodePacket({
+    return signToFit(this.key.privateKey, this.hash, (sigLen) => {
+      const out = encodePacket({
         header: p.value.header,
         message: { ...m, extensions: m.extensions.map((x) => (x.type === 'EXT_ENC_INFO' ? { ...x, publicKey: this.key.blob, dhKey: dhBlob, signature: new Uint8Array(sigLen) } : x)) },
       });
-    let len = signData(this.key.privateKey, this.hash, new Uint8Array(0)).length;
-    for (let tries = 0; tries < 16; tries++) {
-      const out = build(len);
-      const pos = announceSignature(out);
-      if (!pos) return undefined;
-      const mine = signData(this.key.privateKey, this.hash, zeroedForSignature(out, pos.offset, pos.length));
-      if (mine.length === len) {
-        out.set(mine, pos.offset);
-        return out;
-      }
-      len = mine.length;
-    }
-    return undefined;
+      const v = AnnounceView.check(out);
+      const pos = v.ok ? v.value.signatureSpan : undefined;
+      return pos ? { bytes: out, offset: pos.offset } : undefined;
+    });
   }
 
   /** A client's REGISTER: its premaster (encrypted to our key) and random give its session keys. */
@@ -354,8 +335,9 @@ export class KeyexSession {
     if (!this.group) return { ok: false, error: 'no group key yet' };
     let verifyKey: KeyObject | undefined;
     if (this.sigType === SigType.KEYEX) {
-      const id = ((datagram[4] << 24) | (datagram[5] << 16) | (datagram[6] << 8) | datagram[7]) >>> 0;
-      verifyKey = this.clients.get(id)?.clientKey?.pub;
+      const h = HeaderView.check(datagram);
+      if (!h.ok) return { ok: false, error: h.error.message };
+      verifyKey = this.clients.get(h.value.srcId)?.clientKey?.pub;
       if (!verifyKey) return { ok: false, error: 'no verified key of the sender' };
     }
     return openEncrypted(this.group, datagram, verifyKey);
@@ -390,28 +372,11 @@ export class KeyexSession {
 
   private resign(d: Uint8Array, verifyWith?: KeyObject): Uint8Array | undefined {
     if (this.sigType !== SigType.KEYEX) return d;
-    const OFF = 28;
-    if (d.length < OFF) return undefined;
-    const sigLen = (d[24] << 8) | d[25];
-    const payLen = (d[26] << 8) | d[27];
-    if (OFF + sigLen + payLen !== d.length) return undefined;
-    if (verifyWith && !verifySignature(verifyWith, this.hash, zeroedForSignature(d, OFF, sigLen), d.subarray(OFF, OFF + sigLen))) return undefined;
-    const payload = d.subarray(OFF + sigLen);
-    let len = sigLen;
-    for (let tries = 0; tries < 16; tries++) {
-      const out = new Uint8Array(OFF + len + payload.length);
-      out.set(d.subarray(0, OFF));
-      out[24] = len >> 8;
-      out[25] = len & 0xff;
-      out.set(payload, OFF + len);
-      const sig = signData(this.key.privateKey, this.hash, out);
-      if (sig.length === len) {
-        out.set(sig, OFF);
-        return out;
-      }
-      len = sig.length;
-    }
-    return undefined;
+    const v = EncryptedView.check(d);
+    if (!v.ok) return undefined;
+    const e = v.value;
+    if (verifyWith && !verifySignature(verifyWith, this.hash, zeroedForSignature(d, e.signatureOffset, e.signatureLength), e.signature)) return undefined;
+    return signToFit(this.key.privateKey, this.hash, (len) => ({ bytes: withSignatureLength(e, len), offset: e.signatureOffset }), 'uftp', e.signatureLength);
   }
 
   /** Seals an inner message (function byte first) under our ID with our next IV counter. */

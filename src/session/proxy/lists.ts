@@ -6,7 +6,7 @@
  * Blank lines and lines starting with '#' are skipped. Errors name the line.
  */
 import { isIP } from 'node:net';
-import { expandV6 } from './addr.js';
+import { idOfIPv4 } from '../../core/address.js';
 
 export interface ClientListEntry {
   readonly id: number;
@@ -19,7 +19,7 @@ export interface ServerListEntry {
   readonly fingerprint?: string;
 }
 
-export { isSsm } from './addr.js';
+export { isSsm } from '../../core/address.js';
 
 const FP = /^([0-9a-fA-F]{2}:){19}[0-9a-fA-F]{2}$/;
 
@@ -28,17 +28,8 @@ export function parseId(raw: string): number | undefined {
     const n = parseInt(raw.slice(2), 16) >>> 0;
     return n === 0 || n === 0xffffffff ? undefined : n;
   }
-  if (isIP(raw) === 4) {
-    const q = raw.split('.').map(Number);
-    return ((q[0] << 24) | (q[1] << 16) | (q[2] << 8) | q[3]) >>> 0;
-  }
+  if (isIP(raw) === 4) return idOfIPv4(raw);
   return undefined;
-}
-
-/** The ID an IPv6 host gets by default: the last 4 bytes of the address. */
-export function idOfV6(addr: string): number {
-  const w = expandV6(addr);
-  return ((w[6] << 16) | w[7]) >>> 0;
 }
 
 function lines(text: string): [number, string][] {

@@ -1,6 +1,7 @@
 /**
- * uftpproxyd's driver: command line -> daemon -> log -> keys -> sockets -> one state machine (src/session)
- * fed with datagrams and a clock. Everything here is I/O; the protocol lives in the machines.
+ * uftpproxyd's driver: command line -> daemon -> log -> keys -> sockets -> one proxy machine (src/session/proxy)
+ * driven by the one event loop (src/daemon/loop.ts), its joins, leaves and log lines carried out here.
+ * Everything here is I/O; the protocol lives in the machines.
  *
  * Exit values (man uftpproxyd): 1 bad option, 2 network set-up, 3 keys, 4 log file, 6 SIGINT/SIGTERM.
  * Without -d the process detaches after start-up succeeded (start-up errors are reported first) and the
@@ -10,29 +11,30 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { ExitCode, StartupError } from '../daemon/exitcodes.js';
-import { startDaemon, type Daemon } from '../daemon/daemon.js';
-import { Logger } from '../daemon/log.js';
-import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../crypto/keyfile.js';
-import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../net/interfaces.js';
-import { UdpEndpoint } from '../net/udp.js';
-import { ClientProxy } from '../session/client-proxy.js';
-import { HeartbeatSender } from '../session/heartbeat-sender.js';
-import { buildProxyKey } from '../session/heartbeat.js';
-import type { KeyBlob } from '../wire/keyblob.js';
-import { parseClientList, parseServerList, type ClientListEntry, type ServerListEntry } from '../session/lists.js';
-import { endpointText, hexId, type Endpoint, type ProxyIo } from '../session/proxy-common.js';
-import { ServerProxy } from '../session/server-proxy.js';
-import { MessageType, UFTP_HEADER_LEN } from '../wire/constants.js';
+import { endpointText, type Endpoint, type Random } from '../../core/machine.js';
+import { hexId } from '../../core/ids.js';
+import { ExitCode, StartupError } from '../../daemon/exitcodes.js';
+import { startDaemon, type Daemon } from '../../daemon/daemon.js';
+import { Logger } from '../../daemon/log.js';
+import { EventLoop } from '../../daemon/loop.js';
+import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
+import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../../net/interfaces.js';
+import { UdpEndpoint } from '../../net/udp.js';
+import type { KeyBlob } from '../../wire/keyblob.js';
+import { ClientProxy } from '../../session/proxy/client.js';
+import type { ProxyBase, ProxyEffect, ProxySession } from '../../session/proxy/common.js';
+import { parseClientList, parseServerList, type ClientListEntry, type ServerListEntry } from '../../session/proxy/lists.js';
+import { ResponseProxy } from '../../session/proxy/response.js';
+import { ServerProxy } from '../../session/proxy/server.js';
 import { PROG, parseProxyArgs, type ProxyArgs } from './options.js';
 
 export const VERSION_LINE = 'uftpproxyd (uftp-ts) compatible with UFTP 4.10';
 
-interface Machine {
-  handle(now: number, from: Endpoint, data: Uint8Array): void;
-  handleTimeout(now: number): void;
-  nextDeadline(): number | undefined;
-}
+/** The drivers' randomness: node:crypto. */
+export const cryptoRandom: Random = {
+  u32: () => randomBytes(4).readUInt32BE(0),
+  bytes: (n) => randomBytes(n),
+};
 
 function usageError(message: string): never {
   process.stderr.write(message + '\n');
@@ -183,21 +185,11 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     if (r6.ok) out6 = r6.value;
   }
 
-  let machine: Machine | undefined;
-  let hb: HeartbeatSender | undefined = undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let timerAt = Infinity;
+  // the loop exists once the sockets do; datagrams before that (none: nothing is joined yet) are dropped
+  const link: { loop?: EventLoop<ProxyEffect> } = {};
   // dgram's rinfo ({address, family, port, size}, a fresh object per datagram) is the sender's Endpoint as it is:
   // no second object per datagram
-  const onMessage = (msg: Buffer, from: Endpoint): void => {
-    const now = performance.now();
-    if (msg.length > UFTP_HEADER_LEN && msg[1] === MessageType.HB_RESP && hb && hb.handleResponse(from, msg)) {
-      schedule();
-      return;
-    }
-    machine?.handle(now, from, msg);
-    schedule();
-  };
+  const onMessage = (msg: Buffer, from: Endpoint): void => link.loop?.datagram(from, msg);
   const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
   const open = async (family: 4 | 6): Promise<void> => {
     const r = await UdpEndpoint.open({
@@ -263,97 +255,49 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     }
   }
 
-  let lastTo = '';
-  let lastFam: 4 | 6 = 4;
-  const io: ProxyIo = {
-    send(to, data, _multicast) {
-      // the family of the last destination is remembered: a proxy sends nearly everything to one or two addresses
-      let fam: 4 | 6;
-      if (to.address === lastTo) fam = lastFam;
-      else {
-        fam = isIP(to.address) === 6 ? 6 : 4;
-        lastTo = to.address;
-        lastFam = fam;
-      }
-      const ep = eps[fam];
-      if (!ep) {
-        log.log(2, `No IPv${fam} socket to send to ${endpointText(to)}`);
-        return;
-      }
-      const b = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      ep.send(b, 0, b.length, to.port, to.address);
-    },
-    join(group, source) {
-      const fam = isIP(group) === 6 ? 6 : 4;
-      const ep = eps[fam];
-      if (!ep) return;
-      const r = source !== undefined ? ep.joinSource(source, group, ifaces[fam]) : ep.join(group, ifaces[fam]);
+  const onEffect = (e: ProxyEffect): void => {
+    if (e.kind === 'log') {
+      log.log(e.level, e.message);
+      return;
+    }
+    const fam = isIP(e.group) === 6 ? 6 : 4;
+    const ep = eps[fam];
+    if (!ep) return;
+    if (e.kind === 'join') {
+      const r = e.source !== undefined ? ep.joinSource(e.source, e.group, ifaces[fam]) : ep.join(e.group, ifaces[fam]);
       if (!r.ok) log.log(1, r.error);
-    },
-    leave(group, source) {
-      const fam = isIP(group) === 6 ? 6 : 4;
-      const r = eps[fam]?.leave(group, ifaces[fam], source);
-      if (r && !r.ok) log.log(2, r.error);
-    },
-    log: (level, message) => log.log(level, message),
-    logEnabled: (level) => log.enabled(level),
+    } else {
+      const r = ep.leave(e.group, ifaces[fam], e.source);
+      if (!r.ok) log.log(2, r.error);
+    }
   };
 
-  const nonce = (): number => randomBytes(4).readUInt32BE(0);
+  const heartbeats = hbServers.length
+    ? { servers: hbServers, intervalMs: a.hbInterval * 1000, key: keys[0] ? { privateKey: keys[0].privateKey, blob: keys[0].blob } : undefined }
+    : undefined;
+  const base = { uid, logLevel: a.logLevel, random: cryptoRandom, heartbeats };
+  let machine: ProxyBase<ProxySession>;
   if (a.mode === 'server') {
-    const sp = new ServerProxy({ uid, dest, fingerprint: a.server?.kind === 'fp' ? a.server.fingerprint : undefined, serverList: lists.servers, nonce }, io);
-    machine = sp;
+    machine = new ServerProxy({ ...base, dest, fingerprint: a.server?.kind === 'fp' ? a.server.fingerprint : undefined, serverList: lists.servers });
     log.log(1, dest ? `Server proxy: forwarding to ${endpointText(dest)}` : `Server proxy: waiting for a heartbeat signed by ${a.server?.kind === 'fp' ? a.server.fingerprint : '?'}`);
   } else if (a.mode === 'response') {
-    const key = keys[0];
-    const srcId = uid;
-    machine = new ClientProxy(
-      {
-        uid,
-        destPort: a.destPort,
-        serverList: lists.servers,
-        response: {
-          publicAddrs: a.publicMcast,
-          nonce,
-          proxyKey: (n) => buildProxyKey(srcId, n, { privateKey: key.privateKey, blob: key.blob }, dhKey?.blob),
-          dhKey,
-        },
-        keys,
-      },
-      io,
-    );
+    machine = new ResponseProxy({ ...base, destPort: a.destPort, serverList: lists.servers, publicAddrs: a.publicMcast, key: keys[0], dhKey, keys });
     log.log(1, `Response proxy: aggregating for clients that send to port ${a.port}`);
   } else {
-    machine = new ClientProxy({ uid, destPort: a.destPort, clientList: lists.clients, serverList: lists.servers, keys }, io);
+    machine = new ClientProxy({ ...base, destPort: a.destPort, clientList: lists.clients, serverList: lists.servers, keys });
     log.log(1, `Client proxy: re-multicasting to port ${a.destPort}${a.outInterface ? ` on ${a.outInterface}` : ''}`);
   }
-  hb = hbServers.length
-    ? new HeartbeatSender({ uid, servers: hbServers, intervalMs: a.hbInterval * 1000, key: keys[0] ? { privateKey: keys[0].privateKey, blob: keys[0].blob } : undefined }, io)
-    : undefined;
-
-  // one timer for the earliest deadline of the machine and the heartbeat sender
-  const fire = (): void => {
-    timer = undefined;
-    timerAt = Infinity;
-    const now = performance.now();
-    machine?.handleTimeout(now);
-    hb?.handleTimeout(now);
-    schedule();
-  };
-  function schedule(): void {
-    const d1 = machine?.nextDeadline();
-    const d2 = hb?.nextDeadline();
-    const at = d1 === undefined ? d2 : d2 === undefined ? d1 : Math.min(d1, d2);
-    if (at === undefined || at >= timerAt) return;
-    if (timer) clearTimeout(timer);
-    timerAt = at;
-    timer = setTimeout(fire, Math.max(0, at - performance.now()));
-  }
-  d.onShutdown(() => {
-    if (timer) clearTimeout(timer);
+  const sockets = [eps[4], eps[6]].filter((x): x is UdpEndpoint => x !== undefined);
+  const loop = new EventLoop<ProxyEffect>({
+    machine,
+    sockets,
+    onEffect,
+    onUnroutable: (t) => log.log(2, `No IPv${isIP(t.to.address) === 6 ? 6 : 4} socket to send to ${endpointText(t.to)}`),
+    onError: (e) => d.fail(e),
   });
-  hb?.handleTimeout(performance.now());
-  schedule();
+  link.loop = loop;
+  d.onShutdown(() => loop.stop());
+  loop.start();
   log.log(2, `Listening on port ${a.port} as 0x${hexId(uid)}`);
   d.ready();
 }

@@ -11,9 +11,9 @@
 import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Lab, checkPrereqs, ensureRealSuite, treeHashes, type Proc } from '../lab/lab.js';
-import { newStats, readUdpDatagrams } from '../pcap/datagrams.js';
-import { inspectEvent } from '../pcap/inspect.js';
+import { Lab, checkPrereqs, ensureRealSuite, treeHashes, type Proc } from '../../lab/lab.js';
+import { newStats, readUdpDatagrams } from '../../pcap/datagrams.js';
+import { inspectEvent } from '../../pcap/inspect.js';
 
 type Kind = 'ours' | 'real';
 
