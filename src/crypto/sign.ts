@@ -23,12 +23,40 @@ import {
 import { ok, type Result } from '../wire/result.js';
 import type { HashSuite } from './suites.js';
 
-/** RSA-OAEP (SHA-1) encryption of the premaster to the server's public key. */
+/**
+ * RSA-OAEP (SHA-1) takes 42 bytes of padding, so a 48-byte premaster needs a modulus of at least 90 bytes. With a
+ * smaller key (the real uftp's default generated key is 512 bits) the real programs use PKCS#1 v1.5 (black-box:
+ * a 64-byte key info in REGISTER to a 512-bit server key; see docs/protocol-notes.md "uftp (server)").
+ */
+function oaepFits(key: KeyObject, length: number): boolean {
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  return Math.floor(bits / 8) >= length + 42;
+}
+
+/** Encryption of the premaster to the server's public key: RSA-OAEP (SHA-1), PKCS#1 v1.5 for keys too small for it. */
 export function rsaEncryptPremaster(serverPublic: KeyObject, premaster: Uint8Array): Buffer {
+  if (!oaepFits(serverPublic, premaster.length)) return publicEncrypt({ key: serverPublic, padding: constants.RSA_PKCS1_PADDING }, premaster);
   return publicEncrypt({ key: serverPublic, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, premaster);
 }
 
+/**
+ * The premaster from a REGISTER's key info. One padding per key size (no fallback between them): OAEP when a 48-byte
+ * premaster fits it, else PKCS#1 v1.5, unpadded here from a raw RSA decryption because Node 20 refuses PKCS#1 v1.5
+ * private decryption (CVE-2023-46809).
+ */
 export function rsaDecryptPremaster(serverPrivate: KeyObject, keyInfo: Uint8Array): Result<Buffer, string> {
+  if (!oaepFits(serverPrivate, 48)) {
+    let raw: Buffer;
+    try {
+      raw = privateDecrypt({ key: serverPrivate, padding: constants.RSA_NO_PADDING }, keyInfo);
+    } catch {
+      return { ok: false, error: 'RSA premaster: decryption failed' };
+    }
+    // 00 02 PS (at least 8 nonzero bytes) 00 M
+    const sep = raw.indexOf(0, 2);
+    if (raw[0] !== 0 || raw[1] !== 2 || sep < 10) return { ok: false, error: 'RSA premaster: bad PKCS#1 v1.5 padding' };
+    return ok(Buffer.from(raw.subarray(sep + 1)));
+  }
   try {
     return ok(privateDecrypt({ key: serverPrivate, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, keyInfo));
   } catch {
