@@ -57,6 +57,22 @@ for (const c of CASES) {
   });
 }
 
+test('no -k: a generated 512-bit RSA key as the real uftp (PKCS#1 v1.5 premaster), aes256-gcm: SHA-256 equal', { timeout: 90_000 }, async () => {
+  const l = await lab();
+  const dir = path.join(l.workDir, 'nokey');
+  fs.mkdirSync(dir, { recursive: true });
+  const data = randomBytes(300_000);
+  fs.writeFileSync(path.join(dir, 'f.bin'), data);
+  const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+  try {
+    const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-x', '2', '-s', '10', '-r', '0.1', '-R', '50000', '-Y', 'aes256-gcm', 'f.bin'], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-1000));
+    assert.equal(sha(fs.readFileSync(path.join(d.dest, 'f.bin'))), sha(data));
+  } finally {
+    await d.kill();
+  }
+});
+
 test('closed group with a wrong fingerprint: the client is refused, exit 7', { timeout: 90_000 }, async () => {
   const l = await lab();
   const dir = path.join(l.workDir, 'badfp');
