@@ -1,0 +1,77 @@
+// The engine's backend choice and both backends over loopback (no root, no namespaces: these run with the unit
+// tests). The full socket suite is test/lab/net-engine.test.ts and net-udp.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { udpBackend, resetBackendChoice, errnoError, loadNativeAddon, addonLoadError } from './engine.js';
+import { UdpEndpoint, type RecvBatch } from './udp.js';
+
+function withEnv(v: string | undefined, fn: () => void): void {
+  const old = process.env.UFTP_UDP_BACKEND;
+  if (v === undefined) delete process.env.UFTP_UDP_BACKEND;
+  else process.env.UFTP_UDP_BACKEND = v;
+  resetBackendChoice();
+  try {
+    fn();
+  } finally {
+    if (old === undefined) delete process.env.UFTP_UDP_BACKEND;
+    else process.env.UFTP_UDP_BACKEND = old;
+    resetBackendChoice();
+  }
+}
+
+test('UFTP_UDP_BACKEND forces a backend; the default is native where the addon loads; one line says which', () => {
+  withEnv('dgram', () => assert.deepEqual(udpBackend(), { kind: 'dgram', line: 'UDP engine: node:dgram (UFTP_UDP_BACKEND=dgram)' }));
+  const native = loadNativeAddon() !== undefined;
+  withEnv(undefined, () => {
+    const c = udpBackend();
+    assert.equal(c.kind, native ? 'native' : 'dgram');
+    assert.match(c.line, native ? /^UDP engine: native \(recvmmsg, sendmmsg, UDP GSO\)$/ : /^UDP engine: node:dgram \(native addon unavailable: /);
+    // chosen once: a later change of the variable does not switch it
+    process.env.UFTP_UDP_BACKEND = 'dgram';
+    assert.equal(udpBackend(), c);
+  });
+  withEnv('native', () => {
+    const c = udpBackend();
+    assert.equal(c.kind, 'native');
+    if (native) assert.equal(c.error, undefined);
+    else assert.equal(c.error, `UFTP_UDP_BACKEND=native but the uftp-udp addon did not load: ${addonLoadError()}`);
+  });
+  withEnv('bogus', () => assert.match(udpBackend().line, /; UFTP_UDP_BACKEND=bogus ignored \(native or dgram\)$/));
+});
+
+test('errnoError names the errno as node:dgram does', () => {
+  const e = errnoError('send to 10.0.0.1:9', -101) as Error & { code: string };
+  assert.equal(e.code, 'ENETUNREACH');
+  assert.equal(e.message, 'send to 10.0.0.1:9 ENETUNREACH');
+});
+
+for (const backend of ['native', 'dgram'] as const) {
+  test(`[${backend}] loopback round trip: one batch API, one per-datagram API, same bytes and sender`, { skip: backend === 'native' && !loadNativeAddon() ? 'addon not built' : false }, async () => {
+    const got: string[] = [];
+    const a = await UdpEndpoint.open({
+      family: 4, port: 0, address: '127.0.0.1', backend,
+      onBatch: (b: RecvBatch) => {
+        for (let i = 0; i < b.count; i++) got.push(`${b.from(i).address} ${b.data(i).toString()}`);
+      },
+    });
+    assert.ok(a.ok);
+    const msgs: string[] = [];
+    const b = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', backend, onMessage: (m, r) => msgs.push(`${r.port} ${m.toString()}`) });
+    assert.ok(b.ok);
+    try {
+      assert.equal(a.value.backend, backend);
+      for (let i = 0; i < 100; i++) a.value.send(Buffer.from(`m${i}`), 0, `m${i}`.length, b.value.address().port, '127.0.0.1');
+      b.value.send(Buffer.from('back'), 0, 4, a.value.address().port, '127.0.0.1');
+      const end = Date.now() + 5000;
+      while ((msgs.length < 100 || got.length < 1) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(msgs, Array.from({ length: 100 }, (_, i) => `${a.value.address().port} m${i}`));
+      assert.deepEqual(got, ['127.0.0.1 back']);
+      // a bad destination is an error value, not an exception
+      const err = await new Promise<Error | null>((r) => a.value.send(Buffer.from('x'), 0, 1, 9, 'not-an-address', r));
+      assert.ok(err instanceof Error);
+    } finally {
+      await a.value.close();
+      await b.value.close();
+    }
+  });
+}
