@@ -97,6 +97,11 @@ export class EncryptedView {
   }
 }
 
+/** UFTP header + IV counter + lengths of an ENCRYPTED datagram being built (GCM/CCM's additional data). */
+export function encryptedFixedPart(datagram: Uint8Array): Uint8Array {
+  return datagram.subarray(0, ENCRYPTED_SIGNATURE_OFFSET);
+}
+
 /** Length of an ENCRYPTED datagram with the given signature and payload lengths. */
 export function encryptedDatagramLength(signatureLength: number, payloadLength: number): number {
   return ENCRYPTED_SIGNATURE_OFFSET + signatureLength + payloadLength;

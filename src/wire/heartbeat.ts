@@ -44,6 +44,13 @@ export interface HbResp {
   extensions: Extension[];
 }
 
+/** The bytes an HB_REQ's (and PROXY_KEY's) signature covers: the nonce, 4 bytes in network order. */
+export function signedNonceBytes(nonce: number): Uint8Array {
+  const b = new Uint8Array(4);
+  put32(b, 0, nonce >>> 0);
+  return b;
+}
+
 export function decodeHbReq(b: Uint8Array): Result<HbReq> {
   const N = 'HB_REQ';
   const h = headerBytes(b, N, REQ_FIXED);

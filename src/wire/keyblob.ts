@@ -56,6 +56,18 @@ export function decodeKeyBlob(bytes: Uint8Array): Result<KeyBlob> {
   return err('bad-type', `key blob: unknown blob type ${type}`);
 }
 
+/**
+ * A key blob at the start of `bytes`, followed by anything (REGISTER's key info may carry zero padding beyond the
+ * blob's own length): the blob's length is read from its header and only those bytes are decoded.
+ */
+export function decodeKeyBlobPrefix(bytes: Uint8Array): Result<KeyBlob> {
+  if (bytes.length >= EC_FIXED && bytes[0] === KeyBlobType.EC) {
+    const len = (bytes[2] << 8) | bytes[3];
+    if (EC_FIXED + len <= bytes.length) return decodeKeyBlob(bytes.subarray(0, EC_FIXED + len));
+  }
+  return decodeKeyBlob(bytes);
+}
+
 /** Writes `blob` into `out` at `offset`; returns the number of bytes written. */
 export function encodeKeyBlobInto(blob: KeyBlob, out: Uint8Array, offset: number): number {
   const bad = blob.kind === 'RSA'

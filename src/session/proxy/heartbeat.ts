@@ -13,6 +13,7 @@ import { signData, verifySignature } from '../../crypto/sign.js';
 import { blobFingerprint, blobToPublicKey } from '../../crypto/pubkey.js';
 import { hex32 } from '../../core/ids.js';
 import { HbAuth, UFTP_VER_NUM } from '../../wire/constants.js';
+import { signedNonceBytes } from '../../wire/heartbeat.js';
 import type { KeyBlob } from '../../wire/keyblob.js';
 import { decodePacket, encodePacket, type Message } from '../../wire/packet.js';
 import { err, ok, type Result } from '../../wire/result.js';
@@ -47,11 +48,6 @@ export function readHbReq(datagram: Uint8Array): Result<HbReqView> {
   return ok({ nonce: m.nonce, blob: m.publicKey, signature: m.signedNonce });
 }
 
-function nonceBytes(nonce: number): Buffer {
-  const n = Buffer.alloc(4);
-  n.writeUInt32BE(nonce >>> 0);
-  return n;
-}
 
 const SHA1 = { id: 2, name: 'sha1', openssl: 'sha1', length: 20 } as const;
 
@@ -60,7 +56,7 @@ const SHA1 = { id: 2, name: 'sha1', openssl: 'sha1', length: 20 } as const;
  * r length (16) | s length (16) | r | s (black-box: a P-256 signature is 68 bytes, 0x0020 0x0020 r s).
  */
 export function signNonce(key: KeyObject, nonce: number): Buffer {
-  return signData(key, SHA1, nonceBytes(nonce));
+  return signData(key, SHA1, signedNonceBytes(nonce));
 }
 
 /** Checks a signed HB_REQ against a fingerprint: the blob's fingerprint must match and the signature verify. */
@@ -71,7 +67,7 @@ export function checkSignedHb(req: HbReqView, expectedFingerprint: string, expec
   if (fp !== expectedFingerprint) return { ok: false, error: `key fingerprint ${fp} does not match` };
   const key = blobToPublicKey(req.blob);
   if (!key.ok) return { ok: false, error: key.error };
-  const good = verifySignature(key.value, SHA1, nonceBytes(req.nonce), req.signature);
+  const good = verifySignature(key.value, SHA1, signedNonceBytes(req.nonce), req.signature);
   return good ? { ok: true, value: undefined } : { ok: false, error: 'signature does not verify' };
 }
 

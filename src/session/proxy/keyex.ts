@@ -29,7 +29,7 @@ import { HeaderView, type UftpHeader } from '../../wire/header.js';
 import { AnnounceView } from '../../wire/announce.js';
 import { EncryptedView, withSignatureLength } from '../../wire/encrypted.js';
 import type { ExtEncInfo } from '../../wire/extensions.js';
-import { decodeKeyBlob, encodeKeyBlob, type KeyBlob } from '../../wire/keyblob.js';
+import { decodeKeyBlobPrefix, encodeKeyBlob, type KeyBlob } from '../../wire/keyblob.js';
 import { decodePacket, encodePacket, encodeMessageBody, type Packet } from '../../wire/packet.js';
 import type { Register } from '../../wire/register.js';
 import type { KeyInfo } from '../../wire/keyinfo.js';
@@ -66,14 +66,6 @@ export function chooseKey(keys: readonly LoadedKey[], server: KeyBlob): { key?: 
   return k ? { key: k } : { note: NO_COMPATIBLE_KEY };
 }
 
-/** An EC key blob that may carry zero padding after the key (REGISTER key info). */
-function decodePaddedBlob(b: Uint8Array): ReturnType<typeof decodeKeyBlob> {
-  if (b.length >= 4 && b[0] === 2) {
-    const len = (b[2] << 8) | b[3];
-    if (4 + len <= b.length) return decodeKeyBlob(b.subarray(0, 4 + len));
-  }
-  return decodeKeyBlob(b);
-}
 
 function pad4(b: Uint8Array): Uint8Array {
   if (b.length % 4 === 0) return b;
@@ -143,9 +135,8 @@ export class KeyexSession {
       this.ourPremaster = dh.premaster;
       this.keyInfo = pad4(encodeKeyBlob(dh.ours.blob));
     } else {
-      this.ourPremaster = new Uint8Array(48);
-      this.ourPremaster.set(random.bytes(48));
-      this.ourPremaster[0] = UFTP_VER_NUM;
+      // the premaster secret: the protocol version, then 47 random bytes (protocol.txt 4)
+      this.ourPremaster = Uint8Array.from([UFTP_VER_NUM, ...random.bytes(47)]);
       this.keyInfo = rsaEncryptPremaster(serverKey, this.ourPremaster);
     }
     this.ourSession = deriveClientSession(hash, suite, this.ourPremaster, this.serverRandom, this.ourRandom);
@@ -234,7 +225,7 @@ export class KeyexSession {
     let pm: { ok: true; value: Buffer } | { ok: false; error: string };
     const dhKey = this.clientDh ?? this.dh;
     if (this.keyex !== KeyexType.RSA && dhKey) {
-      const blob = decodePaddedBlob(reg.keyInfo);
+      const blob = decodeKeyBlobPrefix(reg.keyInfo);
       if (!blob.ok) return { ok: false, error: `ECDH key: ${blob.error.message}` };
       const pub = blobToPublicKey(blob.value);
       if (!pub.ok) return { ok: false, error: `ECDH key: ${pub.error}` };
