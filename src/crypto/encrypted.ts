@@ -12,7 +12,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { SigType } from '../wire/constants.js';
-import { ENCRYPTED_SIGNATURE_OFFSET, EncryptedView, encryptedDatagramLength, writeEncryptedFixed } from '../wire/encrypted.js';
+import { ENCRYPTED_SIGNATURE_OFFSET, EncryptedView, encryptedDatagramLength, encryptedFixedPart, writeEncryptedFixed } from '../wire/encrypted.js';
 import type { UftpHeader } from '../wire/header.js';
 import { decodeMessageBody, type Message } from '../wire/packet.js';
 import { ok, type Result } from '../wire/result.js';
@@ -89,7 +89,7 @@ export function sealEncrypted(
     return out;
   };
   const first = build(sl.value);
-  const aad = g.keySuite.mode === 'cbc' ? undefined : first.subarray(0, SIGNATURE_OFFSET);
+  const aad = g.keySuite.mode === 'cbc' ? undefined : encryptedFixedPart(first);
   const payload = encrypt(g.keySuite, g.keys.key, iv, inner, aad);
   if (payload.length !== payloadLength) throw new Error('sealEncrypted: payload length mismatch');
   payload.copy(first, SIGNATURE_OFFSET + sl.value);

@@ -12,7 +12,7 @@
  */
 import { createHash, createPublicKey, ECDH, type KeyObject } from 'node:crypto';
 import { curveById, curveByName } from '../wire/constants.js';
-import type { KeyBlob } from '../wire/keyblob.js';
+import { encodeKeyBlob, type KeyBlob } from '../wire/keyblob.js';
 import { ok, type Result } from '../wire/result.js';
 
 /**
@@ -218,27 +218,9 @@ export function colonHex(bytes: Uint8Array): string {
 
 /** Raw 20-byte SHA-1 fingerprint of a key blob. */
 export function blobFingerprintBytes(blob: KeyBlob): Buffer {
-  // Encoded here rather than via encodeKeyBlob to keep the hashed bytes explicit.
-  const h = createHash('sha1');
-  if (blob.kind === 'RSA') {
-    const head = Buffer.alloc(8);
-    head[0] = 1;
-    head[1] = 0;
-    head.writeUInt16BE(blob.modulus.length, 2);
-    head.writeUInt32BE(blob.exponent >>> 0, 4);
-    h.update(head).update(blob.modulus);
-  } else {
-    const head = Buffer.alloc(4);
-    head[0] = 2;
-    head[1] = blob.curve;
-    head.writeUInt16BE(blob.key.length, 2);
-    h.update(head).update(blob.key);
-    // EC blobs are hashed with the zero padding to a 4-byte multiple they carry on the wire
-    // (sect163*: 46 -> 48 bytes, sect193*: 54 -> 56); RSA blobs are hashed unpadded.
-    const pad = (4 - ((4 + blob.key.length) % 4)) % 4;
-    if (pad) h.update(Buffer.alloc(pad));
-  }
-  return h.digest();
+  // the blob as it is on the wire: EC blobs with the zero padding to a 4-byte multiple they carry
+  // (sect163*: 46 -> 48 bytes, sect193*: 54 -> 56), RSA blobs unpadded (src/wire/keyblob.ts)
+  return createHash('sha1').update(encodeKeyBlob(blob)).digest();
 }
 
 /** Fingerprint of a key blob as uftp_keymgt prints it: SHA-1 of the blob, e.g. "1C:CD:...". */
