@@ -754,7 +754,10 @@ static napi_value Flush(napi_env env, napi_callback_info info) {
     m[SM_RESULT] = 0;
   }
   if (n > s->sn) s->sn = n;
-  if (s->sdone < s->sn && s->poll_events & UV_WRITABLE) return int_value(env, s->sn - s->sdone); /* waiting */
+  if (s->sdone < s->sn && s->poll_events & UV_WRITABLE) {
+    s->stats[ST_PENDING] = s->sn - s->sdone; /* waiting for writability: queued behind */
+    return int_value(env, s->sn - s->sdone);
+  }
   int left = do_flush(s);
   if (left == 0) {
     s->sdone = s->sn = 0;

@@ -22,7 +22,7 @@ const RM_SIZE = 16;
 const SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4;
 // stats (float64)
 const ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
-  ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11;
+  ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11;
 // setOpt / getOpt
 const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8;
 
@@ -88,6 +88,8 @@ export class NativeSocket implements EngineSocket {
   private lastA3 = 0;
   // staging
   private count = 0;
+  /** `count` at the last flush (the addon's view of the staging). */
+  private flushedN = 0;
   private bytes = 0;
   private blocked = false;
   private flushQueued = false;
@@ -275,6 +277,7 @@ export class NativeSocket implements EngineSocket {
 
   flush(): void {
     if (this.closed || this.count === 0) return;
+    this.flushedN = this.count;
     const left = this.sock.flush(this.count);
     if (left < 0) {
       this.onErrorCb(errnoError('flush', left));
@@ -302,6 +305,7 @@ export class NativeSocket implements EngineSocket {
     }
     const cbs = this.cbs;
     this.count = 0;
+    this.flushedN = 0;
     this.bytes = 0;
     this.blocked = false;
     if (cbs.length > 0) this.cbs = [];
@@ -321,7 +325,8 @@ export class NativeSocket implements EngineSocket {
   }
 
   sendQueueCount(): number {
-    return this.blocked ? this.count : 0;
+    // staged after the last flush, plus what the kernel refused of the flushed ones
+    return this.blocked ? this.count - this.flushedN + this.st[ST_PENDING] : 0;
   }
 
   onWritable(cb: () => void): void {
@@ -344,18 +349,24 @@ export class NativeSocket implements EngineSocket {
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    // what is staged and not refused by the kernel goes out first; a blocked remainder is dropped with the socket
+    // what is staged and not refused by the kernel goes out first; a blocked remainder goes with the socket
     if (!this.blocked) this.flush();
+    const unsent = this.sendQueueCount();
+    const firstUnsent = this.count - unsent;
     this.closed = true;
     this.sock.close();
     const cbs = this.cbs;
     this.cbs = [];
-    const unsent = this.count;
     this.count = 0;
+    this.bytes = 0;
     if (unsent > 0) {
       const e = errnoError('send: socket closed with the datagram queued,', -9);
-      for (const c of cbs) c.cb(e);
-      if (unsent > cbs.length) this.onErrorCb(errnoError(`close: ${unsent - cbs.length} queued datagrams not sent,`, -9));
+      let told = 0;
+      for (const c of cbs) {
+        if (c.index >= firstUnsent) told++;
+        c.cb(c.index >= firstUnsent ? e : null);
+      }
+      if (unsent > told) this.onErrorCb(errnoError(`close: ${unsent - told} queued datagrams not sent,`, -9));
     }
     return Promise.resolve();
   }

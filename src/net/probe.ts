@@ -16,6 +16,8 @@
  *        every callback; "size" pads the payload to N bytes
  *   {"mode":"sendlist","family":4,"targets":[{"dst":A,"port":P}...]}
  *        prints {"results":[null | "ENETUNREACH"...]}: one send per target, each one's outcome
+ *   {"mode":"closeblocked","dst":A,"port":P,"count":N,"size":S}
+ *        queues N datagrams, flushes, closes at once: prints {"queued","ok","failed"} (callbacks by outcome)
  * Every mode takes "backend":"native"|"dgram" (default: the process's choice, UFTP_UDP_BACKEND).
  * Errors: {"error":"..."} and exit 2.
  */
@@ -29,7 +31,7 @@ interface Join {
   source?: string;
 }
 interface Cmd {
-  mode: 'info' | 'recv' | 'send' | 'resolve';
+  mode: 'info' | 'recv' | 'send' | 'resolve' | 'sendlist' | 'closeblocked';
   specs?: string[];
   family?: 4 | 6;
   port?: number;
@@ -167,6 +169,21 @@ if (cmd.mode === 'info') {
   const tos = ep.value.tos();
   out({ sent, tos: tos.ok ? tos.value : tos.error, backend: ep.value.backend, stats: ep.value.stats() });
   await ep.value.close();
+} else if (cmd.mode === 'closeblocked') {
+  // queues `count` datagrams of `size` bytes, flushes, and closes at once while the kernel still refuses some
+  const ep = await UdpEndpoint.open({ family, port: 0, backend: cmd.backend, bufferSize: 65536, onMessage: () => undefined, onError: () => undefined });
+  if (!ep.ok) die(ep.error);
+  const buf = Buffer.alloc(cmd.size ?? 1200);
+  let ok = 0;
+  let failed = 0;
+  for (let i = 0; i < (cmd.count ?? 1000); i++) {
+    ep.value.send(buf, 0, buf.length, cmd.port ?? 1044, cmd.dst ?? '', (e) => (e ? failed++ : ok++));
+  }
+  ep.value.flush();
+  const queued = ep.value.sendQueueCount();
+  await ep.value.close();
+  await new Promise((r) => setTimeout(r, 200));
+  out({ queued, ok, failed, backend: ep.value.backend });
 } else if (cmd.mode === 'sendlist') {
   const ep = await UdpEndpoint.open({ family, port: 0, backend: cmd.backend, onMessage: () => undefined });
   if (!ep.ok) die(ep.error);

@@ -341,6 +341,17 @@ for (const backend of BACKENDS) {
     assert.equal(got.count, 3000, JSON.stringify(got));
   });
 
+  test(`[${backend}] close while the kernel refuses more: every queued datagram's callback says sent or not, no crash`, { timeout: 30000 }, async () => {
+    const r = JSON.parse(nsexec(A, 'timeout', '15', process.execPath, probe, JSON.stringify({
+      mode: 'closeblocked', backend, family: 4, dst: '10.74.1.2', port: 5102, count: 1000, size: 1200,
+    })).trim().split('\n').pop() ?? '{}') as { queued: number; ok: number; failed: number };
+    assert.equal(r.ok + r.failed, 1000, JSON.stringify(r));
+    if (backend === 'native') {
+      // a 64 KiB send buffer takes ~100 of them at once: the rest were waiting for writability at close
+      assert.ok(r.queued > 0 && r.failed === r.queued, JSON.stringify(r));
+    }
+  });
+
   test(`[${backend}] send to an unreachable address: the error names it, the socket goes on`, { timeout: 30000 }, async () => {
     const rxp = spawn('ip', ['netns', 'exec', B, 'timeout', '20', process.execPath, probe,
       JSON.stringify({ mode: 'recv', backend, family: 6, port: 5101, ms: 1500 })], { stdio: ['ignore', 'pipe', 'inherit'] });
