@@ -67,6 +67,30 @@ test('our uftp -> 2 real uftpd: files, a directory tree, an empty file, a symlin
   process.stdout.write(`uftp -> 2 real uftpd: ${want.size} files in ${ms} ms, SHA-256 match, status file matches the real uftp's\n`);
 });
 
+test('closed group (-H with a host that never answers): status file equal to the real uftp\'s, CONNECT failed and RESULT mute', { timeout: 120_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'srcH');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'f'), randomBytes(5000));
+  const hosts = `${l.uidOf('client1')},0x0A0B0C0D`;
+  const run = async (ours: boolean): Promise<string[]> => {
+    const d1 = await l.realUftpd('client1', { args: ['-x', '2'] });
+    const d2 = await l.realUftpd('client2', { args: ['-x', '2'] });
+    const st = path.join(l.workDir, ours ? 'h-ours.status' : 'h-real.status');
+    const args = ['-H', hosts, '-s', '10', '-r', '0.05', '-S', st];
+    const p = ours ? l.ours('server', 'uftp', ['-U', l.uidOf('server'), ...args, 'f'], { cwd: src, timeoutMs: 60_000 }) : l.realUftp('server', ['f'], { cwd: src, args, timeoutMs: 60_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-800));
+    assert.ok(fs.existsSync(path.join(d1.dest, 'f')), 'the listed client got the file');
+    assert.ok(!fs.existsSync(path.join(d2.dest, 'f')), 'the unlisted client did not');
+    await d1.kill();
+    await d2.kill();
+    return normalized(fs.readFileSync(st, 'utf8'));
+  };
+  const ours = await run(true);
+  assert.ok(ours.includes('RESULT;0x0A0B0C0D;f;4KB;mute;'), ours.join('\n'));
+  assert.deepEqual(ours, await run(false));
+});
+
 test('our uftp -> real uftpd with 20% loss on client1\'s link (512-byte blocks, several sections): byte-identical', { timeout: 180_000 }, async () => {
   const l = await lab();
   const src = path.join(l.workDir, 'src2');

@@ -327,6 +327,9 @@ test('closed group (-H): only listed clients register, the ANNOUNCE lists who is
   assert.ok(r.receivers[0].files.has('f') && r.receivers[1].files.has('f'));
   assert.ok(!r.receivers[2].files.has('f'), 'the unlisted client got nothing');
   assert.deepEqual(r.status.filter((l) => l.startsWith('CONNECT')), ['CONNECT;success;0x0A000100', 'CONNECT;success;0x0A000101', 'CONNECT;failed;0x0A0009FF']);
+  // as the real uftp: the listed host that never answered is 'mute' with an empty speed, and has a STATS line of zeros
+  assert.ok(r.status.includes('RESULT;0x0A0009FF;f;4KB;mute;'), r.status.join('\n'));
+  assert.ok(r.status.includes('STATS;0x0A0009FF;0;0;0;0MB;0.000;0.00KB/s'));
   const r2 = simulate([file('f', bytes(5000, 4))], 2, { cfg: { hosts: [0x0a000100, 0x0a000101] } });
   assert.ok((r2.sent.get('ANNOUNCE') ?? 0) <= 2, `ANNOUNCE stops when all listed clients are in: ${r2.sent.get('ANNOUNCE')}`);
 });

@@ -195,6 +195,9 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.segHeader = this.header(MessageType.FILESEG);
     if (cfg.hosts) {
       for (const id of cfg.hosts) this.hostsWanted.add(id >>> 0);
+      // a closed group announces its size from the start (the real uftp: gsize 2 in the first ANNOUNCE of -H a,b)
+      this.gsizeByte = quantizeGroupSize(this.hostsWanted.size);
+      this.segHeader.gsize = this.gsizeByte;
     }
     this.log(2, `Using private multicast address ${cfg.privateAddr}  Group ID: ${(cfg.groupId >>> 0).toString(16).toUpperCase().padStart(8, '0')}`);
     this.log(2, 'Initializing group');
@@ -414,15 +417,20 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         return;
       }
     }
-    r = {
-      id, addr: from, state: 'active', rtt: this.rttFrom(now, ts), regConfDue: true, fileState: 'pending', doneAnswered: false,
+    r = this.addReceiver(id, from, this.rttFrom(now, ts), hs, 'active');
+    this.log(2, `Received REGISTER from client ${hexId(id)}`);
+    this.log(5, `  rtt = ${r.rtt.toFixed(6)}`);
+  }
+
+  private addReceiver(id: number, addr: Endpoint, rtt: number, hs: ClientHandshake, state: ReceiverState): Receiver {
+    const r: Receiver = {
+      id, addr, state, rtt, regConfDue: state === 'active', fileState: state === 'active' ? 'pending' : 'dropped', doneAnswered: false,
       nakStrikes: 0, results: new Map(), totalBytes: 0, totalSeconds: 0, counts: { copy: 0, overwrite: 0, skip: 0 }, hs,
     };
     this.receivers.set(id, r);
     this.order.push(r);
-    this.gsizeByte = quantizeGroupSize(this.order.length);
-    this.log(2, `Received REGISTER from client ${hexId(id)}`);
-    this.log(5, `  rtt = ${r.rtt.toFixed(6)}`);
+    if (!this.cfg.hosts) this.gsizeByte = quantizeGroupSize(this.order.length);
+    return r;
   }
 
   private onFileInfoAck(now: number, id: number, fileId: number, ts: Timestamp): void {
@@ -591,10 +599,13 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         }
       }
     }
-    for (const r of this.order) this.status(`CONNECT;${r.state === 'active' ? 'success' : 'failed'};${hexId(r.id)}`);
     if (this.cfg.hosts) {
-      for (const h of this.cfg.hosts) if (!this.receivers.has(h >>> 0)) this.status(`CONNECT;failed;${hexId(h)}`);
+      // a closed group reports every listed host, in the list's order; those that never registered are 'mute'
+      for (const h of this.cfg.hosts) if (!this.receivers.has(h >>> 0)) this.addReceiver(h >>> 0, { address: '', port: 0 }, 0, { acked: false }, 'dropped');
+      const at = new Map(this.cfg.hosts.map((h, i) => [h >>> 0, i]));
+      this.order.sort((a, b) => (at.get(a.id) ?? 0) - (at.get(b.id) ?? 0));
     }
+    for (const r of this.order) this.status(`CONNECT;${r.state === 'active' ? 'success' : 'failed'};${hexId(r.id)}`);
     if (!this.order.some((r) => r.state === 'active')) {
       this.log(0, 'No clients responded to ANNOUNCE, exiting');
       this.finish(UftpExit.NO_REGISTER);
@@ -628,7 +639,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       this.log(3, `small section size: ${l.small}, big section size: ${l.bigCount > 0 ? l.small + 1 : l.small}, # big sections: ${l.bigCount}`);
     }
     for (const r of this.order) {
-      r.fileState = 'pending';
+      if (r.state === 'active') r.fileState = 'pending';
       r.doneAnswered = false;
     }
     this.phase = 'fileinfo';
@@ -903,6 +914,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         this.status(`RESULT;${hexId(r.id)};${f.displayName};${kb}KB;${res.status};${res.status === 'rejected' ? '' : `${speed.toFixed(2)}KB/s`}`);
       } else {
         this.log(2, `Host: ${hexId(r.id)}       Status: ${r.state === 'aborted' ? 'Aborted' : 'Lost connection'}`);
+        // the real uftp: "RESULT;0x0A5D0199;f;0KB;mute;" for a listed host that never answered
+        this.status(`RESULT;${hexId(r.id)};${f.displayName};${Math.floor(f.size / 1024)}KB;mute;`);
       }
     }
     this.log(2, `Total elapsed time: ${maxSecs.toFixed(3)} seconds`);
