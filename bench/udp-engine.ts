@@ -94,7 +94,8 @@ const rows: { name: string; side: 'send' | 'recv'; cmd: Cmd }[] = [
   { name: 'native engine (sendmmsg, GSO off)', side: 'send', cmd: nodeCmd({ mode: 'send', backend: 'native', dst: '10.75.0.2', port: PORT, count, size, gso: false }) },
   { name: 'node:dgram', side: 'send', cmd: nodeCmd({ mode: 'send', backend: 'dgram', dst: '10.75.0.2', port: PORT, count, size }) },
   { name: 'C recvfrom loop', side: 'recv', cmd: cRecv },
-  { name: 'native engine, onBatch (recvmmsg)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'batch' }) },
+  { name: 'native engine, onBatch (recvmmsg, PKTINFO + TOS)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'batch' }) },
+  { name: 'native engine, onBatch (recvmmsg, recvInfo off)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'batch', recvInfo: false }) },
   { name: 'native engine, onMessage (a copy each)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'message' }) },
   { name: 'node:dgram, onMessage', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'dgram', port: PORT, idleMs: 500, api: 'message' }) },
 ];

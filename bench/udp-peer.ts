@@ -1,7 +1,7 @@
 /**
  * One end of bench/udp-engine.ts, run inside a namespace as `node dist/bench/udp-peer.js '<json>'`:
  *   {"mode":"send","backend":"native"|"dgram","dst":A,"port":P,"count":N,"size":S,"gso":true}
- *   {"mode":"recv","backend":"native"|"dgram","port":P,"idleMs":T,"api":"batch"|"message"}
+ *   {"mode":"recv","backend":"native"|"dgram","port":P,"idleMs":T,"api":"batch"|"message","recvInfo":true}
  * Prints {"count":N,"cpu":seconds}: user+system CPU of this process from the first send (sender) or from ready
  * (receiver) until the last datagram has gone or IDLE_MS have passed without one.
  */
@@ -17,6 +17,7 @@ interface Cmd {
   gso?: boolean;
   idleMs?: number;
   api?: 'batch' | 'message';
+  recvInfo?: boolean;
 }
 
 const cmd = JSON.parse(process.argv[2] ?? '{}') as Cmd;
@@ -49,7 +50,7 @@ if (cmd.mode === 'send') {
 } else {
   let n = 0;
   const ep = await UdpEndpoint.open({
-    family: 6, port: cmd.port, backend: cmd.backend, bufferSize: 4194304,
+    family: 6, port: cmd.port, backend: cmd.backend, bufferSize: 4194304, recvInfo: cmd.recvInfo ?? true,
     onBatch: cmd.api === 'batch' ? (b) => (n += b.count) : undefined,
     onMessage: cmd.api === 'batch' ? undefined : () => n++,
   });

@@ -558,6 +558,19 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
   if (!s->closed) update_poll(s);
 }
 
+/* Destination address, interface and TOS of every datagram (control messages), on or off. On an IPv6 socket
+ * IPV6_PKTINFO also covers v4-mapped traffic (its address as ::ffff:a.b.c.d); its TOS comes as IP_TOS. */
+static void set_recv_info(sock_t *s, int on) {
+  if (s->family == 4) {
+    setsockopt(s->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
+    setsockopt(s->fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof on);
+  } else {
+    setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on);
+    setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &on, sizeof on);
+    setsockopt(s->fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof on);
+  }
+}
+
 /* ---------- JS methods ---------- */
 
 /* new Socket(family, slots, slotSize, sendSlots, sendBytes) */
@@ -598,16 +611,7 @@ static napi_value New(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int one = 1;
-  if (family == 4) {
-    setsockopt(s->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
-    setsockopt(s->fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof one);
-  } else {
-    setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
-    setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof one);
-    /* v4-mapped traffic on a dual-stack socket: its TOS comes as IP_TOS */
-    setsockopt(s->fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof one);
-    setsockopt(s->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
-  }
+  set_recv_info(s, 1);
   setsockopt(s->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
 
   napi_value rbuf, rmeta, sbuf, smeta, stats;
@@ -849,7 +853,7 @@ static napi_value Local(napi_env env, napi_callback_info info) {
 }
 
 /* setOpt(which, value) -> 0 | -errno.  which: 1 rcvbuf 2 sndbuf 3 mcast ttl 4 mcast loop 5 tos 6 mcast ifindex
- *  7 unicast ttl 8 GSO on (1) / off (0) */
+ *  7 unicast ttl 8 GSO on (1) / off (0) 9 per-datagram destination / interface / TOS on (1) / off (0) */
 static napi_value SetOpt(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -901,6 +905,7 @@ static napi_value SetOpt(napi_env env, napi_callback_info info) {
     r = v6 ? setsockopt(s->fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, sizeof v)
            : setsockopt(s->fd, IPPROTO_IP, IP_TTL, &v, sizeof v);
     break;
+  case 9: set_recv_info(s, v ? 1 : 0); break;
   case 8:
     s->gso_ok = v ? 1 : 0;
     s->stats[ST_GSO_ENABLED] = s->gso_ok;

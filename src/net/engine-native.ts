@@ -24,7 +24,7 @@ const SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4;
 const ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
   ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11;
 // setOpt / getOpt
-const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8;
+const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9;
 
 const MAX_DESTS = 4096;
 export const DEFAULT_RING_SLOTS = 64;
@@ -120,6 +120,7 @@ export class NativeSocket implements EngineSocket {
     this.st = new Float64Array(this.sock.statsBuffer);
     this.batch = new NativeBatch(this);
     if (o.gso === false) this.sock.setOpt(OPT_GSO, 0);
+    if (o.recvInfo === false) this.sock.setOpt(OPT_RECV_INFO, 0);
   }
 
   bind(address: string, port: number, reuseAddr: boolean, ipv6Only: boolean): Promise<Error | undefined> {

@@ -72,6 +72,8 @@ export interface EngineSocketOptions {
   readonly sendBytes?: number;
   /** UDP GSO for runs of equal-size datagrams (native). Default true. */
   readonly gso?: boolean;
+  /** Per-datagram destination, interface and TOS (native; control messages cost ~10% of a receive). Default true. */
+  readonly recvInfo?: boolean;
 }
 
 /**

@@ -70,6 +70,9 @@ export interface UdpEndpointOptions {
   readonly maxDatagram?: number;
   /** UDP GSO (native): default on; UFTP_UDP_GSO=0 turns it off for the process (for measurements). */
   readonly gso?: boolean;
+  /** Read each datagram's destination, interface and TOS (native). Default true; off saves two control
+   *  messages per datagram where nobody looks (b.to / b.ifindex / b.tos then say unknown). */
+  readonly recvInfo?: boolean;
 }
 
 export interface BufferSizes {
@@ -119,7 +122,7 @@ export class UdpEndpoint {
     const choice = udpBackend();
     const kind = o.backend ?? choice.kind;
     let engine: EngineSocket;
-    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0' };
+    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0', recvInfo: o.recvInfo };
     if (kind === 'native') {
       const addon = loadNativeAddon();
       if (!addon) return { ok: false, error: choice.error ?? `UDP engine: the uftp-udp addon did not load` };
