@@ -9,7 +9,7 @@
  *                                its pacer allows the next one and says when in pollTimeout()
  *   pollEffect()                 next effect for the driver: join/leave a group, a file operation, a log line…
  *   pollTimeout()                the earliest deadline it wants, or undefined for none
- *   handleEffectResult(r)        the driver's answer to an effect that has one (a file write's outcome…)
+ *   handleEffectResult(r, now)   the driver's answer to an effect that has one (a file write's outcome…), and when
  *
  * The driver loop (src/daemon/loop.ts) is: on a datagram or a timer, call handle() or handleTimeout(), then drain
  * pollEffect() and pollTransmit(now) until both return undefined, then re-arm one timer at pollTimeout().
@@ -51,7 +51,7 @@ export interface Machine<Effect = never, EffectResult = never> {
   pollTransmit(now: number): Transmit | undefined;
   pollEffect(): Effect | undefined;
   pollTimeout(): number | undefined;
-  handleEffectResult?(result: EffectResult): void;
+  handleEffectResult?(result: EffectResult, now: number): void;
 }
 
 /** Injected randomness: machines never call Math.random or crypto.randomBytes themselves. */

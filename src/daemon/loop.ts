@@ -102,7 +102,7 @@ export class EventLoop<E, R = never> {
   effectResult(r: R): void {
     if (this.stopped) return;
     try {
-      this.m.handleEffectResult?.(r);
+      this.m.handleEffectResult?.(r, this.clock());
     } catch (e) {
       this.fail(e);
       return;
@@ -204,7 +204,7 @@ export class EventLoop<E, R = never> {
         (err: unknown) => this.fail(err),
       );
     } else {
-      this.m.handleEffectResult?.(r);
+      this.m.handleEffectResult?.(r, this.clock());
     }
   }
 

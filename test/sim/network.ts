@@ -233,7 +233,7 @@ export class SimNode<E, R> {
       return;
     }
     const r = this.o.onEffect(e, this);
-    if (r !== undefined) this.machine.handleEffectResult?.(r);
+    if (r !== undefined) this.machine.handleEffectResult?.(r, this.host.net.now);
   }
 }
 
