@@ -291,7 +291,7 @@ export class Disk {
     } catch (e) {
       return this.fail(req, `${p}: ${errText(e)}`);
     }
-    if (this.cfg.tempDir === undefined) this.script(groupId, [p]);
+    // the real uftpd runs -s for regular files only, not for links
     return { req, ok: true, status: CompStat.NORMAL };
   }
 

@@ -358,6 +358,6 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     await eps[6]?.close();
   });
   loop.start();
-  log.log(2, `Listening on port ${a.port} as 0x${hex8(uid)}; receiving into ${a.destDirs.join(', ')}`);
+  log.log(1, `Listening on port ${a.port} as 0x${hex8(uid)}; receiving into ${a.destDirs.join(', ')}`);
   d.ready();
 }

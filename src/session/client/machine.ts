@@ -88,6 +88,8 @@ interface CurrentFile {
   completeOwed: boolean;
   /** Result word once decided (RESULT line). */
   word?: ResultWord;
+  /** Write effects asked for (the -c cache makes them fewer and larger). */
+  writes: number;
 }
 
 interface Session {
@@ -238,7 +240,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       case 'finishing': {
         this.pending.delete(r.req);
         f.state = 'finished';
-        this.log(s, f.id, 3, 'File transfer complete');
+        this.log(s, f.id, 2, 'File transfer complete');
         if (f.completeOwed) this.answerComplete(s, f, f.word === 'overwrite' ? CompStat.OVERWRITE : CompStat.NORMAL, f.word ?? 'copied');
         return;
       }
@@ -542,7 +544,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       this.pending.delete(cur.req);
     }
     const name = bytesText(m.name);
-    const f: CurrentFile = { id: m.fileId, name, info: m, state: 'opening', req: 0, maxSection: 0, nakFrom: 0, completeOwed: false };
+    const f: CurrentFile = { id: m.fileId, name, info: m, state: 'opening', req: 0, maxSection: 0, nakFrom: 0, completeOwed: false, writes: 0 };
     s.file = f;
     const sref = s.ref;
     if (m.fileType === FileType.FREESPACE) {
@@ -647,8 +649,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     const r = f.rx.add(section, secBlock, data, w);
     if (r === 'bad') return this.drop('bad-block');
     if (r === 'dup') return this.drop('duplicate');
-    for (const x of w) this.fx.push({ type: 'write', req: f.req, offset: x.offset, data: x.data });
-    w.length = 0;
+    this.pushWrites(f);
     if (section > f.maxSection) {
       f.maxSection = section;
       if (f.statusAt === undefined) f.statusAt = now + s.grttMs;
@@ -657,14 +658,21 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     this.arm(s);
   }
 
+  private pushWrites(f: CurrentFile): void {
+    const w = this.writes;
+    for (const x of w) this.fx.push({ type: 'write', req: f.req, offset: x.offset, data: x.data });
+    f.writes += w.length;
+    w.length = 0;
+  }
+
   private finish(s: Session, f: CurrentFile): void {
     if (f.rx === undefined || f.state !== 'receiving') return;
     const w = this.writes;
     f.rx.flush(w);
-    for (const x of w) this.fx.push({ type: 'write', req: f.req, offset: x.offset, data: x.data });
-    w.length = 0;
+    this.pushWrites(f);
     f.state = 'finishing';
     f.statusAt = undefined;
+    this.log(s, f.id, 4, `${f.info.fileSize} bytes written in ${f.writes} writes`);
     this.pending.set(f.req, { s, fileId: f.id });
     this.fx.push({ type: 'finish', req: f.req, mtime: f.info.fileTimestamp });
   }
@@ -673,8 +681,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     if (f.rx === undefined) return;
     const w = this.writes;
     f.rx.flush(w);
-    for (const x of w) this.fx.push({ type: 'write', req: f.req, offset: x.offset, data: x.data });
-    w.length = 0;
+    this.pushWrites(f);
     const end = Math.min(last, f.rx.l.sections - 1);
     for (let sec = f.nakFrom; sec <= end; sec++) {
       if (f.rx.missing(sec) === 0) continue;
@@ -712,7 +719,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       if (old) this.sendComplete(s, fileId, old.status, old.ext);
       return;
     }
-    this.log(s, f.id, 3, `Got DONE message for section ${section}`);
+    this.log(s, f.id, 2, `Got DONE message for section ${section}`);
     switch (f.state) {
       case 'answered':
         if (f.answer?.kind === 'complete') this.sendComplete(s, f.id, f.answer.status, f.answer.ext);

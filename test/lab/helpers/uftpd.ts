@@ -10,10 +10,17 @@ export async function ourUftpd(lab: Lab, host: string, o: UftpdOptions = {}): Pr
   const dest = o.dest ?? path.join(lab.workDir, host, 'ours');
   fs.rmSync(dest, { recursive: true, force: true });
   fs.mkdirSync(dest, { recursive: true });
-  const args = ['-d', '-q', '-D', dest, '-U', lab.uidOf(host), ...(o.args ?? [])];
+  // -U defaults to the host's lab ID unless the caller gives -U or -I (then ours derives it as uftpd does)
+  const own = o.args?.some((a) => a === '-U' || a === '-I') ?? false;
+  const args = ['-d', '-q', '-D', dest, ...(own ? [] : ['-U', lab.uidOf(host)]), ...(o.args ?? [])];
   const p = lab.ours(host, 'uftpd', args, { ...o, logFile: o.logFile ?? path.join(lab.workDir, 'logs', `${host}-our-uftpd-${path.basename(dest)}.log`) });
   if (o.waitReady ?? true) {
-    await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `our uftpd on ${host}`);
+    try {
+      await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `our uftpd on ${host}`);
+    } catch (e) {
+      await p.kill();
+      throw e;
+    }
     if (p.exitCode !== null) throw new LabError(`our uftpd on ${host} exited ${p.exitCode}: ${p.log().trim().split('\n').slice(-5).join(' | ')}`);
   }
   return Object.assign(p, { dest });

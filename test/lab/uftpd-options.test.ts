@@ -1,0 +1,240 @@
+// Every uftpd option with a visible effect, shown against the real uftp (and, where the manual defines an output,
+// compared with the real uftpd's in the same session). fig2: server, client1 (ours), client2 (the real uftpd).
+// Needs root, the real suite and the compiled bins.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Lab, pidAlive, treeHashes } from '../../src/lab/lab.js';
+import { ourUftpd } from './helpers/uftpd.js';
+
+const OCTET = 83;
+let lab: Lab | undefined;
+after(async () => {
+  await lab?.down();
+});
+async function theLab(): Promise<Lab> {
+  if (!lab) lab = await Lab.up('fig2', { prefix: `ufo${randomBytes(3).toString('hex')}`, octet: OCTET });
+  return lab;
+}
+
+/** A small source tree under workDir/<name>/src. */
+function source(l: Lab, name: string, big = 300_000): { dir: string; want: Map<string, string> } {
+  const dir = path.join(l.workDir, name, 'src');
+  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'd', 'e'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'f1'), randomBytes(big));
+  fs.writeFileSync(path.join(dir, 'd', 'e', 'f2'), 'two\n');
+  fs.writeFileSync(path.join(dir, 'empty'), '');
+  fs.symlinkSync('f1', path.join(dir, 'lnk'));
+  return { dir, want: treeHashes(dir) };
+}
+
+async function send(l: Lab, dir: string, args: string[] = [], timeoutMs = 45_000): Promise<{ code: number; log: string }> {
+  const s = l.realUftp('server', [dir], { args: ['-R', '100000', '-x', '2', ...args], timeoutMs });
+  const code = await s.wait();
+  return { code, log: s.log() };
+}
+
+const dropTime = (line: string): string => line.replace(/;\d{4}\/\d\d\/\d\d-\d\d:\d\d:\d\d;/, ';TIME;');
+
+test('-F: the status file has the real uftpd\'s CONNECT and RESULT lines for the same session', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir } = source(l, 'F');
+  const fOurs = path.join(l.workDir, 'F', 'ours.status');
+  const fReal = path.join(l.workDir, 'F', 'real.status');
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'F', 'ours'), args: ['-F', fOurs] });
+  const real = await l.realUftpd('client2', { dest: path.join(l.workDir, 'F', 'real'), args: ['-F', fReal] });
+  const r = await send(l, dir);
+  await ours.kill();
+  await real.kill();
+  assert.equal(r.code, 0, r.log);
+  const mine = fs.readFileSync(fOurs, 'utf8').trim().split('\n').map(dropTime);
+  const theirs = fs.readFileSync(fReal, 'utf8').trim().split('\n').map(dropTime);
+  assert.ok(theirs.length >= 5, `the real uftpd wrote ${theirs.length} lines`);
+  assert.deepEqual(mine, theirs, 'same lines apart from the time (both with -q: the server name is its address)');
+  assert.match(fs.readFileSync(fOurs, 'utf8'), /^CONNECT;\d{4}\/\d\d\/\d\d-\d\d:\d\d:\d\d;/);
+});
+
+test('-t: each file goes to {name}.~uftp-{group}-{file} beside it, renamed when complete', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir, want } = source(l, 't', 1_500_000);
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 't', 'ours'), args: ['-t'] });
+  const seen = new Set<string>();
+  const watch = setInterval(() => {
+    try {
+      for (const f of fs.readdirSync(path.join(ours.dest, 'src'))) seen.add(f);
+    } catch {
+      // not there yet
+    }
+  }, 20);
+  const r = await send(l, dir, ['-R', '3000']);
+  clearInterval(watch);
+  await ours.kill();
+  assert.equal(r.code, 0, r.log);
+  assert.ok([...seen].some((f) => /^f1\.~uftp-[0-9A-F]{8}-0001$/.test(f)), `a temp file was seen: ${[...seen].join(' ')}`);
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.ok(!fs.readdirSync(path.join(ours.dest, 'src')).some((f) => f.includes('.~uftp-')), 'no temp file left');
+});
+
+test('-T with -s: files appear only when the session ends; the script is called once with the top-level entries, as the real uftpd', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir, want } = source(l, 'T');
+  const script = path.join(l.workDir, 'T', 'post.sh');
+  fs.writeFileSync(script, `#!/bin/sh\necho "$@" >> "$0.$(hostname).out"\n`, { mode: 0o755 });
+  const tmpOurs = path.join(l.workDir, 'T', 'tmp-ours');
+  const tmpReal = path.join(l.workDir, 'T', 'tmp-real');
+  fs.mkdirSync(tmpOurs);
+  fs.mkdirSync(tmpReal);
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'T', 'ours'), args: ['-T', tmpOurs, '-s', script, '-x', '3'] });
+  const real = await l.realUftpd('client2', { dest: path.join(l.workDir, 'T', 'real'), args: ['-T', tmpReal, '-s', script] });
+  const r = await send(l, dir);
+  await l.waitFor(() => fs.readdirSync(path.dirname(script)).filter((f) => f.endsWith('.out')).length >= 1, 5000, 'script output');
+  await new Promise((res) => setTimeout(res, 500));
+  await ours.kill();
+  await real.kill();
+  assert.equal(r.code, 0, r.log);
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(fs.readdirSync(tmpOurs), [], 'temp dir emptied');
+  const outs = fs.readdirSync(path.dirname(script)).filter((f) => f.endsWith('.out')).map((f) => fs.readFileSync(path.join(path.dirname(script), f), 'utf8').trim());
+  const norm = (s: string): string => s.replace(/[0-9A-F]{8}/, 'GROUP').replace(/\/(ours|real)\//, '/X/');
+  // both scripts ran in the same namespace family; hostnames may be equal: collect every line
+  const lines = outs.flatMap((o) => o.split('\n')).map(norm);
+  assert.ok(lines.length >= 2, `script lines: ${lines.join(' | ')}`);
+  assert.equal(new Set(lines).size, 1, `ours and the real uftpd called the script with the same arguments: ${lines.join(' | ')}`);
+  assert.match(lines[0], /^-I GROUP \S+\/T\/X\/src$/);
+});
+
+test('-s without -T: the script is called for each file with its full path, as the real uftpd', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir } = source(l, 's');
+  const mk = (who: string): string => {
+    const p = path.join(l.workDir, 's', `post-${who}.sh`);
+    fs.writeFileSync(p, `#!/bin/sh\necho "$@" >> ${p}.out\n`, { mode: 0o755 });
+    return p;
+  };
+  const so = mk('ours');
+  const sr = mk('real');
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 's', 'ours'), args: ['-s', so] });
+  const real = await l.realUftpd('client2', { dest: path.join(l.workDir, 's', 'real'), args: ['-s', sr] });
+  const r = await send(l, dir);
+  await new Promise((res) => setTimeout(res, 500));
+  await ours.kill();
+  await real.kill();
+  assert.equal(r.code, 0, r.log);
+  const norm = (p: string): string[] => fs.readFileSync(p + '.out', 'utf8').trim().split('\n').map((x) => x.replace(/[0-9A-F]{8}/, 'G').replace(/\/(ours|real)\//, '/X/')).sort();
+  assert.deepEqual(norm(so), norm(sr), 'same calls');
+  assert.ok(norm(so).some((x) => x.endsWith('/s/X/src/f1')));
+});
+
+test('-A: an existing file is moved to backup/YYYYMMDD/HHMMSS/full/path before the new one is written', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir, want } = source(l, 'A');
+  const dest = path.join(l.workDir, 'A', 'ours');
+  const backup = path.join(l.workDir, 'A', 'backup');
+  fs.mkdirSync(backup, { recursive: true });
+  const ours = await ourUftpd(l, 'client1', { dest, waitReady: false, args: ['-A', backup] });
+  await l.waitFor(() => ours.log().includes('Listening on port'), 10_000, 'ours');
+  fs.mkdirSync(path.join(dest, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(dest, 'src', 'f1'), 'the old f1\n');
+  const r = await send(l, dir);
+  await ours.kill();
+  assert.equal(r.code, 0, r.log);
+  assert.deepEqual(treeHashes(path.join(dest, 'src')), want);
+  const found = execFileSync('find', [backup, '-type', 'f']).toString().trim().split('\n');
+  assert.equal(found.length, 1, found.join('\n'));
+  assert.match(found[0], new RegExp(`^${backup}/\\d{8}/\\d{6}${path.join(dest, 'src', 'f1')}$`));
+  assert.equal(fs.readFileSync(found[0], 'utf8'), 'the old f1\n');
+});
+
+test('-x: log level 1 hides the per-session lines that level 2 shows; -c: a smaller cache means more writes', { timeout: 90_000 }, async () => {
+  const l = await theLab();
+  const { dir } = source(l, 'x', 2_000_000);
+  const quiet = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'x', 'q'), args: ['-x', '1'] });
+  await send(l, dir);
+  await quiet.kill();
+  assert.doesNotMatch(quiet.log(), /Received request from/);
+  const small = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'x', 's'), args: ['-x', '4', '-c', '10240'] });
+  await send(l, dir);
+  await small.kill();
+  assert.match(small.log(), /Received request from/);
+  const big = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'x', 'b'), args: ['-x', '4', '-c', '4194304'] });
+  await send(l, dir);
+  await big.kill();
+  const writes = (log: string): number => Number(/2000000 bytes written in (\d+) writes/.exec(log)?.[1] ?? NaN);
+  assert.ok(writes(small.log()) >= 190, `-c 10240: ${writes(small.log())} writes of at most 10 KB`);
+  assert.ok(writes(big.log()) <= 2, `-c 4194304: ${writes(big.log())} writes`);
+});
+
+test('-U, -p, -M: our ID in REGISTER, another port and another public address', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir, want } = source(l, 'U');
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'U', 'ours'), args: ['-U', '0x12345678', '-p', '1055', '-M', '230.9.9.9'] });
+  const r = await send(l, dir, ['-p', '1055', '-M', '230.9.9.9']);
+  await ours.kill();
+  assert.equal(r.code, 0, r.log);
+  assert.match(r.log, /Received REGISTER from client 0x12345678/);
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+});
+
+test('-I: the ID comes from the -I interface and counts in a closed group; an unlisted client stays out; -Q: DSCP seen on the wire', { timeout: 90_000 }, async () => {
+  const l = await theLab();
+  const { dir, want } = source(l, 'I');
+  const cap = await l.capture('client1', 'eS', path.join(l.workDir, 'I', 'c.pcap'), ['udp', 'and', 'src', 'host', l.addrOf('client1')]);
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'I', 'ours'), args: ['-I', 'eS', '-Q', '46', '-x', '3'] });
+  const r = await send(l, dir, ['-H', l.uidOf('client1')]);
+  await new Promise((res) => setTimeout(res, 300));
+  await cap.kill();
+  assert.equal(r.code, 0, r.log);
+  assert.match(r.log, new RegExp(`Received REGISTER from client ${l.uidOf('client1')}`, 'i'), 'ID from the -I interface address');
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  const tos = execFileSync('tshark', ['-r', path.join(l.workDir, 'I', 'c.pcap'), '-T', 'fields', '-e', 'ip.dsfield']).toString().trim().split('\n');
+  assert.ok(tos.length > 0 && tos.every((t) => Number(t) === 46 << 2), `TOS bytes: ${[...new Set(tos)].join(',')}`);
+  // a closed group that lists someone else: ours does not register
+  const r2 = await send(l, dir, ['-H', '0x01020304', '-s', '10']);
+  await ours.kill();
+  assert.notEqual(r2.code, 0);
+  assert.match(ours.log(), /Name not in host list/);
+});
+
+test('daemon: without -d it detaches after start-up; -L log, -P pidfile, -N nice, -B buffer; SIGTERM exits', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const logf = path.join(l.workDir, 'D', 'uftpd.log');
+  const pidf = path.join(l.workDir, 'D', 'uftpd.pid');
+  const dest = path.join(l.workDir, 'D', 'dest');
+  fs.mkdirSync(dest, { recursive: true });
+  const launcher = l.ours('client1', 'uftpd', ['-D', dest, '-L', logf, '-P', pidf, '-N', '5', '-B', '524288', '-x', '2'], { timeoutMs: 20_000 });
+  assert.equal(await launcher.wait(), 0, 'the launching process exits 0 once the daemon started');
+  const pid = Number(fs.readFileSync(pidf, 'utf8').trim());
+  assert.ok(pid > 0 && pidAlive(pid), 'the daemon runs with the pid in -P');
+  const nice = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+  assert.equal(nice, 5, '-N 5');
+  assert.match(fs.readFileSync(logf, 'utf8'), /Listening on port 1044/);
+  const ss = (await l.exec('client1', ['ss', '-Hlunm', 'sport', '=', ':1044'])).stdout;
+  const rb = Number(/rb(\d+)/.exec(ss)?.[1]);
+  assert.ok(rb >= 524288, `receive buffer ${rb} (ss: ${ss.trim()})`);
+  process.kill(pid, 'SIGTERM');
+  await l.waitFor(() => !pidAlive(pid), 10_000, 'daemon exit');
+  assert.match(fs.readFileSync(logf, 'utf8'), /Exiting on signal 15/);
+});
+
+test('exit codes: 1 for a bad option, 3 for an unreadable key, 4 for an unwritable log, 2 for a port in use', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const run = async (args: string[]): Promise<{ code: number; out: string }> => {
+    const p = l.ours('client2', 'uftpd', args, { timeoutMs: 15_000 });
+    return { code: await p.wait(), out: p.log() };
+  };
+  const bad = await run(['-x', '9']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.out, /uftpd: -x: /);
+  assert.equal((await run(['-d', '-c', '100'])).code, 1, '-c below 10240');
+  assert.equal((await run(['-d', '-T', '/tmp', '-A', '/tmp'])).code, 1, '-T with -A');
+  assert.equal((await run(['-d', '-k', '/nonexistent/key.pem'])).code, 3);
+  assert.equal((await run(['-L', '/nonexistent/dir/uftpd.log'])).code, 4);
+  const first = await ourUftpd(l, 'client2', { dest: path.join(l.workDir, 'E', 'd1'), args: ['-p', '1077'] });
+  const second = await run(['-d', '-p', '1077', '-D', path.join(l.workDir, 'E', 'd1')]);
+  await first.kill();
+  assert.equal(second.code, 2, second.out);
+});
