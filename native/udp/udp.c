@@ -45,7 +45,8 @@
 #define SO_RXQ_OVFL 40
 #endif
 
-/* Per received datagram: 16 int32 in the meta ring. */
+/* Per received datagram: 20 int32 in the meta ring. With UDP GRO one ring slot may hold up to 64 datagrams
+ * (coalesced by the kernel, split here), so the meta ring has 64 entries per slot then. */
 enum {
   RM_LEN = 0,      /* bytes in the slot (min(real length, slotSize)) */
   RM_REALLEN = 1,  /* the datagram's real length */
@@ -57,7 +58,8 @@ enum {
   RM_IFINDEX = 13, /* arrival interface, 0 unknown */
   RM_TOS = 14,     /* TOS / traffic class byte, -1 unknown */
   RM_DSTFAM = 15,  /* family of RM_DST: 0 unknown, 4, 6 */
-  RM_SIZE = 16
+  RM_OFF = 16,     /* where the datagram starts in the ring */
+  RM_SIZE = 20
 };
 /* Per staged datagram to send: 4 int32. */
 enum { SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4 };
@@ -65,7 +67,7 @@ enum { SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4 };
 enum {
   ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
   ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11,
-  ST_LAST_ERRNO = 12, ST_SIZE = 16
+  ST_LAST_ERRNO = 12, ST_GRO = 13, ST_SIZE = 16
 };
 
 #define MAX_DESTS 4096
@@ -74,6 +76,10 @@ enum {
 #define GSO_MIN_RUN 4 /* shorter runs go in the sendmmsg vector: one syscall either way */
 #define GSO_MAX_BYTES 65000
 #define CTRL_LEN 256
+#define GRO_MAX_SEGS 64
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 typedef struct {
   napi_env env;
@@ -90,7 +96,7 @@ typedef struct {
   napi_ref on_batch, on_writable;
   napi_async_context actx;
   /* receive */
-  int rslots, rslot_size;
+  int rslots, rslot_size, rmeta_cap;
   uint8_t *rbuf;
   int32_t *rmeta;
   napi_ref rbuf_ref, rmeta_ref;
@@ -277,7 +283,8 @@ static void update_poll(sock_t *s) {
 
 /* ---------- receive ---------- */
 
-static void parse_cmsgs(sock_t *s, struct msghdr *mh, int32_t *m) {
+static void parse_cmsgs(sock_t *s, struct msghdr *mh, int32_t *m, int *gro) {
+  *gro = 0;
   m[RM_IFINDEX] = 0;
   m[RM_TOS] = -1;
   m[RM_DSTFAM] = 0;
@@ -303,6 +310,10 @@ static void parse_cmsgs(sock_t *s, struct msghdr *mh, int32_t *m) {
       int v;
       memcpy(&v, CMSG_DATA(c), sizeof v);
       m[RM_TOS] = v & 0xff;
+    } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      int v;
+      memcpy(&v, CMSG_DATA(c), sizeof v);
+      *gro = v;
     } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
       uint32_t v;
       memcpy(&v, CMSG_DATA(c), sizeof v);
@@ -311,12 +322,16 @@ static void parse_cmsgs(sock_t *s, struct msghdr *mh, int32_t *m) {
   }
 }
 
-static void fill_meta(sock_t *s, int i) {
+/* Fills the meta entries of ring slot i from entry k on; returns how many (more than one when the kernel
+ * coalesced datagrams with GRO: they are split at the segment size it reports). */
+static int fill_meta(sock_t *s, int i, int k) {
   struct mmsghdr *mm = &s->rmsgs[i];
-  int32_t *m = s->rmeta + (size_t)i * RM_SIZE;
+  int32_t *m = s->rmeta + (size_t)k * RM_SIZE;
   unsigned real = mm->msg_len;
+  unsigned len = real > (unsigned)s->rslot_size ? (unsigned)s->rslot_size : real;
   m[RM_REALLEN] = (int32_t)real;
-  m[RM_LEN] = (int32_t)(real > (unsigned)s->rslot_size ? (unsigned)s->rslot_size : real);
+  m[RM_LEN] = (int32_t)len;
+  m[RM_OFF] = i * s->rslot_size;
   int trunc = (mm->msg_hdr.msg_flags & MSG_TRUNC) != 0 || real > (unsigned)s->rslot_size;
   m[RM_FLAGS] = trunc ? 1 : 0;
   if (trunc) s->stats[ST_TRUNCATED]++;
@@ -333,7 +348,20 @@ static void fill_meta(sock_t *s, int i) {
     m[RM_PORT] = ntohs(a->sin6_port);
     memcpy(&m[RM_SRC], &a->sin6_addr, 16);
   }
-  parse_cmsgs(s, &mm->msg_hdr, m);
+  int gro;
+  parse_cmsgs(s, &mm->msg_hdr, m, &gro);
+  if (gro <= 0 || trunc || len <= (unsigned)gro) return 1;
+  int n = (int)((len + (unsigned)gro - 1) / (unsigned)gro);
+  if (k + n > s->rmeta_cap) n = s->rmeta_cap - k; /* cannot happen: 64 entries per slot */
+  for (int j = n - 1; j >= 0; j--) {
+    int32_t *e = s->rmeta + (size_t)(k + j) * RM_SIZE;
+    if (j > 0) memcpy(e, m, RM_SIZE * sizeof *m);
+    unsigned at = (unsigned)j * (unsigned)gro;
+    e[RM_OFF] = i * s->rslot_size + (int32_t)at;
+    e[RM_LEN] = e[RM_REALLEN] = (int32_t)(len - at < (unsigned)gro ? len - at : (unsigned)gro);
+  }
+  s->stats[ST_GRO] += n;
+  return n;
 }
 
 static void call_js(sock_t *s, napi_ref fn_ref, int argc, int32_t arg) {
@@ -373,10 +401,11 @@ static void do_recv(sock_t *s) {
       return;
     }
     if (n == 0) return;
-    for (int i = 0; i < n; i++) fill_meta(s, i);
-    s->stats[ST_RECV] += n;
+    int k = 0;
+    for (int i = 0; i < n; i++) k += fill_meta(s, i, k);
+    s->stats[ST_RECV] += k;
     s->stats[ST_RECV_CALLS]++;
-    call_js(s, s->on_batch, 1, n);
+    call_js(s, s->on_batch, 1, k);
     if (n < s->rslots) return;
   }
 }
@@ -618,7 +647,11 @@ static napi_value New(napi_env env, napi_callback_info info) {
   void *p;
   CHECK(napi_create_arraybuffer(env, (size_t)slots * slot_size, &p, &rbuf));
   s->rbuf = p;
-  CHECK(napi_create_arraybuffer(env, (size_t)slots * RM_SIZE * 4, &p, &rmeta));
+  /* UDP GRO needs room for a whole coalesced datagram (64 KiB) per slot, and 64 meta entries per slot */
+  int gro = slot_size >= 65536;
+  s->rmeta_cap = gro ? slots * GRO_MAX_SEGS : slots;
+  if (gro) setsockopt(s->fd, SOL_UDP, UDP_GRO, &one, sizeof one);
+  CHECK(napi_create_arraybuffer(env, (size_t)s->rmeta_cap * RM_SIZE * 4, &p, &rmeta));
   s->rmeta = p;
   CHECK(napi_create_arraybuffer(env, (size_t)sbytes, &p, &sbuf));
   s->sbuf = p;
@@ -812,7 +845,7 @@ static napi_value Ntop(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   int32_t slot, which;
   if (arg_int(env, argv[0], &slot) || arg_int(env, argv[1], &which)) return NULL;
-  if (slot < 0 || slot >= s->rslots) return int_value(env, -EINVAL);
+  if (slot < 0 || slot >= s->rmeta_cap) return int_value(env, -EINVAL);
   int32_t *m = s->rmeta + (size_t)slot * RM_SIZE;
   int fam = which ? m[RM_DSTFAM] : m[RM_FAMILY];
   char text[INET6_ADDRSTRLEN];
@@ -853,7 +886,8 @@ static napi_value Local(napi_env env, napi_callback_info info) {
 }
 
 /* setOpt(which, value) -> 0 | -errno.  which: 1 rcvbuf 2 sndbuf 3 mcast ttl 4 mcast loop 5 tos 6 mcast ifindex
- *  7 unicast ttl 8 GSO on (1) / off (0) 9 per-datagram destination / interface / TOS on (1) / off (0) */
+ *  7 unicast ttl 8 GSO on (1) / off (0) 9 per-datagram destination / interface / TOS on (1) / off (0)
+ *  10 UDP GRO on (1, only with 64 KiB slots) / off (0) */
 static napi_value SetOpt(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -906,6 +940,10 @@ static napi_value SetOpt(napi_env env, napi_callback_info info) {
            : setsockopt(s->fd, IPPROTO_IP, IP_TTL, &v, sizeof v);
     break;
   case 9: set_recv_info(s, v ? 1 : 0); break;
+  case 10:
+    v = v && s->rslot_size >= 65536;
+    r = setsockopt(s->fd, SOL_UDP, UDP_GRO, &v, sizeof v);
+    break;
   case 8:
     s->gso_ok = v ? 1 : 0;
     s->stats[ST_GSO_ENABLED] = s->gso_ok;

@@ -195,7 +195,7 @@ export class DgramSocket implements EngineSocket {
   stats(): EngineStats {
     return {
       received: this.received, recvCalls: this.received, sent: this.sent - this.sendErrors, sendmmsgCalls: 0, gsoCalls: 0,
-      gsoFallbacks: 0, sendErrors: this.sendErrors, blocked: 0, refused: 0, truncated: this.truncatedCount, gso: false,
+      gsoFallbacks: 0, sendErrors: this.sendErrors, blocked: 0, refused: 0, truncated: this.truncatedCount, gso: false, groCoalesced: 0,
     };
   }
 

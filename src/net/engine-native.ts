@@ -16,15 +16,15 @@ import {
 } from './engine.js';
 
 // receive meta (int32 per datagram)
-const RM_LEN = 0, RM_REALLEN = 1, RM_FLAGS = 2, RM_FAMILY = 3, RM_PORT = 4, RM_SRC = 5, RM_IFINDEX = 13, RM_TOS = 14, RM_DSTFAM = 15;
-const RM_SIZE = 16;
+const RM_LEN = 0, RM_REALLEN = 1, RM_FLAGS = 2, RM_FAMILY = 3, RM_PORT = 4, RM_SRC = 5, RM_IFINDEX = 13, RM_TOS = 14, RM_DSTFAM = 15, RM_OFF = 16;
+const RM_SIZE = 20;
 // send meta (int32 per staged datagram)
 const SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4;
 // stats (float64)
 const ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
-  ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11;
+  ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11, ST_GRO = 13;
 // setOpt / getOpt
-const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9;
+const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9, OPT_GRO = 10;
 
 const MAX_DESTS = 4096;
 export const DEFAULT_RING_SLOTS = 64;
@@ -36,8 +36,9 @@ class NativeBatch implements RecvBatch {
   count = 0;
   constructor(private readonly s: NativeSocket) {}
   data(i: number): Buffer {
-    const off = i * this.s.slotSize;
-    return this.s.ring.subarray(off, off + this.s.meta[i * RM_SIZE + RM_LEN]);
+    const m = this.s.meta;
+    const off = m[i * RM_SIZE + RM_OFF];
+    return this.s.ring.subarray(off, off + m[i * RM_SIZE + RM_LEN]);
   }
   length(i: number): number {
     return this.s.meta[i * RM_SIZE + RM_LEN];
@@ -121,6 +122,7 @@ export class NativeSocket implements EngineSocket {
     this.batch = new NativeBatch(this);
     if (o.gso === false) this.sock.setOpt(OPT_GSO, 0);
     if (o.recvInfo === false) this.sock.setOpt(OPT_RECV_INFO, 0);
+    if (o.gro === false) this.sock.setOpt(OPT_GRO, 0);
   }
 
   bind(address: string, port: number, reuseAddr: boolean, ipv6Only: boolean): Promise<Error | undefined> {
@@ -344,7 +346,7 @@ export class NativeSocket implements EngineSocket {
     return {
       received: s[ST_RECV], recvCalls: s[ST_RECV_CALLS], sent: s[ST_SENT], sendmmsgCalls: s[ST_SENDMMSG_CALLS],
       gsoCalls: s[ST_GSO_CALLS], gsoFallbacks: s[ST_GSO_FALLBACKS], sendErrors: s[ST_SEND_ERRORS], blocked: s[ST_BLOCKED],
-      refused: this.refused, truncated: s[ST_TRUNCATED], gso: s[ST_GSO_ENABLED] === 1,
+      refused: this.refused, truncated: s[ST_TRUNCATED], gso: s[ST_GSO_ENABLED] === 1, groCoalesced: s[ST_GRO],
     };
   }
 

@@ -58,6 +58,8 @@ export interface EngineStats {
   readonly refused: number;
   readonly truncated: number;
   readonly gso: boolean;
+  /** Datagrams that arrived coalesced by UDP GRO (split by the engine). */
+  readonly groCoalesced: number;
 }
 
 export type SendCallback = (err: Error | null) => void;
@@ -74,6 +76,9 @@ export interface EngineSocketOptions {
   readonly gso?: boolean;
   /** Per-datagram destination, interface and TOS (native; control messages cost ~10% of a receive). Default true. */
   readonly recvInfo?: boolean;
+  /** UDP GRO on receive (native, with 64 KiB slots): the kernel may hand over up to 64 datagrams of one flow as
+   *  one, split again by the engine. Default true. */
+  readonly gro?: boolean;
 }
 
 /**

@@ -73,6 +73,8 @@ export interface UdpEndpointOptions {
   /** Read each datagram's destination, interface and TOS (native). Default true; off saves two control
    *  messages per datagram where nobody looks (b.to / b.ifindex / b.tos then say unknown). */
   readonly recvInfo?: boolean;
+  /** UDP GRO (native): default on; UFTP_UDP_GRO=0 turns it off for the process (for measurements). */
+  readonly gro?: boolean;
 }
 
 export interface BufferSizes {
@@ -107,6 +109,10 @@ export class UdpEndpoint {
     this.family = family;
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Which backend this endpoint runs on. */
   get backend(): BackendKind {
     return this.engine.kind;
@@ -122,7 +128,7 @@ export class UdpEndpoint {
     const choice = udpBackend();
     const kind = o.backend ?? choice.kind;
     let engine: EngineSocket;
-    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0', recvInfo: o.recvInfo };
+    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0', recvInfo: o.recvInfo, gro: o.gro ?? process.env.UFTP_UDP_GRO !== '0' };
     if (kind === 'native') {
       const addon = loadNativeAddon();
       if (!addon) return { ok: false, error: choice.error ?? `UDP engine: the uftp-udp addon did not load` };
@@ -178,7 +184,7 @@ export class UdpEndpoint {
       ep.warnings.push(`UDP buffer size ${bufferSize} clamped by the kernel: receive ${buffers.recv}, send ${buffers.send}`);
     }
     try {
-      engine.start(o.onBatch ?? perMessage(o.onMessage as MessageHandler, (o.borrow ?? false) || kind === 'dgram'), o.onError ?? (() => undefined));
+      engine.start(o.onBatch ?? perMessage(o.onMessage as MessageHandler, (o.borrow ?? false) || kind === 'dgram', ep), o.onError ?? (() => undefined));
     } catch (e) {
       return fail(`Error starting the socket: ${(e as Error).message}`);
     }
@@ -329,10 +335,11 @@ export class UdpEndpoint {
 
 /** Adapts a per-datagram handler to batches: copies (or borrows: dgram's buffers are the datagram's own) each
  * datagram; truncated ones are dropped (counted in stats().truncated). */
-function perMessage(onMessage: MessageHandler, borrow: boolean): (b: RecvBatch) => void {
+function perMessage(onMessage: MessageHandler, borrow: boolean, ep: UdpEndpoint): (b: RecvBatch) => void {
   return (b) => {
     const n = b.count;
     for (let i = 0; i < n; i++) {
+      if (ep.isClosed) return; // closed by the handler: the rest of the batch is dropped with the socket
       if (b.truncated(i)) continue;
       const view = b.data(i);
       onMessage(borrow ? view : Buffer.from(view), b.from(i));
