@@ -1,0 +1,87 @@
+// OUR uftpd behind the real proxies and the real response proxy, over IPv6, and with TFMCC congestion control;
+// files checked by SHA-256. Needs root, the real suite and the compiled bins.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Lab, treeHashes } from '../../src/lab/lab.js';
+import { ourUftpd } from './helpers/uftpd.js';
+
+const OCTET = 84;
+const labs: Lab[] = [];
+after(async () => {
+  for (const l of labs) await l.down();
+});
+async function up(fig: 'fig1' | 'fig2', ipv6 = false): Promise<Lab> {
+  const l = await Lab.up(fig, { prefix: `ufp${randomBytes(3).toString('hex')}`, octet: OCTET, ...(ipv6 ? { ipv6 } : {}) });
+  labs.push(l);
+  return l;
+}
+
+function source(l: Lab, size = 800_000): { dir: string; want: Map<string, string> } {
+  const dir = path.join(l.workDir, 'src');
+  fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'a.bin'), randomBytes(size));
+  fs.writeFileSync(path.join(dir, 'sub', 'b.txt'), 'paths\n');
+  return { dir, want: treeHashes(dir) };
+}
+
+test('TFMCC (uftp -C tfmcc): our uftpd beside the real uftpd, byte-identical', { timeout: 90_000 }, async () => {
+  const l = await up('fig2');
+  const { dir, want } = source(l, 2_000_000);
+  const ours = await ourUftpd(l, 'client1', { args: ['-x', '3'] });
+  const real = await l.realUftpd('client2');
+  const s = l.realUftp('server', [dir], { args: ['-C', 'tfmcc', '-x', '2'], timeoutMs: 60_000 });
+  const code = await s.wait();
+  assert.equal(code, 0, s.log().split('\n').slice(-10).join('\n'));
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  await l.down();
+});
+
+test('-R: plain session through the real response proxy (fig2): our responses go to the proxy, which aggregates them', { timeout: 90_000 }, async () => {
+  const l = await up('fig2');
+  const { dir, want } = source(l);
+  await l.realProxy('rproxy1', ['-r', '-x', '3']);
+  const ours = await ourUftpd(l, 'client1', { args: ['-x', '3', '-R', l.addrOf('rproxy1')] });
+  const real = await l.realUftpd('client2', { args: ['-R', l.addrOf('rproxy1')] });
+  const s = l.realUftp('server', [dir], { args: ['-R', '50000', '-x', '2'], timeoutMs: 60_000 });
+  const code = await s.wait();
+  assert.equal(code, 0, s.log().split('\n').slice(-10).join('\n'));
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  assert.match(s.log(), new RegExp(`COMPLETE from proxy ${l.uidOf('rproxy1')}`, 'i'), 'completions came through the proxy');
+  await l.down();
+});
+
+test('fig1: through the real server proxy and client proxy (tunnel) to our uftpd beside a real uftpd', { timeout: 90_000 }, async () => {
+  const l = await up('fig1');
+  const { dir, want } = source(l);
+  const ours = await ourUftpd(l, 'clientB1', { args: ['-x', '3'] });
+  const real = await l.realUftpd('clientB2');
+  await l.realProxy('cproxyB', ['-c', '-x', '3']);
+  await l.realProxy('sproxyB', ['-s', l.tunnelDest('cproxyB'), '-x', '3']);
+  const s = l.realUftp('server', [dir], { args: ['-R', '50000', '-x', '2'], timeoutMs: 60_000 });
+  const code = await s.wait();
+  assert.equal(code, 0, s.log().split('\n').slice(-10).join('\n'));
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  assert.match(s.log(), new RegExp(`COMPLETE from proxy ${l.uidOf('cproxyB')}`, 'i'));
+  await l.down();
+});
+
+test('IPv6: the real uftp on ff15::1 / ff15::2 to our uftpd (-M ff15::1 -I its IPv6 address) beside the real uftpd', { timeout: 90_000 }, async () => {
+  const l = await up('fig2', true);
+  const { dir, want } = source(l);
+  const v6 = (h: string): string => l.addrOf(h, undefined, 'ipv6');
+  const ours = await ourUftpd(l, 'client1', { args: ['-x', '3', '-M', 'ff15::1', '-I', v6('client1'), '-U', l.uidOf('client1')] });
+  const real = await l.realUftpd('client2', { args: ['-M', 'ff15::1', '-I', v6('client2')] });
+  const s = l.realUftp('server', [dir], { args: ['-R', '50000', '-x', '2', '-M', 'ff15::1', '-P', 'ff15::2', '-I', v6('server')], timeoutMs: 60_000 });
+  const code = await s.wait();
+  assert.equal(code, 0, `${s.log().split('\n').slice(-10).join('\n')}\n--- ours\n${ours.log()}`);
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  assert.match(ours.log(), /Using private multicast address ff15::2/);
+  await l.down();
+});
