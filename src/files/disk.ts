@@ -163,8 +163,9 @@ export class Disk {
     // sync mode looks at the file in the destination (with -T there is none to look at: the manual says so)
     let status: number = CompStat.NORMAL;
     if (sync && existing?.isFile()) {
-      if (Math.floor(existing.mtimeMs / 1000) >= mtime) status = CompStat.SKIPPED;
-      else status = CompStat.OVERWRITE;
+      // black-box, the real uftpd 4.10.2: skipped when the existing file is newer, or as old and of the same size
+      const em = Math.floor(existing.mtimeMs / 1000);
+      status = em > mtime || (em === mtime && existing.size === size) ? CompStat.SKIPPED : CompStat.OVERWRITE;
     }
     if (preview || status === CompStat.SKIPPED) return { req, ok: true, status };
     const temp = this.cfg.tempFiles === true && this.cfg.tempDir === undefined;

@@ -71,6 +71,17 @@ for (const [i, c] of CASES.entries()) {
   });
 }
 
+test('encrypted with the default keys on both sides (512-bit RSA: PKCS#1 v1.5 premaster, too small for OAEP)', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir, want } = source(l, 'srcdefault');
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'destdefault'), args: ['-x', '3'] });
+  const server = l.realUftp('server', [dir], { args: ['-R', '100000', '-x', '2', '-e', 'rsa', '-Y', 'aes128-cbc', '-h', 'sha1'], timeoutMs: 45_000 });
+  const code = await server.wait();
+  await ours.kill();
+  assert.equal(code, 0, server.log().split('\n').slice(-8).join('\n'));
+  assert.deepEqual(treeHashes(path.join(ours.dest, path.basename(dir))), want);
+});
+
 test('-E: our uftpd refuses a plain session with an ABORT the server logs', { timeout: 60_000 }, async () => {
   const l = await theLab();
   const { dir } = source(l, 'srcE');

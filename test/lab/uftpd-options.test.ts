@@ -58,6 +58,43 @@ test('-F: the status file has the real uftpd\'s CONNECT and RESULT lines for the
   assert.match(fs.readFileSync(fOurs, 'utf8'), /^CONNECT;\d{4}\/\d\d\/\d\d-\d\d:\d\d:\d\d;/);
 });
 
+test('sync mode (uftp -z): skipped / overwritten / copied decided as the real uftpd decides, same status lines', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const dir = path.join(l.workDir, 'z', 'src');
+  fs.mkdirSync(dir, { recursive: true });
+  const t = 1_700_000_000;
+  for (const f of ['old', 'new', 'same', 'samesize', 'fresh']) {
+    fs.writeFileSync(path.join(dir, f), `content ${f}`);
+    fs.utimesSync(path.join(dir, f), t, t);
+  }
+  const seed = (dest: string): void => {
+    fs.mkdirSync(path.join(dest, 'src'), { recursive: true });
+    const put = (f: string, text: string, m: number): void => {
+      fs.writeFileSync(path.join(dest, 'src', f), text);
+      fs.utimesSync(path.join(dest, 'src', f), m, m);
+    };
+    put('old', 'x', t - 100);
+    put('new', 'x', t + 100);
+    put('same', 'x', t);
+    put('samesize', 'content samesize', t);
+  };
+  const fo = path.join(l.workDir, 'z', 'ours.status');
+  const fr = path.join(l.workDir, 'z', 'real.status');
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'z', 'ours'), args: ['-F', fo] });
+  const real = await l.realUftpd('client2', { dest: path.join(l.workDir, 'z', 'real'), args: ['-F', fr] });
+  seed(ours.dest);
+  seed(real.dest);
+  const r = await send(l, dir, ['-z']);
+  await ours.kill();
+  await real.kill();
+  assert.equal(r.code, 0, r.log);
+  const lines = (f: string): string[] => fs.readFileSync(f, 'utf8').trim().split('\n').map(dropTime).filter((x) => x.startsWith('RESULT')).sort();
+  assert.deepEqual(lines(fo), lines(fr));
+  assert.ok(lines(fo).some((x) => x.endsWith('src/new;0KB;skipped')) && lines(fo).some((x) => x.endsWith('src/old;0KB;overwritten')));
+  assert.equal(fs.readFileSync(path.join(ours.dest, 'src', 'new'), 'utf8'), 'x', 'a skipped file is left alone');
+  assert.equal(fs.readFileSync(path.join(ours.dest, 'src', 'old'), 'utf8'), 'content old');
+});
+
 test('-t: each file goes to {name}.~uftp-{group}-{file} beside it, renamed when complete', { timeout: 60_000 }, async () => {
   const l = await theLab();
   const { dir, want } = source(l, 't', 1_500_000);

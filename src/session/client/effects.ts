@@ -7,7 +7,7 @@ import type { Endpoint } from '../../core/machine.js';
 import type { Placed } from '../../files/paths.js';
 
 /** How a received file ended up, in the words of the status file (-F RESULT lines; the real uftpd's words). */
-export type ResultWord = 'copied' | 'overwrite' | 'skipped' | 'rejected';
+export type ResultWord = 'copied' | 'overwritten' | 'skipped' | 'rejected';
 
 /** Session identity in effects: the machine's own session number plus the group for names and logs. */
 export interface SessionRef {

@@ -221,9 +221,9 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         if (f.info.fileType === FileType.REG) {
           if (r.status === CompStat.SKIPPED || (s.flags & AnnounceFlag.SYNC_PREVIEW) !== 0) {
             this.pending.delete(r.req);
-            return this.answerComplete(s, f, r.status, r.status === CompStat.SKIPPED ? 'skipped' : r.status === CompStat.OVERWRITE ? 'overwrite' : 'copied');
+            return this.answerComplete(s, f, r.status, r.status === CompStat.SKIPPED ? 'skipped' : r.status === CompStat.OVERWRITE ? 'overwritten' : 'copied');
           }
-          f.word = r.status === CompStat.OVERWRITE ? 'overwrite' : 'copied';
+          f.word = r.status === CompStat.OVERWRITE ? 'overwritten' : 'copied';
           f.answer = { kind: 'ack' };
           f.state = 'receiving';
           this.log(s, f.id, 4, `${r.status === CompStat.OVERWRITE ? 'Overwriting' : 'Receiving'} ${f.name}`);
@@ -235,13 +235,13 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         this.pending.delete(r.req);
         const ext: Extension[] = r.free !== undefined ? [{ type: 'EXT_FREESPACE_INFO', freespace: r.free }] : [];
         if (r.free !== undefined) this.log(s, f.id, 3, `Free space: ${r.free}`);
-        return this.answerComplete(s, f, r.status, r.status === CompStat.OVERWRITE ? 'overwrite' : 'copied', ext);
+        return this.answerComplete(s, f, r.status, r.status === CompStat.OVERWRITE ? 'overwritten' : 'copied', ext);
       }
       case 'finishing': {
         this.pending.delete(r.req);
         f.state = 'finished';
         this.log(s, f.id, 2, 'File transfer complete');
-        if (f.completeOwed) this.answerComplete(s, f, f.word === 'overwrite' ? CompStat.OVERWRITE : CompStat.NORMAL, f.word ?? 'copied');
+        if (f.completeOwed) this.answerComplete(s, f, f.word === 'overwritten' ? CompStat.OVERWRITE : CompStat.NORMAL, f.word ?? 'copied');
         return;
       }
       default:
@@ -725,7 +725,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         if (f.answer?.kind === 'complete') this.sendComplete(s, f.id, f.answer.status, f.answer.ext);
         return;
       case 'finished':
-        return this.answerComplete(s, f, f.word === 'overwrite' ? CompStat.OVERWRITE : CompStat.NORMAL, f.word ?? 'copied');
+        return this.answerComplete(s, f, f.word === 'overwritten' ? CompStat.OVERWRITE : CompStat.NORMAL, f.word ?? 'copied');
       case 'finishing':
         f.completeOwed = true;
         return;
