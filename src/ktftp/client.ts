@@ -1,6 +1,6 @@
 /**
- * The ktftp client driver: one UDP socket, the real clock, and the server-key pin (-F or known_hosts)
- * around ClientSession.
+ * The ktftp client driver: one UDP socket, the real clock, and the server-key pin (-F or known_hosts) around a
+ * ClientTransfer (machine.ts), run by the one event loop (src/daemon/loop.ts).
  */
 import * as dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
@@ -11,8 +11,10 @@ import type { KeyObject } from 'node:crypto';
 import { fingerprint } from '../crypto/pubkey.js';
 import { ClientSession, type ClientRequest } from './client-session.js';
 import { literalLookup } from '../core/address.js';
+import { EventLoop } from '../daemon/loop.js';
+import { ClientTransfer, type KtftpEffect } from './machine.js';
+import { loopSocket } from './server.js';
 import type { Outcome } from './transfer.js';
-import { encode, ErrCode } from './wire.js';
 
 export function defaultKnownHosts(): string {
   return join(process.env.HOME ?? homedir(), '.ktftp', 'known_hosts');
@@ -79,95 +81,62 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
     return { outcome, session, elapsedMs: 0 };
   }
   const session = new ClientSession(r);
+  const family = addr.family === 6 ? 6 : 4;
   // Every send goes to an address already resolved above: no lookup per packet (see literalLookup).
-  const sock = dgram.createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
+  const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
   const t0 = performance.now();
+  const transfer = new ClientTransfer(session, { address: addr.address, port: r.port });
   return new Promise<ClientResult>((resolve) => {
-    let serverPort = r.port;
-    let timer: NodeJS.Timeout | null = null;
-    let timerAt = 0;
     let finished = false;
-    let preparing = false;
-    /** Seals the likely next packet after this turn's sends went out (see ClientSession.prepare). */
-    const prepareSoon = (): void => {
-      if (preparing || !session.wantsPrepare) return;
-      preparing = true;
-      setImmediate(() => {
-        preparing = false;
-        if (finished) return;
-        try {
-          session.prepare();
-        } catch (e) {
-          send(session.cancel(`internal error: ${(e as Error).message}`));
-          after();
-        }
-      });
-    };
     const finish = (): void => {
       if (finished) return;
       finished = true;
-      if (timer !== null) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
+      // what the transfer queued with its end goes out in this turn: close after that
       setImmediate(() => {
+        loop.stop();
         sock.close();
         resolve({ outcome: session.outcome!, session, elapsedMs: performance.now() - t0 });
       });
     };
-    const send = (out: Buffer[]): void => {
-      for (const d of out) sock.send(d, serverPort, addr.address);
-    };
-    const after = (): void => {
-      if (session.outcome !== null) return finish();
-      const d = session.deadline;
-      if (d === null) return finish();
-      // An early timer is harmless (handleTimeout does nothing before the deadline, then re-arms).
-      if (timer !== null && timerAt <= d) return;
-      if (timer !== null) clearTimeout(timer);
-      timerAt = d;
-      timer = setTimeout(() => {
-        timer = null;
-        let out: Buffer[];
-        try {
-          out = session.handleTimeout(performance.now());
-        } catch (e) {
-          out = session.cancel(`internal error: ${(e as Error).message}`);
+    const loop = new EventLoop<KtftpEffect>({
+      machine: transfer,
+      sockets: [loopSocket(sock, family)],
+      onEffect: (e) => {
+        if (e.kind === 'done') return finish();
+        if (e.kind === 'prepare') {
+          // seals the likely next packet after this turn's sends went out (see ClientSession.prepare)
+          setImmediate(() => {
+            if (finished) return;
+            try {
+              transfer.prepare();
+            } catch (err) {
+              transfer.cancel(`internal error: ${(err as Error).message}`);
+              loop.kick();
+            }
+          });
         }
-        send(out);
-        after();
-      }, Math.max(0, d - performance.now()) + 1);
-    };
+      },
+      onError: (e) => {
+        session.cancel(`internal error: ${(e as Error).message}`);
+        finish();
+      },
+    });
     const onAbort = (): void => {
-      send(session.cancel('Interrupted'));
-      after();
+      transfer.cancel('Interrupted');
+      loop.kick();
     };
     signal?.addEventListener('abort', onAbort);
     r.source?.onReadable?.(() => {
       if (finished) return;
-      send(session.poke(performance.now()));
-      after();
+      transfer.poke(performance.now());
+      loop.kick();
     });
     sock.on('error', (e) => {
       session.cancel(`socket: ${e.message}`);
       finish();
     });
-    sock.on('message', (m, ri) => {
-      if (ri.address !== addr.address) return;
-      if (session.locked && ri.port !== serverPort) {
-        sock.send(encode({ type: 'ERROR', code: ErrCode.BADID, message: 'Unknown transfer ID' }), ri.port, ri.address);
-        return;
-      }
-      let out: Buffer[];
-      const wasLocked = session.locked;
-      try {
-        out = session.handle(performance.now(), m);
-      } catch (e) {
-        out = session.cancel(`internal error: ${(e as Error).message}`);
-      }
-      if (!wasLocked && session.locked) serverPort = ri.port;
-      send(out);
-      after();
-      prepareSoon();
-    });
+    sock.on('message', (m, ri) => loop.datagram(ri, m));
     sock.bind(0, () => {
       try {
         sock.setRecvBufferSize(4 * 1024 * 1024);
@@ -175,8 +144,8 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
       } catch {
         /* system limit */
       }
-      send(session.start(performance.now()));
-      after();
+      transfer.start(performance.now());
+      loop.start();
     });
   });
 }

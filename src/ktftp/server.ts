@@ -1,18 +1,19 @@
 /**
- * The ktftpd driver: UDP sockets, the real clock and the tag/identity tables around ServerSession.
- * One socket takes requests; every transfer gets its own socket (its TID, RFC 1350), so a packet from any
- * other address or port than the client's is a stranger and gets ERROR 5.
+ * The ktftpd driver: sockets, the real clock and the tag/identity tables around the KTFTP machines (machine.ts),
+ * each run by the one event loop (src/daemon/loop.ts). One socket takes requests (KtftpListener); every transfer
+ * gets its own socket (its TID, RFC 1350) and its own loop around a ServerTransfer.
  */
 import * as dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import type { KeyObject } from 'node:crypto';
+import { literalLookup } from '../core/address.js';
+import { EventLoop, type LoopSocket } from '../daemon/loop.js';
 import { fingerprint } from '../crypto/pubkey.js';
 import { publicKeyDer } from './crypto.js';
 import { realTagFs, type TagFs } from './fileops.js';
-import { ServerSession, type Krb5Verdict, type ServerContext, type ServerKey } from './server-session.js';
+import { KtftpListener, type KtftpEffect, type KtftpEffectResult, type ListenerEffect, type ServerTransfer } from './machine.js';
+import type { Krb5Verdict, ServerContext, ServerKey } from './server-session.js';
 import { loadIdentTable, loadTagTable, type IdentTable, type TagTable } from './tags.js';
-import { literalLookup } from '../core/address.js';
-import { encode, ErrCode } from './wire.js';
-import type { KeyObject } from 'node:crypto';
 
 export interface ServerConfig {
   readonly address: string;
@@ -30,20 +31,14 @@ export interface ServerConfig {
 }
 
 interface Live {
-  session: ServerSession;
-  sock: dgram.Socket;
-  timer: NodeJS.Timeout | null;
-  /** When `timer` fires; kept when the deadline only moves later (it re-arms itself then). */
-  timerAt: number;
-  peerAddr: string;
-  peerPort: number;
-  /** A setImmediate to seal ahead is queued. */
-  preparing: boolean;
+  readonly transfer: ServerTransfer;
+  readonly sock: dgram.Socket;
+  loop?: EventLoop<KtftpEffect, KtftpEffectResult>;
 }
 
-
-function now(): number {
-  return performance.now();
+/** A dgram socket as the loop sees it. */
+export function loopSocket(sock: dgram.Socket, family: 4 | 6): LoopSocket {
+  return { family, send: (buf, offset, length, port, address) => sock.send(buf, offset, length, port, address) };
 }
 
 export class KtftpServer {
@@ -52,12 +47,15 @@ export class KtftpServer {
   private idents: IdentTable;
   private readonly live = new Set<Live>();
   private readonly serverKey: ServerKey | null;
+  private readonly listener: KtftpListener;
+  private requests: EventLoop<ListenerEffect> | null = null;
   private closed = false;
 
   private constructor(private readonly cfg: ServerConfig, tags: TagTable, idents: IdentTable) {
     this.tags = tags;
     this.idents = idents;
     this.serverKey = cfg.key === null ? null : { privateKey: cfg.key.privateKey, publicDer: publicKeyDer(cfg.key.publicKey) };
+    this.listener = new KtftpListener({ context: () => this.context(), maxSessions: cfg.maxSessions ?? 256, log: cfg.log });
   }
 
   /** Loads the tables (errors name file and line) and binds the request socket. */
@@ -67,7 +65,8 @@ export class KtftpServer {
     const i = loadIdentTable(cfg.identfile);
     if (!i.ok) return { ok: false, error: i.error, kind: 'config' };
     const s = new KtftpServer(cfg, t.value, i.value);
-    const sock = dgram.createSocket({ type: isIPv6(cfg.address) ? 'udp6' : 'udp4', reuseAddr: false });
+    const family = isIPv6(cfg.address) ? 6 : 4;
+    const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', reuseAddr: false, lookup: literalLookup });
     try {
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
@@ -80,9 +79,19 @@ export class KtftpServer {
       sock.close();
       return { ok: false, error: `Error binding socket ${cfg.address}:${cfg.port}: ${(e as Error).message}`, kind: 'network' };
     }
+    const loop = new EventLoop<ListenerEffect>({
+      machine: s.listener,
+      sockets: [loopSocket(sock, family)],
+      onEffect: (e) => s.begin(e.transfer),
+      onError: (e) => cfg.log(0, `internal error on request: ${(e as Error).stack ?? String(e)}`),
+    });
     sock.on('error', (e) => cfg.log(1, `request socket: ${e.message}`));
-    sock.on('message', (msg, rinfo) => s.onRequest(msg, rinfo));
+    sock.on('message', (msg, rinfo) => {
+      if (!s.closed) loop.datagram(rinfo, msg);
+    });
     s.sock = sock;
+    s.requests = loop;
+    loop.start();
     cfg.log(2, `ktftpd listening on ${cfg.address}:${sock.address().port}, ${t.value.entries.size} tag(s), ${i.value.byFingerprint.size} key identit(y/ies)`);
     return { ok: true, server: s };
   }
@@ -132,32 +141,13 @@ export class KtftpServer {
     };
   }
 
-  private onRequest(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (this.closed) return;
-    for (const l of this.live) if (l.peerAddr === rinfo.address && l.peerPort === rinfo.port) return; // duplicate request
-    const peer = `${rinfo.address}:${rinfo.port}`;
-    const max = this.cfg.maxSessions ?? 256;
-    let r: ReturnType<typeof ServerSession.fromRequest>;
-    try {
-      r = ServerSession.fromRequest(this.context(), now(), peer, msg);
-    } catch (e) {
-      this.cfg.log(0, `${peer}: internal error on request: ${(e as Error).stack ?? String(e)}`);
-      return;
-    }
-    if (r === null) return;
-    if ('error' in r) {
-      this.sock?.send(r.error, rinfo.port, rinfo.address);
-      return;
-    }
-    if (this.live.size >= max) {
-      r.session.abort();
-      this.sock?.send(encode({ type: 'ERROR', code: ErrCode.UNDEF, message: 'Server busy, try again' }), rinfo.port, rinfo.address);
-      return;
-    }
-    const sock = dgram.createSocket({ type: rinfo.family === 'IPv6' ? 'udp6' : 'udp4', lookup: literalLookup });
-    const l: Live = { session: r.session, sock, timer: null, timerAt: 0, peerAddr: rinfo.address, peerPort: rinfo.port, preparing: false };
+  /** A new transfer: its own socket, its own loop. */
+  private begin(t: ServerTransfer): void {
+    const peer = `${t.peer.address}:${t.peer.port}`;
+    const family = isIPv6(t.peer.address) ? 6 : 4;
+    const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
+    const l: Live = { transfer: t, sock };
     this.live.add(l);
-    const first = r.send;
     sock.on('error', (e) => {
       this.cfg.log(1, `${peer}: socket error: ${e.message}`);
       this.end(l);
@@ -169,98 +159,64 @@ export class KtftpServer {
       } catch {
         /* limited by the system; fine */
       }
-      this.cfg.log(3, `${peer}: ${r.session.op} ${r.session.tag} (${r.session.isSecure ? 'ktftp' : 'plain tftp'}) on port ${sock.address().port}`);
-      this.emit(l, first);
-      this.after(l);
+      if (!this.live.has(l)) return;
+      const s = t.session;
+      this.cfg.log(3, `${peer}: ${s.op} ${s.tag} (${s.isSecure ? 'ktftp' : 'plain tftp'}) on port ${sock.address().port}`);
+      const loop = new EventLoop<KtftpEffect, KtftpEffectResult>({
+        machine: t,
+        sockets: [loopSocket(sock, family)],
+        onEffect: (e) => this.effect(l, e),
+        // a bug must not take the server down: end this transfer (a partial put is removed) and log it
+        onError: (e) => {
+          this.cfg.log(0, `${peer}: internal error: ${(e as Error).stack ?? String(e)}`);
+          t.session.abort();
+          this.end(l);
+        },
+      });
+      l.loop = loop;
+      sock.on('message', (m, ri) => loop.datagram(ri, m));
+      loop.start();
     });
-    sock.on('message', (m, ri) => {
-      if (ri.address !== l.peerAddr || ri.port !== l.peerPort) {
-        sock.send(ServerSession.strangerReply(), ri.port, ri.address);
+  }
+
+  private effect(l: Live, e: KtftpEffect): Promise<KtftpEffectResult> | void {
+    switch (e.kind) {
+      case 'krb5': {
+        const accept = this.cfg.krb5Accept;
+        if (accept === null) return;
+        return accept(e.token)
+          .catch((err: unknown): Krb5Verdict => ({ ok: false, error: (err as Error).message }))
+          .then((verdict) => ({ kind: 'krb5' as const, verdict }));
+      }
+      case 'prepare':
+        // sealing ahead runs once this turn's sends have gone out (setImmediate runs after them)
+        setImmediate(() => {
+          if (!this.live.has(l)) return;
+          try {
+            l.transfer.prepare();
+          } catch (err) {
+            l.loop?.stop();
+            this.cfg.log(0, `${l.transfer.session.peer}: internal error: ${(err as Error).stack ?? String(err)}`);
+            l.transfer.session.abort();
+            this.end(l);
+          }
+        });
+        return;
+      case 'done': {
+        const o = e.outcome;
+        if (o !== null && !o.ok && o.kind === 'timeout') this.cfg.log(1, `${l.transfer.session.peer} ${l.transfer.session.op} ${l.transfer.session.tag}: ${o.message}`);
+        this.end(l);
         return;
       }
-      this.step(l, () => l.session.handle(now(), m));
-    });
-  }
-
-  private step(l: Live, f: () => Buffer[]): void {
-    let out: Buffer[];
-    try {
-      out = f();
-    } catch (e) {
-      // A bug must not take the server down: end this transfer (a partial put is removed) and log it.
-      this.cfg.log(0, `${l.session.peer}: internal error: ${(e as Error).stack ?? String(e)}`);
-      l.session.abort();
-      this.end(l);
-      return;
     }
-    this.emit(l, out);
-    this.after(l);
-    this.prepareSoon(l);
-  }
-
-  /**
-   * Seals the likely next packets once this turn's sends have gone out (setImmediate runs after them), while
-   * the client works on what it got: the answer to its next packet then costs no sealing.
-   */
-  private prepareSoon(l: Live): void {
-    if (l.preparing || !l.session.wantsPrepare) return;
-    l.preparing = true;
-    setImmediate(() => {
-      l.preparing = false;
-      if (!this.live.has(l)) return;
-      try {
-        l.session.prepare();
-      } catch (e) {
-        this.cfg.log(0, `${l.session.peer}: internal error: ${(e as Error).stack ?? String(e)}`);
-        l.session.abort();
-        this.end(l);
-      }
-    });
-  }
-
-  private emit(l: Live, out: Buffer[]): void {
-    for (const d of out) l.sock.send(d, l.peerPort, l.peerAddr);
-  }
-
-  private after(l: Live): void {
-    const s = l.session;
-    const token = s.pendingKrb5;
-    if (token !== null && this.cfg.krb5Accept !== null) {
-      s.pendingKrb5 = null;
-      this.cfg
-        .krb5Accept(token)
-        .catch((e: unknown): Krb5Verdict => ({ ok: false, error: (e as Error).message }))
-        .then((v) => {
-          if (this.live.has(l)) this.step(l, () => s.krb5Result(now(), v));
-        });
-    }
-    const d = s.deadline;
-    if (d === null) {
-      if (l.timer !== null) clearTimeout(l.timer);
-      l.timer = null;
-      this.end(l);
-      return;
-    }
-    // A timer that fires before the deadline is harmless (handleTimeout does nothing early, then re-arms),
-    // so the common case (deadline moved later) keeps the armed timer instead of re-creating one per packet.
-    if (l.timer !== null && l.timerAt <= d) return;
-    if (l.timer !== null) clearTimeout(l.timer);
-    l.timerAt = d;
-    l.timer = setTimeout(() => {
-      l.timer = null;
-      this.step(l, () => s.handleTimeout(now()));
-    }, Math.max(0, d - now()) + 1);
   }
 
   private end(l: Live): void {
     if (!this.live.delete(l)) return;
-    if (l.timer !== null) clearTimeout(l.timer);
-    const o = l.session.outcome;
-    if (o !== null && !o.ok) {
-      if (o.kind === 'timeout') this.cfg.log(1, `${l.session.peer} ${l.session.op} ${l.session.tag}: ${o.message}`);
-    }
-    // Let queued sends go out before closing.
+    this.listener.ended(l.transfer.peer);
+    // the loop sends what the transfer queued with its end in this same turn: close after that
     setImmediate(() => {
+      l.loop?.stop();
       try {
         l.sock.close();
       } catch {
@@ -271,8 +227,9 @@ export class KtftpServer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.requests?.stop();
     for (const l of [...this.live]) {
-      l.session.abort();
+      l.transfer.abort();
       this.end(l);
     }
     const s = this.sock;

@@ -1,0 +1,254 @@
+/**
+ * KTFTP on the one machine contract (src/core/machine.ts), so ktftpd and ktftp run on the one event loop
+ * (src/daemon/loop.ts) and the simulations on the one simulated network (test/sim/network.ts).
+ *
+ *  - `KtftpListener`: the request port. A request becomes a transfer (effect `transfer`: the driver gives it its
+ *    own socket, its TID, RFC 1350) or an ERROR answered from the request port.
+ *  - `ServerTransfer` and `ClientTransfer`: one transfer each, around the protocol steps of ServerSession and
+ *    ClientSession (server-session.ts, client-session.ts, which return the datagrams each step sends). A datagram
+ *    from anyone but the peer gets ERROR 5 and changes nothing.
+ *
+ * Effects: `krb5` (the driver checks an AP-REQ and answers with handleEffectResult), `prepare` (the machine can
+ * seal its likely next packets: the driver calls prepare() once its sends have gone out, as the peer is busy),
+ * `done` (the transfer is over: the driver closes its socket). File data goes through the injected TagFs / Source
+ * / Sink handles of fileops.ts, not through effects (see docs/architecture.md).
+ */
+import { endpointText, sameEndpoint, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
+import type { ClientSession } from './client-session.js';
+import { ServerSession, type Krb5Verdict, type ServerContext } from './server-session.js';
+import type { Outcome } from './transfer.js';
+import { encode, ErrCode } from './wire.js';
+
+export type KtftpEffect =
+  | { readonly kind: 'krb5'; readonly token: Buffer }
+  | { readonly kind: 'prepare' }
+  | { readonly kind: 'done'; readonly outcome: Outcome | null };
+
+export type KtftpEffectResult = { readonly kind: 'krb5'; readonly verdict: Krb5Verdict };
+
+/** A queue of datagrams to one or more peers and of effects: what both transfer machines share. */
+abstract class Outbox<E> {
+  private readonly tx: Transmit[] = [];
+  private readonly fx: E[] = [];
+
+  protected queue(to: Endpoint, out: readonly Buffer[]): void {
+    for (const data of out) this.tx.push({ to, data });
+  }
+
+  protected effect(e: E): void {
+    this.fx.push(e);
+  }
+
+  pollTransmit(): Transmit | undefined {
+    return this.tx.shift();
+  }
+
+  pollEffect(): E | undefined {
+    return this.fx.shift();
+  }
+}
+
+/** One server transfer, on its own socket, with one peer. */
+export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<KtftpEffect, KtftpEffectResult> {
+  private ended = false;
+  private prepareAsked = false;
+
+  constructor(
+    readonly session: ServerSession,
+    readonly peer: Endpoint,
+    first: readonly Buffer[],
+  ) {
+    super();
+    this.queue(peer, first);
+    this.after();
+  }
+
+  handle(now: number, from: Endpoint, bytes: Uint8Array): void {
+    if (!sameEndpoint(from, this.peer)) {
+      this.queue(from, [ServerSession.strangerReply()]);
+      return;
+    }
+    this.queue(this.peer, this.session.handle(now, bytes));
+    this.after();
+  }
+
+  handleTimeout(now: number): void {
+    this.queue(this.peer, this.session.handleTimeout(now));
+    this.after();
+  }
+
+  handleEffectResult(r: KtftpEffectResult, now: number): void {
+    this.queue(this.peer, this.session.krb5Result(now, r.verdict));
+    this.after();
+  }
+
+  pollTimeout(): number | undefined {
+    return this.session.deadline ?? undefined;
+  }
+
+  /** Seals ahead (after a `prepare` effect, once the driver's sends have gone out). */
+  prepare(): void {
+    this.prepareAsked = false;
+    this.session.prepare();
+  }
+
+  /** Server shutdown or an internal error: the transfer stops (a partial put is removed). */
+  abort(): void {
+    this.session.abort();
+    this.after();
+  }
+
+  private after(): void {
+    if (this.ended) return;
+    const token = this.session.pendingKrb5;
+    if (token !== null) {
+      this.session.pendingKrb5 = null;
+      this.effect({ kind: 'krb5', token });
+    }
+    if (this.session.deadline === null) {
+      this.ended = true;
+      this.effect({ kind: 'done', outcome: this.session.outcome });
+      return;
+    }
+    if (!this.prepareAsked && this.session.wantsPrepare) {
+      this.prepareAsked = true;
+      this.effect({ kind: 'prepare' });
+    }
+  }
+}
+
+export type ListenerEffect = { readonly kind: 'transfer'; readonly transfer: ServerTransfer };
+
+export interface ListenerConfig {
+  /** The tables and settings for the next request (they change on reload). */
+  readonly context: () => ServerContext;
+  /** Transfers running at once at most; more are answered "Server busy". */
+  readonly maxSessions: number;
+  readonly log: (level: number, msg: string) => void;
+}
+
+/** The request port: requests in; ERRORs out; transfers handed to the driver. */
+export class KtftpListener extends Outbox<ListenerEffect> implements Machine<ListenerEffect> {
+  /** Peers with a running transfer (a repeated request from one is a duplicate, not a new transfer). */
+  private readonly live = new Set<string>();
+
+  constructor(private readonly cfg: ListenerConfig) {
+    super();
+  }
+
+  get activeSessions(): number {
+    return this.live.size;
+  }
+
+  /** The driver closed a transfer. */
+  ended(peer: Endpoint): void {
+    this.live.delete(endpointText(peer));
+  }
+
+  handle(now: number, from: Endpoint, bytes: Uint8Array): void {
+    const peer = endpointText(from);
+    if (this.live.has(peer)) return; // duplicate request
+    let r: ReturnType<typeof ServerSession.fromRequest>;
+    try {
+      r = ServerSession.fromRequest(this.cfg.context(), now, `${from.address}:${from.port}`, bytes);
+    } catch (e) {
+      // a bug in one request must not stop the request port
+      this.cfg.log(0, `${from.address}:${from.port}: internal error on request: ${(e as Error).stack ?? String(e)}`);
+      return;
+    }
+    if (r === null) return;
+    if ('error' in r) {
+      this.queue(from, [r.error]);
+      return;
+    }
+    if (this.live.size >= this.cfg.maxSessions) {
+      r.session.abort();
+      this.queue(from, [encode({ type: 'ERROR', code: ErrCode.UNDEF, message: 'Server busy, try again' })]);
+      return;
+    }
+    this.live.add(peer);
+    this.effect({ kind: 'transfer', transfer: new ServerTransfer(r.session, { address: from.address, port: from.port }, r.send) });
+  }
+
+  handleTimeout(): void {}
+
+  pollTimeout(): undefined {
+    return undefined;
+  }
+}
+
+/**
+ * One client operation. Requests go to the server's request port; the first answer's port is the transfer's
+ * (its TID): from then on, a datagram from any other port gets ERROR 5, and from another address is ignored.
+ */
+export class ClientTransfer extends Outbox<KtftpEffect> implements Machine<KtftpEffect> {
+  private server: Endpoint;
+  private ended = false;
+  private prepareAsked = false;
+
+  constructor(
+    readonly session: ClientSession,
+    requestPort: Endpoint,
+  ) {
+    super();
+    this.server = requestPort;
+  }
+
+  /** Sends the request. */
+  start(now: number): void {
+    this.queue(this.server, this.session.start(now));
+    this.after();
+  }
+
+  handle(now: number, from: Endpoint, bytes: Uint8Array): void {
+    if (from.address !== this.server.address) return;
+    if (this.session.locked && from.port !== this.server.port) {
+      this.queue(from, [encode({ type: 'ERROR', code: ErrCode.BADID, message: 'Unknown transfer ID' })]);
+      return;
+    }
+    const wasLocked = this.session.locked;
+    const out = this.session.handle(now, bytes);
+    if (!wasLocked && this.session.locked) this.server = { address: this.server.address, port: from.port };
+    this.queue(this.server, out);
+    this.after();
+  }
+
+  handleTimeout(now: number): void {
+    this.queue(this.server, this.session.handleTimeout(now));
+    this.after();
+  }
+
+  pollTimeout(): number | undefined {
+    return this.session.outcome === null ? (this.session.deadline ?? undefined) : undefined;
+  }
+
+  /** The local source has more data (a pipe). */
+  poke(now: number): void {
+    this.queue(this.server, this.session.poke(now));
+    this.after();
+  }
+
+  /** Stops the operation (the server is told; a partial local file is removed). */
+  cancel(message: string): void {
+    this.queue(this.server, this.session.cancel(message));
+    this.after();
+  }
+
+  prepare(): void {
+    this.prepareAsked = false;
+    this.session.prepare();
+  }
+
+  private after(): void {
+    if (this.ended) return;
+    if (this.session.outcome !== null || this.session.deadline === null) {
+      this.ended = true;
+      this.effect({ kind: 'done', outcome: this.session.outcome });
+      return;
+    }
+    if (!this.prepareAsked && this.session.wantsPrepare) {
+      this.prepareAsked = true;
+      this.effect({ kind: 'prepare' });
+    }
+  }
+}
