@@ -1,6 +1,7 @@
 /**
- * KTFTP state machines on an in-memory network with a virtual clock: loss, duplication and reordering,
- * no sockets. The server machine runs against an in-memory TagFs; the client against in-memory sinks.
+ * KTFTP's machines (src/ktftp/machine.ts) on the shared simulated network (test/sim/network.ts) with its virtual
+ * clock: loss, duplication and reordering, no sockets. The server runs against an in-memory TagFs; the client
+ * against in-memory sinks.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,9 @@ import { ClientSession, exitCodeFor, type ClientAuth } from '../../src/ktftp/cli
 import { publicKeyDer } from '../../src/ktftp/crypto.js';
 import { MemTagFs, type Sink, type Source } from '../../src/ktftp/fileops.js';
 import { ServerSession, type ServerContext } from '../../src/ktftp/server-session.js';
+import { ClientTransfer, KtftpListener, type KtftpEffect, type KtftpEffectResult, type ServerTransfer } from '../../src/ktftp/machine.js';
+import type { Endpoint, Machine } from '../../src/core/machine.js';
+import { SimNetwork, type SimNode } from './network.js';
 import { parseIdentTable, parseTagTable } from '../../src/ktftp/tags.js';
 import type { Outcome } from '../../src/ktftp/transfer.js';
 import { decode, opcodeOf, Op, type RequestOp } from '../../src/ktftp/wire.js';
@@ -23,18 +27,6 @@ function must<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
 const serverKey = must(generateKey('ec:prime256v1'));
 const aliceKey = must(generateKey('ec:prime256v1'));
 const malloryKey = must(generateKey('ec:prime256v1'));
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface NetConfig {
   loss: number;
@@ -141,13 +133,45 @@ function aliceAuth(): ClientAuth {
   return { method: 'key', privateKey: aliceKey.privateKey, publicKey: aliceKey.publicKey };
 }
 
-/** Runs one client operation against the server on the simulated network, to completion. */
+const CLIENT = '10.9.0.2';
+const SERVER = '10.9.0.1';
+const STRANGER = '10.9.0.66';
+
+/** How the old in-memory network named endpoints (what `mangle` and `wire` see): "client", "server:PORT". */
+function nameOf(e: Endpoint): string {
+  return e.address === CLIENT ? 'client' : e.address === SERVER ? `server:${e.port}` : `evil:${e.port}`;
+}
+
+/** Pokes the client every millisecond (its source is a pipe that often has nothing yet), as the driver does when the pipe becomes readable. */
+class Poker implements Machine<never> {
+  private next = 0;
+  constructor(private readonly poke: (now: number) => void) {}
+  handle(): void {}
+  handleTimeout(now: number): void {
+    this.next = now + 1;
+    this.poke(now);
+  }
+  pollTransmit(): undefined {
+    return undefined;
+  }
+  pollEffect(): undefined {
+    return undefined;
+  }
+  pollTimeout(): number {
+    return this.next;
+  }
+}
+
+/**
+ * Runs one client operation against the server on the shared simulated network (test/sim/network.ts), to
+ * completion: the client's link carries the loss, duplication and reordering both ways; `mangle` sees every
+ * datagram as it is sent.
+ */
 function run(ctx: ServerContext, o: RunOpts): RunResult {
-  const net: NetConfig = { loss: 0, dup: 0, jitter: 0, seed: 1, ...o.net };
-  const rand = rng(net.seed);
+  const cfg: NetConfig = { loss: 0, dup: 0, jitter: 0, seed: 1, ...o.net };
   const sink = new MemSink();
   const pinned = o.pin ?? serverKey.fingerprint;
-  const client = new ClientSession({
+  const session = new ClientSession({
     op: o.op,
     tag: o.tag,
     mode: 'octet',
@@ -164,88 +188,65 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
     sink,
     tsize: o.source?.length ?? null,
   });
-  let now = 0;
-  const queue: { at: number; to: string; from: string; data: Buffer }[] = [];
+  const net = new SimNetwork({ seed: cfg.seed });
+  const link = { loss: cfg.loss, dup: cfg.dup, jitterMs: cfg.jitter, delayMs: 1 };
+  const clientHost = net.host('client', [CLIENT], { up: link, down: link });
+  const serverHost = net.host('server', [SERVER]);
+  net.host('evil', [STRANGER]);
   const sent: Buffer[] = [];
   const wire: { from: string; data: Buffer }[] = [];
-  let injected = false;
-  const send = (from: string, to: string, data: Buffer) => {
-    sent.push(data);
-    wire.push({ from, data });
-    if (o.stranger && !injected && from === 'client' && to !== 'server:69') {
-      injected = true;
-      queue.push({ at: now + 1, to, from: 'evil:666', data });
-    }
-    if (rand() < net.loss) return;
-    const copies = rand() < net.dup ? 2 : 1;
-    for (let i = 0; i < copies; i++) {
-      let d: Buffer | null = data;
-      if (net.mangle) d = net.mangle(from, to, data);
-      if (d === null) continue;
-      queue.push({ at: now + 1 + rand() * net.jitter, to, from, data: d });
-    }
-  };
-  const sessions = new Map<string, ServerSession>();
   const serverOutcomes: Outcome[] = [];
   const strangerReplies: Buffer[] = [];
+  const transfers: { t: ServerTransfer; done: boolean; node?: SimNode<KtftpEffect, KtftpEffectResult> }[] = [];
+  let injected = false;
   let nextPort = 1000;
-  for (const d of client.start(now)) send('client', 'server:69', d);
-  for (let steps = 0; steps < 5_000_000; steps++) {
-    if (client.outcome !== null && [...sessions.values()].every((s) => s.deadline === null)) break;
-    let t = Infinity;
-    for (const q of queue) t = Math.min(t, q.at);
-    const cd = client.deadline;
-    if (cd !== null) t = Math.min(t, cd);
-    for (const s of sessions.values()) if (s.deadline !== null) t = Math.min(t, s.deadline);
-    if (t === Infinity) break;
-    now = Math.max(now, t);
-    // deliveries due
-    queue.sort((a, b) => a.at - b.at);
-    while (queue.length > 0 && queue[0].at <= now) {
-      const q = queue.shift()!;
-      if (q.to === 'client') {
-        for (const d of client.handle(now, q.data)) send('client', client.locked ? q.from : 'server:69', d);
-      } else if (q.to === 'server:69') {
-        if (o.serverDown) continue;
-        if (opcodeOf(q.data) < 1 || opcodeOf(q.data) > 11) continue;
-        // A duplicate request from the same client port is the same session (RFC 1350).
-        if ([...sessions.values()].some((s) => s.peer === q.from && s.deadline !== null)) continue;
-        const r = ServerSession.fromRequest(ctx, now, q.from, q.data);
-        if (r === null) continue;
-        const port = `server:${nextPort++}`;
-        if ('error' in r) {
-          send(port, q.from, r.error);
-          continue;
-        }
-        sessions.set(port, r.session);
-        for (const d of r.send) send(port, q.from, d);
-      } else {
-        const s = sessions.get(q.to);
-        if (s === undefined) continue;
-        if (q.from !== s.peer) {
-          const reply = ServerSession.strangerReply();
-          strangerReplies.push(reply);
-          send(q.to, q.from, reply);
-          continue;
-        }
-        for (const d of s.handle(now, q.data)) send(q.to, s.peer, d);
-        if (s.outcome !== null && s.deadline === null) serverOutcomes.push(s.outcome);
+  let clientDone = false;
+  const client = new ClientTransfer(session, { address: SERVER, port: 69 });
+  const clientNode = clientHost.attach<KtftpEffect, never>(client, 3000, {
+    onEffect: (e) => {
+      if (e.kind === 'done') clientDone = true;
+      else if (e.kind === 'prepare' && o.prepare) client.prepare();
+    },
+  });
+  const listener = new KtftpListener({ context: () => ctx, maxSessions: 256, log: () => undefined });
+  if (!o.serverDown) {
+    serverHost.attach(listener, 69, {
+      onEffect: (e) => {
+        const entry: (typeof transfers)[number] = { t: e.transfer, done: false };
+        transfers.push(entry);
+        entry.node = serverHost.attach<KtftpEffect, KtftpEffectResult>(e.transfer, nextPort++, {
+          onEffect: (x) => {
+            if (x.kind === 'prepare' && o.prepare) e.transfer.prepare();
+            if (x.kind !== 'done') return;
+            entry.done = true;
+            listener.ended(e.transfer.peer);
+            if (x.outcome !== null) serverOutcomes.push(x.outcome);
+          },
+        });
+      },
+    });
+  }
+  net.onSend = (f) => {
+    const data = Buffer.from(f.data);
+    sent.push(data);
+    wire.push({ from: nameOf(f.from), data });
+    if (f.to.address === STRANGER) strangerReplies.push(data);
+    if (o.stranger && !injected && f.from.address === CLIENT && f.to.port !== 69) {
+      const target = transfers.find((x) => x.node?.port === f.to.port)?.node;
+      if (target) {
+        injected = true;
+        net.inject(target as unknown as SimNode<unknown, unknown>, { address: STRANGER, port: 666 }, data);
       }
     }
-    if (o.starve) for (const d of client.poke(now)) send('client', [...sessions.keys()].pop() ?? 'server:69', d);
-    for (const d of client.handleTimeout(now)) send('client', client.locked ? [...sessions.keys()].pop() ?? 'server:69' : 'server:69', d);
-    for (const [port, s] of sessions) {
-      const before = s.deadline;
-      for (const d of s.handleTimeout(now)) send(port, s.peer, d);
-      if (before !== null && s.deadline === null && s.outcome !== null) serverOutcomes.push(s.outcome);
-    }
-    if (o.prepare) {
-      client.prepare();
-      for (const s of sessions.values()) s.prepare();
-    }
-  }
-  assert.ok(client.outcome !== null, 'client finished');
-  return { outcome: client.outcome, code: exitCodeFor(client.outcome), sink, serverOutcomes, strangerReplies, sent, wire };
+    if (!cfg.mangle) return true;
+    const d = cfg.mangle(nameOf(f.from), nameOf(f.to), data);
+    return d === null ? false : d;
+  };
+  if (o.starve) clientHost.attach(new Poker((now) => { client.poke(now); net.touch(clientNode as unknown as SimNode<unknown, unknown>); }), 3001);
+  client.start(0);
+  net.run({ until: () => clientDone && transfers.every((x) => x.done), maxTime: 600_000 });
+  assert.ok(session.outcome !== null, 'client finished');
+  return { outcome: session.outcome, code: exitCodeFor(session.outcome), sink, serverOutcomes, strangerReplies, sent, wire };
 }
 
 test('get over a lossy, duplicating, reordering network delivers the exact file (window 8)', () => {
