@@ -6,6 +6,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { downPrefix, listNamespaces, ourBin } from '../../src/lab/index.js';
 
 const prefix = `ulabtc${process.pid % 100000}`;
@@ -45,9 +47,28 @@ test('hosts --ipv6 lists each host\'s IPv6 address beside its IPv4 one; a bad oc
   assert.match(bad.err, /^uftp-lab: IPv6 lab addresses need an octet 0\.\.99 .*got 150\n$/);
 });
 
-test('without root it says so plainly and exits non-zero', { timeout: 30_000 }, () => {
-  const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, bin, 'up', 'fig1'],
-    { encoding: 'utf8', timeout: 30_000 });
+/**
+ * The built program tree copied where any user can read it: the checkout may be in a folder only root can enter
+ * (`d=$(mktemp -d); git clone ... $d/p`), and the unprivileged user must still be able to load the program.
+ */
+function readableCopy(): { bin: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uftp-lab-nobody-'));
+  const built = path.resolve(path.dirname(bin), '..');
+  fs.cpSync(built, path.join(dir, 'src'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.test.js') });
+  fs.copyFileSync(path.resolve(built, '..', '..', 'package.json'), path.join(dir, 'package.json'));
+  const open = (p: string): void => {
+    fs.chmodSync(p, fs.statSync(p).isDirectory() ? 0o755 : 0o644);
+    if (fs.statSync(p).isDirectory()) for (const n of fs.readdirSync(p)) open(path.join(p, n));
+  };
+  open(dir);
+  return { bin: path.join(dir, 'src', path.relative(built, bin)), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('without root it says so plainly and exits non-zero', { timeout: 30_000 }, (t) => {
+  const copy = readableCopy();
+  t.after(copy.remove);
+  const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, copy.bin, 'up', 'fig1'],
+    { encoding: 'utf8', timeout: 30_000, cwd: os.tmpdir() });
   assert.equal(r.status, 1);
   assert.equal(r.stderr.trim(), 'uftp-lab: needs root to create network namespaces (run it as root, e.g. with sudo)');
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
