@@ -6,7 +6,8 @@
  *   npm run bench -- udp        or   npx tsc -p . && sudo npx tsx bench/udp-engine.ts [--count 200000] [--size 1300] [--runs 3]
  *
  * Send rows: the contender sends --count datagrams of --size bytes to one address as fast as the socket takes them
- * (waiting on EAGAIN), a C recvfrom loop receives. Receive rows: a C sendto loop sends, the contender receives.
+ * (waiting on EAGAIN), a C recvfrom loop receives. Receive rows: a C sendto loop sends, the contender receives
+ * (the last two rows: the native engine's GSO sender sends, as our uftp would).
  * CPU is user+system of the contender's process over the run (getrusage / process.cpuUsage, from the first
  * datagram; Node's start-up is not counted). Medians of --runs runs, rows alternating. Prints a Markdown table.
  * Note: the receiving side's kernel work (veth, IP, UDP demux, socket queueing) runs in softirq on the sending
@@ -88,7 +89,8 @@ const PORT = 5200;
 const cRecv: Cmd = [cloop, 'recv', String(PORT), '500'];
 const cSend: Cmd = [cloop, 'send', '10.75.0.2', String(PORT), String(count), String(size)];
 // the Node peers use a udp6 socket (IPv4 as v4-mapped), as the daemons do
-const rows: { name: string; side: 'send' | 'recv'; cmd: Cmd }[] = [
+const nativeGsoSend = nodeCmd({ mode: 'send', backend: 'native', dst: '10.75.0.2', port: PORT, count, size, gso: true });
+const rows: { name: string; side: 'send' | 'recv'; cmd: Cmd; peer?: Cmd }[] = [
   { name: 'C sendto loop', side: 'send', cmd: cSend },
   { name: 'native engine (sendmmsg + GSO)', side: 'send', cmd: nodeCmd({ mode: 'send', backend: 'native', dst: '10.75.0.2', port: PORT, count, size, gso: true }) },
   { name: 'native engine (sendmmsg, GSO off)', side: 'send', cmd: nodeCmd({ mode: 'send', backend: 'native', dst: '10.75.0.2', port: PORT, count, size, gso: false }) },
@@ -98,12 +100,15 @@ const rows: { name: string; side: 'send' | 'recv'; cmd: Cmd }[] = [
   { name: 'native engine, onBatch (recvmmsg, recvInfo off)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'batch', recvInfo: false }) },
   { name: 'native engine, onMessage (a copy each)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'message' }) },
   { name: 'node:dgram, onMessage', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'dgram', port: PORT, idleMs: 500, api: 'message' }) },
+  // our sender to our receiver: GSO packets cross the veth whole and arrive coalesced (UDP GRO), split by the engine
+  { name: 'native engine, onBatch, from the native GSO sender (GRO)', side: 'recv', peer: nativeGsoSend, cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'batch' }) },
+  { name: 'C recvfrom loop, from the native GSO sender', side: 'recv', peer: nativeGsoSend, cmd: cRecv },
 ];
 
 const results = new Map<string, { rate: number; count: number; cpu: number }[]>();
 for (let r = 0; r < runs; r++) {
   for (const row of rows) {
-    const { rx, tx } = row.side === 'send' ? await run(cRecv, row.cmd) : await run(row.cmd, cSend);
+    const { rx, tx } = row.side === 'send' ? await run(row.peer ?? cRecv, row.cmd) : await run(row.cmd, row.peer ?? cSend);
     const me = row.side === 'send' ? tx : rx;
     const v = { rate: me.count / me.cpu, count: me.count, cpu: me.cpu };
     if (!results.has(row.name)) results.set(row.name, []);
