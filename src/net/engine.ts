@@ -187,7 +187,7 @@ export function udpBackend(): BackendChoice {
   if (forced === 'dgram') {
     choice = { kind: 'dgram', line: 'UDP engine: node:dgram (UFTP_UDP_BACKEND=dgram)' };
   } else if (loadNativeAddon()) {
-    choice = { kind: 'native', line: `UDP engine: native (recvmmsg, sendmmsg, UDP GSO)${forced === 'native' ? ' (UFTP_UDP_BACKEND=native)' : ''}` };
+    choice = { kind: 'native', line: `UDP engine: native (recvmmsg + UDP GRO, sendmmsg + UDP GSO)${forced === 'native' ? ' (UFTP_UDP_BACKEND=native)' : ''}` };
   } else if (forced === 'native') {
     const error = `UFTP_UDP_BACKEND=native but the uftp-udp addon did not load: ${addonError}`;
     choice = { kind: 'native', line: error, error };

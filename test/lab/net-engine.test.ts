@@ -346,6 +346,26 @@ for (const backend of BACKENDS) {
     assert.equal(got.count, 3000, JSON.stringify(got));
   });
 
+  test(`[${backend}] datagrams above the path MTU: GSO refused (EINVAL), sent one by one (IP fragments), all arrive`, { timeout: 30000 }, async () => {
+    const rxp = spawn('ip', ['netns', 'exec', B, 'timeout', '20', process.execPath, probe,
+      JSON.stringify({ mode: 'recv', backend, family: 4, port: 5103, quiet: true, ms: 1500, bufferSize: 1048576 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    procs.push(rxp);
+    let out = '';
+    rxp.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await until(() => out.includes('"ready"'), 10000);
+    const sent = JSON.parse(nsexec(A, 'timeout', '15', process.execPath, probe, JSON.stringify({
+      mode: 'send', backend, family: 4, dst: '10.74.1.2', port: 5103, count: 40, size: 3000, burst: true,
+    })).trim().split('\n').pop() ?? '{}') as { sent: number; stats: { gsoFallbacks: number; gso: boolean; sent: number } };
+    await new Promise((r) => rxp.on('exit', r));
+    const got = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { count: number; bytes: number };
+    assert.equal(sent.sent, 40);
+    if (backend === 'native') {
+      assert.ok(sent.stats.gsoFallbacks >= 1, JSON.stringify(sent.stats));
+      assert.equal(sent.stats.gso, true, 'EINVAL does not turn GSO off for the socket');
+    }
+    assert.deepEqual(got, { ...got, count: 40, bytes: 40 * 3000 });
+  });
+
   test(`[${backend}] close while the kernel refuses more: every queued datagram's callback says sent or not, no crash`, { timeout: 30000 }, async () => {
     const r = JSON.parse(nsexec(A, 'timeout', '15', process.execPath, probe, JSON.stringify({
       mode: 'closeblocked', backend, family: 4, dst: '10.74.1.2', port: 5102, count: 1000, size: 1200,
