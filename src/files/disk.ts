@@ -32,6 +32,15 @@ export interface DiskConfig {
   readonly log: (level: number, text: string) => void;
   /** Wall clock (backup directory names). */
   readonly now?: () => Date;
+  /**
+   * Write blocks on libuv's thread pool (fs.write) instead of in the receiving thread: the event loop keeps taking
+   * datagrams while the kernel copies a cache-full of data. `finish` then answers (a Promise) once the file's
+   * writes are done, and a failed write is reported through `report` at once. The daemon sets it; the synchronous
+   * form (default) lets tests drive the disk step by step.
+   */
+  readonly asyncWrites?: boolean;
+  /** Where answers that come later go (a failed asynchronous write). */
+  readonly report?: (r: ClientEffectResult) => void;
 }
 
 interface OpenFile {
@@ -44,6 +53,10 @@ interface OpenFile {
   readonly size: number;
   /** -t with -A: the existing file is backed up when the new one is complete. */
   backupAtFinish: boolean;
+  /** Asynchronous writes not yet done, the first error of one, and what to run when none is left. */
+  pending: number;
+  error?: string;
+  onIdle?: () => void;
 }
 
 type Walk = { ok: true; dir: string } | { ok: false; error: string };
@@ -109,7 +122,7 @@ export class Disk {
   }
 
   /** Carries out a file effect; the answer for those that have one. Other effect types are the driver's. */
-  execute(e: ClientEffect): ClientEffectResult | undefined {
+  execute(e: ClientEffect): ClientEffectResult | Promise<ClientEffectResult> | undefined {
     switch (e.type) {
       case 'open': return this.open(e.req, e.session.groupId, e.session.sid, e.fileId, e.placed, e.size, e.mtime, e.sync, e.preview);
       case 'write': return this.write(e.req, e.offset, e.data);
@@ -197,26 +210,54 @@ export class Disk {
       fs.closeSync(fd);
       return this.fail(req, `${w.dir}: ${errText(e)}`);
     }
-    this.files.set(req, { fd, groupId, sid, finalPath, writePath, destIndex: placed.destIndex, size, backupAtFinish });
+    this.files.set(req, { fd, groupId, sid, finalPath, writePath, destIndex: placed.destIndex, size, backupAtFinish, pending: 0 });
     return { req, ok: true, status };
   }
 
   private write(req: number, offset: number, data: Uint8Array): ClientEffectResult | undefined {
     const f = this.files.get(req);
-    if (f === undefined) return undefined;
+    if (f === undefined || f.error !== undefined) return undefined;
+    if (this.cfg.asyncWrites) {
+      f.pending++;
+      const step = (done: number): void => {
+        fs.write(f.fd, data, done, data.length - done, offset + done, (err, n) => {
+          if (!err && done + n < data.length) return step(done + n);
+          if (err && f.error === undefined) {
+            f.error = `${f.writePath}: ${errText(err)}`;
+            this.cfg.report?.(this.fail(req, f.error, true));
+          }
+          if (--f.pending === 0 && f.onIdle) f.onIdle();
+        });
+      };
+      step(0);
+      return undefined;
+    }
     try {
       let done = 0;
       while (done < data.length) done += fs.writeSync(f.fd, data, done, data.length - done, offset + done);
     } catch (e) {
-      return this.fail(req, `${f.writePath}: ${errText(e)}`, true);
+      f.error = `${f.writePath}: ${errText(e)}`;
+      return this.fail(req, f.error, true);
     }
     return undefined;
   }
 
-  private finish(req: number, mtime: number): ClientEffectResult {
+  private finish(req: number, mtime: number): ClientEffectResult | Promise<ClientEffectResult> {
     const f = this.files.get(req);
     if (f === undefined) return this.fail(req, 'file not open');
+    if (f.pending > 0) {
+      return new Promise((resolve) => {
+        f.onIdle = () => {
+          f.onIdle = undefined;
+          resolve(this.finish(req, mtime));
+        };
+      });
+    }
     this.files.delete(req);
+    if (f.error !== undefined) {
+      this.closeQuietly(f);
+      return this.fail(req, f.error, true);
+    }
     try {
       fs.ftruncateSync(f.fd, f.size);
       fs.futimesSync(f.fd, mtime, mtime);
@@ -247,22 +288,31 @@ export class Disk {
     return { req, ok: true, status: CompStat.NORMAL };
   }
 
-  private discard(req: number): void {
-    const f = this.files.get(req);
-    if (f === undefined) return;
-    this.files.delete(req);
+  private closeQuietly(f: OpenFile): void {
     try {
       fs.closeSync(f.fd);
     } catch {
       // already closed
     }
-    if (f.writePath !== f.finalPath || this.cfg.tempDir !== undefined) {
-      try {
-        fs.unlinkSync(f.writePath);
-      } catch {
-        // gone already
+  }
+
+  private discard(req: number): void {
+    const f = this.files.get(req);
+    if (f === undefined) return;
+    this.files.delete(req);
+    const drop = (): void => {
+      this.closeQuietly(f);
+      if (f.writePath !== f.finalPath || this.cfg.tempDir !== undefined) {
+        try {
+          fs.unlinkSync(f.writePath);
+        } catch {
+          // gone already
+        }
       }
-    }
+    };
+    // writes still on the thread pool finish first (their fd stays open until then)
+    if (f.pending > 0) f.onIdle = drop;
+    else drop();
   }
 
   private mkdir(req: number, groupId: number, placed: Placed, mtime: number): ClientEffectResult {

@@ -220,6 +220,8 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     backupDirs: a.backupDirs,
     moveIndividually: a.moveIndividually,
     script: a.script,
+    asyncWrites: true,
+    report: (r) => loop.effectResult(r),
     log: (level, text) => log.log(level, text),
     runScript: (argv) => {
       try {
@@ -304,7 +306,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     return name;
   };
 
-  const onEffect = (e: ClientEffect): ClientEffectResult | undefined => {
+  const onEffect = (e: ClientEffect): ClientEffectResult | Promise<ClientEffectResult> | undefined => {
     switch (e.type) {
       case 'log':
         log.log(e.level, e.text);

@@ -50,8 +50,9 @@ export function blockLength(l: Layout, block: number): number {
 
 export class Reception {
   /** Per-section bitmaps of blocks received, made when the first block of a section comes (bounded by data). */
-  private readonly got = new Map<number, Uint8Array>();
-  private readonly gotInSection = new Map<number, number>();
+  private readonly got: (Uint8Array | undefined)[];
+  /** Blocks received per section. */
+  private readonly gotInSection: Uint32Array;
   received = 0;
   /** The write cache: a run of consecutive blocks not yet handed to the driver. */
   private cache: Buffer | undefined;
@@ -61,14 +62,17 @@ export class Reception {
   constructor(
     readonly l: Layout,
     private readonly cacheSize: number,
-  ) {}
+  ) {
+    this.got = new Array<Uint8Array | undefined>(l.sections);
+    this.gotInSection = new Uint32Array(l.sections);
+  }
 
   get complete(): boolean {
     return this.received === this.l.blocks;
   }
 
   has(section: number, secBlock: number): boolean {
-    const m = this.got.get(section);
+    const m = this.got[section];
     return m !== undefined && (m[secBlock >> 3] & (1 << (secBlock & 7))) !== 0;
   }
 
@@ -81,15 +85,15 @@ export class Reception {
     if (secBlock >= sectionSize(this.l, section)) return 'bad';
     const block = sectionStart(this.l, section) + secBlock;
     if (data.length !== blockLength(this.l, block)) return 'bad';
-    let m = this.got.get(section);
+    let m = this.got[section];
     if (m === undefined) {
       m = new Uint8Array((sectionSize(this.l, section) + 7) >> 3);
-      this.got.set(section, m);
+      this.got[section] = m;
     }
     const bit = 1 << (secBlock & 7);
     if ((m[secBlock >> 3] & bit) !== 0) return 'dup';
     m[secBlock >> 3] |= bit;
-    this.gotInSection.set(section, (this.gotInSection.get(section) ?? 0) + 1);
+    this.gotInSection[section]++;
     this.received++;
     const offset = block * this.l.blockSize;
     if (this.cacheSize < data.length) {
@@ -118,14 +122,14 @@ export class Reception {
 
   /** Missing blocks of a section. */
   missing(section: number): number {
-    return sectionSize(this.l, section) - (this.gotInSection.get(section) ?? 0);
+    return sectionSize(this.l, section) - this.gotInSection[section];
   }
 
   /** The NAK bitmap of a section: a set bit for every block not received. */
   naks(section: number): Uint8Array {
     const n = sectionSize(this.l, section);
     const out = new Uint8Array((n + 7) >> 3);
-    const m = this.got.get(section);
+    const m = this.got[section];
     for (let i = 0; i < n; i++) {
       if (m === undefined || (m[i >> 3] & (1 << (i & 7))) === 0) out[i >> 3] |= 1 << (i & 7);
     }

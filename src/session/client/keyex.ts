@@ -84,8 +84,8 @@ export function keyexFactory(keys: readonly LoadedKey[], random: (n: number) => 
       let keyInfo: Uint8Array;
       if (enc.keyexType === KeyexType.RSA) {
         if (enc.publicKey.kind !== 'RSA') return { ok: false, error: 'RSA key exchange with a non-RSA server key' };
-        premaster = Uint8Array.from(random(48));
-        premaster[0] = UFTP_VER_NUM;
+        // the version byte, then 47 random bytes (protocol.txt 4)
+        premaster = Uint8Array.from([UFTP_VER_NUM, ...random(47)]);
         keyInfo = rsaEncryptPremaster(sk.value, premaster);
       } else if (enc.keyexType === KeyexType.ECDH_RSA || enc.keyexType === KeyexType.ECDH_ECDSA) {
         if (!enc.dhKey || enc.dhKey.kind !== 'EC') return { ok: false, error: 'ECDH key exchange without an EC DH key' };

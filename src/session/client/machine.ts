@@ -21,12 +21,13 @@ import type { Arrival, Endpoint, Machine, Transmit } from '../../core/machine.js
 import { TimerHeap } from '../../core/timers.js';
 import { placeName } from '../../files/paths.js';
 import {
-  AbortFlag, AnnounceFlag, CompStat, FileType, MessageType, UFTP_HEADER_LEN, UFTP_VER_NUM,
+  AbortFlag, AnnounceFlag, CompStat, FileType, MessageType, UFTP_VER_NUM,
 } from '../../wire/constants.js';
 import type { Extension } from '../../wire/extensions.js';
 import type { UftpHeader } from '../../wire/header.js';
 import { bytesText, type Timestamp } from '../../wire/fields.js';
-import { decodePacket, encodeMessageBody, encodePacket, type Message } from '../../wire/packet.js';
+import { decodePacket, encodeMessageBody, encodePacket, viewDatagram, type Message } from '../../wire/packet.js';
+import { FileSegView } from '../../wire/fileseg.js';
 import { unquantizeGrtt } from '../../wire/quantize.js';
 import type { Announce } from '../../wire/announce.js';
 import type { FileInfo } from '../../wire/fileinfo.js';
@@ -168,8 +169,22 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   // ---- the machine contract ----
 
   handle(now: number, from: Endpoint, bytes: Uint8Array, _arrival?: Arrival): void {
-    if (bytes.length < UFTP_HEADER_LEN || bytes[0] !== UFTP_VER_NUM) return this.drop('malformed');
-    if (bytes[1] === MessageType.ENCRYPTED) return this.encrypted(now, from, bytes);
+    const hv = viewDatagram(bytes);
+    if (!hv.ok) return this.drop('malformed');
+    const h = hv.value;
+    const func = h.func;
+    if (func === MessageType.ENCRYPTED) return this.encrypted(now, h.groupId, bytes);
+    if (func === MessageType.FILESEG) {
+      // the data path: a checked view, nothing decoded past the fixed fields, the block a subarray
+      const s = this.sessions.get(h.groupId);
+      if (s === undefined) return this.drop('unknown-session');
+      if (h.srcId !== s.ref.serverId || h.groupInst !== s.groupInst) return this.drop('wrong-server');
+      if (s.enc) return this.drop('plain-refused');
+      const v = FileSegView.check(bytes);
+      if (!v.ok) return this.drop('malformed');
+      s.lastRx = now;
+      return this.fileSeg(now, s, v.value.fileId, v.value.section, v.value.secBlock, v.value.data);
+    }
     const p = decodePacket(bytes);
     if (!p.ok) return this.drop('malformed');
     const { header, message } = p.value;
@@ -436,8 +451,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
 
   // ---- everything after the ANNOUNCE ----
 
-  private encrypted(now: number, from: Endpoint, bytes: Uint8Array): void {
-    const groupId = ((bytes[8] << 24) | (bytes[9] << 16) | (bytes[10] << 8) | bytes[11]) >>> 0;
+  private encrypted(now: number, groupId: number, bytes: Uint8Array): void {
     const s = this.sessions.get(groupId);
     if (s === undefined) return this.drop('unknown-session');
     if (!s.enc?.hasGroupKey) return this.drop('crypto');
@@ -448,8 +462,12 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     }
     const h = o.value.header;
     if (h.srcId !== s.ref.serverId || h.groupInst !== s.groupInst) return this.drop('wrong-server');
-    void from;
-    this.dispatch(now, s, h, o.value.message);
+    const m = o.value.message;
+    if (m.type === 'FILESEG') {
+      s.lastRx = now;
+      return this.fileSeg(now, s, m.fileId, m.section, m.secBlock, m.data);
+    }
+    this.dispatch(now, s, h, m);
   }
 
   private dispatch(now: number, s: Session, h: UftpHeader, m: Message): void {
@@ -652,10 +670,14 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     this.pushWrites(f);
     if (section > f.maxSection) {
       f.maxSection = section;
-      if (f.statusAt === undefined) f.statusAt = now + s.grttMs;
+      if (f.statusAt === undefined) {
+        f.statusAt = now + s.grttMs;
+        this.arm(s);
+      }
     }
+    // the idle deadline moves with every block but is not re-armed here: when the armed timer fires, timeout()
+    // finds the session alive and arms it again (one heap operation per timer period, not per datagram)
     if (f.rx.complete) this.finish(s, f);
-    this.arm(s);
   }
 
   private pushWrites(f: CurrentFile): void {

@@ -55,6 +55,7 @@ export class Rig {
       else if (e.type === 'result') this.results.push(e);
       else if (e.type !== 'join' && e.type !== 'leave' && e.type !== 'connect') {
         const r = this.disk.execute(e);
+        if (r instanceof Promise) throw new Error('the rig drives the disk synchronously');
         if (r !== undefined) this.m.handleEffectResult(r);
       }
     }

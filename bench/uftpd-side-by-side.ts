@@ -1,0 +1,127 @@
+/**
+ * uftpd cost and retransmissions (a benchmark, not a test): Figure 2 of the lab, the real uftp sending one file at
+ * `-R -1` (as fast as it can) to OUR uftpd (client1) and the real uftpd (client2) in the same session on one
+ * segment.
+ *
+ *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1]
+ *
+ * Per run and per client: the blocks it NAKed (sum of the set bits of the STATUS messages it sent, decoded from a
+ * capture of the client's link), the UDP datagrams that reached its namespace (rx packets of its interface) and
+ * those its socket dropped (RcvbufErrors), the CPU seconds of its process (user+system from /proc) and the CPU per
+ * datagram received. Files are checked by SHA-256. Prints a Markdown table for docs/benchmarks.md ("uftpd").
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Lab } from '../src/lab/lab.js';
+import { readUdpDatagrams } from '../src/pcap/index.js';
+import { decodePacket } from '../src/wire/packet.js';
+import { ourUftpd } from '../test/lab/helpers/uftpd.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const sizeMb = arg('size-mb', 64);
+const runs = arg('runs', 3);
+const rate = arg('rate', -1);
+const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+function cpuOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK;
+}
+
+/** The receiving daemon's pid in a host's namespace: node running uftpd.js, or the C uftpd. */
+function daemonPid(lab: Lab, host: string): number {
+  const pids = execFileSync('ip', ['netns', 'pids', lab.nsOf(host)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  for (const pid of pids) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      if ((comm === 'node' && cmd.includes('uftpd.js')) || comm === 'uftpd') return pid;
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no uftpd in ${host}`);
+}
+
+function nsCounter(lab: Lab, host: string): { rx: number; drops: number } {
+  const rx = Number(execFileSync('ip', ['netns', 'exec', lab.nsOf(host), 'cat', '/sys/class/net/eS/statistics/rx_packets'], { encoding: 'utf8' }).trim());
+  const t = execFileSync('ip', ['netns', 'exec', lab.nsOf(host), 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
+  const lines = t.split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0].split(/\s+/);
+  const vals = lines[1].split(/\s+/);
+  return { rx, drops: Number(vals[names.indexOf('RcvbufErrors')] ?? 0) };
+}
+
+/** Blocks NAKed in the STATUS messages of a capture (plain sessions). */
+async function nakedBlocks(file: string): Promise<{ statuses: number; naks: number }> {
+  let statuses = 0;
+  let naks = 0;
+  for await (const r of readUdpDatagrams(fs.createReadStream(file), { port: 1044 })) {
+    if (!r.ok || r.value.kind !== 'datagram') continue;
+    const p = decodePacket(r.value.datagram.payload);
+    if (!p.ok || p.value.message.type !== 'STATUS') continue;
+    statuses++;
+    for (const b of p.value.message.naks) for (let x = b; x; x &= x - 1) naks++;
+  }
+  return { statuses, naks };
+}
+
+interface Side { naks: number; statuses: number; rx: number; drops: number; cpu: number; ok: boolean }
+
+async function once(lab: Lab, src: string, want: string, run: number): Promise<{ ours: Side; real: Side; seconds: number }> {
+  const ours = await ourUftpd(lab, 'client1', { dest: path.join(lab.workDir, `ours${run}`), args: ['-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
+  const real = await lab.realUftpd('client2', { dest: path.join(lab.workDir, `real${run}`), args: ['-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
+  const caps = await Promise.all(['client1', 'client2'].map((h) => lab.capture(h, 'eS', path.join(lab.workDir, `${h}-${run}.pcap`), ['udp', 'and', 'src', 'host', lab.addrOf(h)])));
+  const pids = { ours: daemonPid(lab, 'client1'), real: daemonPid(lab, 'client2') };
+  const c0 = { ours: cpuOf(pids.ours), real: cpuOf(pids.real) };
+  const n0 = { ours: nsCounter(lab, 'client1'), real: nsCounter(lab, 'client2') };
+  const t0 = Date.now();
+  const s = lab.realUftp('server', [src], { args: ['-R', String(rate), '-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
+  const code = await s.wait();
+  const seconds = (Date.now() - t0) / 1000;
+  const c1 = { ours: cpuOf(pids.ours), real: cpuOf(pids.real) };
+  const n1 = { ours: nsCounter(lab, 'client1'), real: nsCounter(lab, 'client2') };
+  await new Promise((r) => setTimeout(r, 300));
+  for (const c of caps) await c.kill();
+  await ours.kill();
+  await real.kill();
+  const sha = (f: string): string => (fs.existsSync(f) ? createHash('sha256').update(fs.readFileSync(f)).digest('hex') : '');
+  const side = async (who: 'ours' | 'real', host: string, dest: string): Promise<Side> => {
+    const n = await nakedBlocks(path.join(lab.workDir, `${host}-${run}.pcap`));
+    return { ...n, rx: n1[who].rx - n0[who].rx, drops: n1[who].drops - n0[who].drops, cpu: c1[who] - c0[who], ok: sha(path.join(dest, 'big.bin')) === want };
+  };
+  if (code !== 0) process.stderr.write(`uftp exited ${code}\n`);
+  return { ours: await side('ours', 'client1', ours.dest), real: await side('real', 'client2', real.dest), seconds };
+}
+
+async function main(): Promise<void> {
+  const lab = await Lab.up('fig2', { prefix: `ufb${randomBytes(3).toString('hex')}`, octet: 86 });
+  try {
+    const src = path.join(lab.workDir, 'big.bin');
+    fs.writeFileSync(src, randomBytes(sizeMb * 1048576));
+    const want = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
+    const rows: string[] = [];
+    for (let r = 0; r < runs; r++) {
+      const x = await once(lab, src, want, r);
+      const line = (who: string, v: Side): string =>
+        `| ${r + 1} | ${who} | ${x.seconds.toFixed(1)} | ${v.ok ? 'yes' : 'NO'} | ${v.naks} | ${v.statuses} | ${v.rx} | ${v.drops} | ${v.cpu.toFixed(2)} | ${((v.cpu / Math.max(1, v.rx)) * 1e6).toFixed(1)} |`;
+      rows.push(line('ours', x.ours), line('real uftpd', x.real));
+      process.stderr.write(`run ${r + 1}: ${x.seconds.toFixed(1)} s; ours naks ${x.ours.naks} cpu ${x.ours.cpu.toFixed(2)} s; real naks ${x.real.naks} cpu ${x.real.cpu.toFixed(2)} s\n`);
+    }
+    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs\n\n`);
+    process.stdout.write('| run | client | session s | SHA-256 ok | blocks NAKed | STATUS sent | datagrams in | socket drops | CPU s | CPU us/datagram |\n');
+    process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
+    process.stdout.write(rows.join('\n') + '\n');
+  } finally {
+    await lab.down();
+  }
+}
+
+void main();
