@@ -56,3 +56,15 @@ test('npm pack + npm install -g of the tarball: every bin runs, the native addon
     assert.equal(r.status, 0, `${addon} loads from the installed package: ${r.stderr.split('\n').slice(0, 3).join(' ')}`);
   }
 });
+
+test('after the build, every bin runs from dist/src/cli as the README says (executable, with its usage)', { timeout: 120_000 }, () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  for (const [name, rel] of Object.entries(pkg.bin)) {
+    const file = path.join(ROOT, rel);
+    assert.match(rel, /^dist\/src\/cli\//);
+    fs.accessSync(file, fs.constants.X_OK);
+    const r = spawnSync(file, ['--help'], { encoding: 'utf8', timeout: 30_000, cwd: work });
+    assert.equal(r.status, 0, `./${rel} --help: exit ${r.status}, ${r.stderr}`);
+    assert.match(r.stdout + r.stderr, new RegExp(`^(usage|Usage): ${name.replace(/[-_]/g, '.')}`, 'm'));
+  }
+});
