@@ -24,7 +24,6 @@ import { isSsm } from '../../core/address.js';
 import { blobFingerprint } from '../../crypto/pubkey.js';
 import type { LoadedKey } from '../../crypto/keyfile.js';
 import { AbortView } from '../../wire/abort.js';
-import { AnnounceView } from '../../wire/announce.js';
 import type { ClientKey } from '../../wire/clientkey.js';
 import { MessageType, UFTP_VER_NUM } from '../../wire/constants.js';
 import { completeLength } from '../../wire/complete.js';
@@ -36,7 +35,7 @@ import { encodeStatusRaw, StatusView } from '../../wire/status.js';
 import { KeyexSession, NO_COMPATIBLE_KEY, type KeyexResponse } from './keyex.js';
 import type { ClientListEntry, ServerListEntry } from './lists.js';
 import {
-  DOWNSTREAM_TYPES, MAX_SESSIONS, ProxyBase, endpointText, groupTag, grttMs, hexId, idleMs, sameEndpoint, sessionKey, typeName,
+  DOWNSTREAM_TYPES, ProxyBase, endpointText, groupTag, grttMs, hexId, idleMs, sameEndpoint, sessionKey, typeName,
   type Endpoint, type ProxyBaseConfig, type ProxySession,
 } from './common.js';
 
@@ -221,20 +220,9 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
         this.stats.dropped++;
         return;
       }
-      if (this.sessions.size >= MAX_SESSIONS) {
-        this.drop(1, `${tag}: ${MAX_SESSIONS} sessions open; ANNOUNCE from ${endpointText(from)} dropped`);
-        return;
-      }
-      const a = AnnounceView.check(data);
-      if (!a.ok) {
-        this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ${a.error.message}`);
-        return;
-      }
-      if (a.value.robust === 0) {
-        this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ANNOUNCE: robustness factor 0`);
-        return;
-      }
-      const privateAddr = a.value.privateAddr;
+      const a = this.admitAnnounce(tag, from, data);
+      if (!a) return;
+      const privateAddr = a.privateAddr;
       if (this.cfg.serverList && !this.cfg.serverList.some((e) => e.id === serverId)) {
         this.drop(1, `${tag}: Server ${hexId(serverId)} not in server list`);
         return;
@@ -246,14 +234,14 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
         return;
       }
       let enc: KeyexSession | undefined;
-      if (a.value.encrypted) {
+      if (a.encrypted) {
         const k = this.keyex(now, key, tag, serverId, from, data);
         if (!k) return;
         enc = k;
       }
       const created: Session = {
-        key, serverId, groupId, groupInst, upstream: from, publicAddr: a.value.publicAddr, privateAddr,
-        privateDest: { address: privateAddr, port: this.cfg.destPort }, blockSize: a.value.blockSize, robust: a.value.robust,
+        key, serverId, groupId, groupInst, upstream: from, publicAddr: a.publicAddr, privateAddr,
+        privateDest: { address: privateAddr, port: this.cfg.destPort }, blockSize: a.blockSize, robust: a.robust,
         grttQ, lastHeard: now, seq: 0, pending: new Map(), clients: new Map(), down: 0, up: 0, enc,
         keyinfoTimer: { keyinfoOf: key }, keyinfoTries: 0,
       };

@@ -9,6 +9,7 @@
 import { drain, endpointText, sameEndpoint, type Endpoint, type Machine, type Random, type Transmit } from '../../core/machine.js';
 import { TimerHeap } from '../../core/timers.js';
 import { groupTag, hexId } from '../../core/ids.js';
+import { AnnounceView } from '../../wire/announce.js';
 import { HbAuth, MESSAGE_NAMES, MessageType } from '../../wire/constants.js';
 import { unquantizeGrtt } from '../../wire/quantize.js';
 import { buildHbReq, readHbResp, type HeartbeatKey } from './heartbeat.js';
@@ -171,6 +172,8 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
   // --- for the subclasses -------------------------------------------------------------------------------
 
   protected abstract handleDatagram(now: number, from: Endpoint, bytes: Uint8Array): void;
+  /** A datagram dropped: counted, and logged at `level`. */
+  protected abstract drop(level: number, message: string): void;
   /** A session or aggregate timer came due. */
   protected abstract onTimer(now: number, key: object): void;
   /** Expire entries of time-limited tables; return the next time a sweep is needed, if any. */
@@ -214,6 +217,27 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
       this.joined.delete(k);
       this.effects.push({ kind: 'leave', group, source });
     } else this.joined.set(k, n);
+  }
+
+  /**
+   * The checks before an ANNOUNCE opens a session: room for one more (a flood of forged ANNOUNCEs cannot exhaust
+   * memory), a well-formed ANNOUNCE, a robustness factor. Undefined (dropped, logged) if one fails.
+   */
+  protected admitAnnounce(tag: string, from: Endpoint, data: Uint8Array): AnnounceView | undefined {
+    if (this.sessions.size >= MAX_SESSIONS) {
+      this.drop(1, `${tag}: ${MAX_SESSIONS} sessions open; ANNOUNCE from ${endpointText(from)} dropped`);
+      return undefined;
+    }
+    const a = AnnounceView.check(data);
+    if (!a.ok) {
+      this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ${a.error.message}`);
+      return undefined;
+    }
+    if (a.value.robust === 0) {
+      this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ANNOUNCE: robustness factor 0`);
+      return undefined;
+    }
+    return a.value;
   }
 
   protected addSession(s: S): void {

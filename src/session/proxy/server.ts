@@ -15,11 +15,10 @@
  */
 import { isSsm } from '../../core/address.js';
 import { HbAuth, MessageType } from '../../wire/constants.js';
-import { AnnounceView } from '../../wire/announce.js';
 import { viewDatagram } from '../../wire/packet.js';
 import { checkSignedHb, buildHbResp, readHbReq } from './heartbeat.js';
 import {
-  DOWNSTREAM_TYPES, MAX_SESSIONS, ProxyBase, UPSTREAM_TYPES, endpointText, groupTag, hexId, sameEndpoint, sessionKey, typeName,
+  DOWNSTREAM_TYPES, ProxyBase, UPSTREAM_TYPES, endpointText, groupTag, hexId, sameEndpoint, sessionKey, typeName,
   type Endpoint, type ProxyBaseConfig, type ProxySession,
 } from './common.js';
 import type { ServerListEntry } from './lists.js';
@@ -154,20 +153,9 @@ export class ServerProxy extends ProxyBase<Session> {
       return;
     }
     if (!s) {
-      if (this.sessions.size >= MAX_SESSIONS) {
-        this.drop(1, `${tag}: ${MAX_SESSIONS} sessions open; ANNOUNCE from ${endpointText(from)} dropped`);
-        return;
-      }
-      const a = AnnounceView.check(data);
-      if (!a.ok) {
-        this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ${a.error.message}`);
-        return;
-      }
-      if (a.value.robust === 0) {
-        this.drop(2, `${tag}: malformed ANNOUNCE from ${endpointText(from)}: ANNOUNCE: robustness factor 0`);
-        return;
-      }
-      const privateAddr = a.value.privateAddr;
+      const a = this.admitAnnounce(tag, from, data);
+      if (!a) return;
+      const privateAddr = a.privateAddr;
       let ssmSource: string | undefined;
       if (this.cfg.serverList) {
         const entry = this.cfg.serverList.find((e) => e.id === serverId);
@@ -186,8 +174,8 @@ export class ServerProxy extends ProxyBase<Session> {
         ssmSource = entry.address;
       }
       s = {
-        key, serverId, groupId, groupInst, server: from, privateAddr, publicAddr: a.value.publicAddr, ssmSource,
-        robust: a.value.robust, grttQ, lastHeard: now, forwardedDown: 0, forwardedUp: 0,
+        key, serverId, groupId, groupInst, server: from, privateAddr, publicAddr: a.publicAddr, ssmSource,
+        robust: a.robust, grttQ, lastHeard: now, forwardedDown: 0, forwardedUp: 0,
       };
       this.addSession(s);
       this.log(2, `${tag}: Received request from ${hexId(serverId)} at ${endpointText(from)}`);
@@ -274,7 +262,7 @@ export class ServerProxy extends ProxyBase<Session> {
     this.log(2, `${groupTag(s.groupId, s.groupInst)}: Session ended (${s.forwardedDown} packets down, ${s.forwardedUp} up)`);
   }
 
-  private drop(level: number, message: string): void {
+  protected drop(level: number, message: string): void {
     this.stats.dropped++;
     if (this.logEnabled(level)) this.log(level, message);
   }
