@@ -75,3 +75,42 @@ for (const backend of ['native', 'dgram'] as const) {
     }
   });
 }
+
+test('where the addon does not load: node:dgram runs and says why; UFTP_UDP_BACKEND=native is a set-up error', async () => {
+  // a child process whose require('uftp-udp') fails, as on a machine where the addon could not be built
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { execFileSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-noaddon-'));
+  try {
+    const preload = path.join(dir, 'no-addon.cjs');
+    fs.writeFileSync(preload, `const M = require('node:module'); const load = M._load;
+M._load = function (r, ...a) { if (r === 'uftp-udp') throw new Error('simulated: cannot build'); return load.call(this, r, ...a); };\n`);
+    const udp = path.join(path.dirname(fileURLToPath(import.meta.url)), 'udp.js');
+    const script = `import(${JSON.stringify(udp)}).then(async (m) => {
+      const r = await m.UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', onMessage: () => {} });
+      const out = { choice: m.udpBackend(), ok: r.ok, error: r.ok ? undefined : r.error, backend: r.ok ? r.value.backend : undefined, warnings: r.ok ? r.value.warnings : [] };
+      if (r.ok) await r.value.close();
+      console.log(JSON.stringify(out));
+    })`;
+    const run = (backend: string | undefined): { choice: { kind: string; line: string }; ok: boolean; error?: string; backend?: string; warnings: string[] } => {
+      const env = { ...process.env };
+      delete env.UFTP_UDP_BACKEND;
+      if (backend !== undefined) env.UFTP_UDP_BACKEND = backend;
+      return JSON.parse(execFileSync(process.execPath, ['-r', preload, '-e', script], { env, encoding: 'utf8', timeout: 20000 }));
+    };
+    const dflt = run(undefined);
+    assert.equal(dflt.choice.kind, 'dgram');
+    assert.equal(dflt.ok, true);
+    assert.equal(dflt.backend, 'dgram');
+    // the first warning of the first endpoint (a buffer clamp may follow it where rmem_max is small)
+    assert.equal(dflt.warnings[0], 'UDP engine: node:dgram (native addon unavailable: simulated: cannot build; run npm ci)');
+    const forced = run('native');
+    assert.equal(forced.ok, false);
+    assert.equal(forced.error, 'UFTP_UDP_BACKEND=native but the uftp-udp addon did not load: simulated: cannot build');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
