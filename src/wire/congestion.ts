@@ -15,6 +15,7 @@ import {
 } from './fields.js';
 import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
 import { err, ok, type Result } from './result.js';
+import { bareMessageLength, decodeBareMessage, encodeBareMessageInto } from './tail.js';
 
 const FUNC = 0;
 const HLEN = 1;
@@ -23,7 +24,6 @@ const CC_RATE = 6;
 const TSTAMP = 8;
 const CC_FIXED = 16;
 const ITEM = 8;
-const ACK_FIXED = 4;
 
 export interface CcItem {
   clientId: number;
@@ -87,24 +87,14 @@ export function encodeCongCtrlInto(m: CongCtrl, out: Uint8Array, off: number): n
 }
 
 export function decodeCcAck(b: Uint8Array): Result<CcAck> {
-  const N = 'CC_ACK';
-  const h = headerBytes(b, N, ACK_FIXED);
-  if (!h.ok) return h;
-  if (b.length !== h.value) return err('inconsistent', `${N}: ${b.length - h.value} bytes after the header; CC_ACK has no body`);
-  const exts = decodeExtensions(b, ACK_FIXED, h.value, N);
-  if (!exts.ok) return exts;
-  return ok({ type: 'CC_ACK', extensions: exts.value });
+  const exts = decodeBareMessage(b, 'CC_ACK');
+  return exts.ok ? ok({ type: 'CC_ACK', extensions: exts.value }) : exts;
 }
 
 export function ccAckLength(m: CcAck): number {
-  return ACK_FIXED + extensionsLength(m.extensions);
+  return bareMessageLength(m.extensions);
 }
 
 export function encodeCcAckInto(m: CcAck, out: Uint8Array, off: number): number {
-  const hlen = ACK_FIXED + extensionsLength(m.extensions);
-  out[off + FUNC] = MessageType.CC_ACK;
-  out[off + HLEN] = hlenWords(hlen, 'CC_ACK');
-  put16(out, off + 2, 0);
-  encodeExtensionsInto(m.extensions, out, off + ACK_FIXED);
-  return hlen;
+  return encodeBareMessageInto(MessageType.CC_ACK, 'CC_ACK', m.extensions, out, off);
 }

@@ -13,10 +13,10 @@ import { headerBytes, hlenWords, isU16, isU32, need, pad4, put16, put32, u16, u3
 import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
 import { decodeKeyBlob, encodeKeyBlobInto, keyBlobLength, type KeyBlob } from './keyblob.js';
 import { err, ok, type Result } from './result.js';
+import { bareMessageLength, decodeBareMessage, encodeBareMessageInto } from './tail.js';
 
 const FUNC = 0;
 const HLEN = 1;
-const KR_FIXED = 4;
 
 const KEYLEN = 2;
 const DHLEN = 4;
@@ -40,26 +40,16 @@ export interface ProxyKey {
 }
 
 export function decodeKeyReq(b: Uint8Array): Result<KeyReq> {
-  const N = 'KEY_REQ';
-  const h = headerBytes(b, N, KR_FIXED);
-  if (!h.ok) return h;
-  if (b.length !== h.value) return err('inconsistent', `${N}: ${b.length - h.value} bytes after the header; KEY_REQ has no body`);
-  const exts = decodeExtensions(b, KR_FIXED, h.value, N);
-  if (!exts.ok) return exts;
-  return ok({ type: 'KEY_REQ', extensions: exts.value });
+  const exts = decodeBareMessage(b, 'KEY_REQ');
+  return exts.ok ? ok({ type: 'KEY_REQ', extensions: exts.value }) : exts;
 }
 
 export function keyReqLength(m: KeyReq): number {
-  return KR_FIXED + extensionsLength(m.extensions);
+  return bareMessageLength(m.extensions);
 }
 
 export function encodeKeyReqInto(m: KeyReq, out: Uint8Array, off: number): number {
-  const hlen = KR_FIXED + extensionsLength(m.extensions);
-  out[off + FUNC] = MessageType.KEY_REQ;
-  out[off + HLEN] = hlenWords(hlen, 'KEY_REQ');
-  put16(out, off + 2, 0);
-  encodeExtensionsInto(m.extensions, out, off + KR_FIXED);
-  return hlen;
+  return encodeBareMessageInto(MessageType.KEY_REQ, 'KEY_REQ', m.extensions, out, off);
 }
 
 export function decodeProxyKey(b: Uint8Array): Result<ProxyKey> {

@@ -5,9 +5,9 @@
  *  0 function(1)  1 header length (words)  2 ... message-specific fixed part up to `fixed`
  *  fixed  header extensions up to header length;  body: client IDs
  */
-import { decodeIdList, headerBytes, hlenWords, putIdList } from './fields.js';
+import { decodeIdList, headerBytes, hlenWords, put16, putIdList } from './fields.js';
 import { decodeExtensions, encodeExtensionsInto, extensionsLength, type Extension } from './extensions.js';
-import { ok, type Result } from './result.js';
+import { err, ok, type Result } from './result.js';
 
 export interface ExtensionsAndIds {
   extensions: Extension[];
@@ -41,4 +41,29 @@ export function encodeExtensionsAndIdsInto(
   out[off + 1] = hlenWords(hlen, name);
   encodeExtensionsInto(m.extensions, out, off + fixed);
   return hlen + putIdList(out, off + hlen, m.clientIds, name);
+}
+
+/**
+ * KEY_REQ and CC_ACK: a 4-byte fixed part (function, header length, 16 reserved bits), header extensions, no body.
+ */
+const BARE_FIXED = 4;
+
+export function decodeBareMessage(b: Uint8Array, name: string): Result<Extension[]> {
+  const h = headerBytes(b, name, BARE_FIXED);
+  if (!h.ok) return h;
+  if (b.length !== h.value) return err('inconsistent', `${name}: ${b.length - h.value} bytes after the header; ${name} has no body`);
+  return decodeExtensions(b, BARE_FIXED, h.value, name);
+}
+
+export function bareMessageLength(extensions: readonly Extension[]): number {
+  return BARE_FIXED + extensionsLength(extensions as Extension[]);
+}
+
+export function encodeBareMessageInto(func: number, name: string, extensions: Extension[], out: Uint8Array, off: number): number {
+  const hlen = BARE_FIXED + extensionsLength(extensions);
+  out[off] = func;
+  out[off + 1] = hlenWords(hlen, name);
+  put16(out, off + 2, 0);
+  encodeExtensionsInto(extensions, out, off + BARE_FIXED);
+  return hlen;
 }
