@@ -41,6 +41,8 @@ export interface DiskConfig {
   readonly asyncWrites?: boolean;
   /** Where answers that come later go (a failed asynchronous write). */
   readonly report?: (r: ClientEffectResult) => void;
+  /** Called with each written block of data once the disk is done with it (the machine's buffer pool). */
+  readonly release?: (data: Uint8Array) => void;
 }
 
 interface OpenFile {
@@ -226,6 +228,7 @@ export class Disk {
             f.error = `${f.writePath}: ${errText(err)}`;
             this.cfg.report?.(this.fail(req, f.error, true));
           }
+          this.cfg.release?.(data);
           if (--f.pending === 0 && f.onIdle) f.onIdle();
         });
       };
@@ -235,6 +238,7 @@ export class Disk {
     try {
       let done = 0;
       while (done < data.length) done += fs.writeSync(f.fd, data, done, data.length - done, offset + done);
+      this.cfg.release?.(data);
     } catch (e) {
       f.error = `${f.writePath}: ${errText(e)}`;
       return this.fail(req, f.error, true);

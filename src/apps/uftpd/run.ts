@@ -22,6 +22,7 @@ import { Disk } from '../../files/disk.js';
 import { ClientMachine, hex8, type ServerListEntry } from '../../session/client/machine.js';
 import type { ClientEffect, ClientEffectResult } from '../../session/client/effects.js';
 import { keyexFactory } from '../../session/client/keyex.js';
+import { BufferPool } from '../../session/client/file.js';
 import { parseUftpdArgs, PROG, type UftpdArgs } from './options.js';
 
 export const VERSION_LINE = 'uftpd (uftp-ts) compatible with UFTP 4.10';
@@ -201,7 +202,9 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     }
   };
 
+  const pool = new BufferPool();
   const machine = new ClientMachine({
+    pool,
     uid,
     memberIds,
     destDirs: a.destDirs,
@@ -221,6 +224,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     moveIndividually: a.moveIndividually,
     script: a.script,
     asyncWrites: true,
+    release: (data) => pool.give(data),
     report: (r) => loop.effectResult(r),
     log: (level, text) => log.log(level, text),
     runScript: (argv) => {
@@ -245,7 +249,16 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
       bufferSize: a.bufSize,
       dscp: a.dscp,
       multicastLoopback: false,
-      onMessage: (msg, rinfo) => loop.datagram(rinfo, msg),
+      // the whole batch as views of the engine's ring (no copy per datagram): the machine copies what it keeps
+      // (blocks into its write cache) before handle() returns, as the machine contract asks
+      onBatch: (b) => {
+        const n = b.count;
+        for (let i = 0; i < n; i++) {
+          if (b.truncated(i)) continue;
+          const tos = b.tos(i);
+          loop.datagram(b.from(i), b.data(i), tos >= 0 ? { tos } : undefined);
+        }
+      },
       onError: (e) => log.log(2, `socket error: ${e.message}`),
     });
     if (!r.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: ${r.error}`);

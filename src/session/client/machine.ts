@@ -33,7 +33,7 @@ import type { Announce } from '../../wire/announce.js';
 import type { FileInfo } from '../../wire/fileinfo.js';
 import { isSsm } from '../../core/address.js';
 import type { ClientEffect, ClientEffectResult, ResultWord, SessionRef } from './effects.js';
-import { layout, Reception, sectionSize } from './file.js';
+import { layout, Reception, sectionSize, type BufferPool } from './file.js';
 import type { ClientKeyex, KeyexFactory } from './keyex.js';
 
 export interface ServerListEntry {
@@ -65,6 +65,8 @@ export interface ClientConfig {
   readonly wallMicros: (now: number) => number;
   /** Sessions at once. Default 1000. */
   readonly maxSessions?: number;
+  /** Reused write-cache buffers (the driver's disk layer gives them back when written). */
+  readonly pool?: BufferPool;
 }
 
 type Phase = 'register' | 'keyed' | 'transfer' | 'closing';
@@ -586,7 +588,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
           return this.answerComplete(s, f, CompStat.REJECTED, 'rejected');
         }
         this.log(s, f.id, 2, `Bytes: ${m.fileSize}, Blocks: ${l.blocks}, Sections: ${l.sections}`);
-        f.rx = new Reception(l, this.cacheSize);
+        f.rx = new Reception(l, this.cacheSize, this.cfg.pool);
         f.req = this.request(s, f);
         const sync = (s.flags & (AnnounceFlag.SYNC_MODE | AnnounceFlag.SYNC_PREVIEW)) !== 0;
         this.fx.push({
