@@ -141,6 +141,25 @@ test('-D names the single file on the clients, -E keeps the path below a base di
   await d.kill();
 });
 
+test('exit 6: SIGTERM during the session ABORTs the clients ("Server quit, aborting all") and exits 6', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'src6');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'slow.bin'), randomBytes(2_000_000));
+  const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+  try {
+    // 2 MB at 800 Kbps: about 20 s of data, interrupted after the transfer has started
+    const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-R', '800', '-s', '10', '-r', '0.05', 'slow.bin'], { cwd: src, timeoutMs: 60_000 });
+    await l.waitFor(() => /Starting pass 1/.test(p.log()), 20_000, 'the data phase');
+    await new Promise((r) => setTimeout(r, 500));
+    const code = await p.kill(5000);
+    assert.equal(code, 6, p.log().slice(-600));
+    await l.waitFor(() => /Server quit, aborting all/i.test(d.log()), 5000, 'the ABORT at the client');
+  } finally {
+    await d.kill();
+  }
+});
+
 test('exit codes through the program: 1 bad option, 2 unknown interface, 4 log file not writable, 7 nobody answers', { timeout: 60_000 }, async () => {
   const l = await lab();
   const uid = l.uidOf('server');

@@ -162,7 +162,7 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     uid, groupId: rnd() || 1, publicAddr: o.publicAddr, privateAddr, port: o.port, blockSize: o.blockSize, robust: o.robust,
     grttInit: o.grtt.init, grttMin: o.grtt.min, grttMax: o.grtt.max,
     rate: o.rate === -1 ? undefined : (o.rate * 1024) / 8,
-    maxPasses: o.maxPasses, quitOnError: o.quitOnError, maxNakPct: o.maxNakPct, maxNakCount: o.maxNakCount,
+    maxPasses: o.maxPasses, txWeight: o.cc.type === 'none' ? o.txWeight : undefined, quitOnError: o.quitOnError, maxNakPct: o.maxNakPct, maxNakCount: o.maxNakCount,
     hosts: o.hosts?.kind === 'ids' ? o.hosts.ids : o.hosts?.kind === 'file' ? readHostFile(o.hosts.file) : undefined,
     sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, files, ipOverhead: family === 6 ? 48 : 28, security,
   };

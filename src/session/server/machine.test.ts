@@ -62,6 +62,8 @@ class Receiver {
   /** Set: stop answering from this file ID on. */
   deadFrom = Infinity;
   skip = new Set<string>();
+  /** Answers FILEINFO but hears no FILESEG or DONE. */
+  deaf = false;
 
   constructor(readonly id: number, readonly addr: Endpoint) {}
 
@@ -102,7 +104,7 @@ class Receiver {
         return [this.reply(g, { type: 'FILEINFO_ACK', fileId: m.fileId, flags: 0, timestamp: m.timestamp, extensions: [], clientIds: [] })];
       }
       case 'FILESEG': {
-        if (m.fileId !== this.fileId || m.fileId >= this.deadFrom) return [];
+        if (m.fileId !== this.fileId || m.fileId >= this.deadFrom || this.deaf) return [];
         const l = fileLayout(this.size, blockSize());
         const b = sectionStart(l, m.section) + m.secBlock;
         assert.ok(m.secBlock < sectionLength(l, m.section), 'block inside its section');
@@ -111,7 +113,7 @@ class Receiver {
         return [];
       }
       case 'DONE': {
-        if (!listed(m.clientIds) || m.fileId >= this.deadFrom) return [];
+        if (!listed(m.clientIds) || m.fileId >= this.deadFrom || (this.deaf && m.fileId !== 0)) return [];
         if (m.fileId === 0) return [this.reply(g, { type: 'COMPLETE', fileId: 0, status: CompStat.NORMAL, extensions: [], clientIds: [] })];
         if (m.fileId !== this.fileId) return [];
         if (this.completed.has(m.fileId) || this.got.every((x) => x === 1)) {
@@ -359,6 +361,19 @@ test('-a max passes: receivers still missing blocks after the last pass are abor
   assert.equal(r.exitCode, UftpExit.ALL_DROPPED);
   assert.equal(r.machine.passes, 1);
   assert.ok(r.receivers.every((x) => /Maximum passes/.test(x.aborted)));
+});
+
+test('-W: a receiver that cannot finish within W% of the optimal time is aborted; the others are not held back', () => {
+  const size = 400_000;
+  const rate = (8000 * 1024) / 8;
+  // receiver 1 hears no data after FILEINFO: it can never complete
+  const r = simulate([file('x', bytes(size, 4))], 2, { cfg: { rate, txWeight: 150 }, setup: (rs) => (rs[1].deaf = true) });
+  assert.equal(r.exitCode, UftpExit.OK);
+  assert.ok(r.receivers[0].files.has('x'));
+  assert.match(r.receivers[1].aborted, /Maximum transfer time exceeded/);
+  const optimal = ((size + Math.ceil(size / 1300) * 52) / rate) * 1000;
+  assert.ok(r.logs.some((l) => /Maximum transfer time exceeded/.test(l)));
+  assert.ok(r.dataMs <= optimal * 1.5 + 50, `data phase ${r.dataMs} ms, limit ${(optimal * 1.5).toFixed(0)} ms`);
 });
 
 test('-N/-m: a receiver NAKing more than N% of a section m times is dropped', () => {

@@ -49,6 +49,8 @@ export interface ServerConfig {
   /** Bytes per second on the wire (IP and UDP headers included), or undefined for -R -1 (as fast as possible). */
   readonly rate: number | undefined;
   readonly maxPasses: number;
+  /** -W: the most a file may take, in percent of its optimal time at `rate` (undefined: no limit). */
+  readonly txWeight?: number;
   readonly quitOnError: boolean;
   /** -N: NAK percentage of a section above which a STATUS counts against the client. */
   readonly maxNakPct: number;
@@ -185,6 +187,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   private ivCounter = 0n;
   /** The time of the last poll, for "due now" deadlines. */
   private lastNow = 0;
+  /** -W: when the current file must be done. */
+  private fileDeadline: number | undefined;
   private readonly started: number;
 
   constructor(cfg: ServerConfig, now: number) {
@@ -246,6 +250,18 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       this.log(3, 'Rewind timer tripped');
       this.startPass(now);
     }
+    if (this.fileDeadline !== undefined && now >= this.fileDeadline && this.phase === 'data') {
+      this.fileDeadline = undefined;
+      for (const r of this.order) {
+        if (r.state === 'active' && r.fileState === 'receiving') {
+          this.log(1, `Maximum transfer time exceeded, aborting ${hexId(r.id)}`);
+          this.sendAbort(r.id, 'Maximum transfer time exceeded');
+          this.dropReceiver(now, r, 'dropped', true);
+        }
+      }
+      if (this.phase === 'data') this.fileDone(now);
+      return;
+    }
     if (this.nextDoneAt !== undefined && now >= this.nextDoneAt && this.phase === 'data' && !this.sending) {
       this.nextDoneAt = undefined;
       this.doneRound(now);
@@ -279,6 +295,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       if (x !== undefined && (t === undefined || x < t)) t = x;
     };
     if (this.phase === 'data') {
+      min(this.fileDeadline);
       if (this.sending) {
         // unpaced: due at once whenever the next block is in memory (after a read the loop comes straight back)
         if (this.blockReady()) min(this.cfg.rate !== undefined ? this.nextSendAt : this.lastNow);
@@ -698,6 +715,12 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.dataStart = now;
     this.nextSendAt = now;
     this.toSend.fill(0xff);
+    this.fileDeadline = undefined;
+    if (this.cfg.txWeight !== undefined && this.cfg.rate !== undefined) {
+      const l = this.layout;
+      const optimal = ((l.size + l.blocks * (UFTP_HEADER_LEN + 8 + this.cfg.ipOverhead)) / this.cfg.rate) * 1000;
+      this.fileDeadline = now + Math.max(optimal * (this.cfg.txWeight / 100), 1000 * this.grtt);
+    }
     this.startPass(now, true);
   }
 
@@ -897,6 +920,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
 
   private fileDone(now: number): void {
     const f = this.cfg.files[this.fileIdx];
+    this.fileDeadline = undefined;
     this.sending = false;
     this.rewindAt = undefined;
     this.nextDoneAt = undefined;
