@@ -30,7 +30,7 @@ const size = arg('size', 1300);
 const runs = arg('runs', 3);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const peer = path.join(root, 'dist/bench/udp-peer.js');
+const peer = path.join(root, 'dist/bench/peers/udp-peer.js');
 if (!fs.existsSync(peer)) throw new Error(`${peer} missing: run npx tsc -p . first`);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'udp-bench-'));
 const cloop = path.join(work, 'udp-loop');

@@ -1,11 +1,11 @@
 /**
- * One end of bench/udp-engine.ts, run inside a namespace as `node dist/bench/udp-peer.js '<json>'`:
+ * One end of bench/udp-engine.ts, run inside a namespace as `node dist/bench/peers/udp-peer.js '<json>'`:
  *   {"mode":"send","backend":"native"|"dgram","dst":A,"port":P,"count":N,"size":S,"gso":true}
  *   {"mode":"recv","backend":"native"|"dgram","port":P,"idleMs":T,"api":"batch"|"message","recvInfo":true}
  * Prints {"count":N,"cpu":seconds}: user+system CPU of this process from the first send (sender) or from ready
  * (receiver) until the last datagram has gone or IDLE_MS have passed without one.
  */
-import { UdpEndpoint, type BackendKind } from '../src/net/udp.js';
+import { UdpEndpoint, type BackendKind } from '../../src/net/udp.js';
 
 interface Cmd {
   mode: 'send' | 'recv';
