@@ -76,14 +76,19 @@ async function uftpRun(lab: Lab, src: string, row: string): Promise<Sample> {
 }
 
 async function udpcastRun(lab: Lab, src: string): Promise<Sample> {
-  const rs = RECEIVERS.map((h) => lab.spawn(h, ['sh', '-c', `udp-receiver --nokbd --interface eS --file ${path.join(lab.workDir, h, 'udpcast.out')}`], { timeoutMs: 600_000 }));
+  // the lab's addresses have no broadcast address: the rendezvous goes to a multicast group instead
+  const rdv = ['--mcast-rdv-address', '239.7.7.7'];
+  const rs = RECEIVERS.map((h) => lab.spawn(h, ['udp-receiver', '--nokbd', '--interface', 'eS', ...rdv, '--file', path.join(lab.workDir, h, 'udpcast.out')], { timeoutMs: 600_000 }));
   await new Promise((r) => setTimeout(r, 1000));
   const t0 = Date.now();
-  const s = lab.spawn('server', ['udp-sender', '--nokbd', '--interface', 'eS', '--min-receivers', String(RECEIVERS.length), '--file', path.join(src, 'big')], { timeoutMs: 600_000 });
+  const s = lab.spawn('server', ['udp-sender', '--nokbd', '--interface', 'eS', ...rdv, '--min-receivers', String(RECEIVERS.length), '--file', path.join(src, 'big')], { timeoutMs: 600_000 });
   const code = await s.wait();
   const wall = (Date.now() - t0) / 1000;
-  await Promise.all(rs.map((r) => r.wait()));
-  if (code !== 0) throw new Error(`udpcast: exit ${code}: ${s.log().slice(-400)}`);
+  const rcodes = await Promise.all(rs.map((r) => r.wait()));
+  if (code !== 0 || rcodes.some((c) => c !== 0)) throw new Error(`udpcast: exit ${code}/${rcodes.join(',')}: ${s.log().slice(-400)}`);
+  for (const h of RECEIVERS) {
+    if (fs.statSync(path.join(lab.workDir, h, 'udpcast.out')).size !== mb * 1048576) throw new Error(`udpcast: ${h} got a short file`);
+  }
   return { goodput: (mb * 1048576) / wall / 1e6, wall, passes: 0 };
 }
 
