@@ -10,6 +10,10 @@
  * gives each proxy's user/system split and the UDP receive-buffer drops (/proc/net/snmp RcvbufErrors) in the
  * namespaces of both proxies and both clients.
  *
+ * Before/after: --before DIR adds the chains "before" (our proxies as built in DIR, e.g. a worktree of an older
+ * commit: `git worktree add /tmp/before 328c0c3`, its node_modules linked, `npx tsc -p .` there) and "ours-dgram"
+ * (today's proxies on the node:dgram backend, UFTP_UDP_BACKEND=dgram), all in the same lab and the same run.
+ *
  * Diagnostics: --only TEXT (chains whose name contains TEXT), --cpu-prof DIR (our proxies run under
  * node --cpu-prof), --keep (keep the lab's logs), --server-log N (the uftp server's -x).
  */
@@ -39,7 +43,10 @@ const keep = args.includes('--keep');
 /** --server-log N: the uftp server's -x (default 1). */
 const serverLog = arg('server-log', 1);
 
-type Kind = 'ours' | 'real';
+type Kind = 'ours' | 'real' | 'before' | 'ours-dgram';
+/** --before DIR: a built tree of an older commit whose uftpproxyd runs as the "before" chains. */
+const beforeAt = args.indexOf('--before');
+const beforeDir = beforeAt >= 0 ? path.resolve(args[beforeAt + 1]) : undefined;
 interface Row {
   chain: string;
   seconds: number;
@@ -104,7 +111,11 @@ function sha(file: string): string {
 async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<Proc> {
   if (kind === 'real') return lab.realProxy(host, ['-x', '1', ...a]);
   const argv = ['-d', '-x', '2', '-U', lab.uidOf(host), '-B', '4194304', ...a];
-  const p = profDir
+  const bin = kind === 'before' && beforeDir ? path.join(beforeDir, 'dist', 'src', 'cli', 'uftpproxyd.js') : ourBin('uftpproxyd');
+  const env = kind === 'ours-dgram' ? { ...process.env, UFTP_UDP_BACKEND: 'dgram' } : undefined;
+  const p = kind !== 'ours'
+    ? lab.spawn(host, [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), bin, ...argv], { timeoutMs: 600_000, env })
+    : profDir
     ? lab.spawn(host, [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`, ourBin('uftpproxyd'), ...argv], { timeoutMs: 600_000 })
     : lab.ours(host, 'uftpproxyd', argv, { timeoutMs: 600_000 });
   await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `uftpproxyd on ${host}`);
@@ -151,7 +162,9 @@ async function main(): Promise<void> {
     fs.writeFileSync(file, randomBytes(sizeMb * 1024 * 1024));
     const want = sha(file);
     for (let r = 0; r < runs; r++) {
-      for (const [sp, cp, enc] of [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]] as [Kind, Kind, boolean][]) {
+      const chains: [Kind, Kind, boolean][] = [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]];
+      if (beforeDir) chains.push(['before', 'before', false], ['ours-dgram', 'ours-dgram', false], ['before', 'before', true], ['ours-dgram', 'ours-dgram', true]);
+      for (const [sp, cp, enc] of chains) {
         if (only !== undefined && !`${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`.includes(only)) continue;
         const row = await one(lab, sp, cp, file, want, enc);
         rows.push(row);
