@@ -85,3 +85,44 @@ test('IPv6: the real uftp on ff15::1 / ff15::2 to our uftpd (-M ff15::1 -I its I
   assert.match(ours.log(), /Using private multicast address ff15::2/);
   await l.down();
 });
+
+test('-R proxy/fingerprint, encrypted (RSA, AES-128-CBC, HMAC/SHA-1): KEY_REQ/PROXY_KEY with the real response proxy, key exchange with it', { timeout: 90_000 }, async () => {
+  const l = await up('fig2');
+  const { dir, want } = source(l);
+  const key = (who: string) => l.makeKey(path.join(l.workDir, 'keys', `${who}.pem`), 'rsa:1024');
+  const kp = await key('rproxy1');
+  await l.realProxy('rproxy1', ['-r', '-x', '3', '-k', kp.file]);
+  const ours = await ourUftpd(l, 'client1', { args: ['-x', '3', '-R', `${l.addrOf('rproxy1')}/${kp.fingerprint}`, '-k', (await key('client1')).file] });
+  const real = await l.realUftpd('client2', { args: ['-R', `${l.addrOf('rproxy1')}/${kp.fingerprint}`, '-k', (await key('client2')).file] });
+  await l.waitFor(() => ours.log().includes('Received PROXY_KEY'), 20_000, 'our PROXY_KEY');
+  await l.waitFor(() => real.log().includes('PROXY_KEY'), 20_000, 'the real uftpd\'s PROXY_KEY');
+  const s = l.realUftp('server', [dir], { args: ['-R', '50000', '-x', '2', '-e', 'rsa', '-Y', 'aes128-cbc', '-h', 'sha1', '-k', (await key('server')).file], timeoutMs: 60_000 });
+  const code = await s.wait();
+  assert.equal(code, 0, `${s.log().split('\n').slice(-10).join('\n')}\n--- ours\n${ours.log().split('\n').slice(-15).join('\n')}`);
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want, 'our uftpd got the files');
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  assert.match(ours.log(), new RegExp(`fingerprint ${kp.fingerprint}`));
+  await l.down();
+});
+
+test('-R with a wrong fingerprint: the proxy\'s key is refused and no encrypted session is accepted', { timeout: 60_000 }, async () => {
+  const l = await up('fig2');
+  const kp = await l.makeKey(path.join(l.workDir, 'keys', 'rproxy1.pem'), 'rsa:1024');
+  const other = await l.makeKey(path.join(l.workDir, 'keys', 'other.pem'), 'rsa:1024');
+  await l.realProxy('rproxy1', ['-r', '-x', '3', '-k', kp.file]);
+  const ours = await ourUftpd(l, 'client1', { args: ['-x', '3', '-R', `${l.addrOf('rproxy1')}/${other.fingerprint}`] });
+  await l.waitFor(() => /is not the one given with -R/.test(ours.log()), 20_000, 'the refusal');
+  assert.doesNotMatch(ours.log(), /Received PROXY_KEY/);
+  await l.down();
+});
+
+test('-H/-h: heartbeats to the real server proxy (-s fp=our key): its challenge answered with our signature and accepted', { timeout: 60_000 }, async () => {
+  const l = await up('fig2');
+  const k = await l.makeKey(path.join(l.workDir, 'keys', 'client1.pem'), 'rsa:1024');
+  await l.realProxy('rproxy2', ['-s', `fp=${k.fingerprint}`, '-x', '3']);
+  const ours = await ourUftpd(l, 'client1', { args: ['-x', '4', '-k', k.file, '-H', l.addrOf('rproxy2'), '-h', '1'] });
+  await l.waitFor(() => /Heartbeat authentication required .*signed HB_REQ sent/.test(ours.log()) && /Received HB_RESP/.test(ours.log()), 20_000, 'challenge and acceptance');
+  assert.doesNotMatch(ours.log(), /Heartbeat authentication failed/);
+  await ours.kill();
+  await l.down();
+});

@@ -180,6 +180,18 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     }
     responseProxy = { address: addr, port: a.port };
   }
+  const hbServers: Endpoint[] = [];
+  for (const h of a.hbServers) {
+    let addr = h.host;
+    if (isIP(addr) === 0) {
+      try {
+        addr = (await lookup(addr)).address;
+      } catch (e) {
+        throw new StartupError(ExitCode.USAGE, `${PROG}: -H: cannot resolve ${h.host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    }
+    hbServers.push({ address: addr, port: h.port });
+  }
 
   // the status file (-F), appended to like the log
   let statusFd = -1;
@@ -213,6 +225,8 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     serverList: servers,
     cacheSize: a.cacheSize,
     responseProxy,
+    responseProxyFingerprint: a.responseProxy?.fingerprint,
+    heartbeat: hbServers.length > 0 ? { servers: hbServers, intervalMs: a.hbInterval * 1000, key: { privateKey: keys[0].privateKey, blob: keys[0].blob } } : undefined,
     keyex: keyexFactory(keys, (n) => randomBytes(n)),
     wallMicros: (now) => Math.floor((performance.timeOrigin + now) * 1000),
   });

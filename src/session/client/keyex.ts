@@ -42,8 +42,15 @@ export interface ClientKeyex {
   seal(h: UftpHeader, inner: Uint8Array): Uint8Array | undefined;
 }
 
+/** -R: the response proxy's keys from its PROXY_KEY (the key exchange is made with the proxy, not the server). */
+export interface ProxyKeyInfo {
+  readonly blob: KeyBlob;
+  readonly key: KeyObject;
+  readonly dh?: { readonly blob: KeyBlob; readonly key: KeyObject };
+}
+
 export interface KeyexFactory {
-  create(h: UftpHeader, m: Announce, datagram: Uint8Array): R<ClientKeyex>;
+  create(h: UftpHeader, m: Announce, datagram: Uint8Array, proxy?: ProxyKeyInfo): R<ClientKeyex>;
   fingerprint(blob: KeyBlob): string;
 }
 
@@ -67,7 +74,7 @@ function pad4(b: Uint8Array): Uint8Array {
 export function keyexFactory(keys: readonly LoadedKey[], random: (n: number) => Uint8Array): KeyexFactory {
   return {
     fingerprint: (blob) => blobFingerprint(blob),
-    create(h, m, datagram) {
+    create(h, m, datagram, proxy) {
       const enc = m.extensions.find((x): x is ExtEncInfo => x.type === 'EXT_ENC_INFO');
       if (!enc) return { ok: false, error: 'no EXT_ENC_INFO' };
       const suite = keySuite(enc.keyType);
@@ -76,17 +83,20 @@ export function keyexFactory(keys: readonly LoadedKey[], random: (n: number) => 
       if (!hash.ok) return { ok: false, error: hash.error };
       const sk = blobToPublicKey(enc.publicKey);
       if (!sk.ok) return { ok: false, error: `server key: ${sk.error}` };
-      const key = keys.find((k) => compatible(k, enc.publicKey));
+      // behind a response proxy our key exchange is with the proxy: its key, its ECDH key
+      const peerBlob = proxy?.blob ?? enc.publicKey;
+      const peerKey = proxy?.key ?? sk.value;
+      const key = keys.find((k) => compatible(k, peerBlob)) ?? keys.find((k) => compatible(k, enc.publicKey));
       if (!key) return { ok: false, error: NO_CLIENT_KEY };
       const privateAddress = (m.privateMcast.includes(':') ? parseIPv6(m.privateMcast) : parseIPv4(m.privateMcast)) ?? new Uint8Array(4);
       const clientRandom = Uint8Array.from(random(32));
       let premaster: Uint8Array;
       let keyInfo: Uint8Array;
       if (enc.keyexType === KeyexType.RSA) {
-        if (enc.publicKey.kind !== 'RSA') return { ok: false, error: 'RSA key exchange with a non-RSA server key' };
+        if (peerBlob.kind !== 'RSA') return { ok: false, error: 'RSA key exchange with a non-RSA key' };
         // the version byte, then 47 random bytes (protocol.txt 4)
         premaster = Uint8Array.from([UFTP_VER_NUM, ...random(47)]);
-        keyInfo = rsaEncryptPremaster(sk.value, premaster);
+        keyInfo = rsaEncryptPremaster(peerKey, premaster);
       } else if (enc.keyexType === KeyexType.ECDH_RSA || enc.keyexType === KeyexType.ECDH_ECDSA) {
         if (!enc.dhKey || enc.dhKey.kind !== 'EC') return { ok: false, error: 'ECDH key exchange without an EC DH key' };
         // the ANNOUNCE is signed by the server's key: check before trusting its DH key
@@ -95,9 +105,11 @@ export function keyexFactory(keys: readonly LoadedKey[], random: (n: number) => 
         if (enc.signature.length === 0 || !verifySignature(sk.value, hash.value, signedBytes(datagram, p.value), enc.signature)) {
           return { ok: false, error: 'ANNOUNCE signature does not verify' };
         }
-        const curve = curveName(enc.dhKey.curve);
-        if (!curve) return { ok: false, error: `unknown ECDH curve ${enc.dhKey.curve}` };
-        const serverDh = blobToPublicKey(enc.dhKey);
+        if (proxy && !proxy.dh) return { ok: false, error: 'ECDH key exchange but the response proxy has no ECDH key' };
+        const dhBlob = proxy?.dh?.blob ?? enc.dhKey;
+        const curve = dhBlob.kind === 'EC' ? curveName(dhBlob.curve) : undefined;
+        if (!curve) return { ok: false, error: 'unknown ECDH curve' };
+        const serverDh = proxy?.dh ? { ok: true as const, value: proxy.dh.key } : blobToPublicKey(enc.dhKey);
         if (!serverDh.ok) return { ok: false, error: `server ECDH key: ${serverDh.error}` };
         const pair = generateEcdhKey(curve);
         const blob = publicKeyToBlob(pair.publicKey);

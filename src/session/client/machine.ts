@@ -34,7 +34,13 @@ import type { FileInfo } from '../../wire/fileinfo.js';
 import { isSsm } from '../../core/address.js';
 import type { ClientEffect, ClientEffectResult, ResultWord, SessionRef } from './effects.js';
 import { layout, Reception, sectionSize, type BufferPool } from './file.js';
-import type { ClientKeyex, KeyexFactory } from './keyex.js';
+import type { ClientKeyex, KeyexFactory, ProxyKeyInfo } from './keyex.js';
+import { buildHbReq, readHbResp, type HeartbeatKey } from '../proxy/heartbeat.js';
+import { blobFingerprint, blobToPublicKey } from '../../crypto/pubkey.js';
+import { verifySignature } from '../../crypto/sign.js';
+import { hashSuite } from '../../crypto/suites.js';
+import { signedNonceBytes } from '../../wire/heartbeat.js';
+import { HbAuth, HashType } from '../../wire/constants.js';
 
 export interface ServerListEntry {
   readonly id: number;
@@ -59,6 +65,10 @@ export interface ClientConfig {
   readonly cacheSize?: number;
   /** -R: where responses go (a response proxy) instead of the ANNOUNCE's source. */
   readonly responseProxy?: Endpoint;
+  /** -R proxy/fingerprint: the proxy's key must have this fingerprint. */
+  readonly responseProxyFingerprint?: string;
+  /** -H / -h: heartbeats to these proxies every `intervalMs`, answered challenges signed with `key` (the first -k). */
+  readonly heartbeat?: { readonly servers: readonly Endpoint[]; readonly intervalMs: number; readonly key?: HeartbeatKey };
   /** Key exchange for encrypted sessions; without it encrypted ANNOUNCEs are refused. */
   readonly keyex?: KeyexFactory;
   /** Wall clock in microseconds since the epoch (for echoed timestamps): injected. */
@@ -127,6 +137,10 @@ export type DropReason =
   | 'session-limit' | 'crypto' | 'unexpected' | 'bad-block' | 'duplicate';
 
 const MIN_TIMER_MS = 1000;
+/** Timer keys of the global jobs: KEY_REQ every 5 s until the response proxy's key came (man uftpd), heartbeats. */
+const KEY_REQ_TIMER = -1;
+const HEARTBEAT_TIMER = -2;
+const KEY_REQ_INTERVAL_MS = 5000;
 const MAX_TIMER_MS = 600_000;
 const DEFAULT_CACHE = 1048576;
 
@@ -158,10 +172,16 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   private readonly cacheSize: number;
   private readonly maxSessions: number;
   readonly drops = new Map<DropReason, number>();
+  /** -R: the response proxy's key once a PROXY_KEY checked out, and its ID. */
+  proxyKey: (ProxyKeyInfo & { readonly id: number }) | undefined;
+  private hbSeq = 0;
 
   constructor(private readonly cfg: ClientConfig) {
     this.cacheSize = cfg.cacheSize ?? DEFAULT_CACHE;
     this.maxSessions = cfg.maxSessions ?? 1000;
+    // global jobs share the timer heap with the sessions (whose keys are 32-bit group IDs, never negative)
+    if (cfg.responseProxy) this.timers.set(KEY_REQ_TIMER, 0);
+    if (cfg.heartbeat && cfg.heartbeat.servers.length > 0) this.timers.set(HEARTBEAT_TIMER, 0);
   }
 
   get sessionCount(): number {
@@ -176,6 +196,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     const h = hv.value;
     const func = h.func;
     if (func === MessageType.ENCRYPTED) return this.encrypted(now, h.groupId, bytes);
+    if (func === MessageType.PROXY_KEY) return this.proxyKeyMsg(from, bytes);
+    if (func === MessageType.HB_RESP) return this.hbResp(from, bytes);
     if (func === MessageType.FILESEG) {
       // the data path: a checked view, nothing decoded past the fixed fields, the block a subarray
       const s = this.sessions.get(h.groupId);
@@ -193,7 +215,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     if (message.type === 'ANNOUNCE') return this.announce(now, from, header, message, bytes);
     const s = this.sessions.get(header.groupId);
     if (s === undefined) return this.drop('unknown-session');
-    if (header.srcId !== s.ref.serverId || header.groupInst !== s.groupInst) return this.drop('wrong-server');
+    const fromProxy = message.type === 'KEYINFO' && this.proxyKey !== undefined && header.srcId === this.proxyKey.id;
+    if ((header.srcId !== s.ref.serverId && !fromProxy) || header.groupInst !== s.groupInst) return this.drop('wrong-server');
     // in an encrypted session only the key exchange and an ABORT travel in the clear
     if (s.enc && message.type !== 'KEYINFO' && message.type !== 'REG_CONF' && message.type !== 'ABORT') return this.drop('plain-refused');
     this.dispatch(now, s, header, message);
@@ -203,6 +226,14 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     for (;;) {
       const groupId = this.timers.popExpired(now);
       if (groupId === undefined) break;
+      if (groupId === KEY_REQ_TIMER) {
+        this.sendKeyReq(now);
+        continue;
+      }
+      if (groupId === HEARTBEAT_TIMER) {
+        this.sendHeartbeats(now);
+        continue;
+      }
       const s = this.sessions.get(groupId);
       if (s) this.timeout(now, s);
     }
@@ -350,6 +381,80 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     this.endSession(s, false);
   }
 
+  // ---- -R: the response proxy's key; -H: heartbeats ----
+
+  private own(m: Message, seq: number): Uint8Array {
+    return encodePacket({ header: { version: UFTP_VER_NUM, func: 0, seq: seq & 0xffff, srcId: this.cfg.uid, groupId: 0, groupInst: 0, grtt: 0, gsize: 0, reserved: 0 }, message: m });
+  }
+
+  private sendKeyReq(now: number): void {
+    const to = this.cfg.responseProxy;
+    if (!to || this.proxyKey) return;
+    this.tx.push({ to, data: this.own({ type: 'KEY_REQ', extensions: [] }, 0) });
+    this.fx.push({ type: 'log', level: 3, text: `Sent KEY_REQ to ${to.address}:${to.port}` });
+    this.timers.set(KEY_REQ_TIMER, now + KEY_REQ_INTERVAL_MS);
+  }
+
+  /** PROXY_KEY from our response proxy: the nonce signed (SHA-1) by the key it carries, of the pinned fingerprint. */
+  private proxyKeyMsg(from: Endpoint, bytes: Uint8Array): void {
+    const rp = this.cfg.responseProxy;
+    if (!rp || from.address !== rp.address) return this.drop('unexpected');
+    const p = decodePacket(bytes);
+    if (!p.ok || p.value.message.type !== 'PROXY_KEY') return this.drop('malformed');
+    const m = p.value.message;
+    const fp = blobFingerprint(m.publicKey);
+    if (this.cfg.responseProxyFingerprint !== undefined && fp !== this.cfg.responseProxyFingerprint) {
+      this.fx.push({ type: 'log', level: 1, text: `PROXY_KEY from ${from.address}: key fingerprint ${fp} is not the one given with -R` });
+      return this.drop('crypto');
+    }
+    const pub = blobToPublicKey(m.publicKey);
+    const sha1 = hashSuite(HashType.SHA1);
+    if (!pub.ok || !sha1.ok || !verifySignature(pub.value, sha1.value, signedNonceBytes(m.nonce), m.signedNonce)) {
+      this.fx.push({ type: 'log', level: 1, text: `PROXY_KEY from ${from.address}: signature does not verify` });
+      return this.drop('crypto');
+    }
+    let dh: ProxyKeyInfo['dh'];
+    if (m.dhKey) {
+      const d = blobToPublicKey(m.dhKey);
+      if (!d.ok) return this.drop('crypto');
+      dh = { blob: m.dhKey, key: d.value };
+    }
+    if (!this.proxyKey) this.fx.push({ type: 'log', level: 2, text: `Received PROXY_KEY from ${from.address} (fingerprint ${fp})` });
+    this.proxyKey = { id: p.value.header.srcId, blob: m.publicKey, key: pub.value, dh };
+    this.timers.delete(KEY_REQ_TIMER);
+  }
+
+  private sendHeartbeats(now: number): void {
+    const hb = this.cfg.heartbeat;
+    if (!hb) return;
+    for (const to of hb.servers) {
+      this.tx.push({ to, data: buildHbReq(this.cfg.uid, 0) });
+      this.fx.push({ type: 'log', level: 4, text: `Sent HB_REQ to ${to.address}:${to.port}` });
+    }
+    this.hbSeq++;
+    this.timers.set(HEARTBEAT_TIMER, now + hb.intervalMs);
+  }
+
+  private hbResp(from: Endpoint, bytes: Uint8Array): void {
+    const hb = this.cfg.heartbeat;
+    const to = hb?.servers.find((x) => x.address === from.address && x.port === from.port);
+    if (!hb || !to) return this.drop('unexpected');
+    const r = readHbResp(bytes);
+    if (!r.ok) return this.drop('malformed');
+    if (r.value.auth === HbAuth.CHALLENGE) {
+      if (!hb.key) {
+        this.fx.push({ type: 'log', level: 1, text: `Heartbeat authentication required by ${from.address}, but there is no key` });
+        return;
+      }
+      this.tx.push({ to, data: buildHbReq(this.cfg.uid, r.value.nonce, hb.key) });
+      this.fx.push({ type: 'log', level: 3, text: `Heartbeat authentication required by ${from.address}: signed HB_REQ sent` });
+    } else if (r.value.auth === HbAuth.OK) {
+      this.fx.push({ type: 'log', level: 4, text: `Received HB_RESP from ${from.address}` });
+    } else {
+      this.fx.push({ type: 'log', level: 1, text: `Heartbeat authentication failed at ${from.address}` });
+    }
+  }
+
   // ---- ANNOUNCE ----
 
   private announce(now: number, from: Endpoint, h: UftpHeader, m: Announce, bytes: Uint8Array): void {
@@ -421,7 +526,11 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         this.fx.push({ type: 'log', level: 1, text: `${tag}: Encrypted session refused: no keys` });
         return this.drop('crypto');
       }
-      const k = this.cfg.keyex.create(h, m, bytes);
+      if (this.cfg.responseProxy && !this.proxyKey) {
+        this.fx.push({ type: 'log', level: 1, text: `${tag}: Encrypted session refused: no key from the response proxy yet` });
+        return this.drop('crypto');
+      }
+      const k = this.cfg.keyex.create(h, m, bytes, this.proxyKey);
       if (!k.ok) {
         const tmp: Session = { ...base };
         this.abort(tmp, k.error);
