@@ -141,6 +141,49 @@ test('-D names the single file on the clients, -E keeps the path below a base di
   await d.kill();
 });
 
+test('restart: -f writes the restart file when a client fails mid-session; -F sends only the files it misses, to it only', { timeout: 150_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'srcR');
+  fs.rmSync(src, { recursive: true, force: true });
+  fs.mkdirSync(src, { recursive: true });
+  const a = randomBytes(20_000);
+  const b = randomBytes(3_000_000);
+  const c = randomBytes(30_000);
+  fs.writeFileSync(path.join(src, 'a'), a);
+  fs.writeFileSync(path.join(src, 'b'), b);
+  fs.writeFileSync(path.join(src, 'c'), c);
+  const d1 = await l.realUftpd('client1', { args: ['-x', '2'] });
+  const d2 = await l.realUftpd('client2', { args: ['-x', '2'] });
+  const hosts = `${l.uidOf('client1')},${l.uidOf('client2')}`;
+  try {
+    // b takes ~3 s at 8000 Kbps: client2's uftpd is stopped while b is being sent
+    const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-R', '8000', '-s', '10', '-r', '0.05', '-f', '-H', hosts, 'a', 'b', 'c'], { cwd: src, timeoutMs: 90_000 });
+    await l.waitFor(() => /----- b -----/.test(p.log()), 30_000, 'file b');
+    await new Promise((r) => setTimeout(r, 800));
+    await d2.kill();
+    assert.equal(await p.wait(), 0, p.log().slice(-800));
+    const rf = fs.readdirSync(src).find((f) => /^_group_[0-9A-F]{8}_restart$/.test(f));
+    assert.ok(rf, `a restart file in ${fs.readdirSync(src).join(' ')}`);
+    assert.ok(fs.readFileSync(path.join(d1.dest, 'c')).equals(c), 'client1 got everything in the first run');
+    assert.ok(fs.readFileSync(path.join(d2.dest, 'a')).equals(a), 'client2 got a before it stopped');
+    assert.ok(!fs.existsSync(path.join(d2.dest, 'c')), 'client2 did not get c');
+    // resume: client2 is back; only b and c are announced, only to client2
+    const d2b = await l.realUftpd('client2', { args: ['-x', '2'], dest: d2.dest.replace(/dest$/, 'dest2') });
+    fs.copyFileSync(path.join(d2.dest, 'a'), path.join(d2b.dest, 'a'));
+    const st = path.join(l.workDir, 'restart.status');
+    const r = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-R', '100000', '-s', '10', '-r', '0.05', '-S', st, '-F', rf], { cwd: src, timeoutMs: 90_000 });
+    assert.equal(await r.wait(), 0, r.log().slice(-800));
+    assert.ok(!/----- a -----/.test(r.log()), 'a (which every failed client has) is not sent again');
+    assert.ok(fs.readFileSync(path.join(d2b.dest, 'b')).equals(b) && fs.readFileSync(path.join(d2b.dest, 'c')).equals(c), 'client2 got b and c');
+    const lines = fs.readFileSync(st, 'utf8');
+    assert.ok(!lines.includes(`CONNECT;success;0x${l.uidOf('client1').replace(/^0x/i, '').toUpperCase()}`), 'client1 was not part of the restart');
+    await d2b.kill();
+  } finally {
+    await d1.kill();
+    await d2.kill();
+  }
+});
+
 test('exit 6: SIGTERM during the session ABORTs the clients ("Server quit, aborting all") and exits 6', { timeout: 60_000 }, async () => {
   const l = await lab();
   const src = path.join(l.workDir, 'src6');

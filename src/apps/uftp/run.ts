@@ -24,6 +24,7 @@ import {
 import { KeyexType, SigType, UFTP_VER_NUM } from '../../wire/constants.js';
 import type { Result } from '../../core/result.js';
 import { readListFile, walkFiles, type SourceFile } from './files.js';
+import { readRestart, restartPlan, writeRestart, type RestartState } from './restart.js';
 
 /** Datagrams queued in the socket before the driver yields (the machine's buffer ring is far larger). */
 const MAX_QUEUED = 512;
@@ -105,9 +106,25 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     out.log(0, `${PROG}: ${(e as Error).message}`);
     return ExitCode.USAGE;
   }
-  const walk = walkFiles(names, { followLinks: o.followLinks, excludes, baseDirs: o.baseDirs ?? [], destName: o.destName, subdir: o.subdir });
-  for (const w of walk.warnings) out.log(1, w);
-  const files: SourceFile[] = walk.files;
+  let files: SourceFile[];
+  let restart: RestartState | undefined;
+  let restartHosts: number[] | undefined;
+  if (o.restartFile !== undefined) {
+    const r = readRestart(o.restartFile);
+    if (!r.ok) {
+      out.log(0, `${PROG}: -F: ${r.error}`);
+      return ExitCode.USAGE;
+    }
+    restart = r.value;
+    const plan = restartPlan(restart);
+    files = plan.files;
+    restartHosts = plan.hosts;
+    out.log(2, `Restarting group ${(restart.groupId >>> 0).toString(16).toUpperCase().padStart(8, '0')}: ${plan.files.length} of ${restart.files.length} files for ${plan.hosts.length} client(s)`);
+  } else {
+    const walk = walkFiles(names, { followLinks: o.followLinks, excludes, baseDirs: o.baseDirs ?? [], destName: o.destName, subdir: o.subdir });
+    for (const w of walk.warnings) out.log(1, w);
+    files = walk.files;
+  }
   // addressing
   const family: 4 | 6 = isIP(o.publicAddr) === 6 ? 6 : 4;
   if (isIP(o.publicAddr) === 0) {
@@ -159,11 +176,11 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     out.log(2, `Using ${o.keyType} encryption, ${o.hashType} hashing, key exchange ${o.keyex}, server key fingerprint ${sp.value.serverKey.fingerprint}`);
   }
   const cfg: ServerConfig = {
-    uid, groupId: rnd() || 1, publicAddr: o.publicAddr, privateAddr, port: o.port, blockSize: o.blockSize, robust: o.robust,
+    uid, groupId: restart?.groupId ?? (rnd() || 1), groupInst: restart ? (restart.groupInst + 1) & 0xff : 0, restartable: o.restartable, publicAddr: o.publicAddr, privateAddr, port: o.port, blockSize: o.blockSize, robust: o.robust,
     grttInit: o.grtt.init, grttMin: o.grtt.min, grttMax: o.grtt.max,
     rate: o.rate === -1 ? undefined : (o.rate * 1024) / 8,
     maxPasses: o.maxPasses, txWeight: o.cc.type === 'none' ? o.txWeight : undefined, quitOnError: o.quitOnError, maxNakPct: o.maxNakPct, maxNakCount: o.maxNakCount,
-    hosts: o.hosts?.kind === 'ids' ? o.hosts.ids : o.hosts?.kind === 'file' ? readHostFile(o.hosts.file) : undefined,
+    hosts: restartHosts ?? (o.hosts?.kind === 'ids' ? o.hosts.ids : o.hosts?.kind === 'file' ? readHostFile(o.hosts.file) : undefined),
     sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, files, ipOverhead: family === 6 ? 48 : 28, security,
   };
   out.log(2, 'UFTP version 4.10.2 (uftp-ts)');
@@ -232,6 +249,15 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
           return;
         case 'read':
           return read(e);
+        case 'restart': {
+          try {
+            const f = writeRestart(process.cwd(), { groupId: cfg.groupId, groupInst: cfg.groupInst ?? 0, files, failed: e.failed });
+            out.log(1, `${e.failed.length} client(s) did not get every file; restart file ${f}`);
+          } catch (err) {
+            out.log(0, `Error writing the restart file: ${(err as Error).message}`);
+          }
+          return;
+        }
       }
     },
     onError: (e) => {

@@ -160,6 +160,7 @@ interface SimResult {
   /** Virtual ms from start to finish. */
   elapsed: number;
   dataMs: number;
+  restart: { id: number; completed: readonly number[] }[] | undefined;
 }
 
 function config(files: readonly ServerFile[], over: Partial<ServerConfig> = {}): ServerConfig {
@@ -185,6 +186,7 @@ function simulate(files: readonly SimFile[], n: number, o: { loss?: number; seed
   const logs: string[] = [];
   const sent = new Map<string, number>();
   let exitCode: number | undefined;
+  let restart: { id: number; completed: readonly number[] }[] | undefined;
   let dataStart = 0;
   let dataEnd = 0;
   const deliver = (t: Transmit): void => {
@@ -208,6 +210,7 @@ function simulate(files: readonly SimFile[], n: number, o: { loss?: number; seed
         if (e.type === 'status') status.push(e.line);
         else if (e.type === 'log') logs.push(e.text);
         else if (e.type === 'finished') exitCode = e.exitCode;
+        else if (e.type === 'restart') restart = [...e.failed];
         else if (e.type === 'read') {
           const f = files[e.file];
           m.handleEffectResult({ type: 'read', file: e.file, offset: e.offset, data: f.data.subarray(e.offset, e.offset + e.length) });
@@ -251,7 +254,7 @@ function simulate(files: readonly SimFile[], n: number, o: { loss?: number; seed
   }
   // deliver what is still in flight (DONE_CONF)
   for (const ev of events.sort((a, b) => a.at - b.at)) if (ev.to !== 'server') receivers[ev.to].onDatagram(ev.data, () => cfg.blockSize);
-  return { machine: m, receivers, exitCode, status, logs, sent, elapsed: now - start, dataMs: dataEnd - dataStart };
+  return { machine: m, receivers, exitCode, status, logs, sent, elapsed: now - start, dataMs: dataEnd - dataStart, restart };
 }
 
 test('layout: blocks, sections of at most blockSize*8 blocks, big sections first (as the real uftp logs)', () => {
@@ -343,6 +346,9 @@ test('a receiver that goes silent is dropped after ROBUST DONEs; the others fini
   assert.ok(r.receivers[0].files.has('b') && r.receivers[2].files.has('b'));
   assert.ok(r.receivers[1].files.has('a') && !r.receivers[1].files.has('b'));
   assert.ok(r.logs.some((l) => /0x0A000101 did not respond to FILEINFO/.test(l)));
+  assert.deepEqual(r.restart, undefined, 'no restart effect without -f');
+  const f = simulate(files, 3, { cfg: { restartable: true }, setup: (rs) => (rs[1].deadFrom = 2) });
+  assert.deepEqual(f.restart, [{ id: 0x0a000101, completed: [0] }], '-f: the failed client and the files it did get');
   const q = simulate(files, 3, { cfg: { quitOnError: true }, setup: (rs) => (rs[1].deadFrom = 2) });
   assert.equal(q.exitCode, UftpExit.ALL_DROPPED);
   assert.ok(q.receivers[0].aborted !== '', 'everyone was told with an ABORT');

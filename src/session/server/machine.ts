@@ -37,6 +37,10 @@ export interface ServerFile {
 export interface ServerConfig {
   readonly uid: number;
   readonly groupId: number;
+  /** Group instance (header byte 12): 0, or one more than the failed session's for a restart (-F). */
+  readonly groupInst?: number;
+  /** -f: report the clients that did not get every file (a `restart` effect) when the session ends. */
+  readonly restartable?: boolean;
   readonly publicAddr: string;
   readonly privateAddr: string;
   readonly port: number;
@@ -74,6 +78,8 @@ export type ServerEffect =
   | { readonly type: 'log'; readonly level: number; readonly text: string }
   | { readonly type: 'status'; readonly line: string }
   | { readonly type: 'progress'; readonly file: number; readonly sentBytes: number; readonly doneReceivers: number; readonly receivers: number }
+  /** -f: clients that did not receive every file, with the indexes of the files each did get. */
+  | { readonly type: 'restart'; readonly failed: readonly { readonly id: number; readonly completed: readonly number[] }[] }
   | { readonly type: 'finished'; readonly exitCode: number };
 
 export type ServerEffectResult =
@@ -995,8 +1001,20 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         this.status(`STATS;${hexId(r.id)};${r.counts.copy};${r.counts.overwrite};${r.counts.skip};${Math.floor(r.totalBytes / 1048576)}MB;${r.totalSeconds.toFixed(3)};${speed.toFixed(2)}KB/s`);
       }
     }
+    if (this.cfg.restartable && code !== UftpExit.INTERRUPTED) {
+      const failed = this.order
+        .filter((r) => this.cfg.files.some((_, i) => !this.gotFile(r, i)))
+        .map((r) => ({ id: r.id, completed: this.cfg.files.map((_, i) => i).filter((i) => this.gotFile(r, i)) }));
+      if (failed.length > 0) this.effects.push({ type: 'restart', failed });
+    }
     this.log(2, code === UftpExit.OK ? 'Group complete' : `Session ended, exit code ${code}`);
     this.effects.push({ type: 'finished', exitCode: code });
+  }
+
+  /** Whether the client has the file: it completed it (copy, overwrite) or already had it (skipped). */
+  private gotFile(r: Receiver, i: number): boolean {
+    const res = r.results.get(i);
+    return res !== undefined && res.status !== 'rejected';
   }
 
   private dropReceiver(now: number, r: Receiver, how: 'dropped' | 'aborted', told: boolean): void {
@@ -1037,7 +1055,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   }
 
   private header(func: number): UftpHeader {
-    return { version: UFTP_VER_NUM, func, seq: 0, srcId: this.cfg.uid, groupId: this.cfg.groupId, groupInst: 0, grtt: this.grttByte, gsize: this.gsizeByte, reserved: 0 };
+    return { version: UFTP_VER_NUM, func, seq: 0, srcId: this.cfg.uid, groupId: this.cfg.groupId, groupInst: this.cfg.groupInst ?? 0, grtt: this.grttByte, gsize: this.gsizeByte, reserved: 0 };
   }
 
   private sendControl(message: Message, to: string): void {
