@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Lab, treeHashes } from '../../src/lab/lab.js';
 import { ourUftpd } from './helpers/uftpd.js';
+import { readUdpDatagrams } from '../../src/pcap/index.js';
+import { decodePacket } from '../../src/wire/packet.js';
 
 const OCTET = 84;
 const labs: Lab[] = [];
@@ -37,6 +39,42 @@ test('TFMCC (uftp -C tfmcc): our uftpd beside the real uftpd, byte-identical', {
   assert.equal(code, 0, s.log().split('\n').slice(-10).join('\n'));
   assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
   assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  await l.down();
+});
+
+test('TFMCC with 5% loss on our link: our CC_ACKs and STATUS carry EXT_TFMCC_ACK_INFO with our ID; byte-identical', { timeout: 120_000 }, async () => {
+  const l = await up('fig2');
+  const { dir, want } = source(l, 2_000_000);
+  const pcap = path.join(l.workDir, 'tfmcc.pcap');
+  const cap = await l.capture('client1', 'eS', pcap, ['udp', 'and', 'src', 'host', l.addrOf('client1')]);
+  const ours = await ourUftpd(l, 'client1', { args: ['-x', '3'] });
+  const real = await l.realUftpd('client2');
+  await l.impairLink('client1', 'S', { lossPct: 5 });
+  const t0 = Date.now();
+  const s = l.realUftp('server', [dir], { args: ['-C', 'tfmcc', '-x', '2'], timeoutMs: 100_000 });
+  const code = await s.wait();
+  await new Promise((r) => setTimeout(r, 300));
+  await cap.kill();
+  assert.equal(code, 0, s.log().split('\n').slice(-10).join('\n'));
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  let ccAcks = 0;
+  let statusWithInfo = 0;
+  const uid = parseInt(l.uidOf('client1'), 16);
+  for await (const r of readUdpDatagrams(fs.createReadStream(pcap), { port: 1044 })) {
+    if (!r.ok || r.value.kind !== 'datagram') continue;
+    const p = decodePacket(r.value.datagram.payload);
+    if (!p.ok) continue;
+    const m = p.value.message;
+    const info = (m.type === 'CC_ACK' || m.type === 'STATUS') ? m.extensions.find((x) => x.type === 'EXT_TFMCC_ACK_INFO') : undefined;
+    if (info && info.type === 'EXT_TFMCC_ACK_INFO') {
+      assert.equal(info.clientId, uid);
+      if (m.type === 'CC_ACK') ccAcks++;
+      else statusWithInfo++;
+    }
+  }
+  assert.ok(ccAcks > 0, 'CC_ACKs sent');
+  process.stdout.write(`TFMCC 5% loss: ${Date.now() - t0} ms, ${ccAcks} CC_ACK, ${statusWithInfo} STATUS with TFMCC info from ours\n`);
   await l.down();
 });
 

@@ -34,6 +34,9 @@ import type { FileInfo } from '../../wire/fileinfo.js';
 import { isSsm } from '../../core/address.js';
 import type { ClientEffect, ClientEffectResult, ResultWord, SessionRef } from './effects.js';
 import { layout, Reception, sectionSize, type BufferPool } from './file.js';
+import { TfmccReceiver } from './tfmcc.js';
+import { quantizeRate } from '../../wire/quantize.js';
+import { CcType } from '../../wire/constants.js';
 import type { ClientKeyex, KeyexFactory, ProxyKeyInfo } from './keyex.js';
 import { buildHbReq, readHbResp, type HeartbeatKey } from '../proxy/heartbeat.js';
 import { blobFingerprint, blobToPublicKey } from '../../crypto/pubkey.js';
@@ -129,6 +132,10 @@ interface Session {
   readonly done: Map<number, { status: number; ext?: Extension[] }>;
   readonly enc?: ClientKeyex;
   closingTries: number;
+  /** TFMCC (ANNOUNCE cc type 2): our receiver state, and the last CONG_CTRL timestamp we echo. */
+  readonly cc?: TfmccReceiver;
+  ccTs: Timestamp;
+  ccTsAt: number;
 }
 
 /** Datagrams dropped, by reason (for logs, tests and the fuzz test). */
@@ -175,6 +182,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   /** -R: the response proxy's key once a PROXY_KEY checked out, and its ID. */
   proxyKey: (ProxyKeyInfo & { readonly id: number }) | undefined;
   private hbSeq = 0;
+  /** The time of the call being handled (for echoes computed deep inside). */
+  private lastNow = 0;
 
   constructor(private readonly cfg: ClientConfig) {
     this.cacheSize = cfg.cacheSize ?? DEFAULT_CACHE;
@@ -191,6 +200,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   // ---- the machine contract ----
 
   handle(now: number, from: Endpoint, bytes: Uint8Array, _arrival?: Arrival): void {
+    this.lastNow = now;
     const hv = viewDatagram(bytes);
     if (!hv.ok) return this.drop('malformed');
     const h = hv.value;
@@ -207,6 +217,13 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       const v = FileSegView.check(bytes);
       if (!v.ok) return this.drop('malformed');
       s.lastRx = now;
+      if (s.cc) {
+        s.cc.onSeq(now, h.seq, bytes.length, ((_arrival?.tos ?? 0) & 3) === 3);
+        if (v.value.extensions.length > 0) {
+          const p = decodePacket(bytes);
+          if (p.ok && p.value.message.type === 'FILESEG') this.dataInfo(now, s, p.value.message.extensions);
+        }
+      }
       return this.fileSeg(now, s, v.value.fileId, v.value.section, v.value.secBlock, v.value.data);
     }
     const p = decodePacket(bytes);
@@ -219,10 +236,12 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     if ((header.srcId !== s.ref.serverId && !fromProxy) || header.groupInst !== s.groupInst) return this.drop('wrong-server');
     // in an encrypted session only the key exchange and an ABORT travel in the clear
     if (s.enc && message.type !== 'KEYINFO' && message.type !== 'REG_CONF' && message.type !== 'ABORT') return this.drop('plain-refused');
+    s.cc?.onSeq(now, header.seq, bytes.length, ((_arrival?.tos ?? 0) & 3) === 3);
     this.dispatch(now, s, header, message);
   }
 
   handleTimeout(now: number): void {
+    this.lastNow = now;
     for (;;) {
       const groupId = this.timers.popExpired(now);
       if (groupId === undefined) break;
@@ -512,6 +531,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       phase: 'register' as Phase, grttMs: Math.max(1, unquantizeGrtt(h.grtt) * 1000), robust: Math.max(1, m.robust),
       blockSize: m.blockSize, flags: m.flags, seq: 0, ts: m.timestamp, tsAt: now, lastRx: now,
       done: new Map<number, { status: number; ext?: Extension[] }>(), closingTries: 0,
+      ccTs: m.timestamp, ccTsAt: now,
     };
     if (enc === undefined) {
       if (this.cfg.encryptedOnly) {
@@ -539,7 +559,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       keyex = k.value;
     }
     if (m.blockSize < 1 || (v6 && !m.privateMcast.includes(':'))) return this.drop('malformed');
-    const s: Session = { ...base, enc: keyex };
+    const cc = m.ccType === CcType.TFMCC ? new TfmccReceiver(base.grttMs, Math.max(1, m.blockSize)) : undefined;
+    const s: Session = { ...base, enc: keyex, cc };
     this.sessions.set(h.groupId, s);
     this.log(s, 0, 2, `Received request from ${hex8(h.srcId)} at ${from.address}`);
     this.log(s, 0, 2, `Using private multicast address ${m.privateMcast}`);
@@ -574,8 +595,10 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     const h = o.value.header;
     if (h.srcId !== s.ref.serverId || h.groupInst !== s.groupInst) return this.drop('wrong-server');
     const m = o.value.message;
+    s.cc?.onSeq(now, h.seq, bytes.length, false);
     if (m.type === 'FILESEG') {
       s.lastRx = now;
+      if (s.cc && m.extensions.length > 0) this.dataInfo(now, s, m.extensions);
       return this.fileSeg(now, s, m.fileId, m.section, m.secBlock, m.data);
     }
     this.dispatch(now, s, h, m);
@@ -642,6 +665,10 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         return this.endSession(s, false);
       case 'CONG_CTRL':
         s.lastRx = now;
+        if (!s.cc) return;
+        s.ccTs = m.timestamp;
+        s.ccTsAt = now;
+        if (s.cc.onCongCtrl(m, this.cfg.uid)) this.sendCcAck(now, s);
         return;
       default:
         return this.drop('unexpected');
@@ -734,6 +761,26 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     return req;
   }
 
+  /** The EXT_TFMCC_ACK_INFO we report: our rate, flags, the server's round, its CONG_CTRL timestamp echoed and aged. */
+  private ackInfo(s: Session, now: number): Extension {
+    const cc = s.cc as TfmccReceiver;
+    const us = s.ccTs.usec + Math.max(0, Math.round((now - s.ccTsAt) * 1000));
+    return {
+      type: 'EXT_TFMCC_ACK_INFO', flags: cc.flags(), ccSeq: cc.ccSeq & 0xffff, ccRate: quantizeRate(cc.rate()), clientId: this.cfg.uid,
+      timestamp: { sec: (s.ccTs.sec + Math.floor(us / 1e6)) >>> 0, usec: us % 1e6 },
+    };
+  }
+
+  private sendCcAck(now: number, s: Session): void {
+    this.send(s, { type: 'CC_ACK', extensions: [this.ackInfo(s, now)] });
+  }
+
+  private dataInfo(now: number, s: Session, exts: readonly Extension[]): void {
+    for (const x of exts) {
+      if (x.type === 'EXT_TFMCC_DATA_INFO' && s.cc?.onDataInfo(x.ccSeq, x.ccRate)) this.sendCcAck(now, s);
+    }
+  }
+
   private sendFileInfoAck(s: Session, f: CurrentFile): void {
     this.send(s, { type: 'FILEINFO_ACK', fileId: f.id, flags: 0, timestamp: this.echo(s, s.tsAt), extensions: [], clientIds: [] });
     this.log(s, f.id, 2, 'FILEINFO_ACK sent');
@@ -818,7 +865,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     const end = Math.min(last, f.rx.l.sections - 1);
     for (let sec = f.nakFrom; sec <= end; sec++) {
       if (f.rx.missing(sec) === 0) continue;
-      this.send(s, { type: 'STATUS', fileId: f.id, section: sec, extensions: [], naks: f.rx.naks(sec) });
+      this.send(s, { type: 'STATUS', fileId: f.id, section: sec, extensions: s.cc ? [this.ackInfo(s, this.lastNow)] : [], naks: f.rx.naks(sec) });
       this.log(s, f.id, 3, `Sent STATUS for section ${sec}: ${f.rx.missing(sec)} of ${sectionSize(f.rx.l, sec)} blocks missing`);
     }
   }
