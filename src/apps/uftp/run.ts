@@ -172,7 +172,8 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
       await sock.close();
       return ExitCode.KEYS;
     }
-    security = new ServerSecurity(sp.value, privateAddr);
+    // unicast mode: the ANNOUNCE's private address is the zero address, and so is the one in the handshake
+    security = new ServerSecurity(sp.value, unicast ? (family === 6 ? '::' : '0.0.0.0') : privateAddr);
     out.log(2, `Using ${o.keyType} encryption, ${o.hashType} hashing, key exchange ${o.keyex}, server key fingerprint ${sp.value.serverKey.fingerprint}`);
   }
   const cfg: ServerConfig = {
@@ -181,7 +182,7 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     rate: o.rate === -1 ? undefined : (o.rate * 1024) / 8,
     maxPasses: o.maxPasses, txWeight: o.cc.type === 'none' ? o.txWeight : undefined, quitOnError: o.quitOnError, maxNakPct: o.maxNakPct, maxNakCount: o.maxNakCount,
     hosts: restartHosts ?? (o.hosts?.kind === 'ids' ? o.hosts.ids : o.hosts?.kind === 'file' ? readHostFile(o.hosts.file) : undefined),
-    sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, files, ipOverhead: family === 6 ? 48 : 28, security,
+    sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, unicast, files, ipOverhead: family === 6 ? 48 : 28, security,
   };
   out.log(2, 'UFTP version 4.10.2 (uftp-ts)');
   out.log(2, `Starting at ${new Date().toString()}`);

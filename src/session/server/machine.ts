@@ -66,6 +66,8 @@ export interface ServerConfig {
   readonly sync: boolean;
   readonly syncPreview: boolean;
   readonly ipv6: boolean;
+  /** Unicast mode (-M a unicast address): everything goes to publicAddr; ANNOUNCE carries 0.0.0.0 / :: (real uftp). */
+  readonly unicast?: boolean;
   readonly files: readonly ServerFile[];
   /** Overhead of a datagram below UDP (IP + UDP headers) counted by the pacer: 28 for IPv4, 48 for IPv6. */
   readonly ipOverhead: number;
@@ -580,11 +582,15 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       this.sendControl({
         type: 'ANNOUNCE', flags: (this.cfg.sync ? AnnounceFlag.SYNC_MODE : 0) | (this.cfg.syncPreview ? AnnounceFlag.SYNC_PREVIEW | AnnounceFlag.SYNC_MODE : 0),
         robust: this.cfg.robust, ccType: 0, blockSize: this.cfg.blockSize, timestamp: timestampOf(now),
-        publicMcast: this.cfg.publicAddr, privateMcast: this.cfg.privateAddr,
+        publicMcast: this.announcedAddr(this.cfg.publicAddr), privateMcast: this.announcedAddr(this.cfg.privateAddr),
         extensions: this.cfg.security ? [this.cfg.security.encInfo()] : [], clientIds: ids,
       }, this.cfg.publicAddr);
     }
     this.deadline = now + 3 * this.grtt * 1000;
+  }
+
+  private announcedAddr(a: string): string {
+    return this.cfg.unicast ? (this.cfg.ipv6 ? '::' : '0.0.0.0') : a;
   }
 
   private flushRegConf(): void {
