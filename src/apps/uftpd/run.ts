@@ -269,8 +269,9 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
         const n = b.count;
         for (let i = 0; i < n; i++) {
           if (b.truncated(i)) continue;
+          // the TOS byte matters to the machine only when ECN marked it (no object per datagram otherwise)
           const tos = b.tos(i);
-          loop.datagram(b.from(i), b.data(i), tos >= 0 ? { tos } : undefined);
+          loop.datagram(b.from(i), b.data(i), tos > 0 && (tos & 3) !== 0 ? { tos } : undefined);
         }
       },
       onError: (e) => log.log(2, `socket error: ${e.message}`),
