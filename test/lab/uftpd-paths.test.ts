@@ -15,7 +15,7 @@ const labs: Lab[] = [];
 after(async () => {
   for (const l of labs) await l.down();
 });
-async function up(fig: 'fig1' | 'fig2', ipv6 = false): Promise<Lab> {
+async function up(fig: 'fig1' | 'fig2' | 'fig3' | 'fig4' | 'nat', ipv6 = false): Promise<Lab> {
   const l = await Lab.up(fig, { prefix: `ufp${randomBytes(3).toString('hex')}`, octet: OCTET, ...(ipv6 ? { ipv6 } : {}) });
   labs.push(l);
   return l;
@@ -162,5 +162,71 @@ test('-H/-h: heartbeats to the real server proxy (-s fp=our key): its challenge 
   await l.waitFor(() => /Heartbeat authentication required .*signed HB_REQ sent/.test(ours.log()) && /Received HB_RESP/.test(ours.log()), 20_000, 'challenge and acceptance');
   assert.doesNotMatch(ours.log(), /Heartbeat authentication failed/);
   await ours.kill();
+  await l.down();
+});
+
+test('fig1: through OUR server proxy and client proxy to our uftpd beside a real uftpd', { timeout: 90_000 }, async () => {
+  const l = await up('fig1');
+  const { dir, want } = source(l);
+  const ours = await ourUftpd(l, 'clientB1', { args: ['-x', '3'] });
+  const real = await l.realUftpd('clientB2');
+  await l.ourProxy('cproxyB', ['-c', '-x', '3']);
+  await l.ourProxy('sproxyB', ['-s', l.tunnelDest('cproxyB'), '-x', '3']);
+  const s = l.realUftp('server', [dir], { args: ['-R', '50000', '-x', '2'], timeoutMs: 60_000 });
+  const code = await s.wait();
+  assert.equal(code, 0, s.log().split('\n').slice(-10).join('\n'));
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  assert.match(s.log(), new RegExp(`COMPLETE from proxy ${l.uidOf('cproxyB')}`, 'i'));
+  await l.down();
+});
+
+test('fig1 encrypted (RSA, AES-256-GCM, SHA-256): through OUR server and client proxy (it re-keys the session) to our uftpd', { timeout: 90_000 }, async () => {
+  const l = await up('fig1');
+  const { dir, want } = source(l);
+  const key = (who: string) => l.makeKey(path.join(l.workDir, 'keys', `${who}.pem`), 'rsa:1024');
+  const ours = await ourUftpd(l, 'clientB1', { args: ['-x', '3', '-k', (await key('clientB1')).file] });
+  const real = await l.realUftpd('clientB2', { args: ['-k', (await key('clientB2')).file] });
+  await l.ourProxy('cproxyB', ['-c', '-x', '3', '-k', (await key('cproxyB')).file]);
+  await l.ourProxy('sproxyB', ['-s', l.tunnelDest('cproxyB'), '-x', '3']);
+  const s = l.realUftp('server', [dir], { args: ['-R', '50000', '-x', '2', '-e', 'rsa', '-Y', 'aes256-gcm', '-h', 'sha256', '-k', (await key('server')).file], timeoutMs: 60_000 });
+  const code = await s.wait();
+  assert.equal(code, 0, `${s.log().split('\n').slice(-10).join('\n')}\n--- ours\n${ours.log().split('\n').slice(-12).join('\n')}`);
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+  await l.down();
+});
+
+for (const fig of ['fig3', 'fig4'] as const) {
+  test(`${fig}: our uftpd behind the real response proxy rproxyB (-R), beside a real uftpd`, { timeout: 90_000 }, async () => {
+    const l = await up(fig);
+    const { dir, want } = source(l);
+    await l.realProxy('rproxyB', ['-r', '-x', '3']);
+    const ours = await ourUftpd(l, 'clientB1', { args: ['-x', '3', '-R', l.addrOf('rproxyB')] });
+    const real = await l.realUftpd('clientB2', { args: ['-R', l.addrOf('rproxyB')] });
+    const s = l.realUftp('server', [dir], { args: ['-R', '50000', '-x', '2'], timeoutMs: 60_000 });
+    const code = await s.wait();
+    assert.equal(code, 0, `${s.log().split('\n').slice(-10).join('\n')}\n--- ours\n${ours.log().split('\n').slice(-12).join('\n')}`);
+    assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+    assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+    assert.match(s.log(), new RegExp(`COMPLETE from proxy ${l.uidOf('rproxyB')}`, 'i'));
+    await l.down();
+  });
+}
+
+test('nat: our uftpd behind a NATed real client proxy that the real server proxy learns from signed heartbeats', { timeout: 120_000 }, async () => {
+  const l = await up('nat');
+  const { dir, want } = source(l);
+  const key = await l.makeKey(path.join(l.workDir, 'keys', 'cproxy.pem'), 'rsa:1024');
+  const ours = await ourUftpd(l, 'clientB1', { args: ['-x', '3'] });
+  const real = await l.realUftpd('clientB2');
+  await l.realProxy('sproxyB', ['-s', `fp=${key.fingerprint}`, '-x', '3']);
+  await l.realProxy('cproxyB', ['-c', '-x', '3', '-k', key.file, '-H', l.addrOf('sproxyB'), '-h', '1']);
+  await new Promise((r) => setTimeout(r, 3000)); // a heartbeat or two: the server proxy learns where the client proxy is
+  const s = l.realUftp('server', [dir], { args: ['-R', '50000', '-x', '2'], timeoutMs: 60_000 });
+  const code = await s.wait();
+  assert.equal(code, 0, `${s.log().split('\n').slice(-10).join('\n')}\n--- ours\n${ours.log().split('\n').slice(-12).join('\n')}`);
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+  assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
   await l.down();
 });
