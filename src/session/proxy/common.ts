@@ -6,7 +6,7 @@
  * Every proxy is a Machine (src/core/machine.ts): it is handed datagrams and the time, and is asked what to send,
  * what to do (join, leave, log) and when to wake. No I/O, no clock, no randomness of its own.
  */
-import { drain, endpointText, sameEndpoint, type Endpoint, type Machine, type Random, type Transmit } from '../../core/machine.js';
+import { endpointText, sameEndpoint, type Endpoint, type Machine, type Random, type Transmit } from '../../core/machine.js';
 import { TimerHeap } from '../../core/timers.js';
 import { groupTag, hexId } from '../../core/ids.js';
 import { AnnounceView } from '../../wire/announce.js';
@@ -159,14 +159,6 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
   pollTimeout(): number | undefined {
     const t = this.timers.earliest();
     return t === -Infinity ? 0 : t;
-  }
-
-  /**
-   * Runs the machine's output through `sink` at once (for tests and small tools that want the old push style).
-   * Drivers use src/daemon/loop.ts instead.
-   */
-  drainTo(sink: { effect(e: ProxyEffect): void; transmit(t: Transmit): boolean }, now = 0): void {
-    drain(this, now, sink);
   }
 
   // --- for the subclasses -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { main, USAGE } from './uftp_keymgt.js';
+import { main, USAGE } from './main.js';
 
 function run(argv: string[]): { code: number; out: string; err: string } {
   let out = '';

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LinkType } from '../pcap/link.js';
-import { linkFrame, udpIpPacket, writePcap } from '../pcap/writer.js';
-import { encodePacket, type Message } from '../wire/index.js';
+import { LinkType } from '../../pcap/link.js';
+import { linkFrame, udpIpPacket, writePcap } from '../../pcap/writer.js';
+import { encodePacket, type Message } from '../../wire/index.js';
 
 const self = fileURLToPath(import.meta.url);
 const fromSource = self.endsWith('.ts');
-const cli = self.replace(/uftp_inspect\.test\.(ts|js)$/, `uftp_inspect.$1`);
+const cli = self.replace(/apps\/uftp_inspect\/main\.test\.(ts|js)$/, `cli/uftp_inspect.$1`);
 
 function inspect(args: string[], input?: Uint8Array): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), cli, ...args], {
