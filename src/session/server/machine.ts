@@ -217,6 +217,12 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   }
 
   private readonly hostsWanted = new Set<number>();
+  /** Proxies (by ID) and the clients they registered. */
+  private readonly proxies = new Map<number, Set<number>>();
+  /** The handshake of each proxy that registered clients in an encrypted session. */
+  private readonly proxyHs = new Map<number, ClientHandshake>();
+  /** Clients that registered through a proxy. */
+  private readonly behindProxy = new Set<number>();
 
   // ---- the machine contract ----
 
@@ -232,7 +238,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       const sec = this.cfg.security;
       if (!sec) return;
       const r = this.receivers.get(header.srcId >>> 0);
-      const opened = sec.open(bytes, r?.hs.clientKey);
+      const opened = sec.open(bytes, (r?.hs ?? this.proxyHs.get(header.srcId >>> 0))?.clientKey);
       if (!opened.ok) {
         this.log(1, `Rejected ENCRYPTED message from ${hexId(header.srcId)}: ${opened.error}`);
         return;
@@ -361,25 +367,54 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     const ids = 'clientIds' in m && m.clientIds.length > 0 ? m.clientIds : [header.srcId];
     switch (m.type) {
       case 'REGISTER':
+        if (m.clientIds.length > 0 && !m.clientIds.includes(header.srcId)) {
+          // a proxy's aggregated REGISTER: remember who is behind it (its STATUS messages stand for them)
+          let set = this.proxies.get(header.srcId >>> 0);
+          if (!set) {
+            if (this.proxies.size >= 1024) return;
+            set = new Set();
+            this.proxies.set(header.srcId >>> 0, set);
+            this.log(2, `Received REGISTER from proxy ${hexId(header.srcId)}`);
+          }
+          for (const c of m.clientIds) set.add(c >>> 0);
+          if (this.cfg.security && !this.proxyHs.has(header.srcId >>> 0)) {
+            // the key exchange is with the proxy: one handshake for all the clients it registers
+            const hs = this.early.get(header.srcId >>> 0)?.hs ?? { acked: false };
+            this.early.delete(header.srcId >>> 0);
+            const e = this.cfg.security.onRegister(hs, m.keyInfo, m.clientRandom);
+            if (e) {
+              this.log(1, `REGISTER from proxy ${hexId(header.srcId)}: ${e}`);
+              return;
+            }
+            this.proxyHs.set(header.srcId >>> 0, hs);
+          }
+          const shared = this.proxyHs.get(header.srcId >>> 0);
+          for (const id of m.clientIds) this.onRegister(now, from, id >>> 0, m.timestamp, m.keyInfo, m.clientRandom, shared ?? null);
+          return;
+        }
         for (const id of ids) this.onRegister(now, from, id >>> 0, m.timestamp, m.keyInfo, m.clientRandom);
         return;
       case 'CLIENT_KEY': {
         const sec = this.cfg.security;
-        const r = this.receivers.get(header.srcId >>> 0) ?? this.pendingKeys(header.srcId >>> 0);
+        const id = header.srcId >>> 0;
+        const hs = this.receivers.get(id)?.hs ?? this.proxyHs.get(id) ?? this.pendingKeys(id).hs;
         if (!sec) return;
-        const e = sec.onClientKey(r.hs, header.srcId >>> 0, m.publicKey, m.verifyData);
+        const e = sec.onClientKey(hs, id, m.publicKey, m.verifyData);
         if (e) this.log(1, `CLIENT_KEY from ${hexId(header.srcId)}: ${e}`);
         return;
       }
       case 'KEYINFO_ACK': {
         const sec = this.cfg.security;
-        const r = this.receivers.get(header.srcId >>> 0);
-        if (!sec || !r || r.hs.acked) return;
-        if (sec.checkVerifyData(this.cfg.groupId, r.hs, m.verifyData)) {
-          r.hs.acked = true;
-          this.log(2, `Received KEYINFO_ACK from client ${hexId(r.id)}`);
+        const id = header.srcId >>> 0;
+        const proxyHs = this.proxyHs.get(id);
+        const hs = this.receivers.get(id)?.hs ?? proxyHs;
+        if (!sec || !hs || hs.acked) return;
+        if (sec.checkVerifyData(this.cfg.groupId, hs, m.verifyData)) {
+          // a proxy's handshake is shared by the clients behind it: they are confirmed with it
+          hs.acked = true;
+          this.log(2, `Received KEYINFO_ACK from ${proxyHs ? 'proxy' : 'client'} ${hexId(id)}`);
         } else {
-          this.log(1, `Bad verify data in KEYINFO_ACK from ${hexId(r.id)}`);
+          this.log(1, `Bad verify data in KEYINFO_ACK from ${hexId(id)}`);
         }
         return;
       }
@@ -417,7 +452,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     return e;
   }
 
-  private onRegister(now: number, from: Endpoint, id: number, ts: Timestamp, keyInfo: Uint8Array, clientRandom: Uint8Array): void {
+  /** `shared`: the handshake of the proxy the client registered through (null: a plain session through a proxy). */
+  private onRegister(now: number, from: Endpoint, id: number, ts: Timestamp, keyInfo: Uint8Array, clientRandom: Uint8Array, shared?: ClientHandshake | null): void {
     let r = this.receivers.get(id);
     if (r) {
       // a repeated REGISTER: its REG_CONF was lost
@@ -433,9 +469,9 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       this.sendAbort(id, 'Not in host list');
       return;
     }
-    const hs: ClientHandshake = this.early.get(id)?.hs ?? { acked: false };
+    const hs: ClientHandshake = shared ?? this.early.get(id)?.hs ?? { acked: false };
     this.early.delete(id);
-    if (this.cfg.security) {
+    if (this.cfg.security && shared === undefined) {
       const e = this.cfg.security.onRegister(hs, keyInfo, clientRandom);
       if (e) {
         this.log(1, `REGISTER from ${hexId(id)}: ${e}`);
@@ -443,6 +479,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       }
     }
     r = this.addReceiver(id, from, this.rttFrom(now, ts), hs, 'active');
+    if (shared !== undefined) this.behindProxy.add(id);
     this.log(2, `Received REGISTER from client ${hexId(id)}`);
     this.log(5, `  rtt = ${r.rtt.toFixed(6)}`);
   }
@@ -507,11 +544,14 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   }
 
   private onStatus(now: number, id: number, fileId: number, section: number, naks: Uint8Array): void {
+    // a STATUS from a proxy stands for the clients behind it (it carries no client list)
+    const behind = this.proxies.get(id);
     const r = this.receivers.get(id);
-    if (!r || r.state !== 'active' || this.phase !== 'data' || fileId !== this.fileIdx + 1) return;
+    const rs = r ? [r] : behind ? [...behind].map((c) => this.receivers.get(c)).filter((x): x is Receiver => x !== undefined && x.state === 'active') : [];
+    if (rs.length === 0 || (r && r.state !== 'active') || this.phase !== 'data' || fileId !== this.fileIdx + 1) return;
     const l = this.layout;
     if (section >= l.sections) return;
-    r.doneAnswered = true;
+    for (const x of rs) x.doneAnswered = true;
     const start = sectionStart(l, section);
     const len = sectionLength(l, section);
     let count = 0;
@@ -529,8 +569,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         }
       }
     }
-    this.log(3, `Got ${count} NAKs for section ${section} from client ${hexId(id)}`);
-    if (len > 0 && (count * 100) / len > this.cfg.maxNakPct) {
+    this.log(3, `Got ${count} NAKs for section ${section} from ${r ? 'client' : 'proxy'} ${hexId(id)}`);
+    if (r && len > 0 && (count * 100) / len > this.cfg.maxNakPct) {
       r.nakStrikes++;
       if (r.nakStrikes >= this.cfg.maxNakCount) {
         this.log(1, `Too many NAKs from ${hexId(id)}, dropping`);
@@ -596,17 +636,32 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   private flushRegConf(): void {
     const sec = this.cfg.security;
     if (sec) {
-      const due = this.order.filter((r) => r.state === 'active' && !r.hs.acked && sec.ready(this.cfg.groupId, r.hs));
-      for (const part of chunk(due, 20)) {
+      // one KEYINFO entry per handshake: a client's own, or the proxy's for all the clients behind it
+      const targets = new Map<ClientHandshake, number>();
+      for (const r of this.order) {
+        if (r.state !== 'active' || r.hs.acked || !sec.ready(this.cfg.groupId, r.hs) || targets.has(r.hs)) continue;
+        let id = r.id;
+        if (this.behindProxy.has(r.id)) for (const [pid, h] of this.proxyHs) if (h === r.hs) id = pid;
+        targets.set(r.hs, id);
+      }
+      for (const part of chunk([...targets], 20)) {
         if (part.length === 0) continue;
         const ctr = ++this.ivCounter;
         const keys = [];
-        for (const r of part) {
-          const e = sec.keyinfoEntry(this.cfg.uid, ctr, r.hs);
-          if (e) keys.push({ clientId: r.id, encryptedGroupMaster: e });
+        for (const [hs, id] of part) {
+          const e = sec.keyinfoEntry(this.cfg.uid, ctr, hs);
+          if (e) keys.push({ clientId: id, encryptedGroupMaster: e });
         }
         this.log(3, 'Sending KEYINFO');
         this.sendControl({ type: 'KEYINFO', ivCounter: ctr, extensions: [], keys }, this.cfg.privateAddr);
+      }
+      // clients behind a proxy are confirmed with a REG_CONF once the proxy has the group key
+      const conf = this.order.filter((r) => r.state === 'active' && r.regConfDue && r.hs.acked && this.behindProxy.has(r.id));
+      for (const r of conf) r.regConfDue = false;
+      for (const ids of chunk(conf.map((r) => r.id), MAX_IDS)) {
+        if (ids.length === 0) continue;
+        this.log(3, 'Sending REG_CONF');
+        this.sendControl({ type: 'REG_CONF', extensions: [], clientIds: ids }, this.cfg.privateAddr);
       }
       return;
     }
