@@ -32,7 +32,7 @@ const arg = (name: string, dflt: number): number => {
 const sizeMb = arg('size-mb', 64);
 const rate = arg('rate', 400000);
 const runs = arg('runs', 3);
-/** --only TEXT: run only the chains whose name contains TEXT (e.g. "ours server proxy -> ours"). */
+/** --only TEXT: run only the chains whose name contains TEXT (e.g. "ours server proxy -> ours"); A|B: either. */
 const onlyAt = args.indexOf('--only');
 const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
 /** --cpu-prof DIR: our proxies write V8 CPU profiles there (on exit). */
@@ -165,7 +165,8 @@ async function main(): Promise<void> {
       const chains: [Kind, Kind, boolean][] = [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]];
       if (beforeDir) chains.push(['before', 'before', false], ['ours-dgram', 'ours-dgram', false], ['before', 'before', true], ['ours-dgram', 'ours-dgram', true]);
       for (const [sp, cp, enc] of chains) {
-        if (only !== undefined && !`${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`.includes(only)) continue;
+        const name = `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`;
+        if (only !== undefined && !only.split('|').some((o) => name.includes(o))) continue;
         const row = await one(lab, sp, cp, file, want, enc);
         rows.push(row);
         process.stderr.write(`${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'} (${row.split})\n`);
