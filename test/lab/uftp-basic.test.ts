@@ -91,6 +91,36 @@ test('closed group (-H with a host that never answers): status file equal to the
   assert.deepEqual(ours, await run(false));
 });
 
+test('sync mode (-z): a second run skips what the client has, overwrites what changed; exit code and status file as the real uftp', { timeout: 150_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'srcZ');
+  fs.rmSync(src, { recursive: true, force: true });
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'same'), randomBytes(10_000));
+  fs.writeFileSync(path.join(src, 'newer'), randomBytes(10_000));
+  const run = async (ours: boolean): Promise<[number, string[]]> => {
+    const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+    // the client already has 'same' (same size and time) and an older 'newer'
+    fs.copyFileSync(path.join(src, 'same'), path.join(d.dest, 'same'));
+    const t = fs.statSync(path.join(src, 'same')).mtime;
+    fs.utimesSync(path.join(d.dest, 'same'), t, t);
+    fs.writeFileSync(path.join(d.dest, 'newer'), 'old');
+    fs.utimesSync(path.join(d.dest, 'newer'), new Date(2000, 1, 1), new Date(2000, 1, 1));
+    const st = path.join(l.workDir, ours ? 'z-ours.status' : 'z-real.status');
+    const args = ['-z', '-s', '10', '-r', '0.05', '-S', st];
+    const p = ours ? l.ours('server', 'uftp', ['-U', l.uidOf('server'), ...args, 'same', 'newer'], { cwd: src, timeoutMs: 60_000 }) : l.realUftp('server', ['same', 'newer'], { cwd: src, args, timeoutMs: 60_000 });
+    const code = await p.wait();
+    assert.ok(fs.readFileSync(path.join(d.dest, 'newer')).equals(fs.readFileSync(path.join(src, 'newer'))), 'the older copy was overwritten');
+    await d.kill();
+    return [code, normalized(fs.readFileSync(st, 'utf8'))];
+  };
+  const [oc, ol] = await run(true);
+  const [rc, rl] = await run(false);
+  assert.equal(oc, rc, 'exit code as the real uftp');
+  assert.deepEqual(ol, rl, 'status file as the real uftp');
+  assert.ok(ol.some((x) => /;same;9KB;skipped;/.test(x)) && ol.some((x) => /;newer;9KB;overwritten;/.test(x)), ol.join('\n'));
+});
+
 test('our uftp -> real uftpd with 20% loss on client1\'s link (512-byte blocks, several sections): byte-identical', { timeout: 180_000 }, async () => {
   const l = await lab();
   const src = path.join(l.workDir, 'src2');

@@ -1001,8 +1001,11 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         this.log(2, `Host: ${hexId(r.id)}       Status: ${res.status === 'copy' ? 'Completed' : res.status}   time: ${res.seconds.toFixed(3).padStart(7)} seconds`);
         const kb = Math.floor(f.size / 1024);
         const speed = res.seconds > 0 ? f.size / 1024 / res.seconds : 0;
-        // the real uftp leaves the speed empty for a rejected file ("RESULT;0x0A5B0115;d/lnk;0KB;rejected;")
-        this.status(`RESULT;${hexId(r.id)};${f.displayName};${kb}KB;${res.status};${res.status === 'rejected' ? '' : `${speed.toFixed(2)}KB/s`}`);
+        // the real uftp: "overwritten" (the man page says overwrite), and no speed for a rejected or skipped file
+        // ("RESULT;0x0A5B0115;d/lnk;0KB;rejected;", "RESULT;0x0A5B0115;same;9KB;skipped;")
+        const word = res.status === 'overwrite' ? 'overwritten' : res.status;
+        const noSpeed = res.status === 'rejected' || res.status === 'skipped';
+        this.status(`RESULT;${hexId(r.id)};${f.displayName};${kb}KB;${word};${noSpeed ? '' : `${speed.toFixed(2)}KB/s`}`);
       } else {
         this.log(2, `Host: ${hexId(r.id)}       Status: ${r.state === 'aborted' ? 'Aborted' : 'Lost connection'}`);
         // the real uftp: "RESULT;0x0A5D0199;f;0KB;mute;" for a listed host that never answered
