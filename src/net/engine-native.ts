@@ -16,7 +16,7 @@ import {
 } from './engine.js';
 
 // receive meta (int32 per datagram)
-const RM_LEN = 0, RM_REALLEN = 1, RM_FLAGS = 2, RM_FAMILY = 3, RM_PORT = 4, RM_SRC = 5, RM_IFINDEX = 13, RM_TOS = 14, RM_DSTFAM = 15, RM_OFF = 16;
+const RM_LEN = 0, RM_REALLEN = 1, RM_FLAGS = 2, RM_FAMILY = 3, RM_PORT = 4, RM_SRC = 5, RM_DST = 9, RM_IFINDEX = 13, RM_TOS = 14, RM_DSTFAM = 15, RM_OFF = 16;
 const RM_SIZE = 20;
 // send meta (int32 per staged datagram)
 const SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4;
@@ -50,8 +50,7 @@ class NativeBatch implements RecvBatch {
     return this.s.remote(i);
   }
   to(i: number): string | undefined {
-    if (this.s.meta[i * RM_SIZE + RM_DSTFAM] === 0) return undefined;
-    return this.s.sock.ntop(i, 1);
+    return this.s.destination(i);
   }
   ifindex(i: number): number {
     return this.s.meta[i * RM_SIZE + RM_IFINDEX];
@@ -87,6 +86,8 @@ export class NativeSocket implements EngineSocket {
   private lastA1 = 0;
   private lastA2 = 0;
   private lastA3 = 0;
+  private readonly lastDst = new Int32Array(5);
+  private lastDstText: string | undefined;
   // staging
   private count = 0;
   /** `count` at the last flush (the addon's view of the staging). */
@@ -168,6 +169,22 @@ export class NativeSocket implements EngineSocket {
     this.lastA2 = m[b + RM_SRC + 2];
     this.lastA3 = m[b + RM_SRC + 3];
     return r;
+  }
+
+  /** The destination address of datagram i (PKTINFO); the same string as the previous one's when it repeats. */
+  destination(i: number): string | undefined {
+    const m = this.meta;
+    const b = i * RM_SIZE;
+    const f = m[b + RM_DSTFAM];
+    if (f === 0) return undefined;
+    const d = this.lastDst;
+    if (f === d[0] && m[b + RM_DST] === d[1] && m[b + RM_DST + 1] === d[2] && m[b + RM_DST + 2] === d[3] && m[b + RM_DST + 3] === d[4]) {
+      return this.lastDstText;
+    }
+    d[0] = f;
+    for (let k = 0; k < 4; k++) d[k + 1] = m[b + RM_DST + k];
+    this.lastDstText = this.sock.ntop(i, 1);
+    return this.lastDstText;
   }
 
   address(): { address: string; port: number } {
