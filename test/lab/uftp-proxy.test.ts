@@ -51,3 +51,48 @@ for (const [sp, cp, encName] of CASES) {
     await lab.down();
   });
 }
+
+async function ourProxyUp(lab: Lab, host: string, args: string[]): Promise<Proc> {
+  const p = lab.ours(host, 'uftpproxyd', ['-d', '-x', '4', '-U', lab.uidOf(host), ...args], { timeoutMs: 120_000 });
+  await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `our uftpproxyd on ${host}`);
+  assert.equal(p.exitCode, null, `our uftpproxyd on ${host} exited: ${p.log()}`);
+  return p;
+}
+
+for (const encName of ['plain', 'RSA, aes128-cbc']) {
+  test(`fig2 ${encName}: our uftp -> 2 real uftpd through our response proxy (clients -R), byte-identical`, { timeout: 150_000 }, async () => {
+    const enc = ENC[encName];
+    const lab = await Lab.up('fig2', { prefix: `utr${randomBytes(3).toString('hex')}`, octet: 98 });
+    labs.push(lab);
+    const src = path.join(lab.workDir, 'src');
+    const want = makeTree(src, 500_000);
+    const key = (who: string) => lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), 'rsa:1024');
+    const rk = await key('rproxy1');
+    await ourProxyUp(lab, 'rproxy1', ['-r', '-e', 'prime256v1', '-k', rk.file]);
+    const ds = await Promise.all(['client1', 'client2'].map(async (c) =>
+      lab.realUftpd(c, { args: ['-R', `${lab.addrOf('rproxy1')}/${rk.fingerprint}`, '-x', '3', '-k', (await key(c)).file] })));
+    await lab.waitFor(() => ds.every((d) => d.log().includes('Received PROXY_KEY')), 20_000, 'every client to get a PROXY_KEY');
+    const p = lab.ours('server', 'uftp', ['-U', lab.uidOf('server'), '-R', '50000', '-x', '3', ...(enc ? [...enc.args, '-k', (await key('server')).file] : []), 'src'], { cwd: lab.workDir, timeoutMs: 90_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-1500));
+    for (const d of ds) assert.deepEqual(treeHashes(path.join(d.dest, 'src')), want, `${d.host}: files differ`);
+    assert.match(p.log(), /Received REGISTER from proxy/i);
+    await lab.down();
+  });
+}
+
+test('nat: our uftp -> our server proxy (-s fp=, learns the NATed client proxy from heartbeats) -> our client proxy -> 2 real uftpd', { timeout: 150_000 }, async () => {
+  const lab = await Lab.up('nat', { prefix: `utn${randomBytes(3).toString('hex')}`, octet: 99 });
+  labs.push(lab);
+  const key = await lab.makeKey(path.join(lab.workDir, 'keys', 'cproxy.pem'), 'rsa:1024');
+  const src = path.join(lab.workDir, 'src');
+  const want = makeTree(src, 500_000);
+  const ds = await Promise.all(['clientB1', 'clientB2'].map((c) => lab.realUftpd(c)));
+  const spAddr = lab.addrOf('sproxyB');
+  const sp = await ourProxyUp(lab, 'sproxyB', ['-s', `fp=${key.fingerprint}`]);
+  await ourProxyUp(lab, 'cproxyB', ['-c', '-k', key.file, '-H', spAddr, '-h', '1']);
+  await lab.waitFor(() => sp.log().includes(`Using ${lab.addrOf('natgw', 'W')}:`), 10_000, 'the server proxy to adopt the NAT address');
+  const p = lab.ours('server', 'uftp', ['-U', lab.uidOf('server'), '-R', '50000', '-x', '3', 'src'], { cwd: lab.workDir, timeoutMs: 90_000 });
+  assert.equal(await p.wait(), 0, p.log().slice(-1500));
+  for (const d of ds) assert.deepEqual(treeHashes(path.join(d.dest, 'src')), want, `${d.host}: files differ`);
+  await lab.down();
+});
