@@ -275,3 +275,95 @@ test('exit codes: 1 for a bad option, 3 for an unreadable key, 4 for an unwritab
   await first.kill();
   assert.equal(second.code, 2, second.out);
 });
+
+test('@DELETE and @FREESPACE from the real uftp: the named file is deleted and the free space reported, as by the real uftpd', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir } = source(l, 'meta');
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'meta', 'ours') });
+  const real = await l.realUftpd('client2', { dest: path.join(l.workDir, 'meta', 'real') });
+  for (const d of [ours.dest, real.dest]) fs.writeFileSync(path.join(d, 'old.txt'), 'to be deleted\n');
+  const s = l.realUftp('server', ['@DELETE:old.txt', '@FREESPACE', dir], { args: ['-R', '100000', '-x', '2'], timeoutMs: 45_000 });
+  const code = await s.wait();
+  await ours.kill();
+  await real.kill();
+  assert.equal(code, 0, s.log());
+  assert.equal(fs.existsSync(path.join(ours.dest, 'old.txt')), false, 'ours deleted old.txt');
+  assert.equal(fs.existsSync(path.join(real.dest, 'old.txt')), false, 'the real one too');
+  // the server prints "Host: 0x... Status: ..." then "Free space on host: N bytes" for each client
+  const free = new Map<string, number>();
+  let host = '';
+  for (const line of s.log().split('\n')) {
+    const h = /Host: (0x[0-9A-F]{8})/i.exec(line);
+    if (h) host = h[1].toUpperCase();
+    const f = /Free space on host: (\d+) bytes/.exec(line);
+    if (f && host) free.set(host, Number(f[1]));
+  }
+  const mine = free.get(l.uidOf('client1').toUpperCase());
+  const theirs = free.get(l.uidOf('client2').toUpperCase());
+  assert.ok(mine !== undefined && mine > 0, `our free space reported: ${[...free].join(' ')}`);
+  assert.ok(theirs !== undefined && Math.abs(mine - theirs) / theirs < 0.05, `about what the real uftpd reports on the same disk (${mine} vs ${theirs})`);
+});
+
+test('-D with two directories: uftp -D /abs/name lands in the matching one; outside both it is rejected, as by the real uftpd', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const base = path.join(l.workDir, 'DD');
+  const [d1, d2, r1, r2] = ['o1', 'o2', 'r1', 'r2'].map((x) => path.join(base, x));
+  for (const d of [d1, d2, r1, r2]) fs.mkdirSync(d, { recursive: true });
+  const file = path.join(base, 'payload.bin');
+  fs.writeFileSync(file, randomBytes(50_000));
+  const fo = path.join(base, 'ours.status');
+  const fr = path.join(base, 'real.status');
+  const ours = await ourUftpd(l, 'client1', { dest: d1, args: ['-D', `${d1},${d2}`, '-F', fo] });
+  const real = await l.realUftpd('client2', { dest: r1, args: ['-D', `${r1},${r2}`, '-F', fr] });
+  // the same absolute name for both would need the same directories: each daemon gets its second one
+  const s1 = l.realUftp('server', [file], { args: ['-R', '100000', '-x', '2', '-D', path.join(d2, 'sub', 'p.bin')], timeoutMs: 45_000 });
+  assert.equal(await s1.wait(), 0, s1.log());
+  assert.equal(fs.readFileSync(path.join(d2, 'sub', 'p.bin')).equals(fs.readFileSync(file)), true, 'ours: in the second -D directory');
+  const s2 = l.realUftp('server', [file], { args: ['-R', '100000', '-x', '2', '-D', path.join(base, 'elsewhere.bin')], timeoutMs: 45_000 });
+  await s2.wait();
+  await ours.kill();
+  await real.kill();
+  assert.equal(fs.existsSync(path.join(base, 'elsewhere.bin')), false, 'nothing written outside the -D directories');
+  const last = (f: string): string => fs.readFileSync(f, 'utf8').trim().split('\n').pop() ?? '';
+  assert.match(last(fo), /;elsewhere\.bin;48KB;rejected$|elsewhere\.bin;\d+KB;rejected$/);
+  assert.equal(last(fo).split(';').slice(4).join(';'), last(fr).split(';').slice(4).join(';'), 'the same RESULT as the real uftpd');
+});
+
+test('-K with -k: a new key is generated, written and used (its fingerprint logged); an existing file is not overwritten (exit 3)', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const kf = path.join(l.workDir, 'K', 'new.pem');
+  fs.mkdirSync(path.dirname(kf), { recursive: true });
+  const ours = await ourUftpd(l, 'client1', { dest: path.join(l.workDir, 'K', 'd'), args: ['-K', 'ec:prime256v1', '-k', kf] });
+  await ours.kill();
+  assert.ok(fs.existsSync(kf), 'key file written');
+  const fp = /Generated .*fingerprint: ([0-9A-F:]+)/.exec(ours.log())?.[1];
+  const listed = await l.makeKey(kf);
+  assert.equal(fp, listed.fingerprint, 'the logged fingerprint is the file\'s (uftp_keymgt reads it)');
+  const again = l.ours('client1', 'uftpd', ['-d', '-K', 'rsa:512', '-k', kf, '-D', path.join(l.workDir, 'K', 'd')], { timeoutMs: 15_000 });
+  assert.equal(await again.wait(), 3);
+});
+
+test('-T with -i: files moved one by one (what is already in the destination directory stays), the script called per file', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir, want } = source(l, 'i');
+  const tmp = path.join(l.workDir, 'i', 'tmp');
+  fs.mkdirSync(tmp);
+  const script = path.join(l.workDir, 'i', 'post.sh');
+  fs.writeFileSync(script, `#!/bin/sh\necho "$@" >> ${script}.out\n`, { mode: 0o755 });
+  const dest = path.join(l.workDir, 'i', 'ours');
+  const ours = await ourUftpd(l, 'client1', { dest, waitReady: false, args: ['-T', tmp, '-i', '-s', script] });
+  await l.waitFor(() => ours.log().includes('Listening on port'), 10_000, 'ours');
+  fs.mkdirSync(path.join(dest, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(dest, 'src', 'keep.txt'), 'already here\n');
+  const r = await send(l, dir);
+  await new Promise((res) => setTimeout(res, 500));
+  await ours.kill();
+  assert.equal(r.code, 0, r.log);
+  const got = treeHashes(path.join(dest, 'src'));
+  assert.equal(fs.readFileSync(path.join(dest, 'src', 'keep.txt'), 'utf8'), 'already here\n', 'not removed (without -i the whole src directory would be replaced)');
+  got.delete('keep.txt');
+  assert.deepEqual(got, want);
+  const calls = fs.readFileSync(`${script}.out`, 'utf8').trim().split('\n');
+  assert.ok(calls.length >= 3 && calls.every((c) => /^-I [0-9A-F]{8} \S+$/.test(c)), calls.join(' | '));
+  assert.ok(calls.some((c) => c.endsWith('/i/ours/src/d/e/f2')));
+});
