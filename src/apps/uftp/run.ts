@@ -227,7 +227,6 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     sockets: [sock],
     clock: nowMs,
     maxSendQueue: MAX_QUEUED,
-    sendBudget: Number(process.env.UFTP_TS_BUDGET ?? 256),
     onEffect: (e) => {
       switch (e.type) {
         case 'log':
