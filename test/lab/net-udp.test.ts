@@ -161,10 +161,11 @@ async function tcpdump(ns: string, dev: string, filter: string, fn: () => Promis
   return text;
 }
 
-// every test of the socket engine's options runs on both backends (src/net/engine.ts)
+// every test of the socket engine's options runs on both backends (src/net/engine.ts). Receivers listen for a
+// fixed window (`ms`) wide enough for three or four sender processes to start on a loaded machine.
 for (const backend of BACKENDS) {
   test(`[${backend}] multicast join on a chosen interface receives; the other interface does not`, { timeout: 60000 }, async () => {
-    const rx = await receiver(B, { backend, batch: true, family: 4, port: 5001, joins: [{ group: '239.63.0.1', ifaces: ['b1'] }], ms: 2500 });
+    const rx = await receiver(B, { backend, batch: true, family: 4, port: 5001, joins: [{ group: '239.63.0.1', ifaces: ['b1'] }], ms: 4000 });
     // TOS 0xb9: DSCP 46 with ECN ECT(1); the native engine reads it back per datagram (IP_RECVTOS)
     send(A, { backend, family: 4, dst: '239.63.0.1', port: 5001, payload: 'via-a1', mif: 'a1', count: 3, tos: 0xb9 });
     send(A, { backend, family: 4, dst: '239.63.0.1', port: 5001, payload: 'via-a2', mif: 'a2', count: 3 });
@@ -188,7 +189,7 @@ for (const backend of BACKENDS) {
     }
 
     // the same group joined on b2 (by address) gets the a2 traffic
-    const rx2 = await receiver(B, { backend, family: 4, port: 5002, joins: [{ group: '239.63.0.1', ifaces: ['10.63.2.2'] }], ms: 2000 });
+    const rx2 = await receiver(B, { backend, family: 4, port: 5002, joins: [{ group: '239.63.0.1', ifaces: ['10.63.2.2'] }], ms: 3500 });
     send(A, { backend, family: 4, dst: '239.63.0.1', port: 5002, payload: 'via-a2', mif: 'a2', count: 2 });
     send(A, { backend, family: 4, dst: '239.63.0.1', port: 5002, payload: 'via-a1', mif: 'a1', count: 2 });
     await rx2.done;
@@ -221,7 +222,7 @@ for (const backend of BACKENDS) {
   });
 
   test(`[${backend}] SSM: a source-specific join receives only from the listed source`, { timeout: 60000 }, async () => {
-    const rx = await receiver(B, { backend, family: 4, port: 5006, joins: [{ group: '232.63.0.1', source: '10.63.1.1', ifaces: ['b1'] }], ms: 2500 });
+    const rx = await receiver(B, { backend, family: 4, port: 5006, joins: [{ group: '232.63.0.1', source: '10.63.1.1', ifaces: ['b1'] }], ms: 4000 });
     send(A, { backend, family: 4, dst: '232.63.0.1', port: 5006, payload: 'from-.1', bind: '10.63.1.1', mif: 'a1', count: 3 });
     send(A, { backend, family: 4, dst: '232.63.0.1', port: 5006, payload: 'from-.3', bind: '10.63.1.3', mif: 'a1', count: 3 });
     await rx.done;
@@ -238,7 +239,7 @@ for (const backend of BACKENDS) {
 
   test(`[${backend}] IPv6 multicast: ff15:: group joined on b1 receives; SSM ff3e::/96 from one source`, { timeout: 60000 }, async () => {
     const rx = await receiver(B, { backend, batch: true,
-      family: 6, port: 5008, ms: 2500,
+      family: 6, port: 5008, ms: 4000,
       joins: [{ group: 'ff15::6301', ifaces: ['b1'] }, { group: 'ff3e::8000:6301', source: 'fd63:1::1', ifaces: ['b1'] }],
     });
     send(A, { backend, family: 6, dst: 'ff15::6301', port: 5008, payload: 'asm', mif: 'a1', count: 2 });
