@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CompStat } from '../wire/constants.js';
-import type { ClientEffect, ClientEffectResult } from '../session/client/effects.js';
+import type { ClientEffect, ClientEffectResult, RestartFile } from '../session/client/effects.js';
 import { sessionTempName, tempSuffix, type Placed } from './paths.js';
 
 export interface DiskConfig {
@@ -106,6 +106,8 @@ function pad2(n: number): string {
 
 export class Disk {
   private readonly files = new Map<number, OpenFile>();
+  /** Files given up while writes of theirs were still on the thread pool. */
+  private readonly closing = new Set<OpenFile>();
   /** Top-level entries received into a session's -T directory (for the end-of-session move and script). */
   private readonly now: () => Date;
 
@@ -126,10 +128,11 @@ export class Disk {
   /** Carries out a file effect; the answer for those that have one. Other effect types are the driver's. */
   execute(e: ClientEffect): ClientEffectResult | Promise<ClientEffectResult> | undefined {
     switch (e.type) {
-      case 'open': return this.open(e.req, e.session.groupId, e.session.sid, e.fileId, e.placed, e.size, e.mtime, e.sync, e.preview);
+      case 'open': return this.open(e.req, e.session.groupId, e.session.sid, e.fileId, e.name, e.placed, e.size, e.mtime, e.sync, e.preview);
       case 'write': return this.write(e.req, e.offset, e.data);
       case 'finish': return this.finish(e.req, e.mtime);
-      case 'discard': this.discard(e.req); return undefined;
+      case 'discard': this.discard(e.req, e.keep === true); return undefined;
+      case 'save-restart': this.saveRestart(e.session.groupId, e.files); return undefined;
       case 'mkdir': return this.mkdir(e.req, e.session.groupId, e.placed, e.mtime);
       case 'symlink': return this.symlink(e.req, e.session.groupId, e.placed, e.target);
       case 'delete': return this.remove(e.req, e.placed);
@@ -157,9 +160,14 @@ export class Disk {
     return { ok: true, dir: root };
   }
 
-  private open(req: number, groupId: number, sid: number, fileId: number, placed: Placed, size: number, mtime: number, sync: boolean, preview: boolean): ClientEffectResult {
+  private open(req: number, groupId: number, sid: number, fileId: number, name: string, placed: Placed, size: number, mtime: number, sync: boolean, preview: boolean): ClientEffectResult {
     const r = this.ensureRoot(placed.destIndex, groupId);
     if (!r.ok) return this.fail(req, r.error);
+    const again = this.restartEntry(groupId, name, size);
+    if (again) {
+      const res = this.reopen(req, groupId, sid, placed, size, again, r.dir);
+      if (res) return res;
+    }
     const parentParts = placed.parts.slice(0, -1);
     const leaf = placed.parts[placed.parts.length - 1];
     const w = walkDirs(r.dir, parentParts, !preview);
@@ -292,6 +300,75 @@ export class Disk {
     return { req, ok: true, status: CompStat.NORMAL };
   }
 
+  /** -T: the record a failed session of this group left, `{temp_dir}/_group_GGGGGGGG_restart` (our JSON). */
+  private restartPath(groupId: number): string | undefined {
+    if (this.cfg.tempDir === undefined) return undefined;
+    return path.join(this.cfg.tempDir, `${sessionTempName(groupId)}_restart`);
+  }
+
+  private readRestart(groupId: number): RestartFile[] {
+    const p = this.restartPath(groupId);
+    if (p === undefined) return [];
+    try {
+      const j = JSON.parse(fs.readFileSync(p, 'utf8')) as { version?: number; files?: RestartFile[] };
+      return j.version === 1 && Array.isArray(j.files) ? j.files : [];
+    } catch {
+      return []; // none, or not ours (the C uftpd writes its own binary file under the same name)
+    }
+  }
+
+  private restartEntry(groupId: number, name: string, size: number): RestartFile | undefined {
+    return this.readRestart(groupId).find((f) => f.name === name && f.size === size);
+  }
+
+  /** A file the failed session left: complete (nothing to open), or partial (opened without truncating it). */
+  private reopen(req: number, groupId: number, sid: number, placed: Placed, size: number, e: RestartFile, root: string): ClientEffectResult | undefined {
+    const w = walkDirs(root, placed.parts.slice(0, -1), false);
+    if (!w.ok) return undefined;
+    const file = path.join(w.dir, placed.parts[placed.parts.length - 1]);
+    let st: fs.Stats | undefined;
+    try {
+      st = lstatOrUndefined(file);
+    } catch {
+      return undefined;
+    }
+    if (!st?.isFile()) return undefined;
+    if (e.complete) {
+      if (st.size !== size) return undefined;
+      this.cfg.log(2, `Restart: ${file} was received completely before`);
+      return { req, ok: true, status: CompStat.NORMAL, restart: { complete: true } };
+    }
+    if (!e.sections) return undefined;
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    this.files.set(req, { fd, groupId, sid, finalPath: file, writePath: file, destIndex: placed.destIndex, size, backupAtFinish: false, pending: 0 });
+    this.cfg.log(2, `Restart: resuming ${file}`);
+    return { req, ok: true, status: CompStat.NORMAL, restart: { complete: false, sections: e.sections } };
+  }
+
+  private saveRestart(groupId: number, files: readonly RestartFile[]): void {
+    const p = this.restartPath(groupId);
+    if (p === undefined) return;
+    const kept = this.readRestart(groupId).filter((x) => !files.some((f) => f.name === x.name));
+    try {
+      fs.writeFileSync(p, JSON.stringify({ version: 1, groupId, files: [...kept, ...files] }), { mode: 0o600 });
+      this.cfg.log(2, `Writing restart file ${p}`);
+    } catch (e) {
+      this.cfg.log(1, `Error writing restart file ${p}: ${errText(e)}`);
+    }
+  }
+
+  /** Resolves when no asynchronous write is left (the daemon waits for this before it exits). */
+  whenIdle(): Promise<void> {
+    const busy = [...this.files.values(), ...this.closing].filter((f) => f.pending > 0);
+    if (busy.length === 0) return Promise.resolve();
+    return new Promise((resolve) => setTimeout(() => resolve(this.whenIdle()), 10));
+  }
+
   private closeQuietly(f: OpenFile): void {
     try {
       fs.closeSync(f.fd);
@@ -300,13 +377,15 @@ export class Disk {
     }
   }
 
-  private discard(req: number): void {
+  private discard(req: number, keep = false): void {
     const f = this.files.get(req);
     if (f === undefined) return;
     this.files.delete(req);
+    if (f.pending > 0) this.closing.add(f);
     const drop = (): void => {
+      this.closing.delete(f);
       this.closeQuietly(f);
-      if (f.writePath !== f.finalPath || this.cfg.tempDir !== undefined) {
+      if (!keep && (f.writePath !== f.finalPath || this.cfg.tempDir !== undefined)) {
         try {
           fs.unlinkSync(f.writePath);
         } catch {
@@ -438,6 +517,8 @@ export class Disk {
       }
     }
     if (!this.cfg.moveIndividually) this.script(groupId, moved);
+    const rp = this.restartPath(groupId);
+    if (rp !== undefined) fs.rmSync(rp, { force: true });
     try {
       fs.rmSync(root, { recursive: true, force: true });
     } catch (e) {

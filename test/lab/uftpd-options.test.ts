@@ -367,3 +367,34 @@ test('-T with -i: files moved one by one (what is already in the destination dir
   assert.ok(calls.length >= 3 && calls.every((c) => /^-I [0-9A-F]{8} \S+$/.test(c)), calls.join(' | '));
   assert.ok(calls.some((c) => c.endsWith('/i/ours/src/d/e/f2')));
 });
+
+test('restart (-T): an interrupted session\'s state is kept, and the real uftp -F restart sends only what is missing', { timeout: 120_000 }, async () => {
+  const l = await theLab();
+  const base = path.join(l.workDir, 'R');
+  const src = path.join(base, 'src');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'b'), randomBytes(2_000_000));
+  fs.writeFileSync(path.join(src, 'c'), randomBytes(100_000));
+  const want = treeHashes(src);
+  const tmp = path.join(base, 'tmp');
+  fs.mkdirSync(tmp);
+  const dest = path.join(base, 'dest');
+  let ours = await ourUftpd(l, 'client1', { dest, args: ['-T', tmp, '-x', '3'] });
+  const first = l.realUftp('server', [src], { args: ['-R', '2000', '-x', '2', '-H', l.uidOf('client1'), '-s', '10', '-f'], timeoutMs: 90_000, cwd: base });
+  await l.waitFor(() => /Name of file to receive: src\/b/.test(ours.log()), 30_000, 'file b started');
+  await new Promise((r) => setTimeout(r, 2000));
+  await ours.kill(); // SIGTERM: the session ends as failed, its state is saved
+  assert.match(ours.log(), /Writing restart file/);
+  await first.wait();
+  const rf = fs.readdirSync(base).find((f) => /^_group_[0-9A-F]{8}_restart$/.test(f));
+  assert.ok(rf, `the server wrote a restart file: ${fs.readdirSync(base).join(' ')}`);
+  ours = await ourUftpd(l, 'client1', { dest, args: ['-T', tmp, '-x', '3'] });
+  const second = l.realUftp('server', [], { args: ['-R', '20000', '-x', '2', '-s', '10', '-F', path.join(base, rf)], timeoutMs: 60_000, cwd: base });
+  const code = await second.wait();
+  await ours.kill();
+  assert.equal(code, 0, second.log().split('\n').slice(-10).join('\n'));
+  const m = /src\/b: (\d+) of (\d+) blocks from the failed session/.exec(ours.log());
+  assert.ok(m && Number(m[1]) > 0 && Number(m[1]) < Number(m[2]), `the partial file was resumed (FILEINFO_ACK PARTIAL): ${ours.log().split('\n').filter((x) => /restart|failed session|Restart/.test(x)).join(' | ')}`);
+  assert.deepEqual(treeHashes(path.join(dest, 'src')), want, 'byte-identical after the restart');
+  assert.deepEqual(fs.readdirSync(tmp), [], 'temp dir and restart record cleaned up');
+});

@@ -382,6 +382,10 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     },
   });
   d.onShutdown(async () => {
+    // sessions in progress end as failed; with -T what they received is kept for a restart
+    machine.shutdown();
+    for (let e = machine.pollEffect(); e !== undefined; e = machine.pollEffect()) void onEffect(e);
+    await disk.whenIdle();
     loop.stop();
     if (statusFd >= 0) fs.closeSync(statusFd);
     await eps[4]?.close();

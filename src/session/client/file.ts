@@ -142,6 +142,41 @@ export class Reception {
     this.cacheLen = 0;
   }
 
+  /** The received-block bitmaps, base64 per section (null: nothing of it), for a restart (-T). */
+  exportSections(): (string | null)[] {
+    const out: (string | null)[] = [];
+    for (let i = 0; i < this.l.sections; i++) {
+      const m = this.got[i];
+      out.push(m === undefined ? null : Buffer.from(m).toString('base64'));
+    }
+    return out;
+  }
+
+  /** Takes the bitmaps a failed session saved; false when they do not fit this layout (then nothing is taken). */
+  loadSections(sections: readonly (string | null)[]): boolean {
+    if (sections.length !== this.l.sections) return false;
+    const maps: (Uint8Array | undefined)[] = [];
+    for (let i = 0; i < sections.length; i++) {
+      const b64 = sections[i];
+      if (b64 === null) {
+        maps.push(undefined);
+        continue;
+      }
+      const m = Uint8Array.from(Buffer.from(b64, 'base64'));
+      if (m.length !== (sectionSize(this.l, i) + 7) >> 3) return false;
+      maps.push(m);
+    }
+    this.received = 0;
+    maps.forEach((m, i) => {
+      this.got[i] = m;
+      let n = 0;
+      if (m !== undefined) for (let b = 0; b < sectionSize(this.l, i); b++) if (m[b >> 3] & (1 << (b & 7))) n++;
+      this.gotInSection[i] = n;
+      this.received += n;
+    });
+    return true;
+  }
+
   /** Missing blocks of a section. */
   missing(section: number): number {
     return sectionSize(this.l, section) - this.gotInSection[section];

@@ -21,7 +21,7 @@ import type { Arrival, Endpoint, Machine, Transmit } from '../../core/machine.js
 import { TimerHeap } from '../../core/timers.js';
 import { placeName } from '../../files/paths.js';
 import {
-  AbortFlag, AnnounceFlag, CompStat, FileType, MessageType, UFTP_VER_NUM,
+  AbortFlag, AnnounceFlag, CompStat, FileInfoAckFlag, FileType, MessageType, UFTP_VER_NUM,
 } from '../../wire/constants.js';
 import type { Extension } from '../../wire/extensions.js';
 import type { UftpHeader } from '../../wire/header.js';
@@ -32,7 +32,7 @@ import { unquantizeGrtt } from '../../wire/quantize.js';
 import type { Announce } from '../../wire/announce.js';
 import type { FileInfo } from '../../wire/fileinfo.js';
 import { isSsm } from '../../core/address.js';
-import type { ClientEffect, ClientEffectResult, ResultWord, SessionRef } from './effects.js';
+import type { ClientEffect, ClientEffectResult, RestartFile, ResultWord, SessionRef } from './effects.js';
 import { layout, Reception, sectionSize, type BufferPool } from './file.js';
 import { TfmccReceiver } from './tfmcc.js';
 import { quantizeRate } from '../../wire/quantize.js';
@@ -106,6 +106,8 @@ interface CurrentFile {
   word?: ResultWord;
   /** Write effects asked for (the -c cache makes them fewer and larger). */
   writes: number;
+  /** A restarted session found part of this file from a failed one (FILEINFO_ACK PARTIAL). */
+  partial?: boolean;
 }
 
 interface Session {
@@ -132,6 +134,8 @@ interface Session {
   readonly done: Map<number, { status: number; ext?: Extension[] }>;
   readonly enc?: ClientKeyex;
   closingTries: number;
+  /** Files completed in this session (what a restart may skip, -T). */
+  readonly completed: { name: string; size: number }[];
   /** TFMCC (ANNOUNCE cc type 2): our receiver state, and the last CONG_CTRL timestamp we echo. */
   readonly cc?: TfmccReceiver;
   ccTs: Timestamp;
@@ -291,6 +295,16 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
             return this.answerComplete(s, f, r.status, r.status === CompStat.SKIPPED ? 'skipped' : r.status === CompStat.OVERWRITE ? 'overwritten' : 'copied');
           }
           f.word = r.status === CompStat.OVERWRITE ? 'overwritten' : 'copied';
+          if (r.restart?.complete === true) {
+            // a restarted session: this file was complete in the failed one (protocol.txt 5.2.14)
+            this.pending.delete(r.req);
+            this.log(s, f.id, 2, `${f.name} was received completely before: COMPLETE`);
+            return this.answerComplete(s, f, CompStat.NORMAL, 'copied');
+          }
+          if (r.restart?.complete === false && f.rx?.loadSections(r.restart.sections)) {
+            f.partial = true;
+            this.log(s, f.id, 2, `${f.name}: ${f.rx.received} of ${f.rx.l.blocks} blocks from the failed session`);
+          }
           f.answer = { kind: 'ack' };
           f.state = 'receiving';
           this.log(s, f.id, 4, `${r.status === CompStat.OVERWRITE ? 'Overwriting' : 'Receiving'} ${f.name}`);
@@ -383,14 +397,31 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   private endSession(s: Session, ok: boolean): void {
     if (this.sessions.get(s.ref.groupId) !== s) return;
     const f = s.file;
+    const restart = !ok && this.cfg.tempDir === true;
+    const files: RestartFile[] = restart ? s.completed.map((c) => ({ name: c.name, size: c.size, blockSize: s.blockSize, complete: true })) : [];
     if (f && (f.state === 'receiving' || f.state === 'opening' || f.state === 'finishing') && f.info.fileType === FileType.REG && f.req !== 0) {
-      this.fx.push({ type: 'discard', req: f.req });
+      if (restart && f.rx && f.state === 'receiving') {
+        // -T: what came of this file stays for a restart of the session (its cached blocks written first)
+        f.rx.flush(this.writes);
+        this.pushWrites(f);
+        files.push({ name: f.name, size: f.info.fileSize, blockSize: s.blockSize, complete: false, sections: f.rx.exportSections() });
+        this.fx.push({ type: 'discard', req: f.req, keep: true });
+      } else this.fx.push({ type: 'discard', req: f.req });
     }
     if (f) this.pending.delete(f.req);
+    if (restart && files.length > 0) this.fx.push({ type: 'save-restart', session: s.ref, files });
     this.sessions.delete(s.ref.groupId);
     this.timers.delete(s.ref.groupId);
     this.leave(s.privateAddr, s.ssmSource);
     this.fx.push({ type: 'session-end', session: s.ref, ok });
+  }
+
+  /** The daemon is stopping (SIGTERM): every session ends as failed (with -T its state is saved for a restart). */
+  shutdown(): void {
+    for (const s of [...this.sessions.values()]) {
+      this.log(s, s.file?.id ?? 0, 2, 'Shutting down: session interrupted');
+      this.endSession(s, false);
+    }
   }
 
   /** Tells the server we stop, and stops. */
@@ -531,7 +562,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       phase: 'register' as Phase, grttMs: Math.max(1, unquantizeGrtt(h.grtt) * 1000), robust: Math.max(1, m.robust),
       blockSize: m.blockSize, flags: m.flags, seq: 0, ts: m.timestamp, tsAt: now, lastRx: now,
       done: new Map<number, { status: number; ext?: Extension[] }>(), closingTries: 0,
-      ccTs: m.timestamp, ccTsAt: now,
+      ccTs: m.timestamp, ccTsAt: now, completed: [] as { name: string; size: number }[],
     };
     if (enc === undefined) {
       if (this.cfg.encryptedOnly) {
@@ -728,7 +759,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         f.req = this.request(s, f);
         const sync = (s.flags & (AnnounceFlag.SYNC_MODE | AnnounceFlag.SYNC_PREVIEW)) !== 0;
         this.fx.push({
-          type: 'open', req: f.req, session: sref, fileId: f.id, placed: placed.value, size: m.fileSize, mtime: m.fileTimestamp,
+          type: 'open', req: f.req, session: sref, fileId: f.id, name, placed: placed.value, size: m.fileSize, mtime: m.fileTimestamp,
           sync, preview: (s.flags & AnnounceFlag.SYNC_PREVIEW) !== 0,
         });
         return;
@@ -782,7 +813,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   }
 
   private sendFileInfoAck(s: Session, f: CurrentFile): void {
-    this.send(s, { type: 'FILEINFO_ACK', fileId: f.id, flags: 0, timestamp: this.echo(s, s.tsAt), extensions: [], clientIds: [] });
+    this.send(s, { type: 'FILEINFO_ACK', fileId: f.id, flags: f.partial ? FileInfoAckFlag.PARTIAL : 0, timestamp: this.echo(s, s.tsAt), extensions: [], clientIds: [] });
     this.log(s, f.id, 2, 'FILEINFO_ACK sent');
   }
 
@@ -793,6 +824,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
 
   /** The file is settled: COMPLETE with its status, the RESULT line, and remember the answer. */
   private answerComplete(s: Session, f: CurrentFile, status: number, word: ResultWord, ext?: Extension[]): void {
+    if (f.info.fileType === FileType.REG && status !== CompStat.REJECTED && status !== CompStat.SKIPPED) s.completed.push({ name: f.name, size: f.info.fileSize });
     f.state = 'answered';
     f.statusAt = undefined;
     f.answer = { kind: 'complete', status, ext };
