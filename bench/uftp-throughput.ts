@@ -5,7 +5,8 @@
  *
  *   npx tsc -p . && sudo node dist/bench/uftp-throughput.js [--mb 256] [--runs 3] [--loss 0,5] [--rows real-real,ours-real,ours-ours] [--udpcast]
  *
- * Rows: real uftp -> 3 real uftpd, our uftp -> 3 real uftpd, our uftp -> 3 of our uftpd; with --udpcast also
+ * Rows: real uftp -> 3 real uftpd, our uftp -> 3 real uftpd, our uftp -> 3 of our uftpd (`ours+tfmcc-real`: our uftp
+ * with -C tfmcc instead of -R -1); with --udpcast also
  * udp-sender -> 3 udp-receiver (Debian udpcast, when installed) as a second reference. Goodput = file size / the
  * slowest receiver's transfer time, as the server's own -S STATS lines report it (data phase: first FILESEG to last
  * COMPLETE), so announce timing does not count; the wall time of the whole run is printed beside it.
@@ -54,11 +55,13 @@ async function startReceivers(lab: Lab, ours: boolean): Promise<(Proc & { dest: 
 }
 
 async function uftpRun(lab: Lab, src: string, row: string): Promise<Sample> {
-  const [server, client] = row.split('-');
+  // 'ours+tfmcc-real': our uftp with -C tfmcc instead of -R -1
+  const [serverSpec, client] = row.split('-');
+  const [server, mode] = serverSpec.split('+');
   const ds = await startReceivers(lab, client === 'ours');
   const st = path.join(lab.workDir, `st-${row}`);
   fs.rmSync(st, { force: true });
-  const a = ['-R', '-1', '-x', '2', '-s', '10', '-r', '0.05', '-S', st];
+  const a = [...(mode === 'tfmcc' ? ['-C', 'tfmcc'] : ['-R', '-1']), '-x', '2', '-s', '10', '-r', '0.05', '-S', st];
   const t0 = Date.now();
   const p = server === 'ours'
     ? lab.ours('server', 'uftp', ['-U', lab.uidOf('server'), ...a, 'big'], { cwd: src, timeoutMs: 600_000 })
@@ -109,7 +112,14 @@ async function main(): Promise<void> {
       const samples = new Map<string, Sample[]>(rows.map((r) => [r, []]));
       for (let i = 0; i < runs; i++) {
         for (const row of rows) {
-          const s = row === 'udpcast' ? await udpcastRun(lab, src) : await uftpRun(lab, src, row);
+          let s: Sample;
+          try {
+            s = row === 'udpcast' ? await udpcastRun(lab, src) : await uftpRun(lab, src, row);
+          } catch (e) {
+            // a failed run (udpcast gives receivers up under loss) is reported, not fatal
+            process.stderr.write(`loss ${loss}% run ${i + 1} ${row}: FAILED ${(e as Error).message.split('\n')[0]}\n`);
+            continue;
+          }
           samples.get(row)?.push(s);
           process.stderr.write(`loss ${loss}% run ${i + 1} ${row}: ${s.goodput.toFixed(1)} MB/s, ${s.passes} passes, wall ${s.wall.toFixed(1)} s\n`);
         }
@@ -118,6 +128,10 @@ async function main(): Promise<void> {
       for (const row of rows) {
         const ss = samples.get(row) ?? [];
         const g = ss.map((s) => s.goodput);
+        if (g.length === 0) {
+          out.push(`| ${row} | ${loss}% | failed in every run | - | - | - | - |`);
+          continue;
+        }
         const m = median(g);
         out.push(`| ${row} | ${loss}% | ${m.toFixed(1)} | ${Math.min(...g).toFixed(1)}-${Math.max(...g).toFixed(1)} | ` +
           `${median(ss.map((s) => s.passes))} | ${median(ss.map((s) => s.wall)).toFixed(1)} | ${base > 0 ? (m / base).toFixed(2) + 'x' : '-'} |`);

@@ -257,3 +257,24 @@ test('exit codes through the program: 1 bad option, 2 unknown interface, 4 log f
   assert.equal(c, 7, log);
   assert.ok(Date.now() - t0 < 10_000, 'ten ANNOUNCEs 150 ms apart, then exit 7');
 });
+
+test('TFMCC (-C tfmcc): our uftp -> 2 real uftpd, rate from their CC_ACK feedback, byte-identical', { timeout: 120_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'srcT');
+  fs.mkdirSync(src, { recursive: true });
+  const data = randomBytes(8_000_000);
+  fs.writeFileSync(path.join(src, 'cc.bin'), data);
+  const ds = await Promise.all(['client1', 'client2'].map((c) => l.realUftpd(c, { args: ['-x', '2'] })));
+  try {
+    const st = path.join(l.workDir, 'tfmcc.status');
+    const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-C', 'tfmcc', '-x', '2', '-s', '10', '-r', '0.05', '-S', st, 'cc.bin'], { cwd: src, timeoutMs: 90_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-1000));
+    for (const d of ds) assert.ok(fs.readFileSync(path.join(d.dest, 'cc.bin')).equals(data), `${d.host}: file differs`);
+    const secs = Math.max(...fs.readFileSync(st, 'utf8').split('\n').filter((x) => x.startsWith('STATS;')).map((x) => Number(x.split(';')[6])));
+    process.stdout.write(`TFMCC to 2 real uftpd: ${(data.length / secs / 1e6).toFixed(1)} MB/s\n`);
+    // from the 256 Kbps start the rate must have grown on the clients' feedback: 8 MB at 32 KB/s would take 250 s
+    assert.ok(secs < 60, `${secs} s`);
+  } finally {
+    await Promise.all(ds.map((d) => d.kill()));
+  }
+});

@@ -39,8 +39,10 @@ interface Disk {
   ended: boolean;
 }
 
-function session(n: number, files: readonly SimFile[], loss: number, seed: number, over: Partial<ServerConfig> = {}): {
+function session(n: number, files: readonly SimFile[], loss: number, seed: number, over: Partial<ServerConfig> = {}, rateBps?: number): {
   exit: number | undefined; disks: Disk[]; cpuMs: number; heapPerReceiver: number; simMs: number; passes: number; datagrams: number;
+  /** The slowest receiver's transfer time from the server's STATS lines. */
+  dataMs: number;
 } {
   const net = new SimNetwork({ seed });
   const cfg: ServerConfig = {
@@ -53,10 +55,12 @@ function session(n: number, files: readonly SimFile[], loss: number, seed: numbe
   const cpu0 = process.cpuUsage();
   const server = new ServerMachine(cfg, net.now);
   let exit: number | undefined;
+  let statsMs = 0;
   const sh = net.host('server', ['10.0.0.1']);
   sh.attach<ServerEffect, ServerEffectResult>(server, 40000, {
     onEffect: (e) => {
       if (e.type === 'finished') exit = e.exitCode;
+      if (e.type === 'status' && e.line.startsWith('STATS;')) statsMs = Math.max(statsMs, Number(e.line.split(';')[6]) * 1000);
       if (e.type === 'read') return { type: 'read', file: e.file, offset: e.offset, data: files[e.file].data.subarray(e.offset, e.offset + e.length) };
       return undefined;
     },
@@ -64,7 +68,7 @@ function session(n: number, files: readonly SimFile[], loss: number, seed: numbe
   const disks: Disk[] = [];
   for (let i = 0; i < n; i++) {
     const addr = `10.${1 + (i >> 8)}.${i & 255}.2`;
-    const h = net.host(`c${i}`, [addr], { up: { loss }, down: { loss } });
+    const h = net.host(`c${i}`, [addr], { up: { loss }, down: { loss, rateBps, queueMs: 50 } });
     const disk: Disk = { open: new Map(), done: new Map(), ended: false };
     disks.push(disk);
     const m = new ClientMachine({ uid: 0x0b000000 + i, destDirs: ['/dest'], wallMicros: (now) => now * 1000 });
@@ -107,7 +111,7 @@ function session(n: number, files: readonly SimFile[], loss: number, seed: numbe
   net.run({ until: () => exit !== undefined && disks.every((d) => d.ended), maxTime: 1_200_000 });
   const cpu = process.cpuUsage(cpu0);
   const heap = process.memoryUsage().heapUsed - heap0;
-  return { exit, disks, cpuMs: (cpu.user + cpu.system) / 1000, heapPerReceiver: heap / Math.max(1, n), simMs: net.now, passes: server.passes, datagrams: net.stats.sent };
+  return { exit, disks, cpuMs: (cpu.user + cpu.system) / 1000, heapPerReceiver: heap / Math.max(1, n), simMs: net.now, passes: server.passes, datagrams: net.stats.sent, dataMs: statsMs };
 }
 
 test('our uftp machine -> 20 of our uftpd machines, 10% loss each way: byte-exact', { timeout: 60_000 }, () => {
@@ -118,6 +122,20 @@ test('our uftp machine -> 20 of our uftpd machines, 10% loss each way: byte-exac
     for (const f of files) assert.equal(sha(d.done.get(f.displayName) ?? new Uint8Array([1])), sha(f.data), `receiver ${i}: ${f.displayName}`);
   }
   assert.ok(r.passes >= 2, `repair passes on the last file: ${r.passes}`);
+});
+
+test('TFMCC: 5 receivers behind 40 Mbit/s links (50 ms of queue): the rate settles near the bottleneck, byte-exact', { timeout: 120_000 }, () => {
+  const data = bytes(3_000_000, 4);
+  const bottleneck = 40e6 / 8;
+  const r = session(5, [file('cc.bin', data)], 0, 21, {
+    tfmcc: { min: 1300, init: 32 * 1024, max: Number.MAX_SAFE_INTEGER, blockSize: 1300 },
+  }, 40e6);
+  assert.equal(r.exit, UftpExit.OK);
+  for (const d of r.disks) assert.equal(sha(d.done.get('cc.bin') ?? new Uint8Array([1])), sha(data));
+  const goodput = data.length / (r.dataMs / 1000);
+  process.stdout.write(`TFMCC behind 40 Mbit/s: ${(goodput / 1e6).toFixed(2)} MB/s goodput (${((100 * goodput) / bottleneck).toFixed(0)}% of the link), ${r.passes} passes\n`);
+  assert.ok(goodput > 0.5 * bottleneck, `goodput ${(goodput / 1e6).toFixed(2)} MB/s, link ${(bottleneck / 1e6).toFixed(2)} MB/s`);
+  assert.ok(r.passes <= 4, `${r.passes} passes: the rate did not overrun the link for long`);
 });
 
 test('1,000 receivers with 5% independent loss on each link (both ways): every receiver byte-exact; CPU and memory recorded', { timeout: 300_000 }, () => {

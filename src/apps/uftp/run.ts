@@ -180,6 +180,13 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     uid, groupId: restart?.groupId ?? (rnd() || 1), groupInst: restart ? (restart.groupInst + 1) & 0xff : 0, restartable: o.restartable, publicAddr: o.publicAddr, privateAddr, port: o.port, blockSize: o.blockSize, robust: o.robust,
     grttInit: o.grtt.init, grttMin: o.grtt.min, grttMax: o.grtt.max,
     rate: o.rate === -1 ? undefined : (o.rate * 1024) / 8,
+    tfmcc: o.cc.type === 'tfmcc' ? {
+      // Kbps of 1024 bits, as -R; defaults: 256 Kbps to start, no floor below one block a second, no ceiling
+      min: ((o.cc.min ?? 0) * 1024) / 8 || o.blockSize,
+      init: ((o.cc.init ?? 256) * 1024) / 8,
+      max: o.cc.max !== undefined ? (o.cc.max * 1024) / 8 : Number.MAX_SAFE_INTEGER,
+      blockSize: o.blockSize,
+    } : undefined,
     maxPasses: o.maxPasses, txWeight: o.cc.type === 'none' ? o.txWeight : undefined, quitOnError: o.quitOnError, maxNakPct: o.maxNakPct, maxNakCount: o.maxNakCount,
     hosts: restartHosts ?? (o.hosts?.kind === 'ids' ? o.hosts.ids : o.hosts?.kind === 'file' ? readHostFile(o.hosts.file) : undefined),
     sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, unicast, files, ipOverhead: family === 6 ? 48 : 28, security,

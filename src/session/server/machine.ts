@@ -13,10 +13,11 @@
  */
 import type { Endpoint, Machine, Transmit } from '../../core/machine.js';
 import {
-  AnnounceFlag, CompStat, FileType, MessageType, UFTP_HEADER_LEN, UFTP_VER_NUM, decodePacket, encodePacketInto,
-  packetLength, encodeMessageBody, quantizeGroupSize, quantizeGrtt, type Message, type Packet, type Timestamp, type UftpHeader,
+  AnnounceFlag, CcType, CompStat, FileType, MessageType, UFTP_HEADER_LEN, UFTP_VER_NUM, decodePacket, encodePacketInto,
+  packetLength, encodeMessageBody, type Extension, quantizeGroupSize, quantizeGrtt, type Message, type Packet, type Timestamp, type UftpHeader,
 } from '../../wire/index.js';
 import type { ClientHandshake, ServerSecurity } from './security.js';
+import { TfmccSender, type TfmccOptions } from './tfmcc.js';
 import { blockLength, fileLayout, sectionLength, sectionOf, sectionStart, type Layout } from './layout.js';
 
 /** One entry of the file list, already walked and named by the driver. */
@@ -71,6 +72,8 @@ export interface ServerConfig {
   readonly files: readonly ServerFile[];
   /** Overhead of a datagram below UDP (IP + UDP headers) counted by the pacer: 28 for IPv4, 48 for IPv6. */
   readonly ipOverhead: number;
+  /** -C tfmcc: congestion control sets the rate (`rate` is then ignored). */
+  readonly tfmcc?: TfmccOptions;
   /** -Y other than none: the server half of the key exchange and the group keys. */
   readonly security?: ServerSecurity;
 }
@@ -205,6 +208,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.grttByte = quantizeGrtt(this.grtt);
     this.started = now;
     this.segHeader = this.header(MessageType.FILESEG);
+    this.tfmcc = cfg.tfmcc ? new TfmccSender(cfg.tfmcc) : undefined;
     if (cfg.hosts) {
       for (const id of cfg.hosts) this.hostsWanted.add(id >>> 0);
       // a closed group announces its size from the start (the real uftp: gsize 2 in the first ANNOUNCE of -H a,b)
@@ -217,6 +221,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   }
 
   private readonly hostsWanted = new Set<number>();
+  private readonly tfmcc: TfmccSender | undefined;
   /** Proxies (by ID) and the clients they registered. */
   private readonly proxies = new Map<number, Set<number>>();
   /** The handshake of each proxy that registered clients in an encrypted session. */
@@ -264,6 +269,10 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       this.log(3, 'Rewind timer tripped');
       this.startPass(now);
     }
+    if (this.tfmcc && this.phase === 'data' && now >= this.tfmcc.nextRound) {
+      const cc = this.tfmcc.tick(now, this.grtt, timestampOf(now));
+      if (cc) this.sendControl({ type: 'CONG_CTRL', ccSeq: cc.ccSeq, ccRate: cc.ccRate, timestamp: cc.timestamp, extensions: [], items: cc.items }, this.cfg.privateAddr);
+    }
     if (this.fileDeadline !== undefined && now >= this.fileDeadline && this.phase === 'data') {
       this.fileDeadline = undefined;
       for (const r of this.order) {
@@ -291,7 +300,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     const c = this.controls.shift();
     if (c) return c;
     if (this.phase !== 'data' || !this.sending) return undefined;
-    if (this.cfg.rate !== undefined) {
+    if (this.paceRate() !== undefined) {
       if (now < this.nextSendAt) return undefined;
       if (this.nextSendAt < now - MAX_CREDIT_MS) this.nextSendAt = now - MAX_CREDIT_MS;
     }
@@ -310,9 +319,10 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     };
     if (this.phase === 'data') {
       min(this.fileDeadline);
+      if (this.tfmcc) min(this.tfmcc.nextRound);
       if (this.sending) {
         // unpaced: due at once whenever the next block is in memory (after a read the loop comes straight back)
-        if (this.blockReady()) min(this.cfg.rate !== undefined ? this.nextSendAt : this.lastNow);
+        if (this.blockReady()) min(this.paceRate() !== undefined ? this.nextSendAt : this.lastNow);
       } else {
         min(this.rewindAt);
         min(this.nextDoneAt);
@@ -425,7 +435,11 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         for (const id of ids) this.onComplete(now, id >>> 0, m.fileId, m.status);
         return;
       case 'STATUS':
+        this.ccFeedback(now, m.extensions);
         this.onStatus(now, header.srcId >>> 0, m.fileId, m.section, m.naks);
+        return;
+      case 'CC_ACK':
+        this.ccFeedback(now, m.extensions);
         return;
       case 'ABORT': {
         const r = this.receivers.get(header.srcId >>> 0);
@@ -585,6 +599,16 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     }
   }
 
+  private ccFeedback(now: number, exts: readonly Extension[]): void {
+    if (!this.tfmcc) return;
+    for (const x of exts) {
+      if (x.type !== 'EXT_TFMCC_ACK_INFO') continue;
+      const r = this.receivers.get(x.clientId >>> 0);
+      if (!r || r.state !== 'active') continue;
+      this.tfmcc.feedback(now, x, x.timestamp.sec !== 0 || x.timestamp.usec !== 0 ? msOf(x.timestamp) : undefined);
+    }
+  }
+
   private markNaked(b: number): void {
     if (!(this.naked[b >> 3] & (1 << (b & 7)))) {
       this.naked[b >> 3] |= 1 << (b & 7);
@@ -621,7 +645,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     for (const ids of chunk(missing, MAX_IDS)) {
       this.sendControl({
         type: 'ANNOUNCE', flags: (this.cfg.sync ? AnnounceFlag.SYNC_MODE : 0) | (this.cfg.syncPreview ? AnnounceFlag.SYNC_PREVIEW | AnnounceFlag.SYNC_MODE : 0),
-        robust: this.cfg.robust, ccType: 0, blockSize: this.cfg.blockSize, timestamp: timestampOf(now),
+        robust: this.cfg.robust, ccType: this.tfmcc ? CcType.TFMCC : CcType.NONE, blockSize: this.cfg.blockSize, timestamp: timestampOf(now),
         publicMcast: this.announcedAddr(this.cfg.publicAddr), privateMcast: this.announcedAddr(this.cfg.privateAddr),
         extensions: this.cfg.security ? [this.cfg.security.encInfo()] : [], clientIds: ids,
       }, this.cfg.publicAddr);
@@ -880,7 +904,10 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.seq = (this.seq + 1) & 0xffff;
     h.grtt = this.grttByte;
     h.gsize = this.gsizeByte;
-    const seg: Message = { type: 'FILESEG', fileId: this.fileIdx + 1, section, secBlock: b - sectionStart(l, section), extensions: [], data: data.subarray(off, off + len) };
+    const seg: Message = {
+      type: 'FILESEG', fileId: this.fileIdx + 1, section, secBlock: b - sectionStart(l, section),
+      extensions: this.tfmcc ? [{ type: 'EXT_TFMCC_DATA_INFO', ...this.tfmcc.dataInfo() }] : [], data: data.subarray(off, off + len),
+    };
     let n: number;
     let out: Uint8Array = buf;
     if (this.cfg.security) {
@@ -895,8 +922,14 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.skipToNext();
     this.sentBytes += len;
     if ((b & 1023) === 0) this.progress();
-    if (this.cfg.rate !== undefined) this.nextSendAt += ((n + this.cfg.ipOverhead) / this.cfg.rate) * 1000;
+    const rate = this.paceRate();
+    if (rate !== undefined) this.nextSendAt += ((n + this.cfg.ipOverhead) / rate) * 1000;
     return { to: { address: this.cfg.privateAddr, port: this.cfg.port }, data: out.subarray(0, n) };
+  }
+
+  /** Bytes per second the pacer keeps to: TFMCC's current rate, -R, or undefined for as fast as possible. */
+  private paceRate(): number | undefined {
+    return this.tfmcc ? this.tfmcc.rate : this.cfg.rate;
   }
 
   /** Whether chunk k has a block still to send in this pass. */
@@ -919,7 +952,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   private nextBuffer(): Buffer {
     let b = this.ring[this.ringPos];
     if (b === undefined) {
-      b = Buffer.allocUnsafe(UFTP_HEADER_LEN + 8 + this.cfg.blockSize);
+      b = Buffer.allocUnsafe(UFTP_HEADER_LEN + 8 + 8 + this.cfg.blockSize);
       this.ring[this.ringPos] = b;
     }
     this.ringPos = (this.ringPos + 1) % RING;
@@ -1083,6 +1116,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
 
   private dropReceiver(now: number, r: Receiver, how: 'dropped' | 'aborted', told: boolean): void {
     void told;
+    this.tfmcc?.forget(r.id);
     r.state = how;
     r.fileState = 'dropped';
     if (this.cfg.quitOnError) {
