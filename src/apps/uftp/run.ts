@@ -188,6 +188,7 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
       blockSize: o.blockSize,
     } : undefined,
     maxPasses: o.maxPasses, txWeight: o.cc.type === 'none' ? o.txWeight : undefined, quitOnError: o.quitOnError, maxNakPct: o.maxNakPct, maxNakCount: o.maxNakCount,
+    proxyList: o.proxyList !== undefined ? readHostFile(o.proxyList) : undefined,
     hosts: restartHosts ?? (o.hosts?.kind === 'ids' ? o.hosts.ids : o.hosts?.kind === 'file' ? readHostFile(o.hosts.file) : undefined),
     sync: o.sync, syncPreview: o.syncPreview, ipv6: family === 6, unicast, files, ipOverhead: family === 6 ? 48 : 28, security,
   };

@@ -397,6 +397,20 @@ test('-R pacing: 1 MB at 8000 Kbps takes about 1.05 s of virtual time (IP/UDP he
   assert.ok(Math.abs(r.dataMs - want) < want * 0.03 + 5, `data phase ${r.dataMs} ms, expected ~${want.toFixed(0)} ms`);
 });
 
+test('-H with proxies: a proxy\'s REGISTER for listed clients counts only when the proxy is in the -j list', () => {
+  const reg = (src: number, ids: number[]): Uint8Array => encodePacket({
+    header: { version: UFTP_VER_NUM, func: MessageType.REGISTER, seq: 0, srcId: src, groupId: 0x12345678, groupInst: 0, grtt: 0, gsize: 0, reserved: 0 },
+    message: { type: 'REGISTER', timestamp: { sec: 1, usec: 0 }, clientRandom: new Uint8Array(32), keyInfo: new Uint8Array(0), extensions: [], clientIds: ids },
+  });
+  const from = { address: '10.0.0.50', port: 1044 };
+  for (const [list, want] of [[[] as number[], [] as number[]], [[0x0a0000ff], [0x0a000100, 0x0a000101]]] as const) {
+    const m = new ServerMachine(config([file('f', bytes(10, 1))], { hosts: [0x0a000100, 0x0a000101], proxyList: list }), 1000);
+    m.handleTimeout(1000);
+    m.handle(1001, from, reg(0x0a0000ff, [0x0a000100, 0x0a000101]));
+    assert.deepEqual(m.receiverIds(), want, `proxy list ${JSON.stringify(list)}`);
+  }
+});
+
 test('hostile input: garbage, other groups and forged IDs change nothing', () => {
   const m = new ServerMachine(config([file('f', bytes(10, 1))]), 1000);
   m.handleTimeout(1000);

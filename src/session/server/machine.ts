@@ -63,6 +63,8 @@ export interface ServerConfig {
   readonly maxNakCount: number;
   /** -H: closed group membership; undefined = open group. */
   readonly hosts?: readonly number[];
+  /** -j: the proxies allowed to register clients of a closed group (the man page: with -H, -j is needed for proxies). */
+  readonly proxyList?: readonly number[];
   /** -z / -Z */
   readonly sync: boolean;
   readonly syncPreview: boolean;
@@ -380,6 +382,10 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         if (m.clientIds.length > 0 && !m.clientIds.includes(header.srcId)) {
           // a proxy's aggregated REGISTER: remember who is behind it (its STATUS messages stand for them)
           let set = this.proxies.get(header.srcId >>> 0);
+          if (!set && this.cfg.hosts && !(this.cfg.proxyList ?? []).includes(header.srcId >>> 0)) {
+            this.log(1, `Proxy ${hexId(header.srcId)} not in proxy list, ignoring its REGISTER`);
+            return;
+          }
           if (!set) {
             if (this.proxies.size >= 1024) return;
             set = new Set();
