@@ -130,8 +130,14 @@ export function keyexFactory(keys: readonly LoadedKey[], random: (n: number) => 
   };
 }
 
+/** IV counters remembered below the highest seen (a reordered datagram is still accepted once). */
+const REPLAY_WINDOW = 1024n;
+
 class Keyex implements ClientKeyex {
   private group: GroupCrypto | undefined;
+  /** Replay protection: the highest server IV counter seen and which of the REPLAY_WINDOW below it came. */
+  private maxCtr = -1n;
+  private readonly seen = new Uint8Array(Number(REPLAY_WINDOW) / 8);
   private groupMaster: Buffer | undefined;
   private ivCounter = 0n;
   private readonly needsClientKey: boolean;
@@ -193,7 +199,36 @@ class Keyex implements ClientKeyex {
     if (!this.group) return { ok: false, error: 'no group key yet' };
     const o = openEncrypted(this.group, datagram, this.sigType === SigType.KEYEX ? this.serverKey : undefined);
     if (!o.ok) return o;
+    // only after the signature or tag checked out: a forged counter cannot move the window
+    if (!this.fresh(o.value.ivCounter)) return { ok: false, error: `replayed datagram (IV counter ${o.value.ivCounter})` };
     return { ok: true, value: { header: o.value.header, message: o.value.message } };
+  }
+
+  /** Accepts each IV counter once (a window of REPLAY_WINDOW below the highest; older ones are refused). */
+  private fresh(ctr: bigint): boolean {
+    if (ctr > this.maxCtr) {
+      const shift = ctr - this.maxCtr;
+      if (shift >= REPLAY_WINDOW) this.seen.fill(0);
+      else for (let c = this.maxCtr + 1n; c < ctr; c++) this.clearBit(c);
+      this.maxCtr = ctr;
+      this.setBit(ctr);
+      return true;
+    }
+    if (this.maxCtr - ctr >= REPLAY_WINDOW) return false;
+    const i = Number(ctr % REPLAY_WINDOW);
+    if ((this.seen[i >> 3] & (1 << (i & 7))) !== 0) return false;
+    this.setBit(ctr);
+    return true;
+  }
+
+  private setBit(c: bigint): void {
+    const i = Number(c % REPLAY_WINDOW);
+    this.seen[i >> 3] |= 1 << (i & 7);
+  }
+
+  private clearBit(c: bigint): void {
+    const i = Number(c % REPLAY_WINDOW);
+    this.seen[i >> 3] &= ~(1 << (i & 7));
   }
 
   seal(h: UftpHeader, inner: Uint8Array): Uint8Array | undefined {

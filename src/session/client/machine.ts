@@ -145,7 +145,7 @@ interface Session {
 /** Datagrams dropped, by reason (for logs, tests and the fuzz test). */
 export type DropReason =
   | 'malformed' | 'not-server' | 'unknown-session' | 'wrong-server' | 'not-listed' | 'server-list' | 'plain-refused'
-  | 'session-limit' | 'crypto' | 'unexpected' | 'bad-block' | 'duplicate';
+  | 'session-limit' | 'crypto' | 'replay' | 'unexpected' | 'bad-block' | 'duplicate';
 
 const MIN_TIMER_MS = 1000;
 /** Timer keys of the global jobs: KEY_REQ every 5 s until the response proxy's key came (man uftpd), heartbeats. */
@@ -621,7 +621,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     const o = s.enc.open(bytes);
     if (!o.ok) {
       this.log(s, s.file?.id ?? 0, 3, `Rejecting message: ${o.error}`);
-      return this.drop('crypto');
+      return this.drop(o.error.startsWith('replayed') ? 'replay' : 'crypto');
     }
     const h = o.value.header;
     if (h.srcId !== s.ref.serverId || h.groupInst !== s.groupInst) return this.drop('wrong-server');
