@@ -281,7 +281,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         if (r.state === 'active' && r.fileState === 'receiving') {
           this.log(1, `Maximum transfer time exceeded, aborting ${hexId(r.id)}`);
           this.sendAbort(r.id, 'Maximum transfer time exceeded');
-          this.dropReceiver(now, r, 'dropped', true);
+          this.dropReceiver(now, r, 'dropped');
         }
       }
       if (this.phase === 'data') this.fileDone(now);
@@ -451,7 +451,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         const r = this.receivers.get(header.srcId >>> 0);
         if (!r || r.state !== 'active') return;
         this.log(1, `Transfer aborted by ${hexId(r.id)}: ${m.message}`);
-        this.dropReceiver(now, r, 'aborted', false);
+        this.dropReceiver(now, r, 'aborted');
         return;
       }
       default:
@@ -595,7 +595,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       if (r.nakStrikes >= this.cfg.maxNakCount) {
         this.log(1, `Too many NAKs from ${hexId(id)}, dropping`);
         this.sendAbort(id, 'Too many NAKs, dropping');
-        this.dropReceiver(now, r, 'dropped', true);
+        this.dropReceiver(now, r, 'dropped');
         return;
       }
     }
@@ -772,7 +772,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     if (this.rounds >= this.cfg.robust) {
       for (const r of pending) {
         this.log(1, `Client ${hexId(r.id)} did not respond to FILEINFO, dropping`);
-        this.dropReceiver(now, r, 'dropped', false);
+        this.dropReceiver(now, r, 'dropped');
       }
       if (this.phase === 'fileinfo') this.fileinfoDone(now);
       return;
@@ -828,7 +828,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
           if (r.state === 'active' && r.fileState === 'receiving') {
             this.log(1, `Maximum passes reached, aborting ${hexId(r.id)}`);
             this.sendAbort(r.id, 'Maximum passes reached');
-            this.dropReceiver(now, r, 'dropped', true);
+            this.dropReceiver(now, r, 'dropped');
           }
         }
         if (this.phase === 'data') this.fileDone(now);
@@ -993,7 +993,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       for (const r of waiting) {
         if (r.doneAnswered) continue;
         this.log(1, `Client ${hexId(r.id)} did not respond to DONE, dropping`);
-        this.dropReceiver(now, r, 'dropped', true);
+        this.dropReceiver(now, r, 'dropped');
       }
       if (this.phase === 'data' && !this.order.some((r) => r.state === 'active' && r.fileState === 'receiving')) this.fileDone(now);
       else if (this.phase === 'data' && this.rewindAt === undefined) this.rewindAt = now;
@@ -1120,8 +1120,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     return res !== undefined && res.status !== 'rejected';
   }
 
-  private dropReceiver(now: number, r: Receiver, how: 'dropped' | 'aborted', told: boolean): void {
-    void told;
+  private dropReceiver(now: number, r: Receiver, how: 'dropped' | 'aborted'): void {
     this.tfmcc?.forget(r.id);
     r.state = how;
     r.fileState = 'dropped';
