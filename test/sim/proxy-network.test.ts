@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import type { Endpoint, Machine, Transmit } from '../../src/core/machine.js';
 import { ServerProxy } from '../../src/session/proxy/server.js';
 import { ClientProxy } from '../../src/session/proxy/client.js';
+import { ResponseProxy } from '../../src/session/proxy/response.js';
+import { generateKey, type LoadedKey } from '../../src/crypto/keyfile.js';
 import type { ProxyEffect } from '../../src/session/proxy/common.js';
 import { decodePacket, encodePacket, type Message } from '../../src/wire/packet.js';
 import { UFTP_VER_NUM } from '../../src/wire/constants.js';
@@ -52,6 +54,9 @@ abstract class Script implements Machine<ProxyEffect> {
 
 /** ANNOUNCE every 100 ms for 1 s, then the file's FILESEGs, one a millisecond; keeps what comes back. */
 class ServerScript extends Script {
+  constructor(private readonly aggregator: number) {
+    super();
+  }
   registered = new Map<number, number>();
   registerAggregates: number[][] = [];
   upstreamFrom = new Set<string>();
@@ -64,7 +69,7 @@ class ServerScript extends Script {
     assert.ok(p.ok, 'the server gets well-formed datagrams only');
     const m = p.value.message;
     if (m.type === 'REGISTER') {
-      assert.equal(p.value.header.srcId, CP_ID, 'aggregates carry the client proxy\'s ID');
+      assert.equal(p.value.header.srcId, this.aggregator, 'aggregates carry the proxy\'s ID');
       this.registerAggregates.push(m.clientIds);
       for (const id of m.clientIds) this.registered.set(id, (this.registered.get(id) ?? 0) + 1);
     } else if (m.type === 'STATUS') {
@@ -94,7 +99,8 @@ class ClientScript extends Script {
   bad = 0;
   node!: SimNode<ProxyEffect, never>;
   private proxy: Endpoint | undefined;
-  constructor(readonly id: number) {
+  /** `respondTo`: a response proxy's address (uftpd -R); else the clients answer whoever sent the ANNOUNCE. */
+  constructor(readonly id: number, private readonly respondTo?: Endpoint) {
     super();
     this.wake = undefined;
   }
@@ -107,8 +113,8 @@ class ClientScript extends Script {
     const m = p.value.message;
     if (m.type === 'ANNOUNCE') {
       if (!this.proxy) this.node.join(PRIV);
-      this.proxy = from;
-      this.out.push({ to: from, data: datagram(this.id, { type: 'REGISTER', timestamp: { sec: 1000, usec: 0 }, clientRandom: new Uint8Array(32), keyInfo: new Uint8Array(0), extensions: [], clientIds: [] }) });
+      this.proxy = this.respondTo ?? from;
+      this.out.push({ to: this.proxy, data: datagram(this.id, { type: 'REGISTER', timestamp: { sec: 1000, usec: 0 }, clientRandom: new Uint8Array(32), keyInfo: new Uint8Array(0), extensions: [], clientIds: [] }) });
     } else if (m.type === 'FILESEG') {
       if (Buffer.compare(Buffer.from(m.data), Buffer.from(block(m.secBlock))) !== 0) this.bad++;
       this.got.add(m.secBlock);
@@ -133,7 +139,7 @@ function run(seed: number) {
   const sHost = net.host('server', ['10.1.0.1']);
   const spHost = net.host('sproxy', ['10.1.0.2']);
   const cpHost = net.host('cproxy', ['10.2.0.2'], { up: tunnel, down: tunnel });
-  const server = new ServerScript();
+  const server = new ServerScript(CP_ID);
   const sp = new ServerProxy({ uid: SP_ID, dest: { address: '10.2.0.2', port: 1044 }, random: simRandom(seed) });
   const cp = new ClientProxy({ uid: CP_ID, destPort: CLIENT_PORT, random: simRandom(seed + 1) });
   const effects = { sp: [] as string[], cp: [] as string[] };
@@ -206,4 +212,59 @@ test('the same seed gives the same run; another seed another one', { timeout: 60
   assert.deepEqual(a.net.stats, b.net.stats);
   assert.deepEqual(a.clients.map((x) => x.got.size), b.clients.map((x) => x.got.size));
   assert.notDeepEqual(a.net.stats, c.net.stats);
+});
+
+const RP_ID = 0x0a030002;
+
+test('response proxy beside 30 clients that hear the server themselves, with loss, duplication and reordering: it joins, never re-multicasts, aggregates every client, ORs NAKs, leaves', { timeout: 60_000 }, () => {
+  const net = new SimNetwork({ seed: 5 });
+  const key = generateKey('rsa:512');
+  assert.ok(key.ok);
+  const sHost = net.host('server', ['10.3.0.1']);
+  const rpHost = net.host('rproxy', ['10.3.0.2'], { up: { loss: 0.03, dup: 0.02, jitterMs: 3 }, down: { loss: 0.03, dup: 0.02, jitterMs: 3 } });
+  const server = new ServerScript(RP_ID);
+  const rp = new ResponseProxy({ uid: RP_ID, destPort: 1044, random: simRandom(5), publicAddrs: [PUB], key: key.value as LoadedKey, keys: [key.value as LoadedKey] });
+  const effects: string[] = [];
+  sHost.attach(server, 1044);
+  const rpNode = rpHost.attach(rp, 1044, {
+    onEffect: (e, node) => {
+      if (e.kind === 'join') node.join(e.group);
+      else if (e.kind === 'leave') node.leave(e.group);
+      if (e.kind !== 'log') effects.push(`${e.kind} ${e.group}`);
+    },
+  });
+  rpNode.join(PUB); // -M: the public address is joined at start
+  const clients: ClientScript[] = [];
+  for (let i = 0; i < 30; i++) {
+    const c = new ClientScript(0x0c000000 + i, { address: '10.3.0.2', port: 1044 });
+    const h = net.host(`client${i}`, [`10.3.1.${i + 1}`], { down: { loss: 0.05, jitterMs: 2 }, up: { loss: 0.05, jitterMs: 2 } });
+    c.node = h.attach<ProxyEffect, never>(c, 1044);
+    c.node.join(PUB);
+    clients.push(c);
+  }
+  const rpIn = new Uint8Array(BLOCKS / 8);
+  const rpOut = new Uint8Array(BLOCKS / 8);
+  const rpSentTo = new Set<string>();
+  net.onDeliver = (f, node) => {
+    if (node !== rpNode) return;
+    const p = decodePacket(f.data);
+    if (p.ok && p.value.message.type === 'STATUS') p.value.message.naks.forEach((b, i) => (rpIn[i] |= b));
+  };
+  net.onSend = (f) => {
+    if (f.from.address !== '10.3.0.2') return true;
+    rpSentTo.add(`${f.to.address}:${f.to.port}`);
+    const p = decodePacket(f.data);
+    if (p.ok && p.value.message.type === 'STATUS') p.value.message.naks.forEach((b, i) => (rpOut[i] |= b));
+    return true;
+  };
+  net.run({ maxTime: 120_000 });
+  assert.ok(net.stats.lost > 0 && net.stats.duplicated > 0);
+  assert.deepEqual([...rpSentTo], ['10.3.0.1:1044'], 'the response proxy sends only upstream, to the server: it never re-multicasts');
+  for (const c of clients) assert.ok(c.got.size > BLOCKS * 0.8 && c.bad === 0, `client ${c.id.toString(16)} heard the server itself: ${c.got.size} blocks`);
+  assert.deepEqual([...server.registered.keys()].sort(), clients.map((c) => c.id).sort());
+  for (const ids of server.registerAggregates) assert.equal(new Set(ids).size, ids.length, 'an ID once per aggregate');
+  assert.deepEqual([...rpOut], [...rpIn], 'aggregate NAKs = OR of the NAKs that reached the proxy');
+  assert.ok(rpIn.some((b) => b !== 0));
+  assert.deepEqual(effects, [`join ${PRIV}`, `leave ${PRIV}`], 'the private group joined to follow the session, left when it ended');
+  assert.equal(rp.sessionCount, 0);
 });
