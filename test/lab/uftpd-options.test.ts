@@ -202,7 +202,8 @@ test('-x: log level 1 hides the per-session lines that level 2 shows; -c: a smal
   await big.kill();
   const writes = (log: string): number => Number(/2000000 bytes written in (\d+) writes/.exec(log)?.[1] ?? NaN);
   assert.ok(writes(small.log()) >= 190, `-c 10240: ${writes(small.log())} writes of at most 10 KB`);
-  assert.ok(writes(big.log()) <= 2, `-c 4194304: ${writes(big.log())} writes`);
+  // 1 write without loss; a retransmitted block (a drop on a busy machine) breaks a run and costs a few more
+  assert.ok(writes(big.log()) * 10 < writes(small.log()), `-c 4194304: ${writes(big.log())} writes against ${writes(small.log())}`);
 });
 
 test('-U, -p, -M: our ID in REGISTER, another port and another public address', { timeout: 60_000 }, async () => {
