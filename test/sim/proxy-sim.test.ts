@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { ClientProxy } from '../../src/session/proxy/client.js';
 import { buildHbReq, readHbResp } from '../../src/session/proxy/heartbeat.js';
 import { ServerProxy, MIN_IDLE_MS, MAX_IDLE_MS } from '../../src/session/proxy/server.js';
-import type { Endpoint } from '../../src/core/machine.js';
+import { drain, type Endpoint, type Transmit } from '../../src/core/machine.js';
 import { blobFingerprint, publicKeyToBlob } from '../../src/crypto/pubkey.js';
 import { decodePacket, encodePacket, type Message, type Packet } from '../../src/wire/packet.js';
 import { HbAuth, UFTP_VER_NUM } from '../../src/wire/constants.js';
@@ -276,4 +276,33 @@ test('hostile input: random, truncated and mutated datagrams never throw and nev
   }
   assert.equal(sp.sessionCount, 1);
   assert.equal(cp.sessionCount, 1);
+});
+
+test('a datagram the driver holds (socket full) is not changed by datagrams forwarded meanwhile', () => {
+  const dest = { address: '10.2.2.2', port: 1044 };
+  const sp = new ServerProxy({ uid: 1, dest, random: testRandom() });
+  const sent: Uint8Array[] = [];
+  let full = false;
+  const held: { tx?: Transmit } = {};
+  const sink = {
+    effect: () => undefined,
+    transmit: (t: Transmit) => {
+      if (full) return false;
+      sent.push(Uint8Array.from(t.data));
+      return true;
+    },
+  };
+  const seg = (i: number): Uint8Array => pkt({ type: 'FILESEG', fileId: 1, section: 0, secBlock: i, extensions: [], data: new Uint8Array(50).fill(i) } as Message, SERVER_ID, 0x99);
+  sp.handle(0, SERVER, announce(0x99));
+  drain(sp, 0, sink, Infinity, held);
+  sent.length = 0;
+  sp.handle(1, SERVER, seg(1));
+  full = true;
+  assert.equal(drain(sp, 1, sink, Infinity, held), 'blocked');
+  assert.ok(held.tx, 'the driver holds FILESEG 1');
+  sp.handle(2, SERVER, seg(2));
+  sp.handle(3, SERVER, seg(3));
+  full = false;
+  drain(sp, 3, sink, Infinity, held);
+  assert.deepEqual(sent.map((d) => { const p = decoded(d); return p.message.type === 'FILESEG' ? p.message.secBlock : -1; }), [1, 2, 3]);
 });

@@ -86,7 +86,11 @@ export interface ProxyBaseConfig {
   readonly heartbeats?: HeartbeatConfig;
 }
 
-/** A reusable slot of the transmit queue (a proxy forwards without allocating a Transmit per datagram). */
+/**
+ * A reusable slot of the transmit queue (a proxy forwards without allocating a Transmit per datagram). The slot
+ * pollTransmit returned last is never written again before the next poll: a driver may hold it while the socket is
+ * full (src/daemon/loop.ts), and datagrams arriving meanwhile must not change it.
+ */
 interface Slot {
   to: Endpoint;
   data: Uint8Array;
@@ -110,6 +114,8 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
   private readonly slots: Slot[] = [];
   private head = 0;
   private tail = 0;
+  /** The slot pollTransmit returned last (the driver may still hold it). */
+  private lent: Slot | undefined;
   private readonly effects: ProxyEffect[] = [];
   private effectHead = 0;
   private readonly logLevel: number;
@@ -143,6 +149,7 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
     if (this.head === this.tail) return undefined;
     const s = this.slots[this.head++];
     if (this.head === this.tail) this.head = this.tail = 0;
+    this.lent = s;
     return s;
   }
 
@@ -176,9 +183,10 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
   /** Queue a datagram. The machine does not touch `data` afterwards. */
   protected send(to: Endpoint, data: Uint8Array): void {
     let s = this.slots[this.tail];
-    if (s === undefined) {
+    if (s === undefined || s === this.lent) {
       s = { to, data };
-      this.slots.push(s);
+      this.slots[this.tail] = s;
+      this.lent = undefined;
     } else {
       s.to = to;
       s.data = data;
