@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Lab, pidAlive, treeHashes } from '../../src/lab/lab.js';
+import { Lab, ourBin, pidAlive, treeHashes } from '../../src/lab/lab.js';
 import { ourUftpd } from './helpers/uftpd.js';
 
 const OCTET = 83;
@@ -398,4 +398,34 @@ test('restart (-T): an interrupted session\'s state is kept, and the real uftp -
   assert.ok(m && Number(m[1]) > 0 && Number(m[1]) < Number(m[2]), `the partial file was resumed (FILEINFO_ACK PARTIAL): ${ours.log().split('\n').filter((x) => /restart|failed session|Restart/.test(x)).join(' | ')}`);
   assert.deepEqual(treeHashes(path.join(dest, 'src')), want, 'byte-identical after the restart');
   assert.deepEqual(fs.readdirSync(tmp), [], 'temp dir and restart record cleaned up');
+});
+
+test('disk full (a 1 MiB tmpfs as -D, in a mount namespace of its own): the file is given up, the server gets an ABORT naming the error, no partial or temp file stays (-t)', { timeout: 60_000 }, async () => {
+  const l = await theLab();
+  const { dir } = source(l, 'full', 3_000_000);
+  const dest = path.join(l.workDir, 'full', 'dest');
+  fs.mkdirSync(dest, { recursive: true });
+  // the tmpfs exists only in the daemon's own mount namespace (unshare -m: private propagation): nothing else sees it
+  const cmd = `mount -t tmpfs -o size=1m uftpdfull ${dest} && exec ${process.execPath} ${ourBin('uftpd')} -d -q -t -x 3 -D ${dest} -U ${l.uidOf('client1')}`;
+  const p = l.spawn('client1', ['unshare', '-m', 'sh', '-c', cmd], { timeoutMs: 50_000 });
+  await l.waitFor(() => p.log().includes('Listening on port') || p.exitCode !== null, 15_000, 'our uftpd in its mount namespace');
+  const pids = execFileSync('ip', ['netns', 'pids', l.nsOf('client1')], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  const pid = pids.find((x) => {
+    try {
+      return fs.readFileSync(`/proc/${x}/comm`, 'utf8').trim() === 'node' && fs.readFileSync(`/proc/${x}/cmdline`, 'utf8').includes('uftpd.js');
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(pid, 'the daemon process');
+  const s = l.realUftp('server', [dir], { args: ['-R', '100000', '-x', '2', '-s', '10'], timeoutMs: 45_000 });
+  await s.wait();
+  // what the daemon sees of its destination, through its own root
+  const seen = execFileSync('find', [`/proc/${pid}/root${dest}`, '-type', 'f'], { encoding: 'utf8' }).trim();
+  const df = execFileSync('sh', ['-c', `grep uftpdfull /proc/${pid}/mounts || true`], { encoding: 'utf8' });
+  await p.kill();
+  assert.match(df, /tmpfs/, 'the daemon wrote on the small tmpfs');
+  assert.match(p.log(), /ENOSPC/, 'the write error is logged');
+  assert.match(s.log(), /ENOSPC|Error writing/i, `the server was told: ${s.log().split('\n').filter((x) => /abort/i.test(x)).join(' | ')}`);
+  assert.doesNotMatch(seen, /big\.bin|f1|\.~uftp-/, `no partial or temp file of the failed file: ${seen}`);
 });
