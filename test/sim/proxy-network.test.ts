@@ -268,3 +268,31 @@ test('response proxy beside 30 clients that hear the server themselves, with los
   assert.deepEqual(effects, [`join ${PRIV}`, `leave ${PRIV}`], 'the private group joined to follow the session, left when it ended');
   assert.equal(rp.sessionCount, 0);
 });
+
+test('signed heartbeats over a lossy link: the server proxy (-s fp=) adopts the client proxy that holds the key, never a forger', { timeout: 60_000 }, () => {
+  const net = new SimNetwork({ seed: 9 });
+  const good = generateKey('ec:prime256v1');
+  const bad = generateKey('ec:prime256v1');
+  assert.ok(good.ok && bad.ok);
+  const lossy = { loss: 0.3, dup: 0.05, jitterMs: 5, delayMs: 2 };
+  const spHost = net.host('sproxy', ['10.1.0.2']);
+  const cpHost = net.host('cproxy', ['10.2.0.2'], { up: lossy, down: lossy });
+  const evilHost = net.host('forger', ['10.6.0.6']);
+  const sp = new ServerProxy({ uid: SP_ID, fingerprint: good.value.fingerprint, random: simRandom(9) });
+  const hb = (k: LoadedKey) => ({ servers: [{ address: '10.1.0.2', port: 1044 }], intervalMs: 1000, key: { privateKey: k.privateKey, blob: k.blob } });
+  const cp = new ClientProxy({ uid: CP_ID, destPort: CLIENT_PORT, random: simRandom(10), heartbeats: hb(good.value) });
+  const forger = new ClientProxy({ uid: 0x0a060006, destPort: CLIENT_PORT, random: simRandom(11), heartbeats: hb(bad.value) });
+  spHost.attach(sp, 1044);
+  cpHost.attach(cp, 1044);
+  evilHost.attach(forger, 1044);
+  const adoptedAt: number[] = [];
+  net.onDeliver = () => {
+    if (sp.dest && adoptedAt.length === 0) adoptedAt.push(net.now);
+  };
+  net.run({ maxTime: 30_000 });
+  assert.ok(net.stats.lost > 0, 'heartbeats were lost');
+  assert.deepEqual(sp.dest, { address: '10.2.0.2', port: 1044 }, 'the key holder is the downstream address');
+  assert.equal(cp.heartbeatState.get('10.1.0.2:1044'), 'ok');
+  assert.equal(forger.heartbeatState.get('10.1.0.2:1044'), 'failed', 'the forger is told it failed');
+  assert.ok(adoptedAt[0] < 10_000, `adopted within a few heartbeat intervals despite 30% loss (at ${adoptedAt[0]} ms)`);
+});
