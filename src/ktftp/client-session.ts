@@ -80,7 +80,7 @@ export class ClientSession {
     this.params = { blksize: r.blksize, windowsize: r.windowsize, rexmt: r.rexmt, timeout: r.timeout };
   }
 
-  /** A sealed transfer is running and nothing is sealed ahead: the driver should call prepare() when idle. */
+  /** A sealed transfer is running and nothing is sealed ahead: prepare() is worth calling when idle (machine.ts turns this into a prepare effect). */
   get wantsPrepare(): boolean {
     return this.sealer !== null && this.sealer.empty && (this.state === 'sending' || this.state === 'receiving');
   }

@@ -82,7 +82,7 @@ export class ServerSession {
   private started: number;
   private lastHeard: number;
   private identity: Identity = { kind: 'anonymous' };
-  /** Set when an AP-REQ waits for the driver's verdict. */
+  /** Set when an AP-REQ waits for a verdict (ServerTransfer, machine.ts, asks the driver with a krb5 effect). */
   pendingKrb5: Buffer | null = null;
   outcome: Outcome | null = null;
   readonly op: RequestOp;
@@ -113,7 +113,7 @@ export class ServerSession {
     return { session: s, send };
   }
 
-  /** A sealed transfer is running and nothing is sealed ahead: the driver should call prepare() when idle. */
+  /** A sealed transfer is running and nothing is sealed ahead: prepare() is worth calling when idle (machine.ts turns this into a prepare effect). */
   get wantsPrepare(): boolean {
     return this.sealer !== null && this.sealer.empty && (this.state === 'sending' || this.state === 'receiving');
   }
