@@ -407,7 +407,7 @@ test('disk full (a 1 MiB tmpfs as -D, in a mount namespace of its own): the file
   fs.mkdirSync(dest, { recursive: true });
   // the tmpfs exists only in the daemon's own mount namespace (unshare -m: private propagation): nothing else sees it
   const cmd = `mount -t tmpfs -o size=1m uftpdfull ${dest} && exec ${process.execPath} ${ourBin('uftpd')} -d -q -t -x 3 -D ${dest} -U ${l.uidOf('client1')}`;
-  const p = l.spawn('client1', ['unshare', '-m', 'sh', '-c', cmd], { timeoutMs: 50_000 });
+  const p = l.spawn('client1', ['unshare', '-m', '--propagation', 'private', 'sh', '-c', cmd], { timeoutMs: 50_000 });
   await l.waitFor(() => p.log().includes('Listening on port') || p.exitCode !== null, 15_000, 'our uftpd in its mount namespace');
   const pids = execFileSync('ip', ['netns', 'pids', l.nsOf('client1')], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
   const pid = pids.find((x) => {
@@ -428,4 +428,38 @@ test('disk full (a 1 MiB tmpfs as -D, in a mount namespace of its own): the file
   assert.match(p.log(), /ENOSPC/, 'the write error is logged');
   assert.match(s.log(), /ENOSPC|Error writing/i, `the server was told: ${s.log().split('\n').filter((x) => /abort/i.test(x)).join(' | ')}`);
   assert.doesNotMatch(seen, /big\.bin|f1|\.~uftp-/, `no partial or temp file of the failed file: ${seen}`);
+});
+
+test('-q: without it the CONNECT line names the server (looked up as the real uftpd does: /etc/hosts), with it the address', { timeout: 90_000 }, async () => {
+  const l = await theLab();
+  const { dir } = source(l, 'q');
+  const hosts = path.join(l.workDir, 'q', 'hosts');
+  fs.writeFileSync(hosts, `127.0.0.1 localhost\n${l.addrOf('server')} uftp-server.example\n`);
+  // a hosts file of our own, bind-mounted in the daemons' own mount namespaces (nothing else sees it)
+  const run = (host: string, argv: string): ReturnType<Lab['spawn']> =>
+    l.spawn(host, ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount --bind ${hosts} /etc/hosts && exec ${argv}`], { timeoutMs: 60_000 });
+  const lines: Record<string, string> = {};
+  for (const q of [false, true]) {
+    const fo = path.join(l.workDir, 'q', `ours-${q}.status`);
+    const fr = path.join(l.workDir, 'q', `real-${q}.status`);
+    const d1 = path.join(l.workDir, 'q', `o${q}`);
+    const d2 = path.join(l.workDir, 'q', `r${q}`);
+    fs.mkdirSync(d1);
+    fs.mkdirSync(d2);
+    const ours = run('client1', `${process.execPath} ${ourBin('uftpd')} -d ${q ? '-q' : ''} -D ${d1} -F ${fo} -U ${l.uidOf('client1')}`);
+    const real = run('client2', `uftpd -d ${q ? '-q' : ''} -D ${d2} -F ${fr} -U ${l.uidOf('client2')}`);
+    await l.waitFor(() => ours.log().includes('Listening on port'), 15_000, 'ours');
+    await l.waitUdp('client2');
+    const r = await send(l, dir);
+    await new Promise((res) => setTimeout(res, 300));
+    await ours.kill();
+    await real.kill();
+    assert.equal(r.code, 0, r.log);
+    lines[`ours${q}`] = fs.readFileSync(fo, 'utf8').split('\n')[0];
+    lines[`real${q}`] = fs.readFileSync(fr, 'utf8').split('\n')[0];
+  }
+  assert.match(lines.oursfalse, /;uftp-server\.example$/, lines.oursfalse);
+  assert.match(lines.ourstrue, new RegExp(`;${l.addrOf('server').replace(/\./g, '\\.')}$`), lines.ourstrue);
+  assert.equal(lines.oursfalse.split(';').pop(), lines.realfalse.split(';').pop(), `the real uftpd names it the same: ${lines.realfalse}`);
+  assert.equal(lines.ourstrue.split(';').pop(), lines.realtrue.split(';').pop());
 });

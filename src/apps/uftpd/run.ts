@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { lookup, reverse } from 'node:dns/promises';
+import { lookup, lookupService } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import { ExitCode, StartupError } from '../../daemon/exitcodes.js';
@@ -325,8 +325,9 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     if (known !== undefined) return known;
     let name = ip;
     try {
-      const r = await Promise.race([reverse(ip), new Promise<string[]>((res) => setTimeout(() => res([]), 2000))]);
-      if (r.length > 0) name = r[0];
+      // getnameinfo (nsswitch: /etc/hosts, then DNS), as the C program's lookup
+      const r = await Promise.race([lookupService(ip, 0), new Promise<undefined>((res) => setTimeout(() => res(undefined), 2000))]);
+      if (r !== undefined && r.hostname !== '') name = r.hostname;
     } catch {
       // no name: the address stands for it
     }
