@@ -76,3 +76,22 @@ for (const loss of [5, 20]) {
     await lab.down();
   });
 }
+
+test('two servers at once: two real uftp (different hosts, groups and private addresses) to our uftpd, both byte-identical', { timeout: 90_000 }, async () => {
+  const lab = await up();
+  const a = path.join(lab.workDir, 'srcA');
+  const b = path.join(lab.workDir, 'srcB');
+  const wantA = makeTree(a, 1_500_000);
+  const wantB = makeTree(b, 1_000_000);
+  const ours = await ourUftpd(lab, 'client1', { args: ['-x', '3'] });
+  const s1 = lab.realUftp('server', [a], { args: ['-R', '20000', '-x', '2', '-P', '230.5.5.11'], timeoutMs: 60_000 });
+  const s2 = lab.realUftp('rproxy1', [b], { args: ['-R', '20000', '-x', '2', '-P', '230.5.5.12'], timeoutMs: 60_000 });
+  const [c1, c2] = await Promise.all([s1.wait(), s2.wait()]);
+  assert.equal(c1, 0, s1.log().split('\n').slice(-8).join('\n'));
+  assert.equal(c2, 0, s2.log().split('\n').slice(-8).join('\n'));
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'srcA')), wantA);
+  assert.deepEqual(treeHashes(path.join(ours.dest, 'srcB')), wantB);
+  const overlap = (ours.log().match(/Received request from/g) ?? []).length;
+  assert.equal(overlap, 2, 'two sessions');
+  await lab.down();
+});
