@@ -82,7 +82,8 @@ export interface ClientConfig {
   readonly pool?: BufferPool;
 }
 
-type Phase = 'register' | 'keyed' | 'transfer' | 'closing';
+/** register: REGISTER sent, waiting for REG_CONF or KEYINFO; transfer: files; closing: COMPLETE for the session sent. */
+type Phase = 'register' | 'transfer' | 'closing';
 
 type FileState =
   | 'opening' | 'receiving' | 'finishing' | 'finished' | 'answered' | 'failed';
@@ -133,7 +134,6 @@ interface Session {
   /** Answers for files already done (a late DONE or FILEINFO for them is answered again). */
   readonly done: Map<number, { status: number; ext?: Extension[] }>;
   readonly enc?: ClientKeyex;
-  closingTries: number;
   /** Files completed in this session (what a restart may skip, -T). */
   readonly completed: { name: string; size: number }[];
   /** TFMCC (ANNOUNCE cc type 2): our receiver state, and the last CONG_CTRL timestamp we echo. */
@@ -185,7 +185,6 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   readonly drops = new Map<DropReason, number>();
   /** -R: the response proxy's key once a PROXY_KEY checked out, and its ID. */
   proxyKey: (ProxyKeyInfo & { readonly id: number }) | undefined;
-  private hbSeq = 0;
   /** The time of the call being handled (for echoes computed deep inside). */
   private lastNow = 0;
 
@@ -373,7 +372,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     if (s.retryAt !== undefined) c.push(s.retryAt);
     if (s.giveUpAt !== undefined) c.push(s.giveUpAt);
     if (s.file?.statusAt !== undefined) c.push(s.file.statusAt);
-    if (s.phase === 'transfer' || s.phase === 'keyed') c.push(s.lastRx + clampMs(s.robust * s.grttMs));
+    if (s.phase === 'transfer') c.push(s.lastRx + clampMs(s.robust * s.grttMs));
     if (c.length === 0) this.timers.delete(s.ref.groupId);
     else this.timers.set(s.ref.groupId, Math.min(...c));
   }
@@ -481,7 +480,6 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       this.tx.push({ to, data: buildHbReq(this.cfg.uid, 0) });
       this.fx.push({ type: 'log', level: 4, text: `Sent HB_REQ to ${to.address}:${to.port}` });
     }
-    this.hbSeq++;
     this.timers.set(HEARTBEAT_TIMER, now + hb.intervalMs);
   }
 
@@ -561,7 +559,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       ssmSource: this.cfg.serverList ? from.address : undefined,
       phase: 'register' as Phase, grttMs: Math.max(1, unquantizeGrtt(h.grtt) * 1000), robust: Math.max(1, m.robust),
       blockSize: m.blockSize, flags: m.flags, seq: 0, ts: m.timestamp, tsAt: now, lastRx: now,
-      done: new Map<number, { status: number; ext?: Extension[] }>(), closingTries: 0,
+      done: new Map<number, { status: number; ext?: Extension[] }>(),
       ccTs: m.timestamp, ccTsAt: now, completed: [] as { name: string; size: number }[],
     };
     if (enc === undefined) {
@@ -641,7 +639,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       case 'REG_CONF':
         this.noteServer(now, s, h);
         if (!listed(m.clientIds) || m.clientIds.length === 0) return;
-        if (s.phase === 'register' || s.phase === 'keyed') {
+        if (s.phase === 'register') {
           if (s.enc && !s.enc.hasGroupKey) return this.drop('unexpected');
           s.phase = 'transfer';
           s.retryAt = undefined;
@@ -675,7 +673,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         s.ts = m.timestamp;
         s.tsAt = now;
         if (!listed(m.clientIds)) return;
-        return this.fileInfo(now, s, m);
+        return this.fileInfo(s, m);
       case 'FILESEG':
         s.lastRx = now;
         return this.fileSeg(now, s, m.fileId, m.section, m.secBlock, m.data);
@@ -706,8 +704,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     }
   }
 
-  private fileInfo(now: number, s: Session, m: FileInfo): void {
-    if (s.phase === 'register' || s.phase === 'keyed') {
+  private fileInfo(s: Session, m: FileInfo): void {
+    if (s.phase === 'register') {
       // the REG_CONF was lost but the server has us: the FILEINFO lists us
       if (s.enc && !s.enc.hasGroupKey) return this.drop('unexpected');
       s.phase = 'transfer';
@@ -783,7 +781,6 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         this.log(s, f.id, 1, `Unknown file type ${m.fileType}`);
         return this.answerComplete(s, f, CompStat.REJECTED, 'rejected');
     }
-    void now;
   }
 
   private request(s: Session, f: CurrentFile): number {
@@ -917,7 +914,6 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         this.log(s, 0, 2, 'Got DONE message for group');
         this.log(s, 0, 2, 'Group complete');
         s.phase = 'closing';
-        s.closingTries = 0;
         s.giveUpAt = now + clampMs(s.robust * s.grttMs);
       }
       this.sendComplete(s, 0, CompStat.NORMAL);
@@ -946,9 +942,11 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
           f.completeOwed = true;
           return this.finish(s, f);
         }
+        // a DONE asks about every section up to its own, also those a section timer reported already; the next
+        // DONE asks again for what is still missing
         f.nakFrom = 0;
         this.statusUpTo(s, f, section);
-        f.nakFrom = Math.max(f.nakFrom, 0);
+        f.nakFrom = section + 1;
         return;
       default:
         return;
@@ -964,7 +962,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
         f.nakFrom = f.maxSection;
       }
     }
-    if (s.phase === 'register' || s.phase === 'keyed') {
+    if (s.phase === 'register') {
       if (s.giveUpAt !== undefined && now >= s.giveUpAt) {
         this.log(s, 0, 1, 'Registration timed out');
         return this.endSession(s, false);
