@@ -230,3 +230,30 @@ test('nat: our uftpd behind a NATed real client proxy that the real server proxy
   assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
   await l.down();
 });
+
+for (const enc of [false, true]) {
+  test(`fig2: behind OUR response proxy (-R${enc ? ' with its fingerprint, encrypted: ECDH_ECDSA, AES-128-GCM' : ', plain'}), beside a real uftpd`, { timeout: 90_000 }, async () => {
+    const l = await up('fig2');
+    const { dir, want } = source(l);
+    const key = (who: string) => l.makeKey(path.join(l.workDir, 'keys', `${who}.pem`), 'ec:prime256v1');
+    const kp = await key('rproxy1');
+    await l.ourProxy('rproxy1', ['-r', '-x', '3', '-e', 'prime256v1', '-k', kp.file]);
+    const r = enc ? `${l.addrOf('rproxy1')}/${kp.fingerprint}` : l.addrOf('rproxy1');
+    const ours = await ourUftpd(l, 'client1', { args: ['-x', '3', '-R', r, '-k', (await key('client1')).file] });
+    const real = await l.realUftpd('client2', { args: ['-R', r, '-k', (await key('client2')).file] });
+    if (enc) {
+      await l.waitFor(() => ours.log().includes('Received PROXY_KEY'), 20_000, 'our PROXY_KEY');
+      await l.waitFor(() => real.log().includes('PROXY_KEY'), 20_000, 'the real uftpd\'s PROXY_KEY');
+    }
+    const s = l.realUftp('server', [dir], {
+      args: ['-R', '50000', '-x', '2', ...(enc ? ['-e', 'ecdh_ecdsa', '-Y', 'aes128-gcm', '-h', 'sha256', '-k', (await key('server')).file] : [])],
+      timeoutMs: 60_000,
+    });
+    const code = await s.wait();
+    assert.equal(code, 0, `${s.log().split('\n').slice(-10).join('\n')}\n--- ours\n${ours.log().split('\n').slice(-12).join('\n')}`);
+    assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want);
+    assert.deepEqual(treeHashes(path.join(real.dest, 'src')), want);
+    assert.match(s.log(), new RegExp(`COMPLETE from proxy ${l.uidOf('rproxy1')}`, 'i'));
+    await l.down();
+  });
+}
