@@ -9,7 +9,11 @@
  * like-for-like comparison), and ktftp -> ktftpd at larger windows. Output is sent to a byte counter, not
  * to disk. The runs are interleaved (every row once, then again), so load from other jobs on a shared machine
  * spreads over all rows. Prints a Markdown table (median time of the runs) for docs/benchmarks.md.
+ *
+ * --before DIR adds rows for ktftp -> ktftpd as built in DIR (an older commit's worktree, built there), served by
+ * a second ktftpd from DIR in the same namespace and interleaved with today's rows: before and after in one run.
  */
+import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,6 +29,8 @@ const runs = arg('runs', 3);
 const prefixAt = args.indexOf('--prefix');
 /** Namespace name prefix (a random suffix is added). */
 const prefix = prefixAt >= 0 ? (args[prefixAt + 1] ?? 'uk-') : 'uk-';
+const beforeAt = args.indexOf('--before');
+const beforeCli = beforeAt >= 0 ? join(args[beforeAt + 1], 'dist', 'src', 'cli') : undefined;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -76,8 +82,9 @@ async function main(): Promise<void> {
     const hargv = lab.nsArgv(['in.tftpd', '-L', '-4', '-u', 'root', '-a', `:${hpaPort}`, '-s', dir], 7200);
     hpa = spawn(hargv[0], hargv.slice(1), { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 500));
-    const ktftp = (b: number, w: number) =>
-      `node ${KTFTP_JS} -p ${srv.port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} -b ${b} -w ${w} get 127.0.0.1:big - | wc -c`;
+    const old = beforeCli ? await lab.startServer(['-T', lab.path('tags'), '-A', lab.path('idents'), '-x', '2'], { timeoutSec: 7200, port: srv.port + 2, bin: join(beforeCli, 'ktftpd.js') }) : undefined;
+    const ktftp = (b: number, w: number, js = KTFTP_JS, port = srv.port) =>
+      `node ${js} -p ${port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} -b ${b} -w ${w} get 127.0.0.1:big - | wc -c`;
     const curl = (port: number, b: number) => `curl -sS --tftp-blksize ${b} -o /dev/null -w '%{size_download}' tftp://127.0.0.1:${port}/big`;
     const plan: { what: string; b: number; w: number; cmd: string }[] = [];
     for (const b of [1408, 8192]) {
@@ -85,6 +92,7 @@ async function main(): Promise<void> {
       plan.push({ what: 'curl -> ktftpd (plain, anonymous tag)', b, w: 1, cmd: curl(srv.port, b) });
       plan.push({ what: 'curl -> in.tftpd (tftp-hpa 5.2)', b, w: 1, cmd: curl(hpaPort, b) });
       for (const w of [16, 64]) plan.push({ what: 'ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w) });
+      if (old && beforeCli) for (const w of [1, 64]) plan.push({ what: 'before: ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w, join(beforeCli, 'ktftp.js'), old.port) });
     }
     for (const p of plan) rows.push({ what: p.what, blksize: p.b, windowsize: p.w, seconds: [], bytes });
     for (let i = 0; i < runs; i++) {

@@ -115,10 +115,10 @@ export class KtftpLab {
     return this.run(['node', KTFTP_JS, '-p', String(port), ...pin, ...args], { env: { HOME: this.dir, ...opts.env }, ...opts, timeoutSec: opts.timeoutSec ?? 60 });
   }
 
-  /** Starts ktftpd -d inside the namespace and waits for "listening". */
-  async startServer(args: string[], opts: { port?: number; env?: Record<string, string>; timeoutSec?: number } = {}): Promise<ServerHandle> {
+  /** Starts ktftpd -d (`bin`: another build's ktftpd.js) inside the namespace and waits for "listening". */
+  async startServer(args: string[], opts: { port?: number; env?: Record<string, string>; timeoutSec?: number; bin?: string } = {}): Promise<ServerHandle> {
     const port = opts.port ?? 6900 + Math.floor(Math.random() * 1000);
-    const argv = this.nsArgv(['node', KTFTPD_JS, '-d', '-p', String(port), '-a', '127.0.0.1', '-k', this.serverKey.keyPath, ...args], opts.timeoutSec ?? 300);
+    const argv = this.nsArgv(['node', opts.bin ?? KTFTPD_JS, '-d', '-p', String(port), '-a', '127.0.0.1', '-k', this.serverKey.keyPath, ...args], opts.timeoutSec ?? 300);
     const proc = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
