@@ -463,3 +463,32 @@ test('-q: without it the CONNECT line names the server (looked up as the real uf
   assert.equal(lines.oursfalse.split(';').pop(), lines.realfalse.split(';').pop(), `the real uftpd names it the same: ${lines.realfalse}`);
   assert.equal(lines.ourstrue.split(';').pop(), lines.realtrue.split(';').pop());
 });
+
+test('-g 1 -n 2: the log rolls at 1 MB and keeps two archives (a flood of bad datagrams, each logged at -x 5)', { timeout: 120_000 }, async () => {
+  const l = await theLab();
+  const dir = path.join(l.workDir, 'g');
+  fs.mkdirSync(path.join(dir, 'd'), { recursive: true });
+  const logfile = path.join(dir, 'roll.log');
+  const pidfile = path.join(dir, 'roll.pid');
+  const start = l.ours('client1', 'uftpd', ['-x', '5', '-L', logfile, '-g', '1', '-n', '2', '-P', pidfile, '-p', '2044', '-D', path.join(dir, 'd')], { timeoutMs: 20_000 });
+  assert.equal(await start.wait(), 0, start.log());
+  const pid = Number(fs.readFileSync(pidfile, 'utf8').trim());
+  const flood = `const s=require('node:dgram').createSocket('udp4');let n=0;const b=Buffer.from([1]);
+function go(){for(let i=0;i<500;i++)s.send(b,2044,'127.0.0.1');n+=500;if(n<20000)setTimeout(go,2);else setTimeout(()=>s.close(),200);}go();`;
+  for (let round = 0; round < 12 && !fs.existsSync(`${logfile}.2`); round++) {
+    const f = await l.exec('client1', [process.execPath, '-e', flood], { timeoutMs: 60_000 });
+    assert.equal(f.code, 0, f.stderr);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const f = await l.exec('client1', [process.execPath, '-e', flood], { timeoutMs: 60_000 });
+  assert.equal(f.code, 0, f.stderr);
+  await new Promise((r) => setTimeout(r, 1000));
+  process.kill(pid, 'SIGTERM');
+  await l.waitFor(() => !pidAlive(pid), 10_000, 'daemon exit');
+  const size = (p: string): number => (fs.existsSync(p) ? fs.statSync(p).size : -1);
+  assert.ok(size(`${logfile}.1`) > 0, 'rolled once at least');
+  assert.ok(size(`${logfile}.2`) > 0, 'second archive');
+  assert.equal(size(`${logfile}.3`), -1, 'no third archive (-n 2)');
+  for (const p of [logfile, `${logfile}.1`, `${logfile}.2`]) assert.ok(size(p) <= 1024 * 1024 + 64 * 1024, `${p}: ${size(p)} bytes`);
+  assert.match(fs.readFileSync(`${logfile}.1`, 'utf8'), /Dropped datagram from 127\.0\.0\.1:\d+: malformed/);
+});

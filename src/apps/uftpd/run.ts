@@ -217,6 +217,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
   const pool = new BufferPool();
   const machine = new ClientMachine({
     pool,
+    logLevel: a.logLevel,
     uid,
     memberIds,
     destDirs: a.destDirs,

@@ -17,7 +17,7 @@
  * that), GRTT-based timers clamped to [1 s, 10 min], blocks checked against the file's layout, names checked by
  * src/files/paths.ts before any effect is asked for, and every dropped datagram counted by reason.
  */
-import type { Arrival, Endpoint, Machine, Transmit } from '../../core/machine.js';
+import { endpointText, type Arrival, type Endpoint, type Machine, type Transmit } from '../../core/machine.js';
 import { TimerHeap } from '../../core/timers.js';
 import { placeName } from '../../files/paths.js';
 import {
@@ -80,6 +80,8 @@ export interface ClientConfig {
   readonly maxSessions?: number;
   /** Reused write-cache buffers (the driver's disk layer gives them back when written). */
   readonly pool?: BufferPool;
+  /** -x: at 5 every dropped datagram is logged. Default 2. */
+  readonly logLevel?: number;
 }
 
 /** register: REGISTER sent, waiting for REG_CONF or KEYINFO; transfer: files; closing: COMPLETE for the session sent. */
@@ -187,10 +189,14 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   proxyKey: (ProxyKeyInfo & { readonly id: number }) | undefined;
   /** The time of the call being handled (for echoes computed deep inside). */
   private lastNow = 0;
+  private readonly logDrops: boolean;
+  /** Where the datagram being handled came from (for the drop log at -x 5). */
+  private lastFrom = '';
 
   constructor(private readonly cfg: ClientConfig) {
     this.cacheSize = cfg.cacheSize ?? DEFAULT_CACHE;
     this.maxSessions = cfg.maxSessions ?? 1000;
+    this.logDrops = (cfg.logLevel ?? 2) >= 5;
     // global jobs share the timer heap with the sessions (whose keys are 32-bit group IDs, never negative)
     if (cfg.responseProxy) this.timers.set(KEY_REQ_TIMER, 0);
     if (cfg.heartbeat && cfg.heartbeat.servers.length > 0) this.timers.set(HEARTBEAT_TIMER, 0);
@@ -204,6 +210,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
 
   handle(now: number, from: Endpoint, bytes: Uint8Array, _arrival?: Arrival): void {
     this.lastNow = now;
+    if (this.logDrops) this.lastFrom = endpointText(from);
     const hv = viewDatagram(bytes);
     if (!hv.ok) return this.drop('malformed');
     const h = hv.value;
@@ -333,6 +340,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
 
   private drop(reason: DropReason): void {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+    // at -x 5 every dropped datagram is logged (the level is checked here: a flood costs no log effect below it)
+    if (this.logDrops) this.fx.push({ type: 'log', level: 5, text: `Dropped datagram from ${this.lastFrom}: ${reason}` });
   }
 
   private log(s: Session | undefined, fileId: number, level: number, text: string): void {
