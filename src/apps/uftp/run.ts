@@ -197,6 +197,7 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
   if (cfg.rate !== undefined) out.log(2, `Transfer rate: ${o.rate} Kbps (${Math.round(o.rate / 8)} KB/s)`);
   else out.log(2, 'Transfer rate: full interface speed');
   const m = new ServerMachine(cfg, nowMs());
+  m.enabled4 = o.logLevel >= 4;
   const fds = new Map<number, number>();
   let exitCode: number | undefined;
   let resolveDone: (code: number) => void = () => undefined;

@@ -224,6 +224,8 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
 
   private readonly hostsWanted = new Set<number>();
   private readonly tfmcc: TfmccSender | undefined;
+  /** Level-4 (debug) lines are asked for: the driver's -x (formatting them costs). */
+  enabled4 = false;
   /** Proxies (by ID) and the clients they registered. */
   private readonly proxies = new Map<number, Set<number>>();
   /** The handshake of each proxy that registered clients in an encrypted session. */
@@ -273,6 +275,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     }
     if (this.tfmcc && this.phase === 'data' && now >= this.tfmcc.nextRound) {
       const cc = this.tfmcc.tick(now, this.grtt, timestampOf(now));
+      if (cc && this.enabled4) this.log(4, `TFMCC round ${cc.ccSeq}: rate ${Math.round(this.tfmcc.rate)} B/s, CLR ${this.tfmcc.limiting !== undefined ? hexId(this.tfmcc.limiting) : 'none'}; ${this.tfmcc.lastChange}`);
       if (cc) this.sendControl({ type: 'CONG_CTRL', ccSeq: cc.ccSeq, ccRate: cc.ccRate, timestamp: cc.timestamp, extensions: [], items: cc.items }, this.cfg.privateAddr);
     }
     if (this.fileDeadline !== undefined && now >= this.fileDeadline && this.phase === 'data') {

@@ -9,7 +9,8 @@
  *   yet), and the CONG_CTRL timestamp echoed, from which the server measures their RTT.
  * - The current limiting receiver (CLR) is the one with the lowest reported rate; its RTT and the RTTs measured
  *   this round go back to the receivers in the CONG_CTRL items (flags CLR and RTT).
- * - Rate: a report below the current rate takes effect at once (a new or the same CLR); otherwise the rate rises
+ * - Rate: a report below the current rate takes effect at once (a new or the same CLR), but no lower than half the
+ *   rate at the start of the round (a deliberate bound, see feedback()); otherwise the rate rises
  *   towards the CLR's rate by at most one doubling per round (slow start, while every report says START) or by one
  *   block per RTT per round once losses have been seen (RFC 4654 4.3). No report from the CLR for 10 rounds halves
  *   the rate (4.5). The rate is kept within -C tfmcc's min and max.
@@ -45,6 +46,8 @@ export class TfmccSender {
   private clrSeenRound = 0;
   private round = 0;
   private lossSeen = false;
+  /** The lowest rate this round may go to (half the rate at its start). */
+  private roundFloor = 0;
   private readonly reports = new Map<number, Report>();
   /** Clients whose RTT was measured this round (told in the next CONG_CTRL). */
   private readonly measured = new Set<number>();
@@ -62,6 +65,14 @@ export class TfmccSender {
     return Number.isFinite(this.suppress) ? quantizeRate(this.suppress) : NO_SUPPRESSION;
   }
 
+  /** The current limiting receiver, if any. */
+  get limiting(): number | undefined {
+    return this.clr;
+  }
+
+  /** Why the rate last changed (for the log). */
+  lastChange = '';
+
   /** When the current round ends (ms). */
   get nextRound(): number {
     return this.roundEnd;
@@ -77,10 +88,12 @@ export class TfmccSender {
     this.ccSeq = (this.ccSeq + 1) & 0xffff;
     this.suppress = Infinity;
     this.roundEnd = now + Math.max(10, grtt * 1000);
+    this.roundFloor = this.rate / 2;
     if (this.clr !== undefined && this.round - this.clrSeenRound > 10) {
       // no feedback from the CLR for 10 rounds: halve (RFC 4654 4.5)
       this.rate = Math.max(this.o.min, this.rate / 2);
       this.clrSeenRound = this.round;
+      this.lastChange = `no feedback from the CLR for 10 rounds: halved to ${Math.round(this.rate)} B/s`;
     }
     const items: CcItem[] = [];
     const add = (id: number, clr: boolean): void => {
@@ -115,8 +128,12 @@ export class TfmccSender {
     if (reported <= 0) return;
     if (this.clr === undefined || reported < this.rate || id === this.clr) {
       if (reported < this.rate) {
-        this.rate = Math.max(this.o.min, reported);
+        // at most a halving per round: a receiver's rate measured over a quiet spell (the gap before the data, a
+        // rewind) must not take the session down to a few blocks a second, from where slow start never climbs back
+        // (seen with the real uftpd: a report of 1951 B/s at 5.6 MB/s)
+        this.rate = Math.max(this.o.min, reported, this.roundFloor);
         this.clr = id;
+        this.lastChange = `${id.toString(16)} reports ${Math.round(reported)} B/s${start ? ' (slow start)' : ''}: rate down`;
       } else if (id === this.clr || this.clr === undefined) {
         // increase towards the CLR's rate: a doubling per round in slow start, one block per RTT after losses
         const cap = this.lossSeen ? this.rate + this.o.blockSize / Math.max(0.001, rttSec) : this.rate * 2;
