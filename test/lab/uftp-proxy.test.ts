@@ -59,23 +59,32 @@ async function ourProxyUp(lab: Lab, host: string, args: string[]): Promise<Proc>
   return p;
 }
 
-for (const encName of ['plain', 'RSA, aes128-cbc']) {
-  test(`fig2 ${encName}: our uftp -> 2 real uftpd through our response proxy (clients -R), byte-identical`, { timeout: 150_000 }, async () => {
-    const enc = ENC[encName];
-    const lab = await Lab.up('fig2', { prefix: `utr${randomBytes(3).toString('hex')}`, octet: 98 });
+const RESPONSE: ReadonlyArray<{ figure: 'fig2' | 'fig3' | 'fig4'; proxies: Record<string, string[]>; encName: string }> = [
+  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, encName: 'plain' },
+  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, encName: 'RSA, aes128-cbc' },
+  { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, encName: 'plain' },
+  { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, encName: 'RSA, aes128-cbc' },
+];
+
+for (const c of RESPONSE) {
+  test(`${c.figure} ${c.encName}: our uftp -> real uftpd through our response prox${Object.keys(c.proxies).length > 1 ? 'ies' : 'y'} (clients -R), byte-identical`, { timeout: 150_000 }, async () => {
+    const enc = ENC[c.encName];
+    const lab = await Lab.up(c.figure, { prefix: `utr${randomBytes(3).toString('hex')}`, octet: 98 });
     labs.push(lab);
     const src = path.join(lab.workDir, 'src');
     const want = makeTree(src, 500_000);
     const key = (who: string) => lab.makeKey(path.join(lab.workDir, 'keys', `${who}.pem`), 'rsa:1024');
-    const rk = await key('rproxy1');
-    await ourProxyUp(lab, 'rproxy1', ['-r', '-e', 'prime256v1', '-k', rk.file]);
-    const ds = await Promise.all(['client1', 'client2'].map(async (c) =>
-      lab.realUftpd(c, { args: ['-R', `${lab.addrOf('rproxy1')}/${rk.fingerprint}`, '-x', '3', '-k', (await key(c)).file] })));
+    const ds: (Proc & { dest: string })[] = [];
+    for (const [rp, cls] of Object.entries(c.proxies)) {
+      const rk = await key(rp);
+      await ourProxyUp(lab, rp, ['-r', '-e', 'prime256v1', '-k', rk.file]);
+      for (const cl of cls) ds.push(await lab.realUftpd(cl, { args: ['-R', `${lab.addrOf(rp)}/${rk.fingerprint}`, '-x', '3', '-k', (await key(cl)).file] }));
+    }
     await lab.waitFor(() => ds.every((d) => d.log().includes('Received PROXY_KEY')), 20_000, 'every client to get a PROXY_KEY');
     const p = lab.ours('server', 'uftp', ['-U', lab.uidOf('server'), '-R', '50000', '-x', '3', ...(enc ? [...enc.args, '-k', (await key('server')).file] : []), 'src'], { cwd: lab.workDir, timeoutMs: 90_000 });
     assert.equal(await p.wait(), 0, p.log().slice(-1500));
     for (const d of ds) assert.deepEqual(treeHashes(path.join(d.dest, 'src')), want, `${d.host}: files differ`);
-    assert.match(p.log(), /Received REGISTER from proxy/i);
+    for (const rp of Object.keys(c.proxies)) assert.match(p.log(), new RegExp(`Received REGISTER from proxy ${lab.uidOf(rp)}`, 'i'));
     await lab.down();
   });
 }
