@@ -380,6 +380,8 @@ export class Disk {
   private discard(req: number, keep = false): void {
     const f = this.files.get(req);
     if (f === undefined) return;
+    // a finish waiting for its writes owns the file: every block is in, so it is completed, not thrown away
+    if (f.onIdle !== undefined) return;
     this.files.delete(req);
     if (f.pending > 0) this.closing.add(f);
     const drop = (): void => {
