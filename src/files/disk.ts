@@ -267,7 +267,9 @@ export class Disk {
     }
     this.files.delete(req);
     if (f.error !== undefined) {
+      // a write failed: nothing of it stays where a temp file was used (-t, -T)
       this.closeQuietly(f);
+      if (f.writePath !== f.finalPath || this.cfg.tempDir !== undefined) fs.rmSync(f.writePath, { force: true });
       return this.fail(req, f.error, true);
     }
     try {
