@@ -121,6 +121,49 @@ test('sync mode (-z): a second run skips what the client has, overwrites what ch
   assert.ok(ol.some((x) => /;same;9KB;skipped;/.test(x)) && ol.some((x) => /;newer;9KB;overwritten;/.test(x)), ol.join('\n'));
 });
 
+test('exit 10 when the client rejects every file (-D outside its directories), 0 when it already has every file (-z); as the real uftp', { timeout: 90_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'src10');
+  fs.rmSync(src, { recursive: true, force: true });
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'have'), randomBytes(5000));
+  const codes: number[] = [];
+  for (const ours of [true, false]) {
+    for (const mode of ['reject', 'skip']) {
+      const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+      fs.copyFileSync(path.join(src, 'have'), path.join(d.dest, 'have'));
+      const t = fs.statSync(path.join(src, 'have')).mtime;
+      fs.utimesSync(path.join(d.dest, 'have'), t, t);
+      const args = [...(mode === 'reject' ? ['-D', '/elsewhere/x'] : ['-z']), '-s', '10', '-r', '0.05'];
+      const p = ours ? l.ours('server', 'uftp', ['-U', l.uidOf('server'), ...args, 'have'], { cwd: src, timeoutMs: 60_000 }) : l.realUftp('server', ['have'], { cwd: src, args, timeoutMs: 60_000 });
+      codes.push(await p.wait());
+      await d.kill();
+    }
+  }
+  assert.deepEqual(codes, [10, 0, 10, 0], 'ours (rejected, skipped), then the real uftp');
+});
+
+test('-q with a closed group whose second host never answers: exit 7 and every CONNECT failed, as the real uftp; -S appends', { timeout: 90_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'srcQ');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'f'), 'q');
+  const out: string[][] = [];
+  for (const ours of [true, false]) {
+    const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+    const st = path.join(l.workDir, ours ? 'q-ours.status' : 'q-real.status');
+    fs.writeFileSync(st, 'EARLIER\n');
+    const args = ['-q', '-H', `${l.uidOf('client1')},0x0A0B0C0D`, '-s', '10', '-r', '0.05', '-S', st];
+    const p = ours ? l.ours('server', 'uftp', ['-U', l.uidOf('server'), ...args, 'f'], { cwd: src, timeoutMs: 60_000 }) : l.realUftp('server', ['f'], { cwd: src, args, timeoutMs: 60_000 });
+    assert.equal(await p.wait(), 7, p.log().slice(-500));
+    assert.ok(!fs.existsSync(path.join(d.dest, 'f')));
+    await d.kill();
+    out.push(fs.readFileSync(st, 'utf8').trim().split('\n'));
+  }
+  assert.deepEqual(out[0], out[1]);
+  assert.equal(out[0][0], 'EARLIER', 'the status file is appended to');
+});
+
 test('our uftp -> real uftpd with 20% loss on client1\'s link (512-byte blocks, several sections): byte-identical', { timeout: 180_000 }, async () => {
   const l = await lab();
   const src = path.join(l.workDir, 'src2');

@@ -94,6 +94,31 @@ test('closed group with a wrong fingerprint: the client is refused, exit 7', { t
   }
 });
 
+test('-k with -K writes a new key file (RSA 1024 bits) and uses it; -K with an existing -k file is exit 3', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = path.join(l.workDir, 'genkey');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'f'), 'k');
+  const file = path.join(dir, 'new.pem');
+  // the real uftpd needs a key of the server key's type and size ("No client key compatible with server key")
+  const ck = await l.makeKey(path.join(dir, 'client.pem'), 'rsa:1024');
+  const d = await l.realUftpd('client1', { args: ['-x', '2', '-k', ck.file] });
+  try {
+    const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-s', '10', '-r', '0.05', '-Y', 'aes128-cbc', '-k', file, '-K', '1024', 'f'], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-600) + '\nuftpd: ' + d.log().slice(-800));
+    assert.match(fs.readFileSync(file, 'utf8'), /BEGIN (RSA )?PRIVATE KEY/);
+    const shown = await l.exec('server', ['uftp_keymgt', file]);
+    assert.match(shown.stdout + shown.stderr, /RSA, 1024 bits/, 'the real uftp_keymgt reads the key we wrote');
+    const fp = /fingerprint:?\s*([0-9A-F:]+)/i.exec(shown.stdout + shown.stderr)?.[1];
+    assert.ok(fp && p.log().includes(fp), 'the session used that key');
+    const again = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-s', '10', '-r', '0.05', '-Y', 'aes128-cbc', '-k', file, '-K', '1024', 'f'], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(await again.wait(), 3, again.log());
+    assert.match(again.log(), /already exists/);
+  } finally {
+    await d.kill();
+  }
+});
+
 test('exit 3: an unreadable key file', { timeout: 30_000 }, async () => {
   const l = await lab();
   const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-Y', 'aes128-cbc', '-k', '/nonexistent.pem', '/etc/hostname'], { timeoutMs: 20_000 });

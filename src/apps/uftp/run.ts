@@ -56,7 +56,8 @@ function makeOut(o: UftpOptions): Out {
     else process.stderr.write(text + '\n');
   };
   let statusFd = -1;
-  if (o.statusFile !== undefined && o.statusFile !== '@LOG') statusFd = fs.openSync(o.statusFile, 'w');
+  // appended to, as the real uftp does (two sessions with the same -S file: the second's lines follow the first's)
+  if (o.statusFile !== undefined && o.statusFile !== '@LOG') statusFd = fs.openSync(o.statusFile, 'a');
   return {
     log,
     status: (line) => {

@@ -62,6 +62,7 @@ class Receiver {
   /** Set: stop answering from this file ID on. */
   deadFrom = Infinity;
   skip = new Set<string>();
+  reject = new Set<string>();
   /** Answers FILEINFO but hears no FILESEG or DONE. */
   deaf = false;
 
@@ -97,6 +98,7 @@ class Receiver {
           this.data = new Uint8Array(m.fileSize);
         }
         if (this.skip.has(name)) return [this.reply(g, { type: 'COMPLETE', fileId: m.fileId, status: CompStat.SKIPPED, extensions: [], clientIds: [] })];
+        if (this.reject.has(name)) return [this.reply(g, { type: 'COMPLETE', fileId: m.fileId, status: CompStat.REJECTED, extensions: [], clientIds: [] })];
         if (m.fileType !== FileType.REG) {
           this.completed.add(m.fileId);
           return [this.reply(g, { type: 'COMPLETE', fileId: m.fileId, status: CompStat.NORMAL, extensions: [], clientIds: [] })];
@@ -354,11 +356,14 @@ test('a receiver that goes silent is dropped after ROBUST DONEs; the others fini
   assert.ok(q.receivers[0].aborted !== '', 'everyone was told with an ABORT');
 });
 
-test('exit 8 when nobody answers the first FILEINFO, exit 10 when every file is skipped', () => {
+test('exit 8 when nobody answers the first FILEINFO; exit 10 when every file is rejected, 0 when every file is skipped', () => {
   const r = simulate([file('a', bytes(100, 1))], 2, { setup: (rs) => rs.forEach((x) => (x.deadFrom = 1)) });
   assert.equal(r.exitCode, UftpExit.NO_FILEINFO_ACK);
+  const j = simulate([file('a', bytes(100, 1))], 2, { setup: (rs) => rs.forEach((x) => x.reject.add('a')) });
+  assert.equal(j.exitCode, UftpExit.NOTHING_RECEIVED);
+  assert.ok(j.status.includes('RESULT;0x0A000100;a;0KB;rejected;'));
   const s = simulate([file('a', bytes(100, 1))], 2, { setup: (rs) => rs.forEach((x) => x.skip.add('a')) });
-  assert.equal(s.exitCode, UftpExit.NOTHING_RECEIVED);
+  assert.equal(s.exitCode, UftpExit.OK, 'skipped: the client has the file (the real uftp exits 0)');
   assert.ok(s.status.includes('RESULT;0x0A000100;a;0KB;skipped;'), 'skipped: no speed, as the real uftp');
 });
 
@@ -367,6 +372,14 @@ test('-a max passes: receivers still missing blocks after the last pass are abor
   assert.equal(r.exitCode, UftpExit.ALL_DROPPED);
   assert.equal(r.machine.passes, 1);
   assert.ok(r.receivers.every((x) => /Maximum passes/.test(x.aborted)));
+});
+
+test('-q with a closed group: a listed host that never registers ends the session before any file (exit 7, every CONNECT failed)', () => {
+  const r = simulate([file('f', bytes(100, 1))], 1, { cfg: { quitOnError: true, hosts: [0x0a000100, 0x0a0009ff] } });
+  assert.equal(r.exitCode, UftpExit.NO_REGISTER);
+  assert.deepEqual(r.status, ['CONNECT;failed;0x0A000100', 'CONNECT;failed;0x0A0009FF']);
+  assert.equal(r.sent.get('FILEINFO'), undefined);
+  assert.match(r.receivers[0].aborted, /aborting all/);
 });
 
 test('-W: a receiver that cannot finish within W% of the optimal time is aborted; the others are not held back', () => {

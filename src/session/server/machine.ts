@@ -560,7 +560,11 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       r.totalSeconds += seconds;
       if (word === 'copy') r.counts.copy++;
       else r.counts.overwrite++;
-    } else if (word === 'skipped') r.counts.skip++;
+    } else if (word === 'skipped') {
+      // the client has the file: the real uftp exits 0, not 10, when every file was skipped in sync mode
+      this.everGotFile = true;
+      r.counts.skip++;
+    }
     this.log(2, `Got COMPLETE from client ${hexId(id)}${word === 'copy' ? '' : ` (${word})`}`);
     if (this.phase === 'fileinfo') this.checkFileinfoDone(now);
     else this.checkFileDone(now);
@@ -721,6 +725,16 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       for (const h of this.cfg.hosts) if (!this.receivers.has(h >>> 0)) this.addReceiver(h >>> 0, { address: '', port: 0 }, 0, { acked: false }, 'dropped');
       const at = new Map(this.cfg.hosts.map((h, i) => [h >>> 0, i]));
       this.order.sort((a, b) => (at.get(a.id) ?? 0) - (at.get(b.id) ?? 0));
+    }
+    if (this.cfg.quitOnError && this.order.some((r) => r.state !== 'active')) {
+      // -q: a client that never answered ends the session before any file (the real uftp: every CONNECT failed, exit 7)
+      for (const r of this.order) this.status(`CONNECT;failed;${hexId(r.id)}`);
+      this.log(0, 'Not every client registered and -q is given, aborting');
+      this.sendAbort(0, 'Not every client registered, aborting all');
+      this.exitCode = UftpExit.NO_REGISTER;
+      this.phase = 'finished';
+      this.effects.push({ type: 'finished', exitCode: UftpExit.NO_REGISTER });
+      return;
     }
     for (const r of this.order) this.status(`CONNECT;${r.state === 'active' ? 'success' : 'failed'};${hexId(r.id)}`);
     if (!this.order.some((r) => r.state === 'active')) {
