@@ -1,8 +1,7 @@
 /**
- * The ktftp client driver: one UDP socket, the real clock, and the server-key pin (-F or known_hosts) around a
- * ClientTransfer (machine.ts), run by the one event loop (src/daemon/loop.ts).
+ * The ktftp client driver: one UDP socket (src/net's UdpEndpoint), the real clock, and the server-key pin (-F or
+ * known_hosts) around a ClientTransfer (machine.ts), run by the one event loop (src/daemon/loop.ts).
  */
-import * as dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -10,10 +9,10 @@ import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { fingerprint } from '../crypto/pubkey.js';
 import { ClientSession, type ClientRequest } from './client-session.js';
-import { literalLookup } from '../core/address.js';
 import { EventLoop } from '../daemon/loop.js';
+import { UdpEndpoint } from '../net/udp.js';
 import { ClientTransfer, type KtftpEffect } from './machine.js';
-import { loopSocket } from './server.js';
+import { TRANSFER_BUFFER } from './server.js';
 import type { Outcome } from './transfer.js';
 
 export function defaultKnownHosts(): string {
@@ -82,10 +81,24 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
   }
   const session = new ClientSession(r);
   const family = addr.family === 6 ? 6 : 4;
-  // Every send goes to an address already resolved above: no lookup per packet (see literalLookup).
-  const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
-  const t0 = performance.now();
   const transfer = new ClientTransfer(session, { address: addr.address, port: r.port });
+  const link: { loop?: EventLoop<KtftpEffect>; fail?: (e: Error) => void } = {};
+  // sends go to the address resolved above: no lookup per packet
+  const opened = await UdpEndpoint.open({
+    family,
+    port: 0,
+    bufferSize: TRANSFER_BUFFER,
+    onMessage: (m, ri) => link.loop?.datagram(ri, m),
+    onError: (e) => link.fail?.(e),
+  });
+  if (!opened.ok) {
+    session.cancel(`socket: ${opened.error}`);
+    r.sink?.abort();
+    r.source?.close();
+    return { outcome: session.outcome!, session, elapsedMs: 0 };
+  }
+  const sock = opened.value;
+  const t0 = performance.now();
   return new Promise<ClientResult>((resolve) => {
     let finished = false;
     const finish = (): void => {
@@ -95,13 +108,12 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
       // what the transfer queued with its end goes out in this turn: close after that
       setImmediate(() => {
         loop.stop();
-        sock.close();
-        resolve({ outcome: session.outcome!, session, elapsedMs: performance.now() - t0 });
+        void sock.close().then(() => resolve({ outcome: session.outcome!, session, elapsedMs: performance.now() - t0 }));
       });
     };
     const loop = new EventLoop<KtftpEffect>({
       machine: transfer,
-      sockets: [loopSocket(sock, family)],
+      sockets: [sock],
       onEffect: (e) => {
         if (e.kind === 'done') return finish();
         if (e.kind === 'prepare') {
@@ -122,6 +134,11 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
         finish();
       },
     });
+    link.loop = loop;
+    link.fail = (e) => {
+      session.cancel(`socket: ${e.message}`);
+      finish();
+    };
     const onAbort = (): void => {
       transfer.cancel('Interrupted');
       loop.kick();
@@ -132,20 +149,7 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
       transfer.poke(performance.now());
       loop.kick();
     });
-    sock.on('error', (e) => {
-      session.cancel(`socket: ${e.message}`);
-      finish();
-    });
-    sock.on('message', (m, ri) => loop.datagram(ri, m));
-    sock.bind(0, () => {
-      try {
-        sock.setRecvBufferSize(4 * 1024 * 1024);
-        sock.setSendBufferSize(4 * 1024 * 1024);
-      } catch {
-        /* system limit */
-      }
-      transfer.start(performance.now());
-      loop.start();
-    });
+    transfer.start(performance.now());
+    loop.start();
   });
 }

@@ -1,13 +1,14 @@
 /**
  * The ktftpd driver: sockets, the real clock and the tag/identity tables around the KTFTP machines (machine.ts),
  * each run by the one event loop (src/daemon/loop.ts). One socket takes requests (KtftpListener); every transfer
- * gets its own socket (its TID, RFC 1350) and its own loop around a ServerTransfer.
+ * gets its own socket (its TID, RFC 1350) and its own loop around a ServerTransfer. The sockets are src/net's
+ * UdpEndpoint (the batched native engine, or node:dgram where it does not load): a window of DATA handed to the
+ * loop in one turn leaves in one sendmmsg / GSO call.
  */
-import * as dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { KeyObject } from 'node:crypto';
-import { literalLookup } from '../core/address.js';
-import { EventLoop, type LoopSocket } from '../daemon/loop.js';
+import { EventLoop } from '../daemon/loop.js';
+import { UdpEndpoint } from '../net/udp.js';
 import { fingerprint } from '../crypto/pubkey.js';
 import { publicKeyDer } from './crypto.js';
 import { realTagFs, type TagFs } from './fileops.js';
@@ -32,17 +33,15 @@ export interface ServerConfig {
 
 interface Live {
   readonly transfer: ServerTransfer;
-  readonly sock: dgram.Socket;
+  sock?: UdpEndpoint;
   loop?: EventLoop<KtftpEffect, KtftpEffectResult>;
 }
 
-/** A dgram socket as the loop sees it. */
-export function loopSocket(sock: dgram.Socket, family: 4 | 6): LoopSocket {
-  return { family, send: (buf, offset, length, port, address) => sock.send(buf, offset, length, port, address) };
-}
+/** Socket buffers of a transfer (a window of 256 blocks of 64 KiB does not fit, but a window of 1408-byte ones does). */
+export const TRANSFER_BUFFER = 4 * 1024 * 1024;
 
 export class KtftpServer {
-  private sock: dgram.Socket | null = null;
+  private sock: UdpEndpoint | null = null;
   private tags: TagTable;
   private idents: IdentTable;
   private readonly live = new Set<Live>();
@@ -66,29 +65,27 @@ export class KtftpServer {
     if (!i.ok) return { ok: false, error: i.error, kind: 'config' };
     const s = new KtftpServer(cfg, t.value, i.value);
     const family = isIPv6(cfg.address) ? 6 : 4;
-    const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', reuseAddr: false, lookup: literalLookup });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind(cfg.port, cfg.address, () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (e) {
-      sock.close();
-      return { ok: false, error: `Error binding socket ${cfg.address}:${cfg.port}: ${(e as Error).message}`, kind: 'network' };
-    }
+    // the loop exists once the socket does; nothing arrives before (the socket is not read until open resolves)
+    const link: { loop?: EventLoop<ListenerEffect> } = {};
+    const opened = await UdpEndpoint.open({
+      family,
+      address: cfg.address,
+      port: cfg.port,
+      onMessage: (msg, rinfo) => {
+        if (!s.closed) link.loop?.datagram(rinfo, msg);
+      },
+      onError: (e) => cfg.log(1, `request socket: ${e.message}`),
+    });
+    if (!opened.ok) return { ok: false, error: `Error binding socket ${cfg.address}:${cfg.port}: ${opened.error.replace(/^Error binding socket for listener: /, '')}`, kind: 'network' };
+    const sock = opened.value;
+    for (const w of sock.warnings) cfg.log(2, w);
     const loop = new EventLoop<ListenerEffect>({
       machine: s.listener,
-      sockets: [loopSocket(sock, family)],
+      sockets: [sock],
       onEffect: (e) => s.begin(e.transfer),
       onError: (e) => cfg.log(0, `internal error on request: ${(e as Error).stack ?? String(e)}`),
     });
-    sock.on('error', (e) => cfg.log(1, `request socket: ${e.message}`));
-    sock.on('message', (msg, rinfo) => {
-      if (!s.closed) loop.datagram(rinfo, msg);
-    });
+    link.loop = loop;
     s.sock = sock;
     s.requests = loop;
     loop.start();
@@ -145,26 +142,38 @@ export class KtftpServer {
   private begin(t: ServerTransfer): void {
     const peer = `${t.peer.address}:${t.peer.port}`;
     const family = isIPv6(t.peer.address) ? 6 : 4;
-    const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
-    const l: Live = { transfer: t, sock };
+    const l: Live = { transfer: t };
     this.live.add(l);
-    sock.on('error', (e) => {
-      this.cfg.log(1, `${peer}: socket error: ${e.message}`);
-      this.end(l);
-    });
-    sock.bind(0, this.cfg.address === '::' || this.cfg.address === '0.0.0.0' ? undefined : this.cfg.address, () => {
-      try {
-        sock.setSendBufferSize(4 * 1024 * 1024);
-        sock.setRecvBufferSize(4 * 1024 * 1024);
-      } catch {
-        /* limited by the system; fine */
+    const wildcard = this.cfg.address === '::' || this.cfg.address === '0.0.0.0';
+    void UdpEndpoint.open({
+      family,
+      port: 0,
+      address: wildcard ? undefined : this.cfg.address,
+      bufferSize: TRANSFER_BUFFER,
+      onMessage: (m, ri) => l.loop?.datagram(ri, m),
+      onError: (e) => {
+        this.cfg.log(1, `${peer}: socket error: ${e.message}`);
+        this.end(l);
+      },
+    }).then((opened) => {
+      if (!opened.ok) {
+        this.cfg.log(1, `${peer}: ${opened.error}`);
+        t.session.abort();
+        this.end(l);
+        return;
       }
-      if (!this.live.has(l)) return;
+      const sock = opened.value;
+      l.sock = sock;
+      if (!this.live.has(l)) {
+        void sock.close();
+        return;
+      }
+      for (const w of sock.warnings) this.cfg.log(2, w);
       const s = t.session;
       this.cfg.log(3, `${peer}: ${s.op} ${s.tag} (${s.isSecure ? 'ktftp' : 'plain tftp'}) on port ${sock.address().port}`);
       const loop = new EventLoop<KtftpEffect, KtftpEffectResult>({
         machine: t,
-        sockets: [loopSocket(sock, family)],
+        sockets: [sock],
         onEffect: (e) => this.effect(l, e),
         // a bug must not take the server down: end this transfer (a partial put is removed) and log it
         onError: (e) => {
@@ -174,7 +183,6 @@ export class KtftpServer {
         },
       });
       l.loop = loop;
-      sock.on('message', (m, ri) => loop.datagram(ri, m));
       loop.start();
     });
   }
@@ -217,11 +225,7 @@ export class KtftpServer {
     // the loop sends what the transfer queued with its end in this same turn: close after that
     setImmediate(() => {
       l.loop?.stop();
-      try {
-        l.sock.close();
-      } catch {
-        /* already closed */
-      }
+      void l.sock?.close();
     });
   }
 
@@ -234,6 +238,6 @@ export class KtftpServer {
     }
     const s = this.sock;
     this.sock = null;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+    if (s) await s.close();
   }
 }
