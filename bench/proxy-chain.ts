@@ -54,6 +54,9 @@ interface Row {
   cpu: { sp: number; cp: number };
   rssMb: { sp: number; cp: number };
   ok: boolean;
+  /** Datagrams the uftp server sent (its namespace's UDP OutDatagrams; the C uftp sends one per sendto): what
+   * each proxy forwarded, give or take the few responses and the datagrams lost on the way. */
+  serverDatagrams: number;
   /** user/system split of the proxies' CPU, for the progress line. */
   split: string;
 }
@@ -94,12 +97,17 @@ function peakRssMb(pid: number): number {
 
 /** UDP datagrams the kernel dropped for a full receive buffer in a host's namespace so far (/proc/net/snmp). */
 function rcvbufErrors(lab: Lab, host: string): number {
+  return udpCounter(lab, host, 'RcvbufErrors');
+}
+
+/** A counter of the Udp: lines of /proc/net/snmp in a host's namespace. */
+function udpCounter(lab: Lab, host: string, name: string): number {
   const t = execFileSync('ip', ['netns', 'exec', lab.nsOf(host), 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
   const lines = t.split('\n').filter((l) => l.startsWith('Udp:'));
   if (lines.length < 2) return 0;
   const names = lines[0].split(/\s+/);
   const vals = lines[1].split(/\s+/);
-  return Number(vals[names.indexOf('RcvbufErrors')] ?? 0);
+  return Number(vals[names.indexOf(name)] ?? 0);
 }
 
 const DROP_HOSTS = ['sproxyB', 'cproxyB', 'clientB1', 'clientB2'];
@@ -131,6 +139,7 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const pids = { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
   const cpu0 = { sp: cpuSplit(pids.sp), cp: cpuSplit(pids.cp) };
   const drops0 = DROP_HOSTS.map((h) => rcvbufErrors(lab, h));
+  const out0 = udpCounter(lab, 'server', 'OutDatagrams');
   const t0 = process.hrtime.bigint();
   const encArgs = enc ? ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'rsa', ...(await key('server'))] : [];
   const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', String(serverLog), ...encArgs], timeoutMs: 600_000 });
@@ -139,6 +148,7 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const row: Row = {
     chain: `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`,
     seconds,
+    serverDatagrams: udpCounter(lab, 'server', 'OutDatagrams') - out0,
     mbps: (sizeMb * 8 * 1.048576) / seconds,
     cpu: { sp: cpuSeconds(pids.sp) - cpu0.sp.user - cpu0.sp.sys, cp: cpuSeconds(pids.cp) - cpu0.cp.user - cpu0.cp.sys },
     split: ['sp', 'cp'].map((k) => {
@@ -169,7 +179,7 @@ async function main(): Promise<void> {
         if (only !== undefined && !only.split('|').some((o) => name.includes(o))) continue;
         const row = await one(lab, sp, cp, file, want, enc);
         rows.push(row);
-        process.stderr.write(`${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'} (${row.split})\n`);
+        process.stderr.write(`${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'} (${row.split}; server sent ${row.serverDatagrams} datagrams)\n`);
       }
     }
   } finally {
@@ -184,13 +194,13 @@ async function main(): Promise<void> {
     return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
   };
   console.log(`Medians of ${runs} run(s) per chain, chains alternating within each run.\n`);
-  console.log('| chain | time (s), median [min-max] | Mbit/s | CPU s server proxy | CPU s client proxy | peak RSS MB (sp / cp) | SHA-256 |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| chain | time (s), median [min-max] | Mbit/s | CPU s server proxy | CPU s client proxy | CPU us per datagram (sp / cp) | peak RSS MB (sp / cp) | SHA-256 |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const chain of [...new Set(rows.map((r) => r.chain))]) {
     const rs = rows.filter((r) => r.chain === chain);
     const t = rs.map((r) => r.seconds);
     const f = (k: (r: Row) => number, d: number): string => median(rs.map(k)).toFixed(d);
-    console.log(`| ${chain} | ${median(t).toFixed(2)} [${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)}] | ${f((r) => r.mbps, 0)} | ${f((r) => r.cpu.sp, 2)} | ${f((r) => r.cpu.cp, 2)} | ${f((r) => r.rssMb.sp, 0)} / ${f((r) => r.rssMb.cp, 0)} | ${rs.every((r) => r.ok) ? 'match' : 'FAIL'} |`);
+    console.log(`| ${chain} | ${median(t).toFixed(2)} [${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)}] | ${f((r) => r.mbps, 0)} | ${f((r) => r.cpu.sp, 2)} | ${f((r) => r.cpu.cp, 2)} | ${f((r) => (r.cpu.sp / r.serverDatagrams) * 1e6, 1)} / ${f((r) => (r.cpu.cp / r.serverDatagrams) * 1e6, 1)} | ${f((r) => r.rssMb.sp, 0)} / ${f((r) => r.rssMb.cp, 0)} | ${rs.every((r) => r.ok) ? 'match' : 'FAIL'} |`);
   }
 }
 

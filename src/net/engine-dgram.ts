@@ -147,12 +147,17 @@ export class DgramSocket implements EngineSocket {
     }
     if (this.family === 6 && addr.indexOf(':') < 0) addr = this.mapped(addr);
     this.sent++;
+    // Without `cb`, no completion callback: node:dgram then tries a synchronous send (uv_udp_try_send) and makes
+    // no nextTick, closure or completion per datagram (the cost the pre-engine drivers did not pay). node:dgram
+    // reports a send's error only to a callback, so such errors are not seen (nor counted); with `cb` they are.
+    if (!cb) {
+      if (offset === 0 && length === buf.length) this.socket.send(buf, port, addr);
+      else this.socket.send(buf, offset, length, port, addr);
+      return true;
+    }
     const done = (err: Error | null): void => {
-      if (err) {
-        this.sendErrors++;
-        if (!cb) this.onErrorCb(err);
-      }
-      cb?.(err);
+      if (err) this.sendErrors++;
+      cb(err);
     };
     // the whole buffer: dgram's (buf, port, addr) form sends it as it is, where the offset form first makes a
     // new Buffer view of it (sliceBuffer) for every datagram

@@ -251,7 +251,8 @@ export class UdpEndpoint {
    * Sends buf[offset, offset+length) to addr:port. `addr` must be an IP literal (no DNS on the data path).
    * Native: the bytes are copied before send returns and go out at the end of the turn (or at flush()), batched;
    * dgram: do not reuse `buf` until `cb` runs. Returns false when the datagram was refused (send queue full while
-   * the kernel is full); `cb` or onError has the reason.
+   * the kernel is full); `cb` or onError has the reason. dgram without `cb`: no completion callback per datagram
+   * (the cheap path) and so no report of the kernel's refusal (ENETUNREACH, ...): pass `cb` to see it.
    */
   send(buf: Uint8Array, offset: number, length: number, port: number, addr: string, cb?: (err: Error | null) => void): boolean {
     return this.engine.send(buf, offset, length, port, addr, cb);

@@ -306,3 +306,48 @@ test('a datagram the driver holds (socket full) is not changed by datagrams forw
   drain(sp, 3, sink, Infinity, held);
   assert.deepEqual(sent.map((d) => { const p = decoded(d); return p.message.type === 'FILESEG' ? p.message.secBlock : -1; }), [1, 2, 3]);
 });
+
+test('detach: datagrams queued as views of a receive ring survive its reuse, held one included, in order', () => {
+  // the driver's fast path (src/apps/uftpproxyd/run.ts): a client proxy is handed views of the engine's ring;
+  // after a blocked turn the queued ones must be copied out before the ring is overwritten by the next batch
+  const cp = new ClientProxy({ uid: CP_ID, destPort: 1044, random: testRandom() });
+  const sent: Uint8Array[] = [];
+  let full = false;
+  const held: { tx?: Transmit } = {};
+  const sink = {
+    effect: () => undefined,
+    transmit: (t: Transmit) => {
+      if (full) return false;
+      sent.push(Uint8Array.from(t.data));
+      return true;
+    },
+  };
+  const seg = (i: number): Uint8Array => pkt({ type: 'FILESEG', fileId: 1, section: 0, secBlock: i, extensions: [], data: new Uint8Array(1300).fill(i) } as Message, SERVER_ID, 0x77);
+  cp.handle(0, UPSTREAM, announce(0x77));
+  drain(cp, 0, sink, Infinity, held);
+  sent.length = 0;
+  const size = seg(0).length;
+  const ring = new Uint8Array(size * 8);
+  const batch = (first: number, n: number): Uint8Array[] => {
+    const views: Uint8Array[] = [];
+    for (let k = 0; k < n; k++) {
+      ring.set(seg(first + k), k * size);
+      views.push(ring.subarray(k * size, (k + 1) * size));
+    }
+    return views;
+  };
+  // batch 1: 8 datagrams; the socket takes 3, then is full (one held, four queued)
+  let taken = 0;
+  const limited = { ...sink, transmit: (t: Transmit) => (taken++ < 3 ? sink.transmit(t) : false) };
+  for (const v of batch(1, 8)) cp.handle(1, UPSTREAM, v);
+  assert.equal(drain(cp, 1, limited, Infinity, held), 'blocked');
+  assert.equal(cp.detach(ring.buffer), 5, 'the held datagram and the four queued ones are copied');
+  // batch 2 overwrites the ring while they wait
+  for (const v of batch(9, 8)) cp.handle(2, UPSTREAM, v);
+  full = false;
+  drain(cp, 2, sink, Infinity, held);
+  assert.equal(cp.detach(ring.buffer), 1, 'after a full drain only the last lent slot is still a view');
+  assert.equal(sent.length, 16);
+  sent.forEach((d, k) => assert.deepEqual(d, seg(k + 1), `datagram ${k + 1} byte for byte`));
+  // without detach the held ones would carry batch 2's bytes: the check above fails then
+});

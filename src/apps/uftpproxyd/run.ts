@@ -19,7 +19,7 @@ import { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
 import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../../net/interfaces.js';
-import { UdpEndpoint } from '../../net/udp.js';
+import { UdpEndpoint, type RecvBatch } from '../../net/udp.js';
 import type { KeyBlob } from '../../wire/keyblob.js';
 import { ClientProxy } from '../../session/proxy/client.js';
 import type { ProxyBase, ProxyEffect, ProxySession } from '../../session/proxy/common.js';
@@ -186,10 +186,38 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   }
 
   // the loop exists once the sockets do; datagrams before that (none: nothing is joined yet) are dropped
-  const link: { loop?: EventLoop<ProxyEffect> } = {};
-  // dgram's rinfo ({address, family, port, size}, a fresh object per datagram) is the sender's Endpoint as it is:
-  // no second object per datagram
-  const onMessage = (msg: Buffer, from: Endpoint): void => link.loop?.datagram(from, msg);
+  const link: { loop?: EventLoop<ProxyEffect>; machine?: ProxyBase<ProxySession> } = {};
+  // The forwarding fast path: every datagram of a received batch goes to the machine as a view of the engine's
+  // ring (no copy); the machine queues FILESEGs and ENCRYPTEDs as they are, the loop's drain (one microtask per
+  // batch) hands them to the engine, which stages them and sends them in its flush microtask after it (UDP GSO for
+  // runs of equal-size datagrams to one group, sendmmsg otherwise). The ring is reused only after the batch
+  // callback's microtasks (docs/net-engine.md); the drain may leave datagrams queued (send budget spent, socket
+  // full), so a microtask queued behind the drain copies what is left out of the ring: usually nothing.
+  // The sender's rinfo ({address, family, port, size}, reused while it repeats) is the Endpoint as it is.
+  let pendingRing: ArrayBufferLike | undefined;
+  const detachRing = (): void => {
+    const ring = pendingRing;
+    pendingRing = undefined;
+    if (ring !== undefined && link.machine) stats.detached += link.machine.detach(ring);
+  };
+  const stats = { detached: 0 };
+  const onBatch = (b: RecvBatch): void => {
+    const loop = link.loop;
+    if (!loop) return;
+    const n = b.count;
+    for (let i = 0; i < n; i++) {
+      if (b.truncated(i)) continue;
+      const d = b.data(i);
+      loop.datagram(b.from(i), d);
+      // queued after the loop's drain (which the first datagram queued): microtasks run in order
+      if (pendingRing === undefined && ringBackend) {
+        pendingRing = d.buffer;
+        queueMicrotask(detachRing);
+      }
+    }
+  };
+  // node:dgram hands over each datagram in a Buffer of its own: nothing to detach
+  let ringBackend = false;
   const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
   const open = async (family: 4 | 6): Promise<void> => {
     const r = await UdpEndpoint.open({
@@ -201,11 +229,13 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
       dscp: a.dscp,
       multicastInterface: family === 4 ? out4 : out6,
       multicastLoopback: false,
-      onMessage,
+      onBatch,
+      recvInfo: false,
       onError: (e) => log.log(2, `socket error: ${e.message}`),
     });
     if (!r.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: ${r.error}`);
     for (const w of r.value.warnings) log.log(1, w);
+    if (r.value.backend !== 'dgram') ringBackend = true;
     eps[family] = r.value;
   };
   if (want4) await open(4);
@@ -296,7 +326,11 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     onError: (e) => d.fail(e),
   });
   link.loop = loop;
-  d.onShutdown(() => loop.stop());
+  link.machine = machine;
+  d.onShutdown(() => {
+    loop.stop();
+    log.log(2, `Forwarded ${loop.sent} datagrams; ${stats.detached} copied out of the receive ring after a held turn`);
+  });
   loop.start();
   log.log(2, `Listening on port ${a.port} as 0x${hexId(uid)}`);
   d.ready();

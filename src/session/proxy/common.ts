@@ -194,6 +194,30 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
     this.tail++;
   }
 
+  /**
+   * Datagrams are queued as they came (no copy): a driver that hands the machine views of a receive ring (the
+   * batched engine's `onBatch`) calls this after the loop's drain, before the ring is reused. Every queued datagram
+   * still a view of `ring`, including the one the driver may hold (the slot pollTransmit returned last), gets its
+   * own copy. Usually nothing is left (the drain sent all); after a blocked or budget-limited turn the rest is
+   * copied once. Returns the number copied.
+   */
+  detach(ring: ArrayBufferLike): number {
+    let n = 0;
+    for (let i = this.head; i < this.tail; i++) {
+      const s = this.slots[i];
+      if (s.data.buffer === ring) {
+        s.data = new Uint8Array(s.data);
+        n++;
+      }
+    }
+    const l = this.lent;
+    if (l !== undefined && l.data.buffer === ring) {
+      l.data = new Uint8Array(l.data);
+      n++;
+    }
+    return n;
+  }
+
   protected logEnabled(level: number): boolean {
     return level <= this.logLevel;
   }
