@@ -59,15 +59,17 @@ async function ourProxyUp(lab: Lab, host: string, args: string[]): Promise<Proc>
   return p;
 }
 
-const RESPONSE: ReadonlyArray<{ figure: 'fig2' | 'fig3' | 'fig4'; proxies: Record<string, string[]>; encName: string }> = [
+const RESPONSE: ReadonlyArray<{ figure: 'fig2' | 'fig3' | 'fig4'; proxies: Record<string, string[]>; encName: string; real?: boolean }> = [
+  { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, encName: 'plain', real: true },
   { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, encName: 'plain' },
   { figure: 'fig2', proxies: { rproxy1: ['client1', 'client2'] }, encName: 'RSA, aes128-cbc' },
   { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, encName: 'plain' },
   { figure: 'fig4', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, encName: 'RSA, aes128-cbc' },
+  { figure: 'fig3', proxies: { rproxyB: ['clientB1', 'clientB2'], rproxyC: ['clientC1', 'clientC2'] }, encName: 'RSA, aes128-cbc', real: true },
 ];
 
 for (const c of RESPONSE) {
-  test(`${c.figure} ${c.encName}: our uftp -> real uftpd through our response prox${Object.keys(c.proxies).length > 1 ? 'ies' : 'y'} (clients -R), byte-identical`, { timeout: 150_000 }, async () => {
+  test(`${c.figure} ${c.encName}: our uftp -> real uftpd through ${c.real ? 'the REAL' : 'our'} response prox${Object.keys(c.proxies).length > 1 ? 'ies' : 'y'} (clients -R), byte-identical`, { timeout: 150_000 }, async () => {
     const enc = ENC[c.encName];
     const lab = await Lab.up(c.figure, { prefix: `utr${randomBytes(3).toString('hex')}`, octet: 98 });
     labs.push(lab);
@@ -77,7 +79,8 @@ for (const c of RESPONSE) {
     const ds: (Proc & { dest: string })[] = [];
     for (const [rp, cls] of Object.entries(c.proxies)) {
       const rk = await key(rp);
-      await ourProxyUp(lab, rp, ['-r', '-e', 'prime256v1', '-k', rk.file]);
+      if (c.real) await lab.realProxy(rp, ['-r', '-x', '3', '-k', rk.file]);
+      else await ourProxyUp(lab, rp, ['-r', '-e', 'prime256v1', '-k', rk.file]);
       for (const cl of cls) ds.push(await lab.realUftpd(cl, { args: ['-R', `${lab.addrOf(rp)}/${rk.fingerprint}`, '-x', '3', '-k', (await key(cl)).file] }));
     }
     await lab.waitFor(() => ds.every((d) => d.log().includes('Received PROXY_KEY')), 20_000, 'every client to get a PROXY_KEY');
