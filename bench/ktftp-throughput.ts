@@ -11,7 +11,8 @@
  * spreads over all rows. Prints a Markdown table (median time of the runs) for docs/benchmarks.md.
  *
  * --before DIR adds rows for ktftp -> ktftpd as built in DIR (an older commit's worktree, built there), served by
- * a second ktftpd from DIR in the same namespace and interleaved with today's rows: before and after in one run.
+ * a second ktftpd from DIR in the same namespace and interleaved with today's rows (curl lock-step and ktftp at
+ * windowsize 1 and 64): before and after in one run.
  */
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -92,7 +93,10 @@ async function main(): Promise<void> {
       plan.push({ what: 'curl -> ktftpd (plain, anonymous tag)', b, w: 1, cmd: curl(srv.port, b) });
       plan.push({ what: 'curl -> in.tftpd (tftp-hpa 5.2)', b, w: 1, cmd: curl(hpaPort, b) });
       for (const w of [16, 64]) plan.push({ what: 'ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w) });
-      if (old && beforeCli) for (const w of [1, 64]) plan.push({ what: 'before: ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w, join(beforeCli, 'ktftp.js'), old.port) });
+      if (old && beforeCli) {
+        plan.push({ what: 'before: curl -> ktftpd (plain, anonymous tag)', b, w: 1, cmd: curl(old.port, b) });
+        for (const w of [1, 64]) plan.push({ what: 'before: ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w, join(beforeCli, 'ktftp.js'), old.port) });
+      }
     }
     for (const p of plan) rows.push({ what: p.what, blksize: p.b, windowsize: p.w, seconds: [], bytes });
     for (let i = 0; i < runs; i++) {
