@@ -121,6 +121,34 @@ test('sync mode (-z): a second run skips what the client has, overwrites what ch
   assert.ok(ol.some((x) => /;same;9KB;skipped;/.test(x)) && ol.some((x) => /;newer;9KB;overwritten;/.test(x)), ol.join('\n'));
 });
 
+test('sync preview (-Z): nothing is transferred; the status file is the real uftp\'s, timings aside', { timeout: 120_000 }, async () => {
+  const l = await lab();
+  const src = path.join(l.workDir, 'srcP');
+  fs.rmSync(src, { recursive: true, force: true });
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'same'), randomBytes(10_000));
+  fs.writeFileSync(path.join(src, 'newer'), randomBytes(20_000));
+  fs.writeFileSync(path.join(src, 'fresh'), randomBytes(30_000));
+  const out: [number, string[]][] = [];
+  for (const ours of [true, false]) {
+    const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+    fs.copyFileSync(path.join(src, 'same'), path.join(d.dest, 'same'));
+    const t = fs.statSync(path.join(src, 'same')).mtime;
+    fs.utimesSync(path.join(d.dest, 'same'), t, t);
+    fs.writeFileSync(path.join(d.dest, 'newer'), 'old');
+    fs.utimesSync(path.join(d.dest, 'newer'), new Date(2000, 1, 1), new Date(2000, 1, 1));
+    const st = path.join(l.workDir, ours ? 'p-ours.status' : 'p-real.status');
+    const args = ['-Z', '-R', '10000', '-s', '10', '-r', '0.05', '-S', st];
+    const p = ours ? l.ours('server', 'uftp', ['-U', l.uidOf('server'), ...args, 'same', 'newer', 'fresh'], { cwd: src, timeoutMs: 60_000 }) : l.realUftp('server', ['same', 'newer', 'fresh'], { cwd: src, args, timeoutMs: 60_000 });
+    const code = await p.wait();
+    assert.ok(!fs.existsSync(path.join(d.dest, 'fresh')), 'preview: nothing was written');
+    assert.equal(fs.readFileSync(path.join(d.dest, 'newer'), 'utf8'), 'old');
+    await d.kill();
+    out.push([code, normalized(fs.readFileSync(st, 'utf8'))]);
+  }
+  assert.deepEqual(out[0], out[1]);
+});
+
 test('exit 10 when the client rejects every file (-D outside its directories), 0 when it already has every file (-z); as the real uftp', { timeout: 90_000 }, async () => {
   const l = await lab();
   const src = path.join(l.workDir, 'src10');

@@ -549,7 +549,13 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     if (this.phase !== 'fileinfo' && this.phase !== 'data') return;
     this.everAckedFileinfo = true;
     const file = this.cfg.files[this.fileIdx];
-    const seconds = this.phase === 'data' ? Math.max(0, (now - this.dataStart) / 1000) : 0;
+    let seconds = this.phase === 'data' ? Math.max(0, (now - this.dataStart) / 1000) : 0;
+    if (this.cfg.syncPreview && this.phase === 'fileinfo' && status !== CompStat.SKIPPED && status !== CompStat.REJECTED) {
+      // -Z: nothing is sent; the time is what the file would take at the rate (the man page: "approximated")
+      const rate = this.paceRate();
+      const l = fileLayout(file.fileType === FileType.REG ? file.size : 0, this.cfg.blockSize);
+      if (rate !== undefined) seconds = (l.size + l.blocks * (UFTP_HEADER_LEN + 8 + this.cfg.ipOverhead)) / rate;
+    }
     const word = status === CompStat.SKIPPED ? 'skipped' : status === CompStat.OVERWRITE ? 'overwrite' : status === CompStat.REJECTED ? 'rejected' : 'copy';
     r.results.set(this.fileIdx, { status: word, seconds });
     r.fileState = 'complete';
