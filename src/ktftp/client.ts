@@ -88,6 +88,7 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
     family,
     port: 0,
     bufferSize: TRANSFER_BUFFER,
+    recvInfo: false,
     onMessage: (m, ri) => link.loop?.datagram(ri, m),
     onError: (e) => link.fail?.(e),
   });
