@@ -440,4 +440,12 @@ test('hostile input: garbage, other groups and forged IDs change nothing', () =>
     message: { type: 'STATUS', fileId: 1, section: 60000, extensions: [], naks: new Uint8Array(8000).fill(0xff) } });
   m.handle(1003, from, status);
   assert.equal(m.finished, false);
+  // a REGISTER flood with made-up IDs stops at the receiver limit
+  const f = new ServerMachine(config([file('f', bytes(10, 1))], { maxReceivers: 100 }), 1000);
+  f.handleTimeout(1000);
+  for (let i = 0; i < 5000; i++) {
+    f.handle(1001, from, encodePacket({ header: { version: UFTP_VER_NUM, func: MessageType.REGISTER, seq: 0, srcId: 0x7f000000 + i, groupId: 0x12345678, groupInst: 0, grtt: 0, gsize: 0, reserved: 0 },
+      message: { type: 'REGISTER', timestamp: ts, clientRandom: new Uint8Array(32), keyInfo: new Uint8Array(0), extensions: [], clientIds: [] } }));
+  }
+  assert.equal(f.receiverIds().length, 100);
 });

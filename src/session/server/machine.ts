@@ -61,6 +61,8 @@ export interface ServerConfig {
   readonly maxNakPct: number;
   /** -m: times a client may exceed -N before it is dropped. */
   readonly maxNakCount: number;
+  /** Most receivers an open group accepts (a REGISTER flood with made-up IDs cannot grow memory past it). Default 50,000. */
+  readonly maxReceivers?: number;
   /** -H: closed group membership; undefined = open group. */
   readonly hosts?: readonly number[];
   /** -j: the proxies allowed to register clients of a closed group (the man page: with -H, -j is needed for proxies). */
@@ -223,6 +225,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   }
 
   private readonly hostsWanted = new Set<number>();
+  private fullLogged = false;
   private readonly tfmcc: TfmccSender | undefined;
   /** Level-4 (debug) lines are asked for: the driver's -x (formatting them costs). */
   enabled4 = false;
@@ -485,6 +488,11 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     }
     if (this.phase !== 'announce') {
       this.log(2, `Received REGISTER from ${hexId(id)} after the registration phase, ignoring`);
+      return;
+    }
+    if (this.order.length >= (this.cfg.maxReceivers ?? 50_000)) {
+      if (!this.fullLogged) this.log(1, `Receiver limit of ${this.cfg.maxReceivers ?? 50_000} reached, ignoring further REGISTERs`);
+      this.fullLogged = true;
       return;
     }
     if (this.cfg.hosts && !this.hostsWanted.has(id)) {
