@@ -35,6 +35,7 @@ test('our uftp -> our uftpd: a tree (3 MB, directories, empty file, symlink) byt
 for (const c of [
   { name: 'plain, clean', loss: 0, enc: [] as string[] },
   { name: 'plain, 5% loss on our uftpd\'s link', loss: 5, enc: [] as string[] },
+  { name: 'plain, 20% loss on our uftpd\'s link', loss: 20, enc: [] as string[] },
   { name: 'aes256-gcm/sha256 RSA, 5% loss on our uftpd\'s link', loss: 5, enc: ['-Y', 'aes256-gcm', '-h', 'sha256'] },
 ]) {
   test(`side by side: our uftp -> our uftpd (client1) and the real uftpd (client2), ${c.name}`, { timeout: 150_000 }, async () => {
