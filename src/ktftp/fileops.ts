@@ -107,6 +107,146 @@ class FileSource implements Source {
   }
 }
 
+/** How much a ReadAheadSource asks for per read, and how far ahead of the sender it keeps reading. */
+export const READ_CHUNK = 256 * 1024;
+export const READ_AHEAD = 1024 * 1024;
+
+/** What the driver reports for a read a ReadAheadSource asked for. */
+export type ReadResult = { readonly ok: true; readonly bytes: Buffer } | { readonly ok: false; readonly code: number; readonly message: string };
+
+/**
+ * The file of a get as the machine sees it when the driver does the reading (issue 8: file I/O as effects). It
+ * does no I/O: it asks (`want()`: `length` bytes at `position` of the descriptor `fd`, one read at a time, up to
+ * READ_AHEAD bytes ahead of the sender), the machine turns that into a `read` effect, the driver reads
+ * (asynchronously, pread on the thread pool) and hands the bytes back (`feed`). A block the bytes do not reach
+ * yet reads as null, as a pipe's does, and the transfer goes on when the machine pokes it after `feed`.
+ * Blocks are handed out as views of the fed chunks (a copy only for a block across two chunks).
+ */
+export class ReadAheadSource implements Source {
+  private chunks: Buffer[] = [];
+  /** Offset in chunks[0] of the first byte not handed out yet. */
+  private head = 0;
+  private buffered = 0;
+  private position = 0;
+  private eof = false;
+  private error: { code: number; message: string } | null = null;
+  private inFlight = false;
+  private closed = false;
+
+  constructor(
+    /** The descriptor the driver reads (opened by the TagFs; closed by `closeFd`). */
+    readonly fd: number,
+    /** For the driver's error messages. */
+    readonly path: string,
+    readonly size: number | null,
+    private readonly closeFd: () => void,
+    private readonly ahead = READ_AHEAD,
+    private readonly chunk = READ_CHUNK,
+  ) {}
+
+  /** The next read to ask the driver for, if any (none while one is in flight, after EOF, an error or close). */
+  want(): { readonly position: number; readonly length: number } | null {
+    if (this.inFlight || this.eof || this.error !== null || this.closed || this.buffered >= this.ahead) return null;
+    this.inFlight = true;
+    return { position: this.position, length: this.chunk };
+  }
+
+  /** The driver's answer to the read `want()` gave. A short read moves on; zero bytes is the end of the file. */
+  feed(r: ReadResult): void {
+    this.inFlight = false;
+    if (this.closed) return;
+    if (!r.ok) {
+      this.error = { code: r.code, message: r.message };
+      return;
+    }
+    if (r.bytes.length === 0) {
+      this.eof = true;
+      return;
+    }
+    this.chunks.push(r.bytes);
+    this.buffered += r.bytes.length;
+    this.position += r.bytes.length;
+  }
+
+  read(max: number): FsResult<Buffer | null> {
+    if (this.buffered < max && !this.eof) {
+      if (this.error !== null) return { ok: false, ...this.error };
+      return { ok: true, value: null };
+    }
+    const n = Math.min(max, this.buffered);
+    const first = this.chunks[0];
+    let out: Buffer;
+    if (n === 0) out = Buffer.alloc(0);
+    else if (first.length - this.head >= n) {
+      out = first.subarray(this.head, this.head + n);
+      this.head += n;
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const c = this.chunks[0];
+        const take = Math.min(n - got, c.length - this.head);
+        c.copy(out, got, this.head, this.head + take);
+        got += take;
+        this.head += take;
+        if (this.head === c.length) {
+          this.chunks.shift();
+          this.head = 0;
+        }
+      }
+    }
+    if (this.chunks.length > 0 && this.head === this.chunks[0].length) {
+      this.chunks.shift();
+      this.head = 0;
+    }
+    this.buffered -= n;
+    return { ok: true, value: out };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.chunks = [];
+    this.buffered = 0;
+    this.closeFd();
+  }
+}
+
+/**
+ * The real TagFs, except that a get of a regular file reads through a ReadAheadSource (the driver reads: see
+ * above); other files (a FIFO, a device) are read as realTagFs does. Opening, the put's writes, push and delete
+ * are realTagFs's synchronous calls.
+ */
+export const readAheadTagFs: TagFs = {
+  openRead(path) {
+    let fd: number;
+    try {
+      fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    } catch (e) {
+      return fsError(e, path, 'read');
+    }
+    let regular: boolean;
+    let size: number;
+    try {
+      const st = fstatSync(fd);
+      if (st.isDirectory()) {
+        closeSync(fd);
+        return { ok: false, code: ErrCode.UNDEF, message: `read ${path}: Is a directory` };
+      }
+      regular = st.isFile();
+      size = st.size;
+    } catch (e) {
+      closeSync(fd);
+      return fsError(e, path, 'read');
+    }
+    if (!regular) return { ok: true, value: new FileSource(fd, null, path) };
+    return { ok: true, value: new ReadAheadSource(fd, path, size, () => closeSync(fd)) };
+  },
+  openWrite: (path, tsize) => realTagFs.openWrite(path, tsize),
+  push: (path) => realTagFs.push(path),
+  remove: (path) => realTagFs.remove(path),
+};
+
 /** A reader over an already open descriptor (used for standard input by the client). */
 export function sourceFromFd(fd: number, path: string, size: number | null): Source {
   return new FileSource(fd, size, path);

@@ -10,21 +10,27 @@
  *
  * Effects: `krb5` (the driver checks an AP-REQ and answers with handleEffectResult), `prepare` (the machine can
  * seal its likely next packets: the driver calls prepare() once its sends have gone out, as the peer is busy),
- * `done` (the transfer is over: the driver closes its socket). File data goes through the injected TagFs / Source
- * / Sink handles of fileops.ts, not through effects (see docs/architecture.md).
+ * `read` (a get's file data, when the TagFs gave a ReadAheadSource: the driver reads ahead asynchronously and
+ * answers with the bytes), `done` (the transfer is over: the driver closes its socket). Opening files and a put's
+ * writes still go through the injected TagFs / Sink handles of fileops.ts (see docs/ktftp-protocol.md).
  */
 import { endpointText, sameEndpoint, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
 import type { ClientSession } from './client-session.js';
 import { ServerSession, type Krb5Verdict, type ServerContext } from './server-session.js';
 import type { Outcome } from './transfer.js';
 import { encode, ErrCode } from './wire.js';
+import type { ReadAheadSource, ReadResult } from './fileops.js';
 
 export type KtftpEffect =
   | { readonly kind: 'krb5'; readonly token: Buffer }
   | { readonly kind: 'prepare' }
+  /** Read `length` bytes at `position` of the get's file (`file.fd`) and answer with a `read` result. */
+  | { readonly kind: 'read'; readonly file: ReadAheadSource; readonly position: number; readonly length: number }
   | { readonly kind: 'done'; readonly outcome: Outcome | null };
 
-export type KtftpEffectResult = { readonly kind: 'krb5'; readonly verdict: Krb5Verdict };
+export type KtftpEffectResult =
+  | { readonly kind: 'krb5'; readonly verdict: Krb5Verdict }
+  | { readonly kind: 'read'; readonly file: ReadAheadSource; readonly result: ReadResult };
 
 /** A queue of datagrams to one or more peers and of effects: what both transfer machines share. */
 abstract class Outbox<E> {
@@ -78,7 +84,12 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
   }
 
   handleEffectResult(r: KtftpEffectResult, now: number): void {
-    this.queue(this.peer, this.session.krb5Result(now, r.verdict));
+    if (r.kind === 'read') {
+      r.file.feed(r.result);
+      this.queue(this.peer, this.session.poke(now));
+    } else {
+      this.queue(this.peer, this.session.krb5Result(now, r.verdict));
+    }
     this.after();
   }
 
@@ -110,6 +121,9 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
       this.effect({ kind: 'done', outcome: this.session.outcome });
       return;
     }
+    const file = this.session.readAhead;
+    const want = file?.want();
+    if (file && want) this.effect({ kind: 'read', file, ...want });
     if (!this.prepareAsked && this.session.wantsPrepare) {
       this.prepareAsked = true;
       this.effect({ kind: 'prepare' });

@@ -25,7 +25,7 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
-import type { TagFs } from './fileops.js';
+import { ReadAheadSource, type TagFs } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
 import { authorize, type Identity, type IdentTable, type TagTable } from './tags.js';
 import { DataReceiver, DataSender, errorPacket, type Outcome, type TransferParams } from './transfer.js';
@@ -263,9 +263,19 @@ export class ServerSession {
 
   private sourceSize: number | null = null;
 
+  /** The get's file when the driver reads it (ReadAheadSource: the machine turns its wants into read effects). */
+  readAhead: ReadAheadSource | null = null;
+
+  /** The file has more data (a read the driver did came back): sends the blocks of the window not sent yet. */
+  poke(now: number): Buffer[] {
+    if (this.state !== 'sending' || this.sender === null) return [];
+    return this.afterData(this.out(this.sender.poke(now)));
+  }
+
   private openRead(now: number, path: string): Buffer[] | null {
     const r = this.ctx.fs.openRead(path);
     if (!r.ok) return this.fail(r.code, r.message);
+    if (r.value instanceof ReadAheadSource) this.readAhead = r.value;
     this.sourceSize = r.value.size;
     const src = this.mode === 'netascii' ? toNetascii(r.value) : r.value;
     this.sender = new DataSender(src, this.params, now);

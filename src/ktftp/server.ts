@@ -11,7 +11,8 @@ import { EventLoop } from '../daemon/loop.js';
 import { UdpEndpoint } from '../net/udp.js';
 import { fingerprint } from '../crypto/pubkey.js';
 import { publicKeyDer } from './crypto.js';
-import { realTagFs, type TagFs } from './fileops.js';
+import { read } from 'node:fs';
+import { fsError, readAheadTagFs, type ReadResult, type TagFs } from './fileops.js';
 import { KtftpListener, type KtftpEffect, type KtftpEffectResult, type ListenerEffect, type ServerTransfer } from './machine.js';
 import type { Krb5Verdict, ServerContext, ServerKey } from './server-session.js';
 import { loadIdentTable, loadTagTable, type IdentTable, type TagTable } from './tags.js';
@@ -123,7 +124,7 @@ export class KtftpServer {
     return {
       tags: this.tags,
       idents: this.idents,
-      fs: this.cfg.fs ?? realTagFs,
+      fs: this.cfg.fs ?? readAheadTagFs,
       key: this.serverKey,
       fingerprintOf: (pub) => {
         const f = fingerprint(pub);
@@ -197,6 +198,16 @@ export class KtftpServer {
         return accept(e.token)
           .catch((err: unknown): Krb5Verdict => ({ ok: false, error: (err as Error).message }))
           .then((verdict) => ({ kind: 'krb5' as const, verdict }));
+      }
+      case 'read': {
+        // pread on libuv's thread pool, while the transfer goes on with what it has
+        const { file, position, length } = e;
+        return new Promise((resolve) => {
+          read(file.fd, Buffer.allocUnsafe(length), 0, length, position, (err, n, buf) => {
+            const result: ReadResult = err ? fsError(err, file.path, 'read') : { ok: true, bytes: buf.subarray(0, n) };
+            resolve({ kind: 'read', file, result });
+          });
+        });
       }
       case 'prepare':
         // sealing ahead runs once this turn's sends have gone out (setImmediate runs after them)
