@@ -254,6 +254,8 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
   });
 
   const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
+  // the loop's clock: inside a receive batch, the batch's time (see onBatch), else performance.now()
+  let batchNow = -1;
   // eslint-disable-next-line prefer-const
   let loop: EventLoop<ClientEffect, ClientEffectResult | undefined>;
   const open = async (family: 4 | 6): Promise<void> => {
@@ -268,11 +270,17 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
       // (blocks into its write cache) before handle() returns, as the machine contract asks
       onBatch: (b) => {
         const n = b.count;
-        for (let i = 0; i < n; i++) {
-          if (b.truncated(i)) continue;
-          // the TOS byte matters to the machine only when ECN marked it (no object per datagram otherwise)
-          const tos = b.tos(i);
-          loop.datagram(b.from(i), b.data(i), tos > 0 && (tos & 3) !== 0 ? { tos } : undefined);
+        // one clock reading for the batch (one recvmmsg: its datagrams arrived together), not one per datagram
+        batchNow = performance.now();
+        try {
+          for (let i = 0; i < n; i++) {
+            if (b.truncated(i)) continue;
+            // the TOS byte matters to the machine only when ECN marked it (no object per datagram otherwise)
+            const tos = b.tos(i);
+            loop.datagram(b.from(i), b.data(i), tos > 0 && (tos & 3) !== 0 ? { tos } : undefined);
+          }
+        } finally {
+          batchNow = -1;
         }
       },
       onError: (e) => log.log(2, `socket error: ${e.message}`),
@@ -375,6 +383,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
       },
     },
     sockets,
+    clock: () => (batchNow >= 0 ? batchNow : performance.now()),
     onEffect,
     onUnroutable: (t) => log.log(1, `No socket to send to ${t.to.address}`),
     onError: (e) => {

@@ -878,6 +878,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
 
   private pushWrites(f: CurrentFile): void {
     const w = this.writes;
+    // most blocks only fill the cache: nothing to push, and no store to the array's length (a runtime call in V8)
+    if (w.length === 0) return;
     for (const x of w) this.fx.push({ type: 'write', req: f.req, offset: x.offset, data: x.data });
     f.writes += w.length;
     w.length = 0;
