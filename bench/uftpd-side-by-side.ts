@@ -3,7 +3,7 @@
  * `-R -1` (as fast as it can) to OUR uftpd (client1) and the real uftpd (client2) in the same session on one
  * segment.
  *
- *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1]
+ *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR]
  *
  * Per run and per client: the blocks it NAKed (sum of the set bits of the STATUS messages it sent, decoded from a
  * capture of the client's link), the UDP datagrams that reached its namespace (rx packets of its interface) and
@@ -27,12 +27,37 @@ const arg = (name: string, dflt: number): number => {
 const sizeMb = arg('size-mb', 64);
 const runs = arg('runs', 3);
 const rate = arg('rate', -1);
+// --node-args 'A B': options for the node running our uftpd (--cpu-prof --cpu-prof-dir=DIR, --trace-gc);
+// --log-dir DIR: our uftpd's log (and node's output) kept there
+const strArg = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const nodeArgs = strArg('node-args')?.split(' ').filter(Boolean);
+const logDir = strArg('log-dir');
 const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-function cpuOf(pid: number): number {
+/** CPU seconds of a process (all its threads): user + system, and system alone. */
+function cpuOf(pid: number): { all: number; sys: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK;
+  return { all: (Number(f[11]) + Number(f[12])) / CLK, sys: Number(f[12]) / CLK };
+}
+
+/** CPU seconds per thread name of a process (the main thread, V8's compiler and GC helpers, libuv's pool). */
+function threadsOf(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const name = Number(t) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / CLK);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
 }
 
 /** The receiving daemon's pid in a host's namespace: node running uftpd.js, or the C uftpd. */
@@ -73,21 +98,25 @@ async function nakedBlocks(file: string): Promise<{ statuses: number; naks: numb
   return { statuses, naks };
 }
 
-interface Side { naks: number; statuses: number; rx: number; drops: number; cpu: number; ok: boolean }
+interface Side { naks: number; statuses: number; rx: number; drops: number; cpu: number; sys: number; ok: boolean }
 
 async function once(lab: Lab, src: string, want: string, run: number): Promise<{ ours: Side; real: Side; seconds: number }> {
-  const ours = await ourUftpd(lab, 'client1', { dest: path.join(lab.workDir, `ours${run}`), args: ['-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
+  const ourArgs = ['-x', '1', '-B', '4194304'];
+  const ours = await ourUftpd(lab, 'client1', { dest: path.join(lab.workDir, `ours${run}`), args: ourArgs, timeoutMs: 600_000, nodeArgs, ...(logDir !== undefined ? { logFile: path.resolve(logDir, `ours-${run}.log`) } : {}) });
   const real = await lab.realUftpd('client2', { dest: path.join(lab.workDir, `real${run}`), args: ['-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
   const caps = await Promise.all(['client1', 'client2'].map((h) => lab.capture(h, 'eS', path.join(lab.workDir, `${h}-${run}.pcap`), ['udp', 'and', 'src', 'host', lab.addrOf(h)])));
   const pids = { ours: daemonPid(lab, 'client1'), real: daemonPid(lab, 'client2') };
   const c0 = { ours: cpuOf(pids.ours), real: cpuOf(pids.real) };
   const n0 = { ours: nsCounter(lab, 'client1'), real: nsCounter(lab, 'client2') };
+  const th0 = threadsOf(pids.ours);
   const t0 = Date.now();
   const s = lab.realUftp('server', [src], { args: ['-R', String(rate), '-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
   const code = await s.wait();
   const seconds = (Date.now() - t0) / 1000;
   const c1 = { ours: cpuOf(pids.ours), real: cpuOf(pids.real) };
   const n1 = { ours: nsCounter(lab, 'client1'), real: nsCounter(lab, 'client2') };
+  const th1 = threadsOf(pids.ours);
+  process.stderr.write(`run ${run + 1}: our uftpd's CPU by thread: ${[...th1].map(([k, v]) => `${k} ${(v - (th0.get(k) ?? 0)).toFixed(2)}`).join(', ')}\n`);
   await new Promise((r) => setTimeout(r, 300));
   for (const c of caps) await c.kill();
   await ours.kill();
@@ -95,7 +124,7 @@ async function once(lab: Lab, src: string, want: string, run: number): Promise<{
   const sha = (f: string): string => (fs.existsSync(f) ? createHash('sha256').update(fs.readFileSync(f)).digest('hex') : '');
   const side = async (who: 'ours' | 'real', host: string, dest: string): Promise<Side> => {
     const n = await nakedBlocks(path.join(lab.workDir, `${host}-${run}.pcap`));
-    return { ...n, rx: n1[who].rx - n0[who].rx, drops: n1[who].drops - n0[who].drops, cpu: c1[who] - c0[who], ok: sha(path.join(dest, 'big.bin')) === want };
+    return { ...n, rx: n1[who].rx - n0[who].rx, drops: n1[who].drops - n0[who].drops, cpu: c1[who].all - c0[who].all, sys: c1[who].sys - c0[who].sys, ok: sha(path.join(dest, 'big.bin')) === want };
   };
   if (code !== 0) process.stderr.write(`uftp exited ${code}\n`);
   return { ours: await side('ours', 'client1', ours.dest), real: await side('real', 'client2', real.dest), seconds };
@@ -111,13 +140,13 @@ async function main(): Promise<void> {
     for (let r = 0; r < runs; r++) {
       const x = await once(lab, src, want, r);
       const line = (who: string, v: Side): string =>
-        `| ${r + 1} | ${who} | ${x.seconds.toFixed(1)} | ${v.ok ? 'yes' : 'NO'} | ${v.naks} | ${v.statuses} | ${v.rx} | ${v.drops} | ${v.cpu.toFixed(2)} | ${((v.cpu / Math.max(1, v.rx)) * 1e6).toFixed(1)} |`;
+        `| ${r + 1} | ${who} | ${x.seconds.toFixed(1)} | ${v.ok ? 'yes' : 'NO'} | ${v.naks} | ${v.statuses} | ${v.rx} | ${v.drops} | ${v.cpu.toFixed(2)} | ${v.sys.toFixed(2)} | ${((v.cpu / Math.max(1, v.rx)) * 1e6).toFixed(1)} |`;
       rows.push(line('ours', x.ours), line('real uftpd', x.real));
       process.stderr.write(`run ${r + 1}: ${x.seconds.toFixed(1)} s; ours naks ${x.ours.naks} cpu ${x.ours.cpu.toFixed(2)} s; real naks ${x.real.naks} cpu ${x.real.cpu.toFixed(2)} s\n`);
     }
     process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs\n\n`);
-    process.stdout.write('| run | client | session s | SHA-256 ok | blocks NAKed | STATUS sent | datagrams in | socket drops | CPU s | CPU us/datagram |\n');
-    process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
+    process.stdout.write('| run | client | session s | SHA-256 ok | blocks NAKed | STATUS sent | datagrams in | socket drops | CPU s | of which system | CPU us/datagram |\n');
+    process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
     process.stdout.write(rows.join('\n') + '\n');
   } finally {
     await lab.down();

@@ -3,17 +3,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { LabError, treeHashes, type Lab, type UftpdOptions, type UftpdProc } from '../../../src/lab/lab.js';
+import { LabError, ourBin, treeHashes, type Lab, type UftpdOptions, type UftpdProc } from '../../../src/lab/lab.js';
 
 /** Starts our uftpd (-d, foreground) in `host`, receiving into a fresh directory; waits for UDP 1044 (or -p). */
-export async function ourUftpd(lab: Lab, host: string, o: UftpdOptions = {}): Promise<UftpdProc> {
+export async function ourUftpd(lab: Lab, host: string, o: UftpdOptions & { nodeArgs?: readonly string[] } = {}): Promise<UftpdProc> {
   const dest = o.dest ?? path.join(lab.workDir, host, 'ours');
   fs.rmSync(dest, { recursive: true, force: true });
   fs.mkdirSync(dest, { recursive: true });
   // -U defaults to the host's lab ID unless the caller gives -U or -I (then ours derives it as uftpd does)
   const own = o.args?.some((a) => a === '-U' || a === '-I') ?? false;
   const args = ['-d', '-q', '-D', dest, ...(own ? [] : ['-U', lab.uidOf(host)]), ...(o.args ?? [])];
-  const p = lab.ours(host, 'uftpd', args, { ...o, logFile: o.logFile ?? path.join(lab.workDir, 'logs', `${host}-our-uftpd-${path.basename(dest)}.log`) });
+  const spawnOpts = { ...o, logFile: o.logFile ?? path.join(lab.workDir, 'logs', `${host}-our-uftpd-${path.basename(dest)}.log`) };
+  // nodeArgs (benchmarks: --cpu-prof) go to node before the script
+  const p = o.nodeArgs ? lab.spawn(host, [process.execPath, ...o.nodeArgs, ourBin('uftpd'), ...args], spawnOpts) : lab.ours(host, 'uftpd', args, spawnOpts);
   if (o.waitReady ?? true) {
     try {
       await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `our uftpd on ${host}`);
