@@ -10,7 +10,7 @@ import { generateKey } from '../../src/crypto/keyfile.js';
 import { fingerprint } from '../../src/crypto/pubkey.js';
 import { ClientSession, exitCodeFor, type ClientAuth } from '../../src/ktftp/client-session.js';
 import { publicKeyDer } from '../../src/ktftp/crypto.js';
-import { MemTagFs, type Sink, type Source } from '../../src/ktftp/fileops.js';
+import { MemTagFs, ReadAheadSource, type Sink, type Source, type TagFs } from '../../src/ktftp/fileops.js';
 import { ServerSession, type ServerContext } from '../../src/ktftp/server-session.js';
 import { ClientTransfer, KtftpListener, type KtftpEffect, type KtftpEffectResult, type ServerTransfer } from '../../src/ktftp/machine.js';
 import type { Endpoint, Machine } from '../../src/core/machine.js';
@@ -116,6 +116,8 @@ interface RunOpts {
   starve?: boolean;
   /** Both ends seal ahead (prepare()) after every step, as the drivers do when idle. */
   prepare?: boolean;
+  /** Answers the server's `read` effects (a get through a ReadAheadSource, see readAheadFs). */
+  reads?: (e: Extract<KtftpEffect, { kind: 'read' }>) => KtftpEffectResult;
 }
 
 interface RunResult {
@@ -216,6 +218,7 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
         transfers.push(entry);
         entry.node = serverHost.attach<KtftpEffect, KtftpEffectResult>(e.transfer, nextPort++, {
           onEffect: (x) => {
+            if (x.kind === 'read') return o.reads?.(x);
             if (x.kind === 'prepare' && o.prepare) e.transfer.prepare();
             if (x.kind !== 'done') return;
             entry.done = true;
@@ -495,4 +498,64 @@ test('plain RFC 1350 requests: anonymous tag served in the clear, protected tag 
   const data = withOpts.session.handle(1, Buffer.from([0, 4, 0, 0]));
   const dd = decode(data[0]);
   assert.ok(dd.ok && dd.value.type === 'DATA' && dd.value.block === 1);
+});
+
+/**
+ * A TagFs whose gets read through ReadAheadSource (small bounds, so blocks straddle chunks and the sender often
+ * waits for a read), and the effect handler that serves those reads from memory: at most `short` bytes a read,
+ * an I/O error from `failAt` on. Counts the reads.
+ */
+function readAheadFs(mem: MemTagFs, o: { ahead: number; chunk: number; short: number; failAt?: number }) {
+  const files = new Map<ReadAheadSource, Buffer>();
+  const stats = { reads: 0, closed: 0 };
+  const fs: TagFs = {
+    openRead: (path) => {
+      const f = mem.files.get(path);
+      if (f === undefined) return { ok: false, code: 1, message: 'File not found' };
+      const src = new ReadAheadSource(-1, path, f.length, () => stats.closed++, o.ahead, o.chunk);
+      files.set(src, f);
+      return { ok: true, value: src };
+    },
+    openWrite: (path, tsize) => mem.openWrite(path, tsize),
+    push: (path) => mem.push(path),
+    remove: (path) => mem.remove(path),
+  };
+  const reads = (e: Extract<KtftpEffect, { kind: 'read' }>): KtftpEffectResult => {
+    stats.reads++;
+    const f = files.get(e.file)!;
+    if (o.failAt !== undefined && e.position >= o.failAt) return { kind: 'read', file: e.file, result: { ok: false, code: 0, message: `read ${e.file.path}: Input/output error` } };
+    return { kind: 'read', file: e.file, result: { ok: true, bytes: f.subarray(e.position, Math.min(e.position + e.length, e.position + o.short, f.length)) } };
+  };
+  return { fs, reads, stats };
+}
+
+test('get with the file read through read effects (short reads, small read-ahead): exact file over loss, file closed', () => {
+  for (const c of [
+    { windowsize: 1, blksize: 512, seed: 31 },
+    { windowsize: 8, blksize: 1024, seed: 32 },
+  ]) {
+    const mem = new MemTagFs();
+    const content = randomBytes(80_000 + c.seed);
+    mem.files.set('/var/log/app.log', content);
+    const ra = readAheadFs(mem, { ahead: 3 * c.blksize, chunk: 1000, short: 700 });
+    const ctx = { ...makeServer(mem, TAGS), fs: ra.fs };
+    const r = run(ctx, { op: 'RRQ', tag: 'log', windowsize: c.windowsize, blksize: c.blksize, prepare: true, reads: ra.reads, net: { loss: 0.05, dup: 0.05, jitter: 3, seed: c.seed } });
+    assert.equal(r.code, 0, JSON.stringify(r.outcome));
+    assert.ok(r.sink.committed!.equals(content));
+    assert.ok(ra.stats.reads >= Math.ceil(content.length / 700), `${ra.stats.reads} reads`);
+    assert.equal(ra.stats.closed, 1);
+  }
+});
+
+test('get whose file read fails part-way: the client gets the read error, nothing committed, file closed', () => {
+  const mem = new MemTagFs();
+  mem.files.set('/var/log/app.log', randomBytes(60_000));
+  const ra = readAheadFs(mem, { ahead: 8192, chunk: 4096, short: 4096, failAt: 20_480 });
+  const r = run({ ...makeServer(mem, TAGS), fs: ra.fs }, { op: 'RRQ', tag: 'log', windowsize: 4, blksize: 1024, reads: ra.reads });
+  assert.ok(!r.outcome.ok && r.outcome.kind === 'tftp', JSON.stringify(r.outcome));
+  assert.match(r.outcome.message, /read \/var\/log\/app\.log: Input\/output error/);
+  assert.equal(r.sink.committed, null);
+  assert.ok(r.sink.aborted);
+  assert.equal(ra.stats.closed, 1);
+  assert.ok(r.serverOutcomes.length === 1 && !r.serverOutcomes[0].ok);
 });
