@@ -305,7 +305,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   const heartbeats = hbServers.length
     ? { servers: hbServers, intervalMs: a.hbInterval * 1000, key: keys[0] ? { privateKey: keys[0].privateKey, blob: keys[0].blob } : undefined }
     : undefined;
-  const base = { uid, logLevel: a.logLevel, random: cryptoRandom, heartbeats };
+  const base = { uid, logLevel: a.logLevel, random: cryptoRandom, heartbeats, ringViews: ringBackend };
   let machine: ProxyBase<ProxySession>;
   if (a.mode === 'server') {
     machine = new ServerProxy({ ...base, dest, fingerprint: a.server?.kind === 'fp' ? a.server.fingerprint : undefined, serverList: lists.servers });
@@ -321,6 +321,10 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   const loop = new EventLoop<ProxyEffect>({
     machine,
     sockets,
+    // a received batch (up to 64 ring slots x 64 GRO segments) is forwarded in the drain that follows it, so its
+    // datagrams go from the ring to the engine's staging without a copy of their own; the engine flushes every
+    // 1024 staged, and the loop still holds back when the kernel is full (sendQueueCount above 64)
+    sendBudget: 4096,
     onEffect,
     onUnroutable: (t) => log.log(2, `No IPv${isIP(t.to.address) === 6 ? 6 : 4} socket to send to ${endpointText(t.to)}`),
     onError: (e) => d.fail(e),

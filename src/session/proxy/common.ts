@@ -11,6 +11,7 @@ import { TimerHeap } from '../../core/timers.js';
 import { groupTag, hexId } from '../../core/ids.js';
 import { AnnounceView } from '../../wire/announce.js';
 import { HbAuth, MESSAGE_NAMES, MessageType } from '../../wire/constants.js';
+import { HeaderView } from '../../wire/header.js';
 import { unquantizeGrtt } from '../../wire/quantize.js';
 import { buildHbReq, readHbResp, type HeartbeatKey } from './heartbeat.js';
 
@@ -84,6 +85,13 @@ export interface ProxyBaseConfig {
   /** Nonces and key-exchange randoms (crypto-random in the driver, seeded in simulations). */
   readonly random: Random;
   readonly heartbeats?: HeartbeatConfig;
+  /**
+   * The driver hands over views of a receive ring that is reused after each batch (the native engine's onBatch).
+   * Then only FILESEG and ENCRYPTED, which are forwarded as they are, stay views (queued; the driver calls
+   * detach() before the ring is reused); every other message is copied before it is read, since sessions keep
+   * parts of them (randoms, keys, addresses). Default false: the bytes are the machine's to keep.
+   */
+  readonly ringViews?: boolean;
 }
 
 /**
@@ -134,6 +142,10 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
   // --- the Machine contract ---------------------------------------------------------------------------
 
   handle(now: number, from: Endpoint, bytes: Uint8Array): void {
+    if (this.base.ringViews === true) {
+      const h = HeaderView.check(bytes);
+      if (h.ok && h.value.func !== MessageType.FILESEG && h.value.func !== MessageType.ENCRYPTED) bytes = Uint8Array.from(bytes);
+    }
     this.handleDatagram(now, from, bytes);
   }
 
