@@ -2,7 +2,7 @@
  * KTFTP throughput on loopback (a benchmark, not a test): a get of one file (default 1 GiB) inside a network
  * namespace of our own, ours against tftp-hpa's in.tftpd with the same block and window sizes.
  *
- *   npx tsc -p . && sudo npx tsx bench/ktftp-throughput.ts [--size-mb 1024] [--runs 3] [--prefix uk-]
+ *   npx tsc -p . && sudo npx tsx bench/ktftp-throughput.ts [--size-mb 1024] [--runs 3] [--prefix uk-] [--only TEXT]
  *
  * Rows: ktftp -> ktftpd (sealed), curl -> ktftpd (plain, anonymous tag), curl -> in.tftpd (tftp-hpa), for
  * blksize 1408 and 8192 at windowsize 1 (tftp-hpa 5.2 has no windowsize option, so lock-step is the only
@@ -31,6 +31,8 @@ const prefixAt = args.indexOf('--prefix');
 /** Namespace name prefix (a random suffix is added). */
 const prefix = prefixAt >= 0 ? (args[prefixAt + 1] ?? 'uk-') : 'uk-';
 const beforeAt = args.indexOf('--before');
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
 const beforeCli = beforeAt >= 0 ? join(args[beforeAt + 1], 'dist', 'src', 'cli') : undefined;
 
 function median(xs: number[]): number {
@@ -98,6 +100,8 @@ async function main(): Promise<void> {
         for (const w of [1, 64]) plan.push({ what: 'before: ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w, join(beforeCli, 'ktftp.js'), old.port) });
       }
     }
+    // --only TEXT: just the rows whose description contains TEXT (e.g. `--only curl` for the lock-step comparison)
+    if (only !== undefined) plan.splice(0, plan.length, ...plan.filter((p) => p.what.includes(only)));
     for (const p of plan) rows.push({ what: p.what, blksize: p.b, windowsize: p.w, seconds: [], bytes });
     for (let i = 0; i < runs; i++) {
       for (let j = 0; j < plan.length; j++) {
