@@ -3,7 +3,7 @@
  * `-R -1` (as fast as it can) to OUR uftpd (client1) and the real uftpd (client2) in the same session on one
  * segment.
  *
- *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR]
+ *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR] [--warm-mb N]
  *
  * Per run and per client: the blocks it NAKed (sum of the set bits of the STATUS messages it sent, decoded from a
  * capture of the client's link), the UDP datagrams that reached its namespace (rx packets of its interface) and
@@ -34,6 +34,8 @@ const strArg = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const nodeArgs = strArg('node-args')?.split(' ').filter(Boolean);
+// --warm-mb N: both daemons first receive a session of N MiB (not counted): V8 has optimized our data path by then
+const warmMb = arg('warm-mb', 0);
 const logDir = strArg('log-dir');
 const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
@@ -104,6 +106,10 @@ async function once(lab: Lab, src: string, want: string, run: number): Promise<{
   const ourArgs = ['-x', '1', '-B', '4194304'];
   const ours = await ourUftpd(lab, 'client1', { dest: path.join(lab.workDir, `ours${run}`), args: ourArgs, timeoutMs: 600_000, nodeArgs, ...(logDir !== undefined ? { logFile: path.resolve(logDir, `ours-${run}.log`) } : {}) });
   const real = await lab.realUftpd('client2', { dest: path.join(lab.workDir, `real${run}`), args: ['-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
+  if (warmMb > 0) {
+    const w = lab.realUftp('server', [path.join(lab.workDir, 'warm.bin')], { args: ['-R', String(rate), '-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
+    if ((await w.wait()) !== 0) process.stderr.write('warm-up session failed\n');
+  }
   const caps = await Promise.all(['client1', 'client2'].map((h) => lab.capture(h, 'eS', path.join(lab.workDir, `${h}-${run}.pcap`), ['udp', 'and', 'src', 'host', lab.addrOf(h)])));
   const pids = { ours: daemonPid(lab, 'client1'), real: daemonPid(lab, 'client2') };
   const c0 = { ours: cpuOf(pids.ours), real: cpuOf(pids.real) };
@@ -136,6 +142,7 @@ async function main(): Promise<void> {
     const src = path.join(lab.workDir, 'big.bin');
     fs.writeFileSync(src, randomBytes(sizeMb * 1048576));
     const want = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
+    if (warmMb > 0) fs.writeFileSync(path.join(lab.workDir, 'warm.bin'), randomBytes(warmMb * 1048576));
     const rows: string[] = [];
     for (let r = 0; r < runs; r++) {
       const x = await once(lab, src, want, r);
@@ -144,7 +151,7 @@ async function main(): Promise<void> {
       rows.push(line('ours', x.ours), line('real uftpd', x.real));
       process.stderr.write(`run ${r + 1}: ${x.seconds.toFixed(1)} s; ours naks ${x.ours.naks} cpu ${x.ours.cpu.toFixed(2)} s; real naks ${x.real.naks} cpu ${x.real.cpu.toFixed(2)} s\n`);
     }
-    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs\n\n`);
+    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs${warmMb > 0 ? `, after a ${warmMb} MiB warm-up session` : ''}\n\n`);
     process.stdout.write('| run | client | session s | SHA-256 ok | blocks NAKed | STATUS sent | datagrams in | socket drops | CPU s | of which system | CPU us/datagram |\n');
     process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
     process.stdout.write(rows.join('\n') + '\n');
