@@ -1155,13 +1155,15 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     this.tfmcc?.forget(r.id);
     r.state = how;
     r.fileState = 'dropped';
+    // nobody acknowledged a FILEINFO yet: 8, also with -q (the real uftp's code when a client aborts on the FILEINFO)
+    const gone = this.phase === 'fileinfo' && !this.everAckedFileinfo ? UftpExit.NO_FILEINFO_ACK : UftpExit.ALL_DROPPED;
     if (this.cfg.quitOnError) {
       this.sendAbort(0, `Client ${hexId(r.id)} ${how}, aborting all`);
-      this.finish(UftpExit.ALL_DROPPED);
+      this.finish(gone);
       return;
     }
     if (!this.order.some((x) => x.state === 'active')) {
-      this.finish(this.phase === 'fileinfo' && !this.everAckedFileinfo ? UftpExit.NO_FILEINFO_ACK : UftpExit.ALL_DROPPED);
+      this.finish(gone);
       return;
     }
     if (this.phase === 'fileinfo') this.checkFileinfoDone(now);
