@@ -7,12 +7,16 @@
 //   one of two clients is SIGKILLed mid-file while the other is fine.
 // - a client that aborts on the FILEINFO (its destination, a 1 MiB tmpfs in its own mount namespace, has no room):
 //   with -q the real uftp exits 8, not 9 (nobody acknowledged a FILEINFO); ours does the same.
+// - 5 (memory allocation error): a -i list file larger than the data size the process may use (`ulimit -d` for that
+//   child only; a sparse file, no disk used): the buffer cannot be allocated, one line, exit 5. Not compared with the
+//   real uftp, which reads the list line by line and has no such allocation.
 // Needs root, nft, the real suite and the compiled bins (`npx tsc -p .`).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Lab, type Proc } from '../../src/lab/lab.js';
 
 const OCTET = 86;
@@ -147,4 +151,24 @@ test('a client aborting on the FILEINFO (its destination, a 1 MiB tmpfs, has no 
     assert.match(p.log(), /Not enough disk space/, `the client's ABORT reached the server\n${p.log().slice(-800)}`);
     assert.equal(code, 8, `${ours ? 'ours' : 'real'}\n${p.log().slice(-1200)}\n${l1.slice(-400)}`);
   }
+});
+
+test('exit 5: a -i list file larger than the memory the process may use (ulimit -d 400000 for it alone): one line, exit 5', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = path.join(l.workDir, 'src5');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const list = path.join(dir, 'huge.list');
+  fs.writeFileSync(list, '');
+  fs.truncateSync(list, 1024 * 1024 * 1024); // 1 GiB, sparse
+  const bin = fileURLToPath(new URL('../../src/cli/uftp.js', import.meta.url));
+  const p = l.spawn('server', ['sh', '-c', `ulimit -d 400000 && exec "${process.execPath}" "${bin}" -U ${l.uidOf('server')} -i "${list}" -s 10 -r 0.05`],
+    { cwd: dir, timeoutMs: 30_000 });
+  const code = await p.wait();
+  const log = p.log().trim();
+  fs.rmSync(list);
+  process.stdout.write(`exit 5: ${log}\n`);
+  assert.equal(code, 5, log);
+  assert.match(log, /^uftp: memory allocation failed reading the list file: Array buffer allocation failed$/m);
+  assert.ok(!/\n\s+at /.test(log), 'one line, no stack');
 });

@@ -106,6 +106,8 @@ export function walkFiles(operands: readonly string[], o: WalkOptions): WalkResu
 
 /** Reads a list file (-i, -X): one name per line, empty lines ignored; '-' is stdin. */
 export function readListFile(file: string): string[] {
-  const text = file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8');
+  // read as bytes, then decoded: a list too large for the memory allowed fails as a RangeError the caller can
+  // report (exit 5), where reading straight into a string aborts the process inside Node (std::bad_alloc)
+  const text = (file === '-' ? fs.readFileSync(0) : fs.readFileSync(file)).toString('utf8');
   return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
 }

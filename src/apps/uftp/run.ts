@@ -71,6 +71,16 @@ function makeOut(o: UftpOptions): Out {
   };
 }
 
+/**
+ * A memory allocation the program survives to report (exit 5, as the C uftp on a failed malloc): a Buffer or
+ * ArrayBuffer that could not be allocated (RangeError "Array buffer allocation failed", e.g. under `ulimit -d`).
+ * A V8 heap exhaustion or a std::bad_alloc inside Node is fatal and never reaches here.
+ */
+export function allocationFailed(e: unknown): boolean {
+  if (e instanceof RangeError && /allocation failed/i.test(e.message)) return true;
+  return e instanceof Error && (e as NodeJS.ErrnoException).code === 'ERR_MEMORY_ALLOCATION_FAILED';
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const parsed = parseUftpArgs(argv);
   if (parsed.kind === 'help') {
@@ -104,6 +114,10 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
     if (o.listFile !== undefined) names = readListFile(o.listFile);
     if (o.excludeFile !== undefined) excludes = new Set(readListFile(o.excludeFile).map((l) => l.replace(/\/+$/, '')));
   } catch (e) {
+    if (allocationFailed(e)) {
+      out.log(0, `${PROG}: memory allocation failed reading the list file: ${(e as Error).message}`);
+      return ExitCode.MEMORY;
+    }
     out.log(0, `${PROG}: ${(e as Error).message}`);
     return ExitCode.USAGE;
   }
@@ -228,6 +242,10 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
       if (got < e.length) buf.fill(0, got);
       return { type: 'read', file: e.file, offset: e.offset, data: buf };
     } catch (err) {
+      if (allocationFailed(err)) {
+        out.log(0, `${PROG}: memory allocation failed: ${(err as Error).message}`);
+        resolveDone(ExitCode.MEMORY);
+      }
       return { type: 'readError', file: e.file, offset: e.offset, message: (err as Error).message };
     }
   };
@@ -271,7 +289,8 @@ async function session(o: UftpOptions, operands: readonly string[], out: Out): P
       }
     },
     onError: (e) => {
-      out.log(0, `${PROG}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (allocationFailed(e)) out.log(0, `${PROG}: memory allocation failed: ${(e as Error).message}`);
+      else out.log(0, `${PROG}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       resolveDone(ExitCode.MEMORY);
     },
   });
