@@ -63,6 +63,8 @@ class Receiver {
   deadFrom = Infinity;
   skip = new Set<string>();
   reject = new Set<string>();
+  /** Files answered with an ABORT (as the real uftpd when -D has no room for them). */
+  abortOn = new Set<string>();
   /** Answers FILEINFO but hears no FILESEG or DONE. */
   deaf = false;
 
@@ -98,6 +100,7 @@ class Receiver {
           this.data = new Uint8Array(m.fileSize);
         }
         if (this.skip.has(name)) return [this.reply(g, { type: 'COMPLETE', fileId: m.fileId, status: CompStat.SKIPPED, extensions: [], clientIds: [] })];
+        if (this.abortOn.has(name)) return [this.reply(g, { type: 'ABORT', flags: 0, host: 0, message: 'Not enough disk space', extensions: [] })];
         if (this.reject.has(name)) return [this.reply(g, { type: 'COMPLETE', fileId: m.fileId, status: CompStat.REJECTED, extensions: [], clientIds: [] })];
         if (m.fileType !== FileType.REG) {
           this.completed.add(m.fileId);
@@ -365,6 +368,16 @@ test('exit 8 when nobody answers the first FILEINFO; exit 10 when every file is 
   const s = simulate([file('a', bytes(100, 1))], 2, { setup: (rs) => rs.forEach((x) => x.skip.add('a')) });
   assert.equal(s.exitCode, UftpExit.OK, 'skipped: the client has the file (the real uftp exits 0)');
   assert.ok(s.status.includes('RESULT;0x0A000100;a;0KB;skipped;'), 'skipped: no speed, as the real uftp');
+});
+
+test('-q: the only client aborts on the FILEINFO: exit 8 (nobody acknowledged a FILEINFO), as the real uftp; mid-file it is 9', () => {
+  const r = simulate([file('a', bytes(5000, 1))], 1, { cfg: { quitOnError: true }, setup: (rs) => rs[0].abortOn.add('a') });
+  assert.equal(r.exitCode, UftpExit.NO_FILEINFO_ACK);
+  assert.ok(r.logs.some((l) => /Not enough disk space/.test(l)), r.logs.join('\n'));
+  const n = simulate([file('a', bytes(5000, 1))], 1, { setup: (rs) => rs[0].abortOn.add('a') });
+  assert.equal(n.exitCode, UftpExit.NO_FILEINFO_ACK, 'without -q too');
+  const later = simulate([file('a', bytes(5000, 1)), file('b', bytes(5000, 2))], 2, { cfg: { quitOnError: true }, setup: (rs) => rs[0].abortOn.add('b') });
+  assert.equal(later.exitCode, UftpExit.ALL_DROPPED, 'a FILEINFO was acknowledged before: 9');
 });
 
 test('-a max passes: receivers still missing blocks after the last pass are aborted (exit 9 when that is all of them)', () => {
