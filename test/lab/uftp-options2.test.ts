@@ -1,0 +1,79 @@
+// Options of our uftp whose effect test/lab/uftp-options.test.ts does not show through the program, one check each,
+// read from our log and the real uftpd's: -s and -r (how many ANNOUNCEs and how far apart, with nobody there), -T
+// (timestamps on stderr), -y (accepted, no effect), -U (the server ID the real uftpd sees), -I (the ID comes from the
+// named interface's address), -b (the block count the real uftpd computes for the file).
+// Needs root, the real suite and the compiled bins.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Lab } from '../../src/lab/lab.js';
+
+let shared: Lab | undefined;
+after(async () => {
+  await shared?.down();
+});
+async function lab(): Promise<Lab> {
+  shared ??= await Lab.up('fig2', { prefix: `uo2${randomBytes(3).toString('hex')}`, octet: 95 });
+  return shared;
+}
+
+function srcDir(l: Lab, name: string, size: number): string {
+  const dir = path.join(l.workDir, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(size, 0x5a));
+  return dir;
+}
+
+const STAMP = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2}\.\d{6}): /;
+
+test('-s 10 -r 0.1 with nobody listening: exactly 10 ANNOUNCEs, 3 GRTT (0.3 s) apart, exit 7; -T stamps every line; -y accepted', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = srcDir(l, 'none', 100);
+  const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-M', '230.4.4.99', '-s', '10', '-r', '0.1:0.01:1', '-x', '3', '-T', '-y', 'f'], { cwd: dir, timeoutMs: 30_000 });
+  assert.equal(await p.wait(), 7, p.log().slice(-800));
+  const lines = p.log().split('\n').filter((s) => /Sending ANNOUNCE \d+$/.test(s));
+  assert.equal(lines.length, 10, lines.join('\n'));
+  assert.match(lines[9], /Sending ANNOUNCE 10$/);
+  const secs = lines.map((s) => {
+    const m = STAMP.exec(s);
+    assert.ok(m, `-T: timestamped: ${s}`);
+    return Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6]);
+  });
+  const gap = (secs[9] - secs[0]) / 9;
+  // the default (-r 0.5, -s 20) would be 1.5 s apart and 20 of them
+  assert.ok(gap > 0.25 && gap < 0.45, `mean gap ${gap.toFixed(3)} s`);
+});
+
+test('-U and -b: the real uftpd sees server ID 0x0A0B0C0D and 8 blocks of 700 bytes for a 5000-byte file', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = srcDir(l, 'ub', 5000);
+  const d = await l.realUftpd('client1', { args: ['-x', '3'] });
+  try {
+    const p = l.ours('server', 'uftp', ['-U', '0x0A0B0C0D', '-b', '700', '-s', '10', '-r', '0.05', 'f'], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-800));
+    assert.match(d.log(), /Received request from 0A0B0C0D at /);
+    assert.match(d.log(), /Bytes: 5000, Blocks: 8, Sections: 1/, 'ceil(5000/700) = 8; the default 1300 would give 4');
+    assert.deepEqual(fs.readFileSync(path.join(d.dest, 'f')), fs.readFileSync(path.join(dir, 'f')));
+  } finally {
+    await d.kill();
+  }
+});
+
+test('-I eS without -U: the server ID is the named interface\'s address, the session runs from it', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = srcDir(l, 'iface', 3000);
+  const d = await l.realUftpd('client1', { args: ['-x', '3'] });
+  try {
+    const info = l.host('server');
+    const net = Object.keys(info.ifaces)[0];
+    const p = l.ours('server', 'uftp', ['-I', info.ifaces[net], '-s', '10', '-r', '0.05', 'f'], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-800));
+    const id = l.uidOf('server', net).slice(2);
+    assert.match(d.log(), new RegExp(`Received request from ${id} at ${l.addrOf('server', net).replace(/\./g, '\\.')} `));
+    assert.deepEqual(fs.readFileSync(path.join(d.dest, 'f')), fs.readFileSync(path.join(dir, 'f')));
+  } finally {
+    await d.kill();
+  }
+});
