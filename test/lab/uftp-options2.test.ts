@@ -1,14 +1,17 @@
 // Options of our uftp whose effect test/lab/uftp-options.test.ts does not show through the program, one check each,
 // read from our log and the real uftpd's: -s and -r (how many ANNOUNCEs and how far apart, with nobody there), -T
 // (timestamps on stderr), -y (accepted, no effect), -U (the server ID the real uftpd sees), -I (the ID comes from the
-// named interface's address), -b (the block count the real uftpd computes for the file).
+// named interface's address), -b (the block count the real uftpd computes for the file), -h (the hash type in the
+// ANNOUNCE's EXT_ENC_INFO, read back from a capture with our uftp_inspect; the real uftpd completes with it).
 // Needs root, the real suite and the compiled bins.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Lab } from '../../src/lab/lab.js';
+import { HashType } from '../../src/wire/index.js';
 
 let shared: Lab | undefined;
 after(async () => {
@@ -77,3 +80,26 @@ test('-I eS without -U: the server ID is the named interface\'s address, the ses
     await d.kill();
   }
 });
+
+for (const h of ['sha256', 'sha512'] as const) {
+  test(`-h ${h} (aes128-cbc, hmac): the ANNOUNCE carries hash type ${HashType[h.toUpperCase() as 'SHA256' | 'SHA512']}; the real uftpd receives the file`, { timeout: 60_000 }, async () => {
+    const l = await lab();
+    const dir = srcDir(l, `h-${h}`, 4000);
+    const d = await l.realUftpd('client1', { args: ['-x', '3'] });
+    const pcap = path.join(l.workDir, `h-${h}.pcap`);
+    const cap = await l.capture('server', 'eS', pcap);
+    try {
+      const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-Y', 'aes128-cbc', '-h', h, '-s', '10', '-r', '0.05', 'f'], { cwd: dir, timeoutMs: 30_000 });
+      assert.equal(await p.wait(), 0, p.log().slice(-800));
+      assert.deepEqual(fs.readFileSync(path.join(d.dest, 'f')), fs.readFileSync(path.join(dir, 'f')));
+    } finally {
+      await cap.kill();
+      await d.kill();
+    }
+    const out = spawnSync(process.execPath, [path.resolve('dist/src/cli/uftp_inspect.js'), pcap], { encoding: 'utf8' });
+    const ann = out.stdout.split('\n').filter((s) => / ANNOUNCE seq=/.test(s));
+    assert.ok(ann.length > 0, out.stdout.slice(0, 600) + out.stderr);
+    const want = HashType[h.toUpperCase() as 'SHA256' | 'SHA512'];
+    assert.ok(ann.every((s) => new RegExp(`ENC_INFO\\(.* hash=${want} `).test(s)), ann[0]);
+  });
+}
