@@ -25,7 +25,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { ExitCode, StartupError, type ExitCodeValue } from './exitcodes.js';
-import type { Logger } from './log.js';
+import { Logger } from './log.js';
 
 /** Set in the environment of the re-spawned background child. */
 export const DAEMON_CHILD_ENV = 'UFTP_TS_DAEMON_CHILD';
@@ -269,4 +269,35 @@ function runParent(opts: DaemonOptions): Promise<never> {
       finish(code && code > 0 ? code : ExitCode.USAGE, `${opts.prog}: daemon exited (${signal ?? `code ${code}`}) before start-up completed`),
     );
   });
+}
+
+/** The options every UFTP daemon shares for start-up: -d, -P, -N and the logger's -x, -L, -g, -n. */
+export interface DaemonArgs {
+  readonly debug: boolean;
+  readonly pidFile?: string;
+  readonly priority?: number;
+  readonly logLevel: number;
+  readonly logFile?: string;
+  readonly maxLogSize?: number;
+  readonly maxLogCount?: number;
+}
+
+/**
+ * The start-up sequence of every daemon, once: detach (unless -d), open the logger (a failure is exit 4), then
+ * `start`, whose StartupError (or any exception) is reported before the parent exits. `start` calls d.ready().
+ */
+export async function runDaemon(prog: string, a: DaemonArgs, start: (d: Daemon, log: Logger) => Promise<void>): Promise<void> {
+  const d = await startDaemon({ prog, foreground: a.debug, pidfile: a.pidFile, priority: a.priority });
+  let log: Logger;
+  try {
+    log = Logger.open({ level: a.logLevel, foreground: a.debug, file: a.logFile, maxSizeMB: a.maxLogSize, maxCount: a.maxLogCount });
+  } catch (e) {
+    return d.fail(e instanceof StartupError ? e : new StartupError(ExitCode.LOG, `${prog}: ${(e as Error).message}`));
+  }
+  d.attachLogger(log);
+  try {
+    await start(d, log);
+  } catch (e) {
+    d.fail(e);
+  }
 }

@@ -11,8 +11,8 @@ import { lookup, lookupService } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import { ExitCode, StartupError } from '../../daemon/exitcodes.js';
-import { startDaemon, type Daemon } from '../../daemon/daemon.js';
-import { Logger } from '../../daemon/log.js';
+import { runDaemon, type Daemon } from '../../daemon/daemon.js';
+import type { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
 import { defaultUid, resolveInterfaces, type ResolvedInterface } from '../../net/interfaces.js';
@@ -127,19 +127,7 @@ export async function runUftpd(argv: readonly string[]): Promise<void> {
     }
     if (!st?.isDirectory()) usageError(`${PROG}: ${d} is not a directory`);
   }
-  const d = await startDaemon({ prog: PROG, foreground: a.debug, pidfile: a.pidFile, priority: a.priority });
-  let log: Logger;
-  try {
-    log = Logger.open({ level: a.logLevel, foreground: a.debug, file: a.logFile, maxSizeMB: a.maxLogSize, maxCount: a.maxLogCount });
-  } catch (e) {
-    return d.fail(e instanceof StartupError ? e : new StartupError(ExitCode.LOG, `${PROG}: ${(e as Error).message}`));
-  }
-  d.attachLogger(log);
-  try {
-    await start(a, servers, d, log);
-  } catch (e) {
-    d.fail(e);
-  }
+  await runDaemon(PROG, a, (d, log) => start(a, servers, d, log));
 }
 
 async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Daemon, log: Logger): Promise<void> {

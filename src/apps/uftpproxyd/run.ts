@@ -14,8 +14,8 @@ import { isIP } from 'node:net';
 import { endpointText, type Endpoint, type Random } from '../../core/machine.js';
 import { hexId } from '../../core/ids.js';
 import { ExitCode, StartupError } from '../../daemon/exitcodes.js';
-import { startDaemon, type Daemon } from '../../daemon/daemon.js';
-import { Logger } from '../../daemon/log.js';
+import { runDaemon, type Daemon } from '../../daemon/daemon.js';
+import type { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
 import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../../net/interfaces.js';
@@ -129,19 +129,7 @@ export async function runProxy(argv: readonly string[]): Promise<void> {
   }
   const a = p.args;
   const lists = readLists(a);
-  const d = await startDaemon({ prog: PROG, foreground: a.debug, pidfile: a.pidFile, priority: a.priority });
-  let log: Logger;
-  try {
-    log = Logger.open({ level: a.logLevel, foreground: a.debug, file: a.logFile, maxSizeMB: a.maxLogSize, maxCount: a.maxLogCount });
-  } catch (e) {
-    return d.fail(e instanceof StartupError ? e : new StartupError(ExitCode.LOG, `${PROG}: ${(e as Error).message}`));
-  }
-  d.attachLogger(log);
-  try {
-    await start(a, lists, d, log);
-  } catch (e) {
-    d.fail(e);
-  }
+  await runDaemon(PROG, a, (d, log) => start(a, lists, d, log));
 }
 
 async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers?: ServerListEntry[] }, d: Daemon, log: Logger): Promise<void> {
