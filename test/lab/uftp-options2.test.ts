@@ -2,7 +2,9 @@
 // read from our log and the real uftpd's: -s and -r (how many ANNOUNCEs and how far apart, with nobody there), -T
 // (timestamps on stderr), -y (accepted, no effect), -U (the server ID the real uftpd sees), -I (the ID comes from the
 // named interface's address), -b (the block count the real uftpd computes for the file), -h (the hash type in the
-// ANNOUNCE's EXT_ENC_INFO, read back from a capture with our uftp_inspect; the real uftpd completes with it).
+// ANNOUNCE's EXT_ENC_INFO, read back from a capture with our uftp_inspect; the real uftpd completes with it), and
+// -a, -N/-m, -W with 30% loss on one client's link: that client is aborted with the option's reason, the other
+// client is not held back.
 // Needs root, the real suite and the compiled bins.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,5 +103,34 @@ for (const h of ['sha256', 'sha512'] as const) {
     assert.ok(ann.length > 0, out.stdout.slice(0, 600) + out.stderr);
     const want = HashType[h.toUpperCase() as 'SHA256' | 'SHA512'];
     assert.ok(ann.every((s) => new RegExp(`ENC_INFO\\(.* hash=${want} `).test(s)), ann[0]);
+  });
+}
+
+const DROPS: ReadonlyArray<{ name: string; args: string[]; reason: RegExp }> = [
+  { name: '-a 1', args: ['-a', '1'], reason: /Maximum passes reached/ },
+  { name: '-N 5 -m 1', args: ['-N', '5', '-m', '1'], reason: /Too many NAKs/ },
+  { name: '-W 110', args: ['-W', '110'], reason: /Maximum transfer time exceeded/ },
+];
+
+for (const c of DROPS) {
+  test(`${c.name}: with 30% loss on client1's link, client1 is aborted ("${c.reason.source}"), client2 gets the file, exit 0`, { timeout: 90_000 }, async () => {
+    const l = await lab();
+    const dir = path.join(l.workDir, `drop-${c.args.join('')}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const data = randomBytes(300_000);
+    fs.writeFileSync(path.join(dir, 'f'), data);
+    const ds = await Promise.all(['client1', 'client2'].map((h) => l.realUftpd(h, { args: ['-x', '2'] })));
+    await l.impairLink('client1', 'S', { lossPct: 30 });
+    try {
+      const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-R', '8000', '-b', '512', '-s', '10', '-r', '0.05', '-x', '2', ...c.args, 'f'], { cwd: dir, timeoutMs: 60_000 });
+      assert.equal(await p.wait(), 0, p.log().slice(-1500));
+      assert.match(p.log(), new RegExp(`${c.reason.source}.*${l.uidOf('client1')}|${l.uidOf('client1')}.*${c.reason.source}`), p.log().slice(-1500));
+      assert.doesNotMatch(p.log(), new RegExp(`${c.reason.source}.*${l.uidOf('client2')}|${l.uidOf('client2')}.*${c.reason.source}`));
+      // (the ABORT itself crosses the 30% lossy link once, so client1's log is not checked)
+      assert.ok(fs.readFileSync(path.join(ds[1].dest, 'f')).equals(data), 'client2: file differs');
+    } finally {
+      await l.impairLink('client1', 'S', {});
+      await Promise.all(ds.map((d) => d.kill()));
+    }
   });
 }
