@@ -4,7 +4,7 @@
 // named interface's address), -b (the block count the real uftpd computes for the file), -h (the hash type in the
 // ANNOUNCE's EXT_ENC_INFO, read back from a capture with our uftp_inspect; the real uftpd completes with it), and
 // -a, -N/-m, -W with 30% loss on one client's link: that client is aborted with the option's reason, the other
-// client is not held back.
+// client is not held back; -g/-n (the log file rolls at 1 MB, two archives kept).
 // Needs root, the real suite and the compiled bins.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -134,3 +134,20 @@ for (const c of DROPS) {
     }
   });
 }
+
+test('-L with -g 1 -n 2: a log file at the 1 MB limit rolls to .1, the old .1 becomes .2, the old .2 is gone', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = srcDir(l, 'roll', 100);
+  const log = path.join(l.workDir, 'roll', 'uftp.log');
+  const filler = 'x'.repeat(99) + '\n';
+  fs.writeFileSync(log, filler.repeat(10_480)); // 1,048,000 bytes: the session's first lines take it past 1 MiB
+  fs.writeFileSync(`${log}.1`, 'old one\n');
+  fs.writeFileSync(`${log}.2`, 'old two\n');
+  const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-M', '230.4.4.99', '-s', '10', '-r', '0.01', '-x', '3', '-L', log, '-g', '1', '-n', '2', 'f'], { cwd: dir, timeoutMs: 30_000 });
+  assert.equal(await p.wait(), 7, p.log().slice(-800));
+  assert.deepEqual(fs.readdirSync(path.dirname(log)).filter((f) => f.startsWith('uftp.log')).sort(), ['uftp.log', 'uftp.log.1', 'uftp.log.2']);
+  assert.equal(fs.readFileSync(`${log}.2`, 'utf8'), 'old one\n', 'the old .1 moved up; the old .2 (beyond -n 2) was deleted');
+  const one = fs.readFileSync(`${log}.1`, 'utf8');
+  assert.ok(one.startsWith(filler) && one.length <= 1024 * 1024, `.1 holds the full log (${one.length} bytes)`);
+  assert.match(fs.readFileSync(log, 'utf8'), /Sending ANNOUNCE 10$/m, 'the session went on in a fresh file');
+});
