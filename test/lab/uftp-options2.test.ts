@@ -4,7 +4,8 @@
 // named interface's address), -b (the block count the real uftpd computes for the file), -h (the hash type in the
 // ANNOUNCE's EXT_ENC_INFO, read back from a capture with our uftp_inspect; the real uftpd completes with it), and
 // -a, -N/-m, -W with 30% loss on one client's link: that client is aborted with the option's reason, the other
-// client is not held back; -g/-n (the log file rolls at 1 MB, two archives kept).
+// client is not held back; -g/-n (the log file rolls at 1 MB, two archives kept); -B (the socket's buffers, read
+// with ss).
 // Needs root, the real suite and the compiled bins.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -150,4 +151,20 @@ test('-L with -g 1 -n 2: a log file at the 1 MB limit rolls to .1, the old .1 be
   const one = fs.readFileSync(`${log}.1`, 'utf8');
   assert.ok(one.startsWith(filler) && one.length <= 1024 * 1024, `.1 holds the full log (${one.length} bytes)`);
   assert.match(fs.readFileSync(log, 'utf8'), /Sending ANNOUNCE 10$/m, 'the session went on in a fresh file');
+});
+
+test('-B 3000000: the server socket\'s send and receive buffers are that size (ss shows the kernel\'s doubled 6000000)', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = srcDir(l, 'buf', 100);
+  const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-M', '230.4.4.99', '-s', '10', '-r', '0.1', '-B', '3000000', 'f'], { cwd: dir, timeoutMs: 30_000 });
+  try {
+    let out = '';
+    await l.waitFor(async () => {
+      out = (await l.exec('server', ['ss', '-uampn'])).stdout;
+      return /skmem:/.test(out) || p.exitCode !== null;
+    }, 10_000, 'the server socket in ss');
+    assert.match(out, /rb6000000,.*tb6000000,/, out);
+  } finally {
+    assert.equal(await p.wait(), 7, p.log().slice(-800));
+  }
 });
