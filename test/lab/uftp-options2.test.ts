@@ -5,7 +5,7 @@
 // ANNOUNCE's EXT_ENC_INFO, read back from a capture with our uftp_inspect; the real uftpd completes with it), and
 // -a, -N/-m, -W with 30% loss on one client's link: that client is aborted with the option's reason, the other
 // client is not held back; -g/-n (the log file rolls at 1 MB, two archives kept); -B (the socket's buffers, read
-// with ss).
+// with ss); -R -1 (2 MB in well under the 16 s the default 1000 Kbps needs) with -S @LOG (status lines in the log).
 // Needs root, the real suite and the compiled bins.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -166,5 +166,27 @@ test('-B 3000000: the server socket\'s send and receive buffers are that size (s
     assert.match(out, /rb6000000,.*tb6000000,/, out);
   } finally {
     assert.equal(await p.wait(), 7, p.log().slice(-800));
+  }
+});
+
+test('-R -1 with -S @LOG: 2 MB to the real uftpd far faster than the default 1000 Kbps allows; the status lines go to the log', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = path.join(l.workDir, 'fast');
+  fs.mkdirSync(dir, { recursive: true });
+  const data = randomBytes(2_000_000);
+  fs.writeFileSync(path.join(dir, 'f'), data);
+  const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+  try {
+    const t0 = Date.now();
+    const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-R', '-1', '-S', '@LOG', '-s', '10', '-r', '0.05', 'f'], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-800));
+    const secs = (Date.now() - t0) / 1000;
+    // at the default -R 1000 (1000 * 1024 bit/s) the data alone would take over 15 s
+    assert.ok(secs < 8, `${secs.toFixed(1)} s`);
+    assert.ok(fs.readFileSync(path.join(d.dest, 'f')).equals(data), 'file differs');
+    assert.match(p.log(), new RegExp(`CONNECT;success;${l.uidOf('client1')}`));
+    assert.match(p.log(), new RegExp(`RESULT;${l.uidOf('client1')};f;\\d+KB;copy;`));
+  } finally {
+    await d.kill();
   }
 });
