@@ -107,6 +107,8 @@ type FileState = 'pending' | 'receiving' | 'complete' | 'dropped';
 interface FileResult {
   status: 'copy' | 'overwrite' | 'skipped' | 'rejected';
   seconds: number;
+  /** @FREESPACE: the client's free bytes from the COMPLETE's EXT_FREESPACE_INFO. */
+  freespace?: bigint;
 }
 
 interface Receiver {
@@ -444,7 +446,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
         for (const id of ids) this.onFileInfoAck(now, id >>> 0, m.fileId, m.timestamp);
         return;
       case 'COMPLETE':
-        for (const id of ids) this.onComplete(now, id >>> 0, m.fileId, m.status);
+        for (const id of ids) this.onComplete(now, id >>> 0, m.fileId, m.status, m.extensions.find((e) => e.type === 'EXT_FREESPACE_INFO')?.freespace);
         return;
       case 'STATUS':
         this.ccFeedback(now, m.extensions);
@@ -538,7 +540,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     }
   }
 
-  private onComplete(now: number, id: number, fileId: number, status: number): void {
+  private onComplete(now: number, id: number, fileId: number, status: number, freespace?: bigint): void {
     const r = this.receivers.get(id);
     if (!r) return;
     if (fileId === 0) {
@@ -565,7 +567,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       if (rate !== undefined) seconds = (l.size + l.blocks * (UFTP_HEADER_LEN + 8 + this.cfg.ipOverhead)) / rate;
     }
     const word = status === CompStat.SKIPPED ? 'skipped' : status === CompStat.OVERWRITE ? 'overwrite' : status === CompStat.REJECTED ? 'rejected' : 'copy';
-    r.results.set(this.fileIdx, { status: word, seconds });
+    r.results.set(this.fileIdx, { status: word, seconds, ...(freespace !== undefined && file.fileType === FileType.FREESPACE ? { freespace } : {}) });
     r.fileState = 'complete';
     r.doneAnswered = true;
     if (word === 'copy' || word === 'overwrite') {
@@ -1069,6 +1071,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       if (res) {
         maxSecs = Math.max(maxSecs, res.seconds);
         this.log(2, `Host: ${hexId(r.id)}       Status: ${res.status === 'copy' ? 'Completed' : res.status}   time: ${res.seconds.toFixed(3).padStart(7)} seconds`);
+        if (res.freespace !== undefined) this.log(2, `  Free space on host: ${res.freespace} bytes`);
         const kb = Math.floor(f.size / 1024);
         const speed = res.seconds > 0 ? f.size / 1024 / res.seconds : 0;
         // the real uftp: "overwritten" (the man page says overwrite), and no speed for a rejected or skipped file
