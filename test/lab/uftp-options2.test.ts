@@ -190,3 +190,22 @@ test('-R -1 with -S @LOG: 2 MB to the real uftpd far faster than the default 100
     await d.kill();
   }
 });
+
+test('@FREESPACE: the client\'s free space is printed as by the real uftp ("  Free space on host: N bytes"), same figure', { timeout: 60_000 }, async () => {
+  const l = await lab();
+  const dir = srcDir(l, 'free', 1);
+  const d = await l.realUftpd('client1', { args: ['-x', '2'] });
+  try {
+    const p = l.ours('server', 'uftp', ['-U', l.uidOf('server'), '-s', '10', '-r', '0.05', '@FREESPACE'], { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(await p.wait(), 0, p.log().slice(-800));
+    const r = l.realUftp('server', ['@FREESPACE'], { cwd: dir, args: ['-s', '10', '-r', '0.05'], timeoutMs: 30_000 });
+    assert.equal(await r.wait(), 0, r.log().slice(-800));
+    const ours = /^ {2}Free space on host: (\d+) bytes$/m.exec(p.log());
+    const theirs = /^ {2}Free space on host: (\d+) bytes$/m.exec(r.log());
+    assert.ok(ours && theirs, `${p.log().slice(-600)}\n--- real\n${r.log().slice(-600)}`);
+    // the same disk a moment apart: equal within 1 MiB
+    assert.ok(Math.abs(Number(ours[1]) - Number(theirs[1])) < 1024 * 1024, `${ours[1]} vs ${theirs[1]}`);
+  } finally {
+    await d.kill();
+  }
+});
