@@ -19,10 +19,19 @@ import {
   writeSync,
   constants as fsc,
 } from 'node:fs';
+import { close, fchmod, fchown, fsync, rename, stat } from 'node:fs';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { strerror } from '../crypto/keyfile.js';
 import { ErrCode } from './wire.js';
+
+const pStat = promisify(stat);
+const pFchmod = promisify(fchmod);
+const pFchown = promisify(fchown);
+const pFsync = promisify(fsync);
+const pClose = promisify(close);
+const pRename = promisify(rename);
 
 export type FsResult<T> = { ok: true; value: T } | { ok: false; code: number; message: string };
 
@@ -213,9 +222,9 @@ export class ReadAheadSource implements Source {
 }
 
 /**
- * The real TagFs, except that a get of a regular file reads through a ReadAheadSource (the driver reads: see
- * above); other files (a FIFO, a device) are read as realTagFs does. Opening, the put's writes, push and delete
- * are realTagFs's synchronous calls.
+ * The real TagFs, except that a get of a regular file reads through a ReadAheadSource and a put writes through a
+ * WriteBehindSink (the driver reads, writes and commits: see below); other files (a FIFO, a device) are read as
+ * realTagFs does. Opening, push and delete are realTagFs's synchronous calls.
  */
 export const readAheadTagFs: TagFs = {
   openRead(path) {
@@ -242,10 +251,193 @@ export const readAheadTagFs: TagFs = {
     if (!regular) return { ok: true, value: new FileSource(fd, null, path) };
     return { ok: true, value: new ReadAheadSource(fd, path, size, () => closeSync(fd)) };
   },
-  openWrite: (path, tsize) => realTagFs.openWrite(path, tsize),
+  openWrite: openWriteBehind,
   push: (path) => realTagFs.push(path),
   remove: (path) => realTagFs.remove(path),
 };
+
+/** How much a WriteBehindSink gathers before it asks for a write (a window's end asks for what it has). */
+export const WRITE_CHUNK = 256 * 1024;
+
+/** What the driver reports for a write or the commit a WriteBehindSink asked for. */
+export type WriteResult = { readonly ok: true } | { readonly ok: false; readonly code: number; readonly message: string };
+
+/**
+ * The file of a put as the machine sees it when the driver does the writing (issue 8: file I/O as effects): the
+ * write-side twin of ReadAheadSource. It does no I/O. `write` gathers the blocks; `want()` asks for one write at a
+ * time (all that was gathered, once it reaches `chunk` bytes or the receiver ended a window with `flush`), and for
+ * the commit once `commit` was called and every byte is written. The driver writes at `position` of the temporary
+ * file `fd` and reports back (`feedWrite`); the commit (mode and owner of the old file, fsync, rename over the
+ * target, fsync of the directory, or removal of the temporary file on failure) is the driver's too
+ * (`commitAtomic`), and its result (`feedCommit`) decides the put's final ACK or ERROR. A failed write is kept
+ * and returned by the next `write`, so it reaches the client. `abort` removes the temporary file (after a write
+ * in flight has come back, so the descriptor is never closed under it).
+ */
+export class WriteBehindSink implements Sink {
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  private position = 0;
+  private inFlight = false;
+  private flushWanted = false;
+  private commitWanted = false;
+  private commitAsked = false;
+  private closed = false;
+  private cleaned = false;
+  /** The first failed write or commit. */
+  error: { readonly code: number; readonly message: string } | null = null;
+  /** The commit came back ok: the target has the new content. */
+  committed = false;
+
+  constructor(
+    /** The temporary file's descriptor the driver writes. */
+    readonly fd: number,
+    /** The target, for messages and the commit. */
+    readonly path: string,
+    /** The temporary file beside the target. */
+    readonly tmp: string,
+    /** Closes the descriptor and removes the temporary file. */
+    private readonly cleanup: () => void,
+    private readonly chunk = WRITE_CHUNK,
+  ) {}
+
+  /** Aborted: a write that comes back now only lets the temporary file go (`feedWrite`). */
+  get aborted(): boolean {
+    return this.closed;
+  }
+
+  write(data: Uint8Array): FsResult<void> {
+    if (this.error !== null) return { ok: false, ...this.error };
+    this.pending.push(Buffer.from(data));
+    this.pendingLen += data.length;
+    return { ok: true, value: undefined };
+  }
+
+  /** The receiver ended a window: what is gathered may be written now. */
+  flush(): void {
+    if (this.pendingLen > 0) this.flushWanted = true;
+  }
+
+  /** Asks for the commit (the driver's): the result comes through `feedCommit`. */
+  commit(): FsResult<void> {
+    if (this.error !== null) return { ok: false, ...this.error };
+    this.commitWanted = true;
+    return { ok: true, value: undefined };
+  }
+
+  /** The next thing to ask the driver for, if any (one at a time). */
+  want(): { readonly kind: 'write'; readonly position: number; readonly bytes: Buffer } | { readonly kind: 'commit' } | null {
+    if (this.inFlight || this.closed || this.error !== null || this.commitAsked) return null;
+    if (this.pendingLen > 0 && (this.pendingLen >= this.chunk || this.flushWanted || this.commitWanted)) {
+      const bytes = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+      this.pending = [];
+      this.pendingLen = 0;
+      this.flushWanted = false;
+      this.inFlight = true;
+      const position = this.position;
+      this.position += bytes.length;
+      return { kind: 'write', position, bytes };
+    }
+    if (this.commitWanted && this.pendingLen === 0) {
+      this.commitAsked = true;
+      return { kind: 'commit' };
+    }
+    return null;
+  }
+
+  feedWrite(r: WriteResult): void {
+    this.inFlight = false;
+    if (this.closed) {
+      this.clean();
+      return;
+    }
+    if (!r.ok && this.error === null) this.error = { code: r.code, message: r.message };
+  }
+
+  /** The driver's commit came back; on failure it has already removed the temporary file. */
+  feedCommit(r: WriteResult): void {
+    this.cleaned = true;
+    if (r.ok) this.committed = true;
+    else if (this.error === null) this.error = { code: r.code, message: r.message };
+  }
+
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    this.pendingLen = 0;
+    if (!this.inFlight && !this.commitAsked) this.clean();
+  }
+
+  private clean(): void {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    this.cleanup();
+  }
+}
+
+/**
+ * The driver's commit of a put written through a WriteBehindSink: the old file's mode and owner, fsync, rename
+ * over the target, fsync of the directory (on the thread pool but the last); on failure the temporary file goes.
+ */
+export async function commitAtomic(fd: number, tmp: string, target: string): Promise<WriteResult> {
+  let open = true;
+  try {
+    try {
+      const old = await pStat(target);
+      await pFchmod(fd, old.mode & 0o7777);
+      try {
+        await pFchown(fd, old.uid, old.gid);
+      } catch {
+        /* not root: the new file keeps our owner */
+      }
+    } catch {
+      await pFchmod(fd, 0o644);
+    }
+    await pFsync(fd);
+    open = false;
+    await pClose(fd);
+    await pRename(tmp, target);
+  } catch (e) {
+    if (open) closeQuietly(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created or already gone */
+    }
+    return fsError(e, target, 'write');
+  }
+  syncDir(posix.dirname(target));
+  return { ok: true };
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}
+
+/** Opens the temporary file of a put the driver writes (the free-space check of openAtomic first). */
+export function openWriteBehind(target: string, tsize: number | null): FsResult<Sink> {
+  const space = spaceFor(target, tsize);
+  if (space !== null) return space;
+  const tmp = tempNameFor(target);
+  try {
+    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    const cleanup = (): void => {
+      closeQuietly(fd);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* already gone */
+      }
+    };
+    return { ok: true, value: new WriteBehindSink(fd, target, tmp, cleanup) };
+  } catch (e) {
+    return fsError(e, target, 'write');
+  }
+}
 
 /** A reader over an already open descriptor (used for standard input by the client). */
 export function sourceFromFd(fd: number, path: string, size: number | null): Source {
@@ -353,14 +545,8 @@ export function tempNameFor(target: string): string {
 
 /** Opens an atomic writer for `target` (also used by the client for a local get). */
 export function openAtomic(target: string, tsize: number | null): FsResult<Sink> {
-  if (tsize !== null) {
-    try {
-      const s = statfsSync(posix.dirname(target));
-      if (tsize > s.bavail * s.bsize) return { ok: false, code: ErrCode.NOSPACE, message: `Disk full or allocation exceeded: ${tsize} bytes do not fit` };
-    } catch (e) {
-      return fsError(e, target, 'write');
-    }
-  }
+  const space = spaceFor(target, tsize);
+  if (space !== null) return space;
   const tmp = tempNameFor(target);
   try {
     const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
@@ -368,6 +554,18 @@ export function openAtomic(target: string, tsize: number | null): FsResult<Sink>
   } catch (e) {
     return fsError(e, target, 'write');
   }
+}
+
+/** ENOSPACE when `tsize` bytes do not fit beside `target`; null when they do or the size is unknown. */
+function spaceFor(target: string, tsize: number | null): { ok: false; code: number; message: string } | null {
+  if (tsize === null) return null;
+  try {
+    const s = statfsSync(posix.dirname(target));
+    if (tsize > s.bavail * s.bsize) return { ok: false, code: ErrCode.NOSPACE, message: `Disk full or allocation exceeded: ${tsize} bytes do not fit` };
+  } catch (e) {
+    return fsError(e, target, 'write');
+  }
+  return null;
 }
 
 export function openSource(path: string): FsResult<Source> {

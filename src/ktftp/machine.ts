@@ -11,26 +11,33 @@
  * Effects: `krb5` (the driver checks an AP-REQ and answers with handleEffectResult), `prepare` (the machine can
  * seal its likely next packets: the driver calls prepare() once its sends have gone out, as the peer is busy),
  * `read` (a get's file data, when the TagFs gave a ReadAheadSource: the driver reads ahead asynchronously and
- * answers with the bytes), `done` (the transfer is over: the driver closes its socket). Opening files and a put's
- * writes still go through the injected TagFs / Sink handles of fileops.ts (see docs/ktftp-protocol.md).
+ * answers with the bytes), `write` and `commit` (a put's file, when the TagFs gave a WriteBehindSink: the driver
+ * writes the gathered blocks and commits at the end; the commit's result decides the last ACK or the ERROR),
+ * `done` (the transfer is over: the driver closes its socket). Opening files, push and delete still go through the
+ * injected TagFs of fileops.ts, synchronously (see docs/ktftp.md).
  */
 import { endpointText, sameEndpoint, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
 import type { ClientSession } from './client-session.js';
 import { ServerSession, type Krb5Verdict, type ServerContext } from './server-session.js';
 import type { Outcome } from './transfer.js';
 import { encode, ErrCode } from './wire.js';
-import type { ReadAheadSource, ReadResult } from './fileops.js';
+import type { ReadAheadSource, ReadResult, WriteBehindSink, WriteResult } from './fileops.js';
 
 export type KtftpEffect =
   | { readonly kind: 'krb5'; readonly token: Buffer }
   | { readonly kind: 'prepare' }
   /** Read `length` bytes at `position` of the get's file (`file.fd`) and answer with a `read` result. */
   | { readonly kind: 'read'; readonly file: ReadAheadSource; readonly position: number; readonly length: number }
+  /** Write `bytes` at `position` of the put's temporary file (`file.fd`) and answer with a `write` result. */
+  | { readonly kind: 'write'; readonly file: WriteBehindSink; readonly position: number; readonly bytes: Buffer }
+  /** Every byte is written: commit the put (fileops.ts commitAtomic) and answer with a `commit` result. */
+  | { readonly kind: 'commit'; readonly file: WriteBehindSink }
   | { readonly kind: 'done'; readonly outcome: Outcome | null };
 
 export type KtftpEffectResult =
   | { readonly kind: 'krb5'; readonly verdict: Krb5Verdict }
-  | { readonly kind: 'read'; readonly file: ReadAheadSource; readonly result: ReadResult };
+  | { readonly kind: 'read'; readonly file: ReadAheadSource; readonly result: ReadResult }
+  | { readonly kind: 'write' | 'commit'; readonly file: WriteBehindSink; readonly result: WriteResult };
 
 /** A queue of datagrams to one or more peers and of effects: what both transfer machines share. */
 abstract class Outbox<E> {
@@ -87,6 +94,10 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
     if (r.kind === 'read') {
       r.file.feed(r.result);
       this.queue(this.peer, this.session.poke(now));
+    } else if (r.kind !== 'krb5') {
+      if (r.kind === 'write') r.file.feedWrite(r.result);
+      else r.file.feedCommit(r.result);
+      this.queue(this.peer, this.session.fileProgress(now));
     } else {
       this.queue(this.peer, this.session.krb5Result(now, r.verdict));
     }
@@ -124,6 +135,9 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
     const file = this.session.readAhead;
     const want = file?.want();
     if (file && want) this.effect({ kind: 'read', file, ...want });
+    const put = this.session.writeBehind;
+    const w = put?.want();
+    if (put && w) this.effect(w.kind === 'write' ? { kind: 'write', file: put, position: w.position, bytes: w.bytes } : { kind: 'commit', file: put });
     if (!this.prepareAsked && this.session.wantsPrepare) {
       this.prepareAsked = true;
       this.effect({ kind: 'prepare' });

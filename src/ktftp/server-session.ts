@@ -25,7 +25,7 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
-import { ReadAheadSource, type TagFs } from './fileops.js';
+import { ReadAheadSource, WriteBehindSink, type TagFs } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
 import { authorize, type Identity, type IdentTable, type TagTable } from './tags.js';
 import { DataReceiver, DataSender, errorPacket, type Outcome, type TransferParams } from './transfer.js';
@@ -282,11 +282,21 @@ export class ServerSession {
     return null;
   }
 
+  /** The put's file when the driver writes it (WriteBehindSink: the machine turns its wants into write effects). */
+  writeBehind: WriteBehindSink | null = null;
+
+  /** A write or the commit the driver did came back: the receiver answers (ERROR, or the last block's ACK). */
+  fileProgress(now: number): Buffer[] {
+    if (this.receiver === null || (this.state !== 'receiving' && this.state !== 'linger')) return [];
+    return this.afterData(this.out(this.receiver.fileProgress(now)));
+  }
+
   private openWrite(now: number, path: string): Buffer[] | null {
     const w = this.ctx.fs.openWrite(path, this.tsize);
     if (!w.ok) return this.fail(w.code, w.message);
+    if (w.value instanceof WriteBehindSink) this.writeBehind = w.value;
     const sink = this.mode === 'netascii' ? fromNetascii(w.value) : w.value;
-    this.receiver = new DataReceiver(sink, this.params, now);
+    this.receiver = new DataReceiver(sink, this.params, now, this.writeBehind);
     this.next = this.receiver.deadline;
     return null;
   }

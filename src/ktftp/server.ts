@@ -11,8 +11,8 @@ import { EventLoop } from '../daemon/loop.js';
 import { UdpEndpoint } from '../net/udp.js';
 import { fingerprint } from '../crypto/pubkey.js';
 import { publicKeyDer } from './crypto.js';
-import { read } from 'node:fs';
-import { fsError, readAheadTagFs, type ReadResult, type TagFs } from './fileops.js';
+import { read, write } from 'node:fs';
+import { commitAtomic, fsError, readAheadTagFs, type ReadResult, type TagFs, type WriteResult } from './fileops.js';
 import { KtftpListener, type KtftpEffect, type KtftpEffectResult, type ListenerEffect, type ServerTransfer } from './machine.js';
 import type { Krb5Verdict, ServerContext, ServerKey } from './server-session.js';
 import { loadIdentTable, loadTagTable, type IdentTable, type TagTable } from './tags.js';
@@ -209,6 +209,27 @@ export class KtftpServer {
           });
         });
       }
+      case 'write': {
+        // pwrite on the thread pool (one at a time per put), while the transfer goes on
+        const { file, position, bytes } = e;
+        return new Promise((resolve) => {
+          const done = (result: WriteResult): void => {
+            // the transfer ended meanwhile: its loop takes no more results, so the temporary file goes here
+            if (file.aborted) file.feedWrite(result);
+            resolve({ kind: 'write', file, result });
+          };
+          const step = (off: number): void => {
+            write(file.fd, bytes, off, bytes.length - off, position + off, (err, n) => {
+              if (err) done(fsError(err, file.path, 'write'));
+              else if (off + n < bytes.length) step(off + n);
+              else done({ ok: true });
+            });
+          };
+          step(0);
+        });
+      }
+      case 'commit':
+        return commitAtomic(e.file.fd, e.file.tmp, e.file.path).then((result) => ({ kind: 'commit' as const, file: e.file, result }));
       case 'prepare':
         // sealing ahead runs once this turn's sends have gone out (setImmediate runs after them)
         setImmediate(() => {

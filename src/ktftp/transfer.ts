@@ -9,7 +9,7 @@
  * Inputs are (now, packet) and (now) for timeouts; outputs are inner packets to send. Block numbers roll
  * over from 65535 to 0.
  */
-import type { Sink, Source } from './fileops.js';
+import type { Sink, Source, WriteBehindSink } from './fileops.js';
 import { ErrCode, unwrapBlock, type Packet } from './wire.js';
 
 export interface TransferParams {
@@ -180,9 +180,20 @@ export class DataReceiver {
   private lastProgress: number;
   private next: number;
   private received = 0;
+  /** The last block while the driver commits (a WriteBehindSink): its ACK waits for the commit's result. */
+  private committing: number | null = null;
   outcome: Outcome | null = null;
 
-  constructor(private readonly sink: Sink, private readonly p: TransferParams, now: number) {
+  /**
+   * `later` is the file under `sink` when the driver writes it (a WriteBehindSink; `sink` may be a netascii
+   * wrapper around it): the window's end lets it write, and the last block is acknowledged once it is committed.
+   */
+  constructor(
+    private readonly sink: Sink,
+    private readonly p: TransferParams,
+    now: number,
+    private readonly later: WriteBehindSink | null = null,
+  ) {
     this.lastProgress = now;
     this.next = now + p.rexmt;
   }
@@ -213,6 +224,7 @@ export class DataReceiver {
       if (this.outcome.ok && unwrapBlock(wireBlock, this.expected) === this.expected - 1) return [this.ack(now, this.expected - 1)];
       return [];
     }
+    if (this.committing !== null) return []; // the last block's ACK waits for the commit
     const n = unwrapBlock(wireBlock, this.expected);
     if (n !== this.expected) {
       // Duplicate or gap: tell the sender where we are, once per burst.
@@ -242,12 +254,36 @@ export class DataReceiver {
         this.fail(c.code, c.message);
         return [errorPacket(c.code, c.message)];
       }
+      if (this.later !== null) {
+        this.committing = n;
+        return this.fileProgress(now);
+      }
       this.outcome = { ok: true, bytes: this.received };
       return [this.ack(now, n)];
     }
     if (this.sinceAck >= this.p.windowsize) {
       this.sinceAck = 0;
+      this.later?.flush();
       return [this.ack(now, n)];
+    }
+    return [];
+  }
+
+  /**
+   * A write or the commit the driver did came back: a failure becomes the ERROR the client gets (nothing is
+   * committed); a commit that succeeded acknowledges the last block.
+   */
+  fileProgress(now: number): Packet[] {
+    const f = this.later;
+    if (this.outcome !== null || f === null) return [];
+    if (f.error !== null) {
+      const { code, message } = f.error;
+      this.fail(code, message);
+      return [errorPacket(code, message)];
+    }
+    if (this.committing !== null && f.committed) {
+      this.outcome = { ok: true, bytes: this.received };
+      return [this.ack(now, this.committing)];
     }
     return [];
   }
@@ -259,6 +295,11 @@ export class DataReceiver {
 
   onTimeout(now: number): Packet[] {
     if (this.outcome !== null || now < this.next) return [];
+    if (this.committing !== null) {
+      // the driver is committing: nothing to repeat, the client repeats its last block meanwhile
+      this.next = now + this.p.rexmt;
+      return [];
+    }
     if (now - this.lastProgress >= this.p.timeout) {
       this.sink.abort();
       this.outcome = { ok: false, kind: 'timeout', message: 'Transfer timed out' };

@@ -10,7 +10,7 @@ import { generateKey } from '../../src/crypto/keyfile.js';
 import { fingerprint } from '../../src/crypto/pubkey.js';
 import { ClientSession, exitCodeFor, type ClientAuth } from '../../src/ktftp/client-session.js';
 import { publicKeyDer } from '../../src/ktftp/crypto.js';
-import { MemTagFs, ReadAheadSource, type Sink, type Source, type TagFs } from '../../src/ktftp/fileops.js';
+import { MemTagFs, ReadAheadSource, WriteBehindSink, type Sink, type Source, type TagFs } from '../../src/ktftp/fileops.js';
 import { ServerSession, type ServerContext } from '../../src/ktftp/server-session.js';
 import { ClientTransfer, KtftpListener, type KtftpEffect, type KtftpEffectResult, type ServerTransfer } from '../../src/ktftp/machine.js';
 import type { Endpoint, Machine } from '../../src/core/machine.js';
@@ -118,6 +118,8 @@ interface RunOpts {
   prepare?: boolean;
   /** Answers the server's `read` effects (a get through a ReadAheadSource, see readAheadFs). */
   reads?: (e: Extract<KtftpEffect, { kind: 'read' }>) => KtftpEffectResult;
+  /** Answers the server's `write` and `commit` effects (a put through a WriteBehindSink, see writeBehindFs). */
+  writes?: (e: Extract<KtftpEffect, { kind: 'write' | 'commit' }>) => KtftpEffectResult | undefined;
 }
 
 interface RunResult {
@@ -219,6 +221,7 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
         entry.node = serverHost.attach<KtftpEffect, KtftpEffectResult>(e.transfer, nextPort++, {
           onEffect: (x) => {
             if (x.kind === 'read') return o.reads?.(x);
+            if (x.kind === 'write' || x.kind === 'commit') return o.writes?.(x);
             if (x.kind === 'prepare' && o.prepare) e.transfer.prepare();
             if (x.kind !== 'done') return;
             entry.done = true;
@@ -557,5 +560,77 @@ test('get whose file read fails part-way: the client gets the read error, nothin
   assert.equal(r.sink.committed, null);
   assert.ok(r.sink.aborted);
   assert.equal(ra.stats.closed, 1);
+  assert.ok(r.serverOutcomes.length === 1 && !r.serverOutcomes[0].ok);
+});
+
+/**
+ * A TagFs whose puts write through WriteBehindSink (a small chunk, so writes are many and batched at window ends),
+ * and the effect handler that does those writes and the commit in memory: the temporary file is a buffer written
+ * at the effect's position, the commit moves it to the target; an I/O error for a write reaching `failAt`.
+ */
+function writeBehindFs(mem: MemTagFs, o: { chunk: number; failAt?: number }) {
+  const temps = new Map<WriteBehindSink, Buffer>();
+  const stats = { writes: 0, commits: 0, cleaned: 0, maxWrite: 0 };
+  const fs: TagFs = {
+    openRead: (path) => mem.openRead(path),
+    openWrite: (path) => {
+      const sink = new WriteBehindSink(-1, path, `${path}.tmp`, () => stats.cleaned++, o.chunk);
+      temps.set(sink, Buffer.alloc(0));
+      return { ok: true, value: sink };
+    },
+    push: (path) => mem.push(path),
+    remove: (path) => mem.remove(path),
+  };
+  const writes = (e: Extract<KtftpEffect, { kind: 'write' | 'commit' }>): KtftpEffectResult => {
+    const tmp = temps.get(e.file)!;
+    if (e.kind === 'commit') {
+      stats.commits++;
+      mem.files.set(e.file.path, tmp);
+      return { kind: 'commit', file: e.file, result: { ok: true } };
+    }
+    stats.writes++;
+    stats.maxWrite = Math.max(stats.maxWrite, e.bytes.length);
+    if (o.failAt !== undefined && e.position + e.bytes.length >= o.failAt)
+      return { kind: 'write', file: e.file, result: { ok: false, code: 3, message: 'Disk full or allocation exceeded: No space left on device' } };
+    assert.equal(e.position, tmp.length, 'writes come in order, each where the last ended');
+    temps.set(e.file, Buffer.concat([tmp, e.bytes]));
+    return { kind: 'write', file: e.file, result: { ok: true } };
+  };
+  return { fs, writes, stats };
+}
+
+test('put with the file written through write effects over loss: exact file, committed once at the end', () => {
+  for (const c of [
+    { windowsize: 1, blksize: 512, seed: 41 },
+    { windowsize: 8, blksize: 1024, seed: 42 },
+  ]) {
+    const mem = new MemTagFs();
+    mem.files.set('/var/log/app.log', Buffer.from('old'));
+    const content = randomBytes(70_000 + c.seed);
+    const wb = writeBehindFs(mem, { chunk: 4096 });
+    const ctx = { ...makeServer(mem, TAGS), fs: wb.fs };
+    const r = run(ctx, { op: 'WRQ', tag: 'log', source: content, auth: aliceAuth(), windowsize: c.windowsize, blksize: c.blksize, prepare: true, writes: wb.writes, net: { loss: 0.05, dup: 0.05, jitter: 3, seed: c.seed } });
+    assert.equal(r.code, 0, JSON.stringify(r.outcome));
+    assert.ok(mem.files.get('/var/log/app.log')!.equals(content));
+    assert.equal(wb.stats.commits, 1);
+    assert.equal(wb.stats.cleaned, 0);
+    // a write at a window's end or when the chunk (4096) is full, not one per block (but in lock-step)
+    const bound = Math.ceil((content.length + 1) / c.blksize / c.windowsize) + Math.ceil(content.length / 4096);
+    assert.ok(wb.stats.writes <= bound, `${wb.stats.writes} writes, at most ${bound}`);
+    assert.ok(wb.stats.maxWrite <= 4096 && wb.stats.maxWrite >= Math.min(4096, c.windowsize * c.blksize), `largest write ${wb.stats.maxWrite}`);
+  }
+});
+
+test('put whose file write fails part-way: the client gets the write error, nothing committed, temp removed', () => {
+  const mem = new MemTagFs();
+  mem.files.set('/var/log/app.log', Buffer.from('old'));
+  const wb = writeBehindFs(mem, { chunk: 4096, failAt: 20_000 });
+  const r = run({ ...makeServer(mem, TAGS), fs: wb.fs }, { op: 'WRQ', tag: 'log', source: randomBytes(60_000), auth: aliceAuth(), windowsize: 4, blksize: 1024, writes: wb.writes, net: { loss: 0.03, seed: 43 } });
+  assert.ok(!r.outcome.ok && r.outcome.kind === 'tftp' && r.outcome.remote, JSON.stringify(r.outcome));
+  assert.equal(r.outcome.code, 3);
+  assert.match(r.outcome.message, /No space left on device/);
+  assert.equal(mem.files.get('/var/log/app.log')!.toString(), 'old');
+  assert.equal(wb.stats.commits, 0);
+  assert.equal(wb.stats.cleaned, 1);
   assert.ok(r.serverOutcomes.length === 1 && !r.serverOutcomes[0].ok);
 });
