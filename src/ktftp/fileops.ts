@@ -19,7 +19,7 @@ import {
   writeSync,
   constants as fsc,
 } from 'node:fs';
-import { close, fchmod, fchown, fsync, rename, stat } from 'node:fs';
+import { close, fchmod, fchown, fsync, rename, stat, unlink } from 'node:fs';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
@@ -32,6 +32,7 @@ const pFchown = promisify(fchown);
 const pFsync = promisify(fsync);
 const pClose = promisify(close);
 const pRename = promisify(rename);
+const pUnlink = promisify(unlink);
 
 export type FsResult<T> = { ok: true; value: T } | { ok: false; code: number; message: string };
 
@@ -63,6 +64,8 @@ export interface TagFs {
   /** rename(path, path + '~') */
   push(path: string): FsResult<void>;
   remove(path: string): FsResult<void>;
+  /** push and remove are the driver's (a `command` effect, commandAsync) instead of calls inside the step. */
+  readonly commandsAsEffects?: boolean;
 }
 
 /** Maps a system error to a TFTP error code and message naming the path. */
@@ -224,7 +227,7 @@ export class ReadAheadSource implements Source {
 /**
  * The real TagFs, except that a get of a regular file reads through a ReadAheadSource and a put writes through a
  * WriteBehindSink (the driver reads, writes and commits: see below); other files (a FIFO, a device) are read as
- * realTagFs does. Opening, push and delete are realTagFs's synchronous calls.
+ * realTagFs does; push and delete are the driver's too (commandAsync). Opening is realTagFs's synchronous call.
  */
 export const readAheadTagFs: TagFs = {
   openRead(path) {
@@ -254,7 +257,20 @@ export const readAheadTagFs: TagFs = {
   openWrite: openWriteBehind,
   push: (path) => realTagFs.push(path),
   remove: (path) => realTagFs.remove(path),
+  commandsAsEffects: true,
 };
+
+/** The driver's push (rename to path~) or delete (unlink), on the thread pool, then fsync of the directory. */
+export async function commandAsync(op: 'push' | 'delete', path: string): Promise<FsResult<void>> {
+  try {
+    if (op === 'push') await pRename(path, path + '~');
+    else await pUnlink(path);
+  } catch (e) {
+    return fsError(e, path, op);
+  }
+  syncDir(posix.dirname(path));
+  return { ok: true, value: undefined };
+}
 
 /** How much a WriteBehindSink gathers before it asks for a write (a window's end asks for what it has). */
 export const WRITE_CHUNK = 256 * 1024;

@@ -13,15 +13,15 @@
  * `read` (a get's file data, when the TagFs gave a ReadAheadSource: the driver reads ahead asynchronously and
  * answers with the bytes), `write` and `commit` (a put's file, when the TagFs gave a WriteBehindSink: the driver
  * writes the gathered blocks and commits at the end; the commit's result decides the last ACK or the ERROR),
- * `done` (the transfer is over: the driver closes its socket). Opening files, push and delete still go through the
- * injected TagFs of fileops.ts, synchronously (see docs/ktftp.md).
+ * `command` (push or delete, when the TagFs says commandsAsEffects), `done` (the transfer is over: the driver
+ * closes its socket). Opening files still goes through the injected TagFs of fileops.ts, synchronously.
  */
 import { endpointText, sameEndpoint, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
 import type { ClientSession } from './client-session.js';
 import { ServerSession, type Krb5Verdict, type ServerContext } from './server-session.js';
 import type { Outcome } from './transfer.js';
 import { encode, ErrCode } from './wire.js';
-import type { ReadAheadSource, ReadResult, WriteBehindSink, WriteResult } from './fileops.js';
+import type { FsResult, ReadAheadSource, ReadResult, WriteBehindSink, WriteResult } from './fileops.js';
 
 export type KtftpEffect =
   | { readonly kind: 'krb5'; readonly token: Buffer }
@@ -32,12 +32,15 @@ export type KtftpEffect =
   | { readonly kind: 'write'; readonly file: WriteBehindSink; readonly position: number; readonly bytes: Buffer }
   /** Every byte is written: commit the put (fileops.ts commitAtomic) and answer with a `commit` result. */
   | { readonly kind: 'commit'; readonly file: WriteBehindSink }
+  /** Push (rename to path~) or delete (unlink) `path` (fileops.ts commandAsync) and answer with a `command` result. */
+  | { readonly kind: 'command'; readonly op: 'push' | 'delete'; readonly path: string }
   | { readonly kind: 'done'; readonly outcome: Outcome | null };
 
 export type KtftpEffectResult =
   | { readonly kind: 'krb5'; readonly verdict: Krb5Verdict }
   | { readonly kind: 'read'; readonly file: ReadAheadSource; readonly result: ReadResult }
-  | { readonly kind: 'write' | 'commit'; readonly file: WriteBehindSink; readonly result: WriteResult };
+  | { readonly kind: 'write' | 'commit'; readonly file: WriteBehindSink; readonly result: WriteResult }
+  | { readonly kind: 'command'; readonly result: FsResult<void> };
 
 /** A queue of datagrams to one or more peers and of effects: what both transfer machines share. */
 abstract class Outbox<E> {
@@ -94,6 +97,8 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
     if (r.kind === 'read') {
       r.file.feed(r.result);
       this.queue(this.peer, this.session.poke(now));
+    } else if (r.kind === 'command') {
+      this.queue(this.peer, this.session.commandResult(now, r.result));
     } else if (r.kind !== 'krb5') {
       if (r.kind === 'write') r.file.feedWrite(r.result);
       else r.file.feedCommit(r.result);
@@ -126,6 +131,11 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
     if (token !== null) {
       this.session.pendingKrb5 = null;
       this.effect({ kind: 'krb5', token });
+    }
+    const command = this.session.pendingCommand;
+    if (command !== null) {
+      this.session.pendingCommand = null;
+      this.effect({ kind: 'command', ...command });
     }
     if (this.session.deadline === null) {
       this.ended = true;

@@ -25,7 +25,7 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
-import { ReadAheadSource, WriteBehindSink, type TagFs } from './fileops.js';
+import { ReadAheadSource, WriteBehindSink, type FsResult, type TagFs } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
 import { authorize, type Identity, type IdentTable, type TagTable } from './tags.js';
 import { DataReceiver, DataSender, errorPacket, type Outcome, type TransferParams } from './transfer.js';
@@ -59,7 +59,7 @@ export interface ServerContext {
 /** Most bytes of file data a session holds for retransmission (windowsize x blksize). */
 export const MAX_WINDOW_BYTES = 1024 * 1024;
 
-type State = 'await-auth' | 'await-ack0' | 'krb5-pending' | 'sending' | 'receiving' | 'linger' | 'done';
+type State = 'await-auth' | 'await-ack0' | 'krb5-pending' | 'command-pending' | 'sending' | 'receiving' | 'linger' | 'done';
 
 export interface ServerOutput {
   readonly send: Buffer[];
@@ -305,7 +305,26 @@ export class ServerSession {
     if (this.op === 'PUSH' && this.tag.endsWith('~')) {
       return this.fail(ErrCode.BADOP, `Illegal KTFTP operation: push of the holder "${this.tag}"`);
     }
-    const r = this.op === 'PUSH' ? this.ctx.fs.push(path) : this.ctx.fs.remove(path);
+    if (this.ctx.fs.commandsAsEffects === true) {
+      // the driver renames or unlinks (a `command` effect) and answers with commandResult
+      this.pendingCommand = { op: this.op === 'PUSH' ? 'push' : 'delete', path };
+      this.state = 'command-pending';
+      this.next = now + this.params.rexmt;
+      return [];
+    }
+    return this.commandDone(now, this.op === 'PUSH' ? this.ctx.fs.push(path) : this.ctx.fs.remove(path));
+  }
+
+  /** A push or delete for the driver to do (a TagFs with commandsAsEffects); the machine takes it once. */
+  pendingCommand: { readonly op: 'push' | 'delete'; readonly path: string } | null = null;
+
+  /** The driver did the push or delete of `pendingCommand`: ACK 0, or the error. */
+  commandResult(now: number, r: FsResult<void>): Buffer[] {
+    if (this.state !== 'command-pending') return [];
+    return this.commandDone(now, r);
+  }
+
+  private commandDone(now: number, r: FsResult<void>): Buffer[] {
     if (!r.ok) return this.fail(r.code, r.message);
     this.ctx.log(2, `${this.peer} ${this.op} ${this.tag} by ${this.identityName}: done`);
     this.lastAnswer = [{ type: 'ACK', block: 0 }];
@@ -520,6 +539,10 @@ export class ServerSession {
         if (pk.length === 1 && pk[0].type === 'ACK' && pk[0].block === 0 && !this.secure && this.oack !== null) return this.afterData([this.oack]);
         return this.afterData(this.out(pk));
       }
+      case 'command-pending':
+        // the driver always answers; a repeated AUTH or request meanwhile is answered once it has
+        this.next = now + this.params.rexmt;
+        return [];
       case 'linger':
         this.state = 'done';
         this.next = null;

@@ -12,7 +12,7 @@ import { UdpEndpoint } from '../net/udp.js';
 import { fingerprint } from '../crypto/pubkey.js';
 import { publicKeyDer } from './crypto.js';
 import { read, write } from 'node:fs';
-import { commitAtomic, fsError, readAheadTagFs, type ReadResult, type TagFs, type WriteResult } from './fileops.js';
+import { commandAsync, commitAtomic, fsError, readAheadTagFs, type ReadResult, type TagFs, type WriteResult } from './fileops.js';
 import { KtftpListener, type KtftpEffect, type KtftpEffectResult, type ListenerEffect, type ServerTransfer } from './machine.js';
 import type { Krb5Verdict, ServerContext, ServerKey } from './server-session.js';
 import { loadIdentTable, loadTagTable, type IdentTable, type TagTable } from './tags.js';
@@ -230,6 +230,8 @@ export class KtftpServer {
       }
       case 'commit':
         return commitAtomic(e.file.fd, e.file.tmp, e.file.path).then((result) => ({ kind: 'commit' as const, file: e.file, result }));
+      case 'command':
+        return commandAsync(e.op, e.path).then((result) => ({ kind: 'command' as const, result }));
       case 'prepare':
         // sealing ahead runs once this turn's sends have gone out (setImmediate runs after them)
         setImmediate(() => {

@@ -120,6 +120,8 @@ interface RunOpts {
   reads?: (e: Extract<KtftpEffect, { kind: 'read' }>) => KtftpEffectResult;
   /** Answers the server's `write` and `commit` effects (a put through a WriteBehindSink, see writeBehindFs). */
   writes?: (e: Extract<KtftpEffect, { kind: 'write' | 'commit' }>) => KtftpEffectResult | undefined;
+  /** Answers the server's `command` effects (push and delete through a TagFs with commandsAsEffects). */
+  commands?: (e: Extract<KtftpEffect, { kind: 'command' }>) => KtftpEffectResult;
 }
 
 interface RunResult {
@@ -222,6 +224,7 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
           onEffect: (x) => {
             if (x.kind === 'read') return o.reads?.(x);
             if (x.kind === 'write' || x.kind === 'commit') return o.writes?.(x);
+            if (x.kind === 'command') return o.commands?.(x);
             if (x.kind === 'prepare' && o.prepare) e.transfer.prepare();
             if (x.kind !== 'done') return;
             entry.done = true;
@@ -633,4 +636,36 @@ test('put whose file write fails part-way: the client gets the write error, noth
   assert.equal(wb.stats.commits, 0);
   assert.equal(wb.stats.cleaned, 1);
   assert.ok(r.serverOutcomes.length === 1 && !r.serverOutcomes[0].ok);
+});
+
+test('push and delete through command effects: done once by the driver though the answer is lost, errors reach the client', () => {
+  const mem = new MemTagFs();
+  const content = randomBytes(5000);
+  mem.files.set('/var/log/app.log', content);
+  const asked: string[] = [];
+  const fs: TagFs = { openRead: (p) => mem.openRead(p), openWrite: (p, t) => mem.openWrite(p, t), push: () => assert.fail('push inside the step'), remove: () => assert.fail('remove inside the step'), commandsAsEffects: true };
+  const commands = (e: Extract<KtftpEffect, { kind: 'command' }>): KtftpEffectResult => {
+    asked.push(`${e.op} ${e.path}`);
+    return { kind: 'command', result: e.op === 'push' ? mem.push(e.path) : mem.remove(e.path) };
+  };
+  const ctx = { ...makeServer(mem, TAGS), fs };
+  let dropped = 0;
+  const mangle = (from: string, _to: string, d: Buffer) => {
+    if (from.startsWith('server:') && opcodeOf(d) === Op.SEALED && dropped < 1) {
+      dropped++;
+      return null;
+    }
+    return d;
+  };
+  const push = run(ctx, { op: 'PUSH', tag: 'log', commands, net: { mangle } });
+  assert.equal(push.code, 0, JSON.stringify(push.outcome));
+  assert.ok(mem.files.get('/var/log/app.log~')!.equals(content));
+  assert.deepEqual(asked, ['push /var/log/app.log']);
+  const again = run(ctx, { op: 'PUSH', tag: 'log', commands });
+  assert.equal(again.code, 2, JSON.stringify(again.outcome));
+  assert.ok(mem.files.get('/var/log/app.log~')!.equals(content), 'the holder is untouched');
+  const del = run(ctx, { op: 'DELETE', tag: 'log~', commands });
+  assert.equal(del.code, 0, JSON.stringify(del.outcome));
+  assert.equal(mem.files.has('/var/log/app.log~'), false);
+  assert.deepEqual(asked, ['push /var/log/app.log', 'push /var/log/app.log', 'delete /var/log/app.log~']);
 });
