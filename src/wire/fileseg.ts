@@ -96,3 +96,35 @@ export class FileSegView {
     return this.bytes.subarray(UFTP_HEADER_LEN + this.hlen);
   }
 }
+
+/**
+ * FileSegView.check without an allocation, for the receive path of a data stream: one reader is kept, and
+ * `read(d)` makes check()'s checks on a whole datagram and fills this object's fields (false where check() returns
+ * an error; the fields are then meaningless). Nothing is copied; `block(d)` is the data as a subarray, made only
+ * when the caller keeps it.
+ */
+export class FileSegReader {
+  fileId = 0;
+  section = 0;
+  secBlock = 0;
+  /** Where the header extensions start and end in the datagram (equal: none). */
+  readonly extStart = UFTP_HEADER_LEN + FIXED;
+  extEnd = UFTP_HEADER_LEN + FIXED;
+
+  read(d: Uint8Array): boolean {
+    const m = UFTP_HEADER_LEN;
+    if (d.length < m + FIXED) return false;
+    const hlen = d[m + HLEN] * 4;
+    if (hlen < FIXED || m + hlen > d.length) return false;
+    this.fileId = u16(d, m + FILE_ID);
+    this.section = u16(d, m + SECTION);
+    this.secBlock = u16(d, m + SEC_BLOCK);
+    this.extEnd = m + hlen;
+    return true;
+  }
+
+  /** The data block of the datagram last read (a subarray of it). */
+  block(d: Uint8Array): Uint8Array {
+    return d.subarray(this.extEnd);
+  }
+}

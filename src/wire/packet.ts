@@ -7,7 +7,7 @@
  * (a field out of range, a header over 255 words) is a caller bug and throws RangeError; decoding never
  * throws: every problem comes back as a typed WireError.
  */
-import { MAX_DATAGRAM, MESSAGE_NAMES, MessageType, UFTP_HEADER_LEN, type MessageTypeName } from './constants.js';
+import { MAX_DATAGRAM, MESSAGE_NAMES, MessageType, UFTP_HEADER_LEN, UFTP_VER_NUM, type MessageTypeName } from './constants.js';
 import { abortLength, decodeAbort, encodeAbortInto, type Abort } from './abort.js';
 import { announceLength, decodeAnnounce, encodeAnnounceInto, type Announce } from './announce.js';
 import { clientKeyLength, decodeClientKey, encodeClientKeyInto, type ClientKey } from './clientkey.js';
@@ -19,13 +19,13 @@ import { decodeDone, doneLength, encodeDoneInto, type Done } from './done.js';
 import { decodeDoneConf, doneConfLength, encodeDoneConfInto, type DoneConf } from './doneconf.js';
 import { decodeEncrypted, describeEncrypted, encodeEncryptedInto, encryptedLength, type Encrypted } from './encrypted.js';
 import { describeExtension, type Extension } from './extensions.js';
-import { bytesText, hex, hex32 } from './fields.js';
+import { bytesText, hex, hex32, u16, u32 } from './fields.js';
 import {
   decodeFileInfo, decodeFileInfoAck, encodeFileInfoAckInto, encodeFileInfoInto, fileInfoAckLength, fileInfoLength,
   type FileInfo, type FileInfoAck,
 } from './fileinfo.js';
 import { decodeFileSeg, encodeFileSegInto, fileSegLength, type FileSeg } from './fileseg.js';
-import { decodeHeader, describeHeader, encodeHeaderInto, HeaderView, type UftpHeader } from './header.js';
+import { decodeHeader, describeHeader, encodeHeaderInto, HeaderField, HeaderView, type UftpHeader } from './header.js';
 import { decodeHbReq, decodeHbResp, encodeHbReqInto, encodeHbRespInto, hbReqLength, hbRespLength, type HbReq, type HbResp } from './heartbeat.js';
 import {
   decodeKeyInfo, decodeKeyInfoAck, encodeKeyInfoAckInto, encodeKeyInfoInto, keyInfoAckLength, keyInfoLength,
@@ -131,6 +131,36 @@ export function viewDatagram(b: Uint8Array): Result<HeaderView> {
     }
   }
   return h;
+}
+
+/**
+ * viewDatagram without an allocation, for the receive path of a data stream: one reader is kept, and `read(b)`
+ * makes viewDatagram's checks and fills this object's fields with the header's (false where viewDatagram returns
+ * an error; the fields are then meaningless).
+ */
+export class DatagramReader {
+  func = 0;
+  seq = 0;
+  srcId = 0;
+  groupId = 0;
+  groupInst = 0;
+
+  read(b: Uint8Array): boolean {
+    if (b.length < UFTP_HEADER_LEN || b[HeaderField.VERSION] !== UFTP_VER_NUM) return false;
+    const func = b[HeaderField.FUNC];
+    if (!MESSAGE_NAMES.has(func)) return false;
+    if (func !== MessageType.ENCRYPTED) {
+      if (b.length < UFTP_HEADER_LEN + 4 || b[MSG_FUNC] !== func) return false;
+      const hlen = b[MSG_HLEN] * 4;
+      if (hlen < 4 || UFTP_HEADER_LEN + hlen > b.length) return false;
+    }
+    this.func = func;
+    this.seq = u16(b, HeaderField.SEQ);
+    this.srcId = u32(b, HeaderField.SRC_ID);
+    this.groupId = u32(b, HeaderField.GROUP_ID);
+    this.groupInst = b[HeaderField.GROUP_INST];
+    return true;
+  }
 }
 
 /**
