@@ -1,8 +1,13 @@
 /**
  * File operations behind tags, as the server session sees them (TagFs), and the real implementation on the
  * local file system. A put is atomic: it writes a temporary file beside the target, fsyncs it, gives it the
- * old file's mode and owner, renames it over the target and fsyncs the directory; any failure removes the
- * temporary file and leaves the old file as it was. push is rename(2) of path to path~; delete is unlink(2).
+ * old file's mode and owner, renames it over the target and fsyncs the directory (src/files/atomic.ts); any
+ * failure, or an abort before the rename, removes the temporary file and leaves the old file as it was. push is
+ * rename(2) of path to path~; delete is unlink(2).
+ *
+ * The daemon's files are effects (issue 8): the machine asks, the driver does the I/O on libuv's thread pool with
+ * the functions at the end of this file (openReadAsync, openWriteAsync, readAt, writeAt, commitAtomic,
+ * commandAsync) and reports back. The ktftp client's local files go the same way.
  */
 import {
   closeSync,
@@ -19,20 +24,22 @@ import {
   writeSync,
   constants as fsc,
 } from 'node:fs';
-import { close, fchmod, fchown, fsync, rename, stat, unlink } from 'node:fs';
+import { close, fstat, open, read, rename, unlink, write } from 'node:fs';
 import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { strerror } from '../crypto/keyfile.js';
+import { commitReplace, createTemp, discardTemp, freeBytes, syncDir as syncDirAsync, tempNameBeside } from '../files/atomic.js';
 import { ErrCode } from './wire.js';
 
-const pStat = promisify(stat);
-const pFchmod = promisify(fchmod);
-const pFchown = promisify(fchown);
-const pFsync = promisify(fsync);
-const pClose = promisify(close);
+const pOpen = promisify(open);
+const pFstat = promisify(fstat);
 const pRename = promisify(rename);
 const pUnlink = promisify(unlink);
+
+/** Closes a descriptor on the thread pool, without waiting (a source or temp file given up inside a step). */
+function closeLater(fd: number): void {
+  close(fd, () => undefined);
+}
 
 export type FsResult<T> = { ok: true; value: T } | { ok: false; code: number; message: string };
 
@@ -58,15 +65,23 @@ export interface Sink {
   abort(): void;
 }
 
+/**
+ * The files behind tags as a session reaches them. Each operation the TagFs does not have is the driver's: the
+ * machine asks with an effect (`open` for openRead/openWrite: openReadAsync/openWriteAsync; `command` for push and
+ * remove: commandAsync) and goes on with the answer. The daemon's TagFs (driverTagFs) has none; the in-memory
+ * one of the simulations has all.
+ */
 export interface TagFs {
-  openRead(path: string): FsResult<Source>;
-  openWrite(path: string, tsize: number | null): FsResult<Sink>;
+  openRead?(path: string): FsResult<Source>;
+  openWrite?(path: string, tsize: number | null): FsResult<Sink>;
   /** rename(path, path + '~') */
-  push(path: string): FsResult<void>;
-  remove(path: string): FsResult<void>;
-  /** push and remove are the driver's (a `command` effect, commandAsync) instead of calls inside the step. */
-  readonly commandsAsEffects?: boolean;
+  push?(path: string): FsResult<void>;
+  remove?(path: string): FsResult<void>;
 }
+
+/** The daemon's TagFs: every file operation is an effect the driver carries out. */
+export const driverTagFs: TagFs = {};
+
 
 /** Maps a system error to a TFTP error code and message naming the path. */
 export function fsError(e: unknown, path: string, what: 'read' | 'write' | 'push' | 'delete'): { ok: false; code: number; message: string } {
@@ -144,9 +159,10 @@ export class ReadAheadSource implements Source {
   private error: { code: number; message: string } | null = null;
   private inFlight = false;
   private closed = false;
+  private fdClosed = false;
 
   constructor(
-    /** The descriptor the driver reads (opened by the TagFs; closed by `closeFd`). */
+    /** The descriptor the driver reads (opened by the driver; closed by `closeFd` once no read is in flight). */
     readonly fd: number,
     /** For the driver's error messages. */
     readonly path: string,
@@ -163,10 +179,21 @@ export class ReadAheadSource implements Source {
     return { position: this.position, length: this.chunk };
   }
 
-  /** The driver's answer to the read `want()` gave. A short read moves on; zero bytes is the end of the file. */
+  /** Closed by the machine: a read that comes back now only lets the descriptor go (`feed`). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * The driver's answer to the read `want()` gave. A short read moves on; zero bytes is the end of the file.
+   * After close(), it closes the descriptor the read was using.
+   */
   feed(r: ReadResult): void {
     this.inFlight = false;
-    if (this.closed) return;
+    if (this.closed) {
+      this.closeFdOnce();
+      return;
+    }
     if (!r.ok) {
       this.error = { code: r.code, message: r.message };
       return;
@@ -215,50 +242,21 @@ export class ReadAheadSource implements Source {
     return { ok: true, value: out };
   }
 
+  /** Gives the file up. A read on the thread pool still uses the descriptor: it is closed when that one is fed. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.chunks = [];
     this.buffered = 0;
+    if (!this.inFlight) this.closeFdOnce();
+  }
+
+  private closeFdOnce(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
     this.closeFd();
   }
 }
-
-/**
- * The real TagFs, except that a get of a regular file reads through a ReadAheadSource and a put writes through a
- * WriteBehindSink (the driver reads, writes and commits: see below); other files (a FIFO, a device) are read as
- * realTagFs does; push and delete are the driver's too (commandAsync). Opening is realTagFs's synchronous call.
- */
-export const readAheadTagFs: TagFs = {
-  openRead(path) {
-    let fd: number;
-    try {
-      fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
-    } catch (e) {
-      return fsError(e, path, 'read');
-    }
-    let regular: boolean;
-    let size: number;
-    try {
-      const st = fstatSync(fd);
-      if (st.isDirectory()) {
-        closeSync(fd);
-        return { ok: false, code: ErrCode.UNDEF, message: `read ${path}: Is a directory` };
-      }
-      regular = st.isFile();
-      size = st.size;
-    } catch (e) {
-      closeSync(fd);
-      return fsError(e, path, 'read');
-    }
-    if (!regular) return { ok: true, value: new FileSource(fd, null, path) };
-    return { ok: true, value: new ReadAheadSource(fd, path, size, () => closeSync(fd)) };
-  },
-  openWrite: openWriteBehind,
-  push: (path) => realTagFs.push(path),
-  remove: (path) => realTagFs.remove(path),
-  commandsAsEffects: true,
-};
 
 /** The driver's push (rename to path~) or delete (unlink), on the thread pool, then fsync of the directory. */
 export async function commandAsync(op: 'push' | 'delete', path: string): Promise<FsResult<void>> {
@@ -268,7 +266,7 @@ export async function commandAsync(op: 'push' | 'delete', path: string): Promise
   } catch (e) {
     return fsError(e, path, op);
   }
-  syncDir(posix.dirname(path));
+  await syncDirAsync(posix.dirname(path));
   return { ok: true, value: undefined };
 }
 
@@ -392,67 +390,104 @@ export class WriteBehindSink implements Sink {
 }
 
 /**
- * The driver's commit of a put written through a WriteBehindSink: the old file's mode and owner, fsync, rename
- * over the target, fsync of the directory (on the thread pool but the last); on failure the temporary file goes.
+ * The driver's commit of a put written through a WriteBehindSink (src/files/atomic.ts commitReplace: the old
+ * file's mode and owner, fsync, rename over the target, fsync of the directory, on the thread pool). An abort of
+ * the put that the machine took before the rename (the client's ERROR, a shutdown) leaves the old file: the
+ * temporary file goes, as on any failure.
  */
-export async function commitAtomic(fd: number, tmp: string, target: string): Promise<WriteResult> {
-  let open = true;
+export async function commitAtomic(file: WriteBehindSink): Promise<WriteResult> {
+  const r = await commitReplace(file.fd, file.tmp, file.path, () => file.aborted);
+  if (r.ok) return { ok: true };
+  if ('cancelled' in r) return { ok: false, code: ErrCode.UNDEF, message: `write ${file.path}: aborted before the rename` };
+  return fsError(r.error, file.path, 'write');
+}
+
+/** The label of KTFTP's temporary files: `.{name}.ktftp-{12 hex}` beside the target. */
+const TEMP_LABEL = 'ktftp';
+
+/**
+ * The driver's open of a put's target: the free-space check (when the client sent tsize), then a new temporary
+ * file beside the target (O_CREAT|O_EXCL|O_NOFOLLOW, 0600), written through a WriteBehindSink.
+ */
+export async function openWriteAsync(target: string, tsize: number | null): Promise<FsResult<WriteBehindSink>> {
+  if (tsize !== null) {
+    const free = await freeBytes(posix.dirname(target));
+    if (!free.ok) return fsError(free.error, target, 'write');
+    if (tsize > free.value) return { ok: false, code: ErrCode.NOSPACE, message: `Disk full or allocation exceeded: ${tsize} bytes do not fit` };
+  }
+  const t = await createTemp(target, TEMP_LABEL);
+  if (!t.ok) return fsError(t.error, target, 'write');
+  const { fd, tmp } = t.value;
+  return { ok: true, value: new WriteBehindSink(fd, target, tmp, () => void discardTemp(fd, tmp)) };
+}
+
+/**
+ * The driver's open of a get's file (following links: tag paths are the operator's). A regular file is read
+ * through a ReadAheadSource (the driver's reads); another kind (a FIFO, a device) through a plain Source read in
+ * the step; a directory is an error.
+ */
+export async function openReadAsync(path: string): Promise<FsResult<Source>> {
+  let fd: number;
   try {
-    try {
-      const old = await pStat(target);
-      await pFchmod(fd, old.mode & 0o7777);
-      try {
-        await pFchown(fd, old.uid, old.gid);
-      } catch {
-        /* not root: the new file keeps our owner */
-      }
-    } catch {
-      await pFchmod(fd, 0o644);
-    }
-    await pFsync(fd);
-    open = false;
-    await pClose(fd);
-    await pRename(tmp, target);
+    fd = await pOpen(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
   } catch (e) {
-    if (open) closeQuietly(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created or already gone */
-    }
-    return fsError(e, target, 'write');
+    return fsError(e, path, 'read');
   }
-  syncDir(posix.dirname(target));
-  return { ok: true };
+  let st: { isDirectory(): boolean; isFile(): boolean; size: number };
+  try {
+    st = await pFstat(fd);
+  } catch (e) {
+    closeLater(fd);
+    return fsError(e, path, 'read');
+  }
+  if (st.isDirectory()) {
+    closeLater(fd);
+    return { ok: false, code: ErrCode.UNDEF, message: `read ${path}: Is a directory` };
+  }
+  if (!st.isFile()) return { ok: true, value: new FileSource(fd, null, path) };
+  return { ok: true, value: new ReadAheadSource(fd, path, st.size, () => closeLater(fd)) };
 }
 
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    /* already closed */
-  }
+/**
+ * The driver's read for a ReadAheadSource (pread on the thread pool). If the machine closed the source while the
+ * read ran, the result is fed here, which closes the descriptor (the machine's loop may have stopped already).
+ */
+export function readAt(file: ReadAheadSource, position: number, length: number): Promise<ReadResult> {
+  return new Promise((resolve) => {
+    read(file.fd, Buffer.allocUnsafe(length), 0, length, position, (err, n, buf) => {
+      const result: ReadResult = err ? fsError(err, file.path, 'read') : { ok: true, bytes: buf.subarray(0, n) };
+      if (file.isClosed) file.feed(result);
+      resolve(result);
+    });
+  });
 }
 
-/** Opens the temporary file of a put the driver writes (the free-space check of openAtomic first). */
-export function openWriteBehind(target: string, tsize: number | null): FsResult<Sink> {
-  const space = spaceFor(target, tsize);
-  if (space !== null) return space;
-  const tmp = tempNameFor(target);
-  try {
-    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-    const cleanup = (): void => {
-      closeQuietly(fd);
-      try {
-        unlinkSync(tmp);
-      } catch {
-        /* already gone */
-      }
+/**
+ * The driver's write for a WriteBehindSink (pwrite on the thread pool, all of `bytes`). If the machine aborted
+ * the sink while the write ran, the result is fed here, which lets the temporary file go.
+ */
+export function writeAt(file: WriteBehindSink, position: number, bytes: Buffer): Promise<WriteResult> {
+  return new Promise((resolve) => {
+    const done = (result: WriteResult): void => {
+      if (file.aborted) file.feedWrite(result);
+      resolve(result);
     };
-    return { ok: true, value: new WriteBehindSink(fd, target, tmp, cleanup) };
-  } catch (e) {
-    return fsError(e, target, 'write');
-  }
+    const step = (off: number): void => {
+      write(file.fd, bytes, off, bytes.length - off, position + off, (err, n) => {
+        if (err) done(fsError(err, file.path, 'write'));
+        else if (off + n < bytes.length) step(off + n);
+        else done({ ok: true });
+      });
+    };
+    step(0);
+  });
+}
+
+/** Gives up what an open the machine no longer wants (its transfer ended meanwhile) returned. */
+export function releaseOpened(r: FsResult<Source | Sink>): void {
+  if (!r.ok) return;
+  if ('close' in r.value) r.value.close();
+  else r.value.abort();
 }
 
 /** A reader over an already open descriptor (used for standard input by the client). */
@@ -556,7 +591,7 @@ function syncDir(dir: string): void {
 
 /** The temporary name a put writes to: hidden, beside the target, unique. */
 export function tempNameFor(target: string): string {
-  return posix.join(posix.dirname(target), `.${posix.basename(target)}.ktftp-${randomBytes(6).toString('hex')}`);
+  return tempNameBeside(target, TEMP_LABEL);
 }
 
 /** Opens an atomic writer for `target` (also used by the client for a local get). */
@@ -597,29 +632,6 @@ export function openSource(path: string): FsResult<Source> {
     return fsError(e, path, 'read');
   }
 }
-
-export const realTagFs: TagFs = {
-  openRead: openSource,
-  openWrite: openAtomic,
-  push(path) {
-    try {
-      renameSync(path, path + '~');
-      syncDir(posix.dirname(path));
-      return { ok: true, value: undefined };
-    } catch (e) {
-      return fsError(e, path, 'push');
-    }
-  },
-  remove(path) {
-    try {
-      unlinkSync(path);
-      syncDir(posix.dirname(path));
-      return { ok: true, value: undefined };
-    } catch (e) {
-      return fsError(e, path, 'delete');
-    }
-  },
-};
 
 /** An in-memory TagFs for simulations: same contract, no disk. */
 export class MemTagFs implements TagFs {

@@ -10,15 +10,16 @@
  *
  * Effects: `krb5` (the driver checks an AP-REQ and answers with handleEffectResult), `prepare` (the machine can
  * seal its likely next packets: the driver calls prepare() once its sends have gone out, as the peer is busy),
- * `read` (a get's file data, when the TagFs gave a ReadAheadSource: the driver reads ahead asynchronously and
- * answers with the bytes), `write` and `commit` (a put's file, when the TagFs gave a WriteBehindSink: the driver
- * writes the gathered blocks and commits at the end; the commit's result decides the last ACK or the ERROR),
- * `command` (push or delete, when the TagFs says commandsAsEffects), `done` (the transfer is over: the driver
- * closes its socket). Opening files still goes through the injected TagFs of fileops.ts, synchronously.
+ * `open` (the file of a get or put, when the TagFs cannot open in the step: the driver opens it and answers with
+ * the Source or Sink, or the error the client gets; nothing is sent before), `read` (a get's file data, when the
+ * file is a ReadAheadSource: the driver reads ahead asynchronously and answers with the bytes), `write` and
+ * `commit` (a put's file, when it is a WriteBehindSink: the driver writes the gathered blocks and commits at the
+ * end; the commit's result decides the last ACK or the ERROR), `command` (push or delete, when the TagFs has no
+ * push/remove), `done` (the transfer is over: the driver closes its socket). fileops.ts has the driver's side.
  */
 import { endpointText, sameEndpoint, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
 import type { ClientSession } from './client-session.js';
-import { ServerSession, type Krb5Verdict, type ServerContext } from './server-session.js';
+import { ServerSession, type Krb5Verdict, type OpenRequest, type OpenResult, type ServerContext } from './server-session.js';
 import type { Outcome } from './transfer.js';
 import { encode, ErrCode } from './wire.js';
 import type { FsResult, ReadAheadSource, ReadResult, WriteBehindSink, WriteResult } from './fileops.js';
@@ -26,6 +27,8 @@ import type { FsResult, ReadAheadSource, ReadResult, WriteBehindSink, WriteResul
 export type KtftpEffect =
   | { readonly kind: 'krb5'; readonly token: Buffer }
   | { readonly kind: 'prepare' }
+  /** Open the get's file or create the put's temporary file (fileops.ts openReadAsync/openWriteAsync); answer with `open`. */
+  | ({ readonly kind: 'open' } & OpenRequest)
   /** Read `length` bytes at `position` of the get's file (`file.fd`) and answer with a `read` result. */
   | { readonly kind: 'read'; readonly file: ReadAheadSource; readonly position: number; readonly length: number }
   /** Write `bytes` at `position` of the put's temporary file (`file.fd`) and answer with a `write` result. */
@@ -38,6 +41,7 @@ export type KtftpEffect =
 
 export type KtftpEffectResult =
   | { readonly kind: 'krb5'; readonly verdict: Krb5Verdict }
+  | ({ readonly kind: 'open' } & OpenResult)
   | { readonly kind: 'read'; readonly file: ReadAheadSource; readonly result: ReadResult }
   | { readonly kind: 'write' | 'commit'; readonly file: WriteBehindSink; readonly result: WriteResult }
   | { readonly kind: 'command'; readonly result: FsResult<void> };
@@ -97,6 +101,8 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
     if (r.kind === 'read') {
       r.file.feed(r.result);
       this.queue(this.peer, this.session.poke(now));
+    } else if (r.kind === 'open') {
+      this.queue(this.peer, this.session.openResult(now, r));
     } else if (r.kind === 'command') {
       this.queue(this.peer, this.session.commandResult(now, r.result));
     } else if (r.kind !== 'krb5') {
@@ -131,6 +137,11 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
     if (token !== null) {
       this.session.pendingKrb5 = null;
       this.effect({ kind: 'krb5', token });
+    }
+    const open = this.session.pendingOpen;
+    if (open !== null) {
+      this.session.pendingOpen = null;
+      this.effect({ kind: 'open', ...open });
     }
     const command = this.session.pendingCommand;
     if (command !== null) {

@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { fstatSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ReadAheadSource, readAheadTagFs } from './fileops.js';
+import { openReadAsync, readAt, ReadAheadSource } from './fileops.js';
 import { ErrCode } from './wire.js';
 
 /** Serves every want() from `file`, `short` bytes at most per read (a short read moves on, as pread may). */
@@ -75,18 +75,60 @@ test('a read error reaches the sender once the bytes before it are used up', () 
   assert.deepEqual(src.read(1000), { ok: false, code: ErrCode.UNDEF, message: 'read /x: Input/output error' });
 });
 
-test('readAheadTagFs: a regular file reads through the driver; a directory or a missing file is an error', () => {
+test('openReadAsync: a regular file reads through the driver; a directory or a missing file is an error', async () => {
   const d = mkdtempSync(join(tmpdir(), 'ktftp-ra-'));
   try {
     writeFileSync(join(d, 'f'), 'hello');
     mkdirSync(join(d, 'sub'));
-    const f = readAheadTagFs.openRead(join(d, 'f'));
+    const f = await openReadAsync(join(d, 'f'));
     assert.ok(f.ok && f.value instanceof ReadAheadSource && f.value.size === 5);
     f.value.close();
-    const dir = readAheadTagFs.openRead(join(d, 'sub'));
+    const dir = await openReadAsync(join(d, 'sub'));
     assert.ok(!dir.ok && /Is a directory/.test(dir.message));
-    const gone = readAheadTagFs.openRead(join(d, 'nope'));
+    const gone = await openReadAsync(join(d, 'nope'));
     assert.ok(!gone.ok && gone.code === ErrCode.NOTFOUND);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('close() while a read is in flight: the descriptor is closed only when that read is fed, once', () => {
+  let closed = 0;
+  const src = new ReadAheadSource(7, '/x', 4000, () => closed++, 4000, 1000);
+  const w = src.want();
+  assert.ok(w !== null);
+  src.close();
+  assert.equal(closed, 0, 'a read still uses the descriptor: not closed under it');
+  src.feed({ ok: true, bytes: Buffer.alloc(1000) });
+  assert.equal(closed, 1, 'closed once the read came back');
+  src.feed({ ok: true, bytes: Buffer.alloc(0) });
+  src.close();
+  assert.equal(closed, 1);
+  assert.equal(src.want(), null);
+});
+
+test('close() during a real pread on the thread pool: the descriptor number is not recycled before the read settles', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'ktftp-ra-'));
+  try {
+    const content = randomBytes(300_000);
+    writeFileSync(join(d, 'f'), content);
+    writeFileSync(join(d, 'other'), 'another file');
+    const o = await openReadAsync(join(d, 'f'));
+    assert.ok(o.ok && o.value instanceof ReadAheadSource);
+    const src = o.value;
+    const w = src.want()!;
+    const pending = readAt(src, w.position, w.length);
+    src.close(); // the transfer ends (the client's ERROR) while the read is on the thread pool
+    const other = openSync(join(d, 'other'), 'r');
+    try {
+      assert.notEqual(other, src.fd, 'the get\'s descriptor is still open: a new open gets another number');
+      const r = await pending;
+      assert.ok(r.ok && r.bytes.equals(content.subarray(0, w.length)), 'the read came from the get\'s own file');
+      await new Promise((res) => setTimeout(res, 50));
+      assert.throws(() => fstatSync(src.fd), /EBADF/, 'closed after the read settled');
+    } finally {
+      closeSync(other);
+    }
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

@@ -25,7 +25,7 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
-import { ReadAheadSource, WriteBehindSink, type FsResult, type TagFs } from './fileops.js';
+import { ReadAheadSource, releaseOpened, WriteBehindSink, type FsResult, type Sink, type Source, type TagFs } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
 import { authorize, type Identity, type IdentTable, type TagTable } from './tags.js';
 import { DataReceiver, DataSender, errorPacket, type Outcome, type TransferParams } from './transfer.js';
@@ -59,7 +59,13 @@ export interface ServerContext {
 /** Most bytes of file data a session holds for retransmission (windowsize x blksize). */
 export const MAX_WINDOW_BYTES = 1024 * 1024;
 
-type State = 'await-auth' | 'await-ack0' | 'krb5-pending' | 'command-pending' | 'sending' | 'receiving' | 'linger' | 'done';
+type State = 'await-auth' | 'await-ack0' | 'krb5-pending' | 'open-pending' | 'command-pending' | 'sending' | 'receiving' | 'linger' | 'done';
+
+/** A file for the driver to open (a TagFs without openRead/openWrite); the answer comes to openResult. */
+export type OpenRequest = { readonly mode: 'read'; readonly path: string } | { readonly mode: 'write'; readonly path: string; readonly tsize: number | null };
+
+/** The driver's answer to an OpenRequest. */
+export type OpenResult = { readonly mode: 'read'; readonly result: FsResult<Source> } | { readonly mode: 'write'; readonly result: FsResult<Sink> };
 
 export interface ServerOutput {
   readonly send: Buffer[];
@@ -233,32 +239,32 @@ export class ServerSession {
     if (bad !== null) return this.fail(ErrCode.OPTION, `Option negotiation failed: ${bad}`);
     if (this.op === 'PUSH' || this.op === 'DELETE') return this.runCommand(now, d.path);
     if (this.op === 'RRQ') {
-      const r = this.openRead(now, d.path);
-      if (r !== null) return r;
-      const ts = accepted.findIndex(([n]) => n === 'tsize');
-      if (ts >= 0) {
-        const size = this.mode === 'octet' ? this.sourceSize : null;
-        if (size === null) accepted.splice(ts, 1);
-        else accepted[ts] = ['tsize', String(size)];
-      }
+      return this.openRead(now, d.path, (at) => {
+        const ts = accepted.findIndex(([n]) => n === 'tsize');
+        if (ts >= 0) {
+          const size = this.mode === 'octet' ? this.sourceSize : null;
+          if (size === null) accepted.splice(ts, 1);
+          else accepted[ts] = ['tsize', String(size)];
+        }
+        if (accepted.length === 0) {
+          this.state = 'sending';
+          return this.afterData(this.out(this.sender!.start(at)));
+        }
+        this.oack = encode({ type: 'OACK', options: accepted });
+        this.state = 'await-ack0';
+        this.next = at + this.params.rexmt;
+        return [this.oack];
+      });
+    }
+    return this.openWrite(now, d.path, () => {
+      this.state = 'receiving';
       if (accepted.length === 0) {
-        this.state = 'sending';
-        return this.afterData(this.out(this.sender!.start(now)));
+        this.lastAnswer = [{ type: 'ACK', block: 0 }];
+        return this.out(this.lastAnswer);
       }
       this.oack = encode({ type: 'OACK', options: accepted });
-      this.state = 'await-ack0';
-      this.next = now + this.params.rexmt;
       return [this.oack];
-    }
-    const w = this.openWrite(now, d.path);
-    if (w !== null) return w;
-    this.state = 'receiving';
-    if (accepted.length === 0) {
-      this.lastAnswer = [{ type: 'ACK', block: 0 }];
-      return this.out(this.lastAnswer);
-    }
-    this.oack = encode({ type: 'OACK', options: accepted });
-    return [this.oack];
+    });
   }
 
   private sourceSize: number | null = null;
@@ -272,14 +278,58 @@ export class ServerSession {
     return this.afterData(this.out(this.sender.poke(now)));
   }
 
-  private openRead(now: number, path: string): Buffer[] | null {
-    const r = this.ctx.fs.openRead(path);
-    if (!r.ok) return this.fail(r.code, r.message);
-    if (r.value instanceof ReadAheadSource) this.readAhead = r.value;
-    this.sourceSize = r.value.size;
-    const src = this.mode === 'netascii' ? toNetascii(r.value) : r.value;
-    this.sender = new DataSender(src, this.params, now);
-    return null;
+  /** A file the driver is to open (an `open` effect, machine.ts); the machine takes it once. */
+  pendingOpen: OpenRequest | null = null;
+  /** What the transfer does once its file is open. */
+  private onOpen: ((now: number) => Buffer[]) | null = null;
+
+  /** Opens the get's file (in the step, or through the driver), then goes on with `then`. */
+  private openRead(now: number, path: string, then: (now: number) => Buffer[]): Buffer[] {
+    const open = this.ctx.fs.openRead;
+    if (open !== undefined) return this.opened(now, { mode: 'read', result: open.call(this.ctx.fs, path) }, then);
+    return this.askOpen(now, { mode: 'read', path }, then);
+  }
+
+  /** Opens the put's file (in the step, or through the driver), then goes on with `then`. */
+  private openWrite(now: number, path: string, then: (now: number) => Buffer[]): Buffer[] {
+    const open = this.ctx.fs.openWrite;
+    if (open !== undefined) return this.opened(now, { mode: 'write', result: open.call(this.ctx.fs, path, this.tsize) }, then);
+    return this.askOpen(now, { mode: 'write', path, tsize: this.tsize }, then);
+  }
+
+  private askOpen(now: number, req: OpenRequest, then: (now: number) => Buffer[]): Buffer[] {
+    this.pendingOpen = req;
+    this.onOpen = then;
+    this.state = 'open-pending';
+    this.next = now + this.params.rexmt;
+    return [];
+  }
+
+  /** The driver opened the file of `pendingOpen` (or failed to): the transfer starts, or the client gets the error. */
+  openResult(now: number, r: OpenResult): Buffer[] {
+    const then = this.onOpen;
+    if (this.state !== 'open-pending' || then === null) {
+      releaseOpened(r.result); // the transfer ended meanwhile
+      return [];
+    }
+    this.onOpen = null;
+    return this.opened(now, r, then);
+  }
+
+  private opened(now: number, r: OpenResult, then: (now: number) => Buffer[]): Buffer[] {
+    if (!r.result.ok) return this.fail(r.result.code, r.result.message);
+    if (r.mode === 'read') {
+      const src = r.result.value;
+      if (src instanceof ReadAheadSource) this.readAhead = src;
+      this.sourceSize = src.size;
+      this.sender = new DataSender(this.mode === 'netascii' ? toNetascii(src) : src, this.params, now);
+    } else {
+      const sink = r.result.value;
+      if (sink instanceof WriteBehindSink) this.writeBehind = sink;
+      this.receiver = new DataReceiver(this.mode === 'netascii' ? fromNetascii(sink) : sink, this.params, now, this.writeBehind);
+      this.next = this.receiver.deadline;
+    }
+    return then(now);
   }
 
   /** The put's file when the driver writes it (WriteBehindSink: the machine turns its wants into write effects). */
@@ -291,31 +341,23 @@ export class ServerSession {
     return this.afterData(this.out(this.receiver.fileProgress(now)));
   }
 
-  private openWrite(now: number, path: string): Buffer[] | null {
-    const w = this.ctx.fs.openWrite(path, this.tsize);
-    if (!w.ok) return this.fail(w.code, w.message);
-    if (w.value instanceof WriteBehindSink) this.writeBehind = w.value;
-    const sink = this.mode === 'netascii' ? fromNetascii(w.value) : w.value;
-    this.receiver = new DataReceiver(sink, this.params, now, this.writeBehind);
-    this.next = this.receiver.deadline;
-    return null;
-  }
-
   private runCommand(now: number, path: string): Buffer[] {
     if (this.op === 'PUSH' && this.tag.endsWith('~')) {
       return this.fail(ErrCode.BADOP, `Illegal KTFTP operation: push of the holder "${this.tag}"`);
     }
-    if (this.ctx.fs.commandsAsEffects === true) {
+    const fs = this.ctx.fs;
+    const inStep = this.op === 'PUSH' ? fs.push : fs.remove;
+    if (inStep === undefined) {
       // the driver renames or unlinks (a `command` effect) and answers with commandResult
       this.pendingCommand = { op: this.op === 'PUSH' ? 'push' : 'delete', path };
       this.state = 'command-pending';
       this.next = now + this.params.rexmt;
       return [];
     }
-    return this.commandDone(now, this.op === 'PUSH' ? this.ctx.fs.push(path) : this.ctx.fs.remove(path));
+    return this.commandDone(now, inStep.call(fs, path));
   }
 
-  /** A push or delete for the driver to do (a TagFs with commandsAsEffects); the machine takes it once. */
+  /** A push or delete for the driver to do (a TagFs without push/remove); the machine takes it once. */
   pendingCommand: { readonly op: 'push' | 'delete'; readonly path: string } | null = null;
 
   /** The driver did the push or delete of `pendingCommand`: ACK 0, or the error. */
@@ -411,21 +453,19 @@ export class ServerSession {
       case 'PUSH':
       case 'DELETE':
         return this.runCommand(now, d.path);
-      case 'RRQ': {
-        const r = this.openRead(now, d.path);
-        if (r !== null) return r;
-        this.state = 'sending';
-        const first = this.sender!.start(now);
-        this.next = this.sender!.deadline;
-        return this.afterData(this.out(first));
-      }
-      case 'WRQ': {
-        const w = this.openWrite(now, d.path);
-        if (w !== null) return w;
-        this.state = 'receiving';
-        this.lastAnswer = [{ type: 'ACK', block: 0 }];
-        return this.out(this.lastAnswer);
-      }
+      case 'RRQ':
+        return this.openRead(now, d.path, (at) => {
+          this.state = 'sending';
+          const first = this.sender!.start(at);
+          this.next = this.sender!.deadline;
+          return this.afterData(this.out(first));
+        });
+      case 'WRQ':
+        return this.openWrite(now, d.path, () => {
+          this.state = 'receiving';
+          this.lastAnswer = [{ type: 'ACK', block: 0 }];
+          return this.out(this.lastAnswer);
+        });
     }
   }
 
@@ -493,6 +533,7 @@ export class ServerSession {
         if (packet.type !== 'AUTH') return this.fail(ErrCode.BADOP, 'Illegal KTFTP operation: expected AUTH');
         return this.onAuth(now, packet);
       case 'krb5-pending':
+      case 'open-pending':
         return [];
       case 'await-ack0':
         if (packet.type === 'ACK' && packet.block === 0) {
@@ -539,6 +580,7 @@ export class ServerSession {
         if (pk.length === 1 && pk[0].type === 'ACK' && pk[0].block === 0 && !this.secure && this.oack !== null) return this.afterData([this.oack]);
         return this.afterData(this.out(pk));
       }
+      case 'open-pending':
       case 'command-pending':
         // the driver always answers; a repeated AUTH or request meanwhile is answered once it has
         this.next = now + this.params.rexmt;

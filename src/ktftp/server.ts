@@ -11,8 +11,7 @@ import { EventLoop } from '../daemon/loop.js';
 import { UdpEndpoint } from '../net/udp.js';
 import { fingerprint } from '../crypto/pubkey.js';
 import { publicKeyDer } from './crypto.js';
-import { read, write } from 'node:fs';
-import { commandAsync, commitAtomic, fsError, readAheadTagFs, type ReadResult, type TagFs, type WriteResult } from './fileops.js';
+import { commandAsync, commitAtomic, driverTagFs, openReadAsync, openWriteAsync, readAt, releaseOpened, writeAt, type TagFs } from './fileops.js';
 import { KtftpListener, type KtftpEffect, type KtftpEffectResult, type ListenerEffect, type ServerTransfer } from './machine.js';
 import type { Krb5Verdict, ServerContext, ServerKey } from './server-session.js';
 import { loadIdentTable, loadTagTable, type IdentTable, type TagTable } from './tags.js';
@@ -124,7 +123,7 @@ export class KtftpServer {
     return {
       tags: this.tags,
       idents: this.idents,
-      fs: this.cfg.fs ?? readAheadTagFs,
+      fs: this.cfg.fs ?? driverTagFs,
       key: this.serverKey,
       fingerprintOf: (pub) => {
         const f = fingerprint(pub);
@@ -199,37 +198,29 @@ export class KtftpServer {
           .catch((err: unknown): Krb5Verdict => ({ ok: false, error: (err as Error).message }))
           .then((verdict) => ({ kind: 'krb5' as const, verdict }));
       }
-      case 'read': {
-        // pread on libuv's thread pool, while the transfer goes on with what it has
-        const { file, position, length } = e;
-        return new Promise((resolve) => {
-          read(file.fd, Buffer.allocUnsafe(length), 0, length, position, (err, n, buf) => {
-            const result: ReadResult = err ? fsError(err, file.path, 'read') : { ok: true, bytes: buf.subarray(0, n) };
-            resolve({ kind: 'read', file, result });
+      case 'open': {
+        // open / create on the thread pool; a transfer that ended meanwhile gets nothing (its loop stopped): the
+        // file is let go here
+        const late = (): boolean => !this.live.has(l) || l.loop === undefined || l.loop.isStopped;
+        if (e.mode === 'read') {
+          return openReadAsync(e.path).then((result) => {
+            if (late()) releaseOpened(result);
+            return { kind: 'open' as const, mode: 'read' as const, result };
           });
+        }
+        return openWriteAsync(e.path, e.tsize).then((result) => {
+          if (late()) releaseOpened(result);
+          return { kind: 'open' as const, mode: 'write' as const, result };
         });
       }
-      case 'write': {
+      case 'read':
+        // pread on libuv's thread pool, while the transfer goes on with what it has
+        return readAt(e.file, e.position, e.length).then((result) => ({ kind: 'read' as const, file: e.file, result }));
+      case 'write':
         // pwrite on the thread pool (one at a time per put), while the transfer goes on
-        const { file, position, bytes } = e;
-        return new Promise((resolve) => {
-          const done = (result: WriteResult): void => {
-            // the transfer ended meanwhile: its loop takes no more results, so the temporary file goes here
-            if (file.aborted) file.feedWrite(result);
-            resolve({ kind: 'write', file, result });
-          };
-          const step = (off: number): void => {
-            write(file.fd, bytes, off, bytes.length - off, position + off, (err, n) => {
-              if (err) done(fsError(err, file.path, 'write'));
-              else if (off + n < bytes.length) step(off + n);
-              else done({ ok: true });
-            });
-          };
-          step(0);
-        });
-      }
+        return writeAt(e.file, e.position, e.bytes).then((result) => ({ kind: 'write' as const, file: e.file, result }));
       case 'commit':
-        return commitAtomic(e.file.fd, e.file.tmp, e.file.path).then((result) => ({ kind: 'commit' as const, file: e.file, result }));
+        return commitAtomic(e.file).then((result) => ({ kind: 'commit' as const, file: e.file, result }));
       case 'command':
         return commandAsync(e.op, e.path).then((result) => ({ kind: 'command' as const, result }));
       case 'prepare':

@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { commitAtomic, openWriteBehind, WriteBehindSink } from './fileops.js';
+import { commitAtomic, openWriteAsync, writeAt, WriteBehindSink } from './fileops.js';
 
 /** Does the writes the sink asks for; counts them in `n.writes` and the commit asks in `n.commits`. */
 function drain(sink: WriteBehindSink, n: { writes: number; commits: number }): void {
@@ -30,7 +30,7 @@ test('write-behind put on disk: gathered writes at their positions, commit keeps
     const target = join(dir, 'app.log');
     writeFileSync(target, 'old');
     chmodSync(target, 0o640);
-    const o = openWriteBehind(target, 10);
+    const o = await openWriteAsync(target, 10);
     assert.ok(o.ok && o.value instanceof WriteBehindSink);
     const sink = o.value;
     const content = randomBytes(600_000);
@@ -45,7 +45,7 @@ test('write-behind put on disk: gathered writes at their positions, commit keeps
     assert.deepEqual(n, { writes: 3, commits: 1 }, 'the rest, then the commit, once');
     assert.equal(sink.want(), null);
     assert.equal(readFileSync(target, 'utf8'), 'old', 'nothing replaced before the commit');
-    assert.deepEqual(await commitAtomic(sink.fd, sink.tmp, sink.path), { ok: true });
+    assert.deepEqual(await commitAtomic(sink), { ok: true });
     assert.ok(readFileSync(target).equals(content));
     assert.equal(statSync(target).mode & 0o777, 0o640);
     assert.deepEqual(readdirSync(dir), ['app.log']);
@@ -59,17 +59,52 @@ test('write-behind put on disk: a failing commit removes the temp file; abort re
   try {
     const target = join(dir, 'adir');
     mkdirSync(join(target, 'inside'), { recursive: true });
-    const o = openWriteBehind(target, null);
+    const o = await openWriteAsync(target, null);
     assert.ok(o.ok && o.value instanceof WriteBehindSink);
-    const r = await commitAtomic(o.value.fd, o.value.tmp, o.value.path);
+    const r = await commitAtomic(o.value);
     assert.ok(!r.ok);
     assert.match(r.message, /write .*adir/);
     assert.deepEqual(readdirSync(dir), ['adir']);
-    const b = openWriteBehind(join(dir, 'b.log'), null);
+    const b = await openWriteAsync(join(dir, 'b.log'), null);
     assert.ok(b.ok);
     assert.equal(readdirSync(dir).length, 2);
     b.value.abort();
+    await new Promise((res) => setTimeout(res, 50)); // the temp file goes on the thread pool
     assert.deepEqual(readdirSync(dir), ['adir']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('write-behind put on disk: an abort taken while the commit runs (before its rename) keeps the old file; after it, the new one stays', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ktftp-wb-'));
+  try {
+    const target = join(dir, 'app.log');
+    writeFileSync(target, 'old');
+    const content = randomBytes(100_000);
+    const put = async (): Promise<WriteBehindSink> => {
+      const o = await openWriteAsync(target, content.length);
+      assert.ok(o.ok);
+      const sink = o.value;
+      assert.ok(sink.write(content).ok && sink.commit().ok);
+      for (let w = sink.want(); w !== null; w = sink.want()) {
+        if (w.kind === 'commit') break;
+        sink.feedWrite(await writeAt(sink, w.position, w.bytes));
+      }
+      return sink;
+    };
+    const a = await put();
+    const committing = commitAtomic(a);
+    a.abort(); // the client's ERROR (or a shutdown) reaches the machine while the driver commits
+    const r = await committing;
+    assert.ok(!r.ok && /aborted before the rename/.test(r.message), JSON.stringify(r));
+    assert.equal(readFileSync(target, 'utf8'), 'old', 'the old file stays');
+    assert.deepEqual(readdirSync(dir), ['app.log'], 'no temporary file left');
+    const b = await put();
+    assert.deepEqual(await commitAtomic(b), { ok: true });
+    b.abort(); // too late: the new file is in place and stays
+    assert.ok(readFileSync(target).equals(content));
+    assert.deepEqual(readdirSync(dir), ['app.log']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

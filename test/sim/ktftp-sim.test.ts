@@ -122,6 +122,31 @@ interface RunOpts {
   writes?: (e: Extract<KtftpEffect, { kind: 'write' | 'commit' }>) => KtftpEffectResult | undefined;
   /** Answers the server's `command` effects (push and delete through a TagFs with commandsAsEffects). */
   commands?: (e: Extract<KtftpEffect, { kind: 'command' }>) => KtftpEffectResult;
+  /** Answers the server's `open` effects (a TagFs without openRead/openWrite), `openDelay` ms of virtual time later. */
+  opens?: (e: Extract<KtftpEffect, { kind: 'open' }>, t: ServerTransfer) => KtftpEffectResult;
+  openDelay?: number;
+}
+
+/** Runs callbacks at virtual times (a driver's answer that takes a while: an open on a slow disk). */
+class Later implements Machine<never> {
+  private readonly q: { at: number; f: (now: number) => void }[] = [];
+  at(when: number, f: (now: number) => void): void {
+    this.q.push({ at: when, f });
+    this.q.sort((a, b) => a.at - b.at);
+  }
+  handle(): void {}
+  handleTimeout(now: number): void {
+    while (this.q.length > 0 && this.q[0].at <= now) this.q.shift()!.f(now);
+  }
+  pollTransmit(): undefined {
+    return undefined;
+  }
+  pollEffect(): undefined {
+    return undefined;
+  }
+  pollTimeout(): number | undefined {
+    return this.q[0]?.at;
+  }
 }
 
 interface RunResult {
@@ -215,6 +240,8 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
     },
   });
   const listener = new KtftpListener({ context: () => ctx, maxSessions: 256, log: () => undefined });
+  const later = new Later();
+  const laterNode = serverHost.attach(later, 4000);
   if (!o.serverDown) {
     serverHost.attach(listener, 69, {
       onEffect: (e) => {
@@ -225,6 +252,15 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
             if (x.kind === 'read') return o.reads?.(x);
             if (x.kind === 'write' || x.kind === 'commit') return o.writes?.(x);
             if (x.kind === 'command') return o.commands?.(x);
+            if (x.kind === 'open' && o.opens) {
+              const answer = o.opens(x, e.transfer);
+              later.at(net.now + (o.openDelay ?? 0), (now) => {
+                e.transfer.handleEffectResult(answer, now);
+                if (entry.node) net.touch(entry.node as unknown as SimNode<unknown, unknown>);
+              });
+              net.touch(laterNode as unknown as SimNode<unknown, unknown>);
+              return;
+            }
             if (x.kind === 'prepare' && o.prepare) e.transfer.prepare();
             if (x.kind !== 'done') return;
             entry.done = true;
@@ -643,7 +679,8 @@ test('push and delete through command effects: done once by the driver though th
   const content = randomBytes(5000);
   mem.files.set('/var/log/app.log', content);
   const asked: string[] = [];
-  const fs: TagFs = { openRead: (p) => mem.openRead(p), openWrite: (p, t) => mem.openWrite(p, t), push: () => assert.fail('push inside the step'), remove: () => assert.fail('remove inside the step'), commandsAsEffects: true };
+  // no push/remove: those are the driver's (command effects), never done inside the step
+  const fs: TagFs = { openRead: (p) => mem.openRead(p), openWrite: (p, t) => mem.openWrite(p, t) };
   const commands = (e: Extract<KtftpEffect, { kind: 'command' }>): KtftpEffectResult => {
     asked.push(`${e.op} ${e.path}`);
     return { kind: 'command', result: e.op === 'push' ? mem.push(e.path) : mem.remove(e.path) };
@@ -668,4 +705,91 @@ test('push and delete through command effects: done once by the driver though th
   assert.equal(del.code, 0, JSON.stringify(del.outcome));
   assert.equal(mem.files.has('/var/log/app.log~'), false);
   assert.deepEqual(asked, ['push /var/log/app.log', 'push /var/log/app.log', 'delete /var/log/app.log~']);
+});
+
+/**
+ * A TagFs that cannot open in the step (the daemon's: opening is the driver's), and the `open` handler that opens
+ * from memory, the get's file through a ReadAheadSource. Records when each open was asked and answered.
+ */
+function openEffectsFs(mem: MemTagFs) {
+  const stats = { opens: [] as string[], closed: 0, released: 0 };
+  const ra = readAheadFs(mem, { ahead: 8192, chunk: 4096, short: 4096 });
+  const opens = (e: Extract<KtftpEffect, { kind: 'open' }>): KtftpEffectResult => {
+    stats.opens.push(`${e.mode} ${e.path}`);
+    if (e.mode === 'read') return { kind: 'open', mode: 'read', result: ra.fs.openRead!(e.path) };
+    return { kind: 'open', mode: 'write', result: mem.openWrite(e.path, e.tsize) };
+  };
+  return { fs: {} as TagFs, opens, reads: ra.reads, stats, raStats: ra.stats };
+}
+
+test('opening as an effect: get and put over loss wait for the driver\'s open (nothing sent before), exact files', () => {
+  for (const c of [
+    { op: 'RRQ' as const, windowsize: 1, seed: 51 },
+    { op: 'RRQ' as const, windowsize: 8, seed: 52 },
+    { op: 'WRQ' as const, windowsize: 1, seed: 53 },
+    { op: 'WRQ' as const, windowsize: 8, seed: 54 },
+  ]) {
+    const mem = new MemTagFs();
+    const old = randomBytes(40_000 + c.seed);
+    mem.files.set('/var/log/app.log', old);
+    const oe = openEffectsFs(mem);
+    const content = randomBytes(30_000 + c.seed);
+    const r = run({ ...makeServer(mem, TAGS), fs: oe.fs }, {
+      op: c.op,
+      tag: 'log',
+      source: c.op === 'WRQ' ? content : undefined,
+      windowsize: c.windowsize,
+      blksize: 1024,
+      opens: oe.opens,
+      openDelay: 700,
+      reads: oe.reads,
+      net: { loss: 0.05, dup: 0.05, jitter: 3, seed: c.seed },
+    });
+    assert.equal(r.code, 0, JSON.stringify(r.outcome));
+    assert.deepEqual(oe.stats.opens, [`${c.op === 'RRQ' ? 'read' : 'write'} /var/log/app.log`], 'opened once, by the driver');
+    if (c.op === 'RRQ') {
+      assert.ok(r.sink.committed!.equals(old));
+      assert.equal(oe.raStats.closed, 1);
+    } else assert.ok(mem.files.get('/var/log/app.log')!.equals(content));
+    // the OACK is the server's only datagram until the open was answered (the client repeats its AUTH meanwhile)
+    const firstAnswer = r.wire.findIndex((w) => w.from.startsWith('server:') && opcodeOf(w.data) !== Op.OACK);
+    assert.ok(firstAnswer > 0);
+    const before = r.wire.slice(0, firstAnswer);
+    const clientBefore = before.filter((w) => w.from === 'client').length;
+    assert.ok(clientBefore >= 4, `request and the AUTH repeated while the server was opening (${clientBefore})`);
+  }
+});
+
+test('opening as an effect: a failed open reaches the client as its TFTP error; an open answered after the transfer ended is let go', () => {
+  const mem = new MemTagFs();
+  mem.capacity = 1000;
+  const oe = openEffectsFs(mem);
+  const ctx = { ...makeServer(mem, TAGS), fs: oe.fs };
+  const missing = run(ctx, { op: 'RRQ', tag: 'log', opens: oe.opens, openDelay: 50 });
+  assert.equal(missing.code, 2, JSON.stringify(missing.outcome));
+  const full = run(ctx, { op: 'WRQ', tag: 'log', source: randomBytes(5000), opens: oe.opens, openDelay: 50 });
+  assert.equal(full.code, 4, JSON.stringify(full.outcome));
+  assert.equal(mem.files.has('/var/log/app.log'), false);
+  // the server shuts the transfer down while the open is on its way: the file opened late is closed at once
+  mem.files.set('/var/log/app.log', randomBytes(3000));
+  let closedLate = 0;
+  const shut = run(ctx, {
+    op: 'RRQ',
+    tag: 'log',
+    openDelay: 100,
+    opens: (e, t) => {
+      t.abort();
+      const r = oe.opens(e);
+      assert.ok(r.kind === 'open' && r.mode === 'read' && r.result.ok);
+      const src = r.result.value;
+      const close = src.close.bind(src);
+      src.close = () => {
+        closedLate++;
+        close();
+      };
+      return r;
+    },
+  });
+  assert.equal(shut.code, 9, JSON.stringify(shut.outcome));
+  assert.equal(closedLate, 1, 'the late open was let go');
 });
