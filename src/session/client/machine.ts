@@ -26,8 +26,8 @@ import {
 import type { Extension } from '../../wire/extensions.js';
 import type { UftpHeader } from '../../wire/header.js';
 import { bytesText, type Timestamp } from '../../wire/fields.js';
-import { decodePacket, encodeMessageBody, encodePacket, viewDatagram, type Message } from '../../wire/packet.js';
-import { FileSegView } from '../../wire/fileseg.js';
+import { DatagramReader, decodePacket, encodeMessageBody, encodePacket, type Message } from '../../wire/packet.js';
+import { FileSegReader } from '../../wire/fileseg.js';
 import { unquantizeGrtt } from '../../wire/quantize.js';
 import type { Announce } from '../../wire/announce.js';
 import type { FileInfo } from '../../wire/fileinfo.js';
@@ -177,6 +177,9 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   private readonly timers = new TimerHeap<number>();
   private readonly tx: Transmit[] = [];
   private readonly fx: ClientEffect[] = [];
+  /** The data path's readers: filled per datagram instead of a view and a Result each. */
+  private readonly dgram = new DatagramReader();
+  private readonly seg = new FileSegReader();
   private readonly pending = new Map<number, { s: Session; fileId: number }>();
   /** Joined private groups with the number of sessions using each. */
   private readonly joins = new Map<string, number>();
@@ -211,30 +214,30 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   handle(now: number, from: Endpoint, bytes: Uint8Array, _arrival?: Arrival): void {
     this.lastNow = now;
     if (this.logDrops) this.lastFrom = endpointText(from);
-    const hv = viewDatagram(bytes);
-    if (!hv.ok) return this.drop('malformed');
-    const h = hv.value;
+    // one reader for every datagram (no object per datagram): its fields hold until the next handle()
+    const h = this.dgram;
+    if (!h.read(bytes)) return this.drop('malformed');
     const func = h.func;
     if (func === MessageType.ENCRYPTED) return this.encrypted(now, h.groupId, bytes);
     if (func === MessageType.PROXY_KEY) return this.proxyKeyMsg(from, bytes);
     if (func === MessageType.HB_RESP) return this.hbResp(from, bytes);
     if (func === MessageType.FILESEG) {
-      // the data path: a checked view, nothing decoded past the fixed fields, the block a subarray
+      // the data path: the fixed fields read into one reused reader, nothing decoded past them, the block a subarray
       const s = this.sessions.get(h.groupId);
       if (s === undefined) return this.drop('unknown-session');
       if (h.srcId !== s.ref.serverId || h.groupInst !== s.groupInst) return this.drop('wrong-server');
       if (s.enc) return this.drop('plain-refused');
-      const v = FileSegView.check(bytes);
-      if (!v.ok) return this.drop('malformed');
+      const v = this.seg;
+      if (!v.read(bytes)) return this.drop('malformed');
       s.lastRx = now;
       if (s.cc) {
         s.cc.onSeq(now, h.seq, bytes.length, ((_arrival?.tos ?? 0) & 3) === 3);
-        if (v.value.extensions.length > 0) {
+        if (v.extEnd > v.extStart) {
           const p = decodePacket(bytes);
           if (p.ok && p.value.message.type === 'FILESEG') this.dataInfo(now, s, p.value.message.extensions);
         }
       }
-      return this.fileSeg(now, s, v.value.fileId, v.value.section, v.value.secBlock, v.value.data);
+      return this.fileSeg(now, s, v.fileId, v.section, v.secBlock, v.block(bytes));
     }
     const p = decodePacket(bytes);
     if (!p.ok) return this.drop('malformed');
