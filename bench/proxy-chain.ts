@@ -15,7 +15,9 @@
  * (today's proxies on the node:dgram backend, UFTP_UDP_BACKEND=dgram), all in the same lab and the same run.
  *
  * Diagnostics: --only TEXT (chains whose name contains TEXT), --cpu-prof DIR (our proxies run under
- * node --cpu-prof), --keep (keep the lab's logs), --server-log N (the uftp server's -x).
+ * node --cpu-prof), --keep (keep the lab's logs), --server-log N (the uftp server's -x), --pcap DIR (tcpdump of
+ * every UFTP message but FILESEG in the server's and both proxies' namespaces, one file per run and host, for
+ * timing the announce, DONE / STATUS and completion rounds: `tshark -r F -Y uftp4`).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
@@ -42,8 +44,17 @@ const profDir = profAt >= 0 ? path.resolve(args[profAt + 1]) : undefined;
 const keep = args.includes('--keep');
 /** --server-log N: the uftp server's -x (default 1). */
 const serverLog = arg('server-log', 1);
+/** --proxy-log N: our proxies' -x (default 2; 4 logs each client response with its time). */
+const proxyLog = arg('proxy-log', 2);
+/** --pcap DIR: capture the control messages (not FILESEG: udp[9] is the UFTP message type) at these hosts. */
+const pcapAt = args.indexOf('--pcap');
+const pcapDir = pcapAt >= 0 ? path.resolve(args[pcapAt + 1]) : undefined;
+const PCAP_HOSTS = ['server', 'sproxyB', 'cproxyB'];
+let runNo = 0;
 
-type Kind = 'ours' | 'real' | 'before' | 'ours-dgram';
+type Kind = 'ours' | 'real' | 'before' | 'ours-dgram' | 'ours-lazy';
+/** --lazy: adds the chains "ours-lazy" (our proxies with V8's lazy compilation, UFTPPROXYD_LAZY=1), same run. */
+const lazy = args.includes('--lazy');
 /** --before DIR: a built tree of an older commit whose uftpproxyd runs as the "before" chains. */
 const beforeAt = args.indexOf('--before');
 const beforeDir = beforeAt >= 0 ? path.resolve(args[beforeAt + 1]) : undefined;
@@ -121,9 +132,9 @@ function sha(file: string): string {
 
 async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<Proc> {
   if (kind === 'real') return lab.realProxy(host, ['-x', '1', ...a]);
-  const argv = ['-d', '-x', '2', '-U', lab.uidOf(host), '-B', '4194304', ...a];
+  const argv = ['-d', '-x', String(proxyLog), '-U', lab.uidOf(host), '-B', '4194304', ...a];
   const bin = kind === 'before' && beforeDir ? path.join(beforeDir, 'dist', 'src', 'cli', 'uftpproxyd.js') : ourBin('uftpproxyd');
-  const env = kind === 'ours-dgram' ? { ...process.env, UFTP_UDP_BACKEND: 'dgram' } : undefined;
+  const env = kind === 'ours-dgram' ? { ...process.env, UFTP_UDP_BACKEND: 'dgram' } : kind === 'ours-lazy' ? { ...process.env, UFTPPROXYD_LAZY: '1' } : undefined;
   const p = kind !== 'ours'
     ? lab.spawn(host, [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), bin, ...argv], { timeoutMs: 600_000, env })
     : profDir
@@ -141,6 +152,8 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const cpP = await start(lab, cp, 'cproxyB', ['-c', ...(await key('cproxyB'))]);
   const spP = await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
   const pids = { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
+  const tag = `${++runNo}-${enc ? 'enc' : 'plain'}-${sp}-${cp}`;
+  const caps = pcapDir ? await Promise.all(PCAP_HOSTS.map((h) => lab.capture(h, 'any', path.join(pcapDir, `${tag}-${h}.pcap`), ['udp', 'and', 'udp[9]', '!=', '9']))) : [];
   const cpu0 = { sp: cpuSplit(pids.sp), cp: cpuSplit(pids.cp) };
   const drops0 = DROP_HOSTS.map((h) => rcvbufErrors(lab, h));
   const out0 = udpCounter(lab, 'server', 'OutDatagrams');
@@ -149,6 +162,11 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', String(serverLog), ...encArgs], timeoutMs: 600_000 });
   const code = await server.wait();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // at -x 3 the server logs the round-trip times it measures (REGISTER, FILEINFO_ACK) and its passes
+  const whole = server.log();
+  const slog = whole.slice(Math.max(0, whole.lastIndexOf('UFTP version'))); // the log file is shared by the runs
+  const rtts = [...slog.matchAll(/^\s*rtt = ([\d.]+)/gm)].map((m) => `${(Number(m[1]) * 1000).toFixed(1)}`);
+  const timing = rtts.length ? `; server rtt ms ${rtts.join(', ')}, ${(slog.match(/^Starting pass/gm) ?? []).length} passes` : '';
   const row: Row = {
     chain: `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`,
     seconds,
@@ -160,11 +178,11 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
       const c = cpuSplit(pids[k as 'sp' | 'cp']);
       const c0 = cpu0[k as 'sp' | 'cp'];
       return `${k} user ${(c.user - c0.user).toFixed(2)} sys ${(c.sys - c0.sys).toFixed(2)}`;
-    }).join(', ') + '; receive-buffer drops ' + DROP_HOSTS.map((h, i) => `${h} ${rcvbufErrors(lab, h) - drops0[i]}`).join(', '),
+    }).join(', ') + '; receive-buffer drops ' + DROP_HOSTS.map((h, i) => `${h} ${rcvbufErrors(lab, h) - drops0[i]}`).join(', ') + timing,
     rssMb: { sp: peakRssMb(pids.sp), cp: peakRssMb(pids.cp) },
     ok: code === 0 && [b1, b2].every((b) => fs.existsSync(path.join(b.dest, path.basename(file))) && sha(path.join(b.dest, path.basename(file))) === want),
   };
-  for (const p of [spP, cpP, b1, b2]) await p.kill();
+  for (const p of [spP, cpP, b1, b2, ...caps]) await p.kill();
   return row;
 }
 
@@ -178,6 +196,7 @@ async function main(): Promise<void> {
     const want = sha(file);
     for (let r = 0; r < runs; r++) {
       const chains: [Kind, Kind, boolean][] = [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]];
+      if (lazy) chains.push(['ours-lazy', 'ours-lazy', false], ['ours-lazy', 'ours-lazy', true]);
       if (beforeDir) chains.push(['before', 'before', false], ['ours-dgram', 'ours-dgram', false], ['before', 'before', true], ['ours-dgram', 'ours-dgram', true]);
       for (const [sp, cp, enc] of chains) {
         const name = `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`;

@@ -142,6 +142,90 @@ test('COMPLETE, FILEINFO_ACK and STATUS are aggregated per file (NAKs OR-ed); CC
   assert.deepEqual(fack.clientIds, [0x0c000002]);
 });
 
+test('aggregation: a FILEINFO_ACK, COMPLETE or STATUS goes up once every registered client answered; one silent client makes it wait the GRTT', () => {
+  const io = new Recorder();
+  const cp = new Driven(new ClientProxy({ uid: CP_ID, destPort: 1044, random: testRandom() }), io);
+  const G = 0x5a5a;
+  const grtt = unquantizeGrtt(quantizeGrtt(0.1)) * 1000;
+  cp.handle(0, UPSTREAM, announce(G, '230.5.5.9', 20, 1300, 0.1));
+  io.take();
+  const ids = [0x0c000001, 0x0c000002, 0x0c000003];
+  const c = (i: number): Endpoint => ({ address: `10.3.0.${i + 1}`, port: 1044 });
+  ids.forEach((id, i) => cp.handle(1 + i, c(i), register(id, G, 1000e6)));
+  assert.equal(io.take().length, 0, 'REGISTERs wait the GRTT even when every client seen so far answered');
+  cp.handleTimeout(1 + grtt);
+  const reg = io.take().map((x) => decoded(x.data).message);
+  assert.equal(reg.length, 1);
+  assert.ok(reg[0].type === 'REGISTER' && reg[0].clientIds.length === 3);
+
+  // FILEINFO_ACK: sent the moment the third client answers, with the slowest client's timestamp advanced
+  const t0 = 500;
+  const fack = (id: number, usec: number): Uint8Array => pkt({ type: 'FILEINFO_ACK', fileId: 1, flags: 0, timestamp: { sec: 2000, usec }, extensions: [], clientIds: [] }, id, G);
+  cp.handle(t0, c(0), fack(ids[0], 4000));
+  cp.handle(t0 + 2, c(1), fack(ids[1], 1000)); // echoed 3 ms earlier than client 1's, 2 ms later: the slowest
+  assert.equal(io.take().length, 0, 'two of three: held');
+  cp.handle(t0 + 5, c(2), fack(ids[2], 6000));
+  const early = io.take();
+  assert.equal(early.length, 1, 'the third answer sends it at once, not at the end of the GRTT');
+  assert.equal(early[0].at, t0 + 5);
+  const fm = decoded(early[0].data).message;
+  assert.ok(fm.type === 'FILEINFO_ACK');
+  assert.deepEqual([...fm.clientIds].sort(), [...ids].sort());
+  assert.equal(fm.clientIds[0], ids[1], 'slowest first');
+  assert.equal(fm.timestamp.sec * 1e6 + fm.timestamp.usec, 2000e6 + 1000 + 3000, 'its timestamp advanced by the 3 ms we held it');
+  cp.handleTimeout(t0 + grtt + 1);
+  assert.equal(io.take().length, 0, 'nothing left to send at the deadline');
+
+  // STATUS: NAKs of all three OR-ed, sent when the last arrives
+  const status = (id: number, naks: number[]): Uint8Array => pkt({ type: 'STATUS', fileId: 1, section: 3, extensions: [], naks: Uint8Array.from(naks) }, id, G);
+  const t1 = 1000;
+  cp.handle(t1, c(0), status(ids[0], [0x01, 0]));
+  cp.handle(t1 + 1, c(1), status(ids[1], [0x80, 0]));
+  assert.equal(io.take().length, 0);
+  cp.handle(t1 + 2, c(2), status(ids[2], [0, 0x02]));
+  const st = io.take();
+  assert.equal(st.length, 1);
+  const sm = decoded(st[0].data).message;
+  assert.ok(sm.type === 'STATUS');
+  assert.deepEqual([...sm.naks], [0x81, 0x02], 'every client NAKs in the early aggregate');
+
+  // a silent client: COMPLETE from two of three waits the full GRTT, then goes up for the two
+  const complete = (id: number, fileId: number, status = 0): Uint8Array => pkt({ type: 'COMPLETE', fileId, status, extensions: [], clientIds: [] }, id, G);
+  const t2 = 2000;
+  cp.handle(t2, c(0), complete(ids[0], 1));
+  cp.handle(t2 + 1, c(1), complete(ids[1], 1));
+  cp.handleTimeout(t2 + grtt - 1);
+  assert.equal(io.take().length, 0, 'held while one client is silent');
+  cp.handleTimeout(t2 + grtt);
+  const late = io.take().map((x) => decoded(x.data).message);
+  assert.equal(late.length, 1);
+  assert.ok(late[0].type === 'COMPLETE');
+  assert.deepEqual([...late[0].clientIds].sort(), [ids[0], ids[1]]);
+
+  // answers that differ (a rejected file) are separate aggregates, none complete: both wait the GRTT
+  const t3 = 3000;
+  cp.handle(t3, c(0), complete(ids[0], 2));
+  cp.handle(t3 + 1, c(1), complete(ids[1], 2));
+  cp.handle(t3 + 2, c(2), complete(ids[2], 2, 1));
+  assert.equal(io.take().length, 0, 'no aggregate has all three');
+  cp.handleTimeout(t3 + grtt + 2);
+  assert.equal(io.take().length, 2);
+
+  // a client that aborts is no longer waited for: its ABORT completes the pending COMPLETE of the other two
+  const t4 = 4000;
+  cp.handle(t4, c(0), complete(ids[0], 3));
+  cp.handle(t4 + 1, c(1), complete(ids[1], 3));
+  assert.equal(io.take().length, 0);
+  cp.handle(t4 + 2, c(2), pkt({ type: 'ABORT', flags: 0, host: 0, message: 'disk full', extensions: [] }, ids[2], G));
+  const after = io.take().map((x) => decoded(x.data).message);
+  assert.deepEqual(after.map((m) => m.type), ['ABORT', 'COMPLETE']);
+  assert.ok(after[1].type === 'COMPLETE');
+  assert.deepEqual([...after[1].clientIds].sort(), [ids[0], ids[1]]);
+  cp.handle(t4 + 10, c(0), complete(ids[0], 4));
+  cp.handle(t4 + 11, c(1), complete(ids[1], 4));
+  assert.equal(io.take().length, 1, 'and later rounds go up once the two remaining clients answered');
+});
+
 test('server proxy: forwards down to the client proxy and up to where the ANNOUNCE came from; sessions kept apart and reclaimed', () => {
   const io = new Recorder();
   const dest = { address: '10.2.2.2', port: 1044 };

@@ -16,6 +16,12 @@
  *  - REGISTER, FILEINFO_ACK (per file ID and flags), COMPLETE (per file ID and status) and STATUS (per file
  *    and section, NAK bitmaps OR-ed) are aggregated for 1 GRTT; the client with the longest RTT (smallest
  *    echoed timestamp relative to its arrival) is listed first and its timestamp is the one sent;
+ *  - a FILEINFO_ACK, COMPLETE or STATUS goes up as soon as every client we registered upstream (less those that
+ *    aborted) has answered it, without waiting out the GRTT: the server waits for exactly these answers (a
+ *    FILEINFO_ACK before it sends the file, a COMPLETE before it ends the file or the group), so holding them
+ *    longer only adds a GRTT to each of those rounds. With one of them silent, or answering otherwise (another
+ *    status or flags), the aggregate waits the full GRTT as before. The real uftpproxyd waits the full GRTT
+ *    (black-box, docs/protocol-notes.md). REGISTERs always wait: who else will register is not known;
  *  - CC_ACK is forwarded at once, unchanged; a client's ABORT goes upstream with Host = the client's ID;
  *  - -C: responses from clients not in the list are dropped; -S: ANNOUNCEs from servers not in it are dropped;
  *  - a session with nothing pending and no packet for 4 * ROBUST * GRTT (at least MIN_IDLE_MS) is reclaimed.
@@ -76,6 +82,8 @@ interface Pending {
   /** FILEINFO_ACK flags, COMPLETE status, STATUS section. */
   readonly sub: number;
   readonly from: Map<number, Contribution>;
+  /** How many of `from` are in the session's `registered` set (the answer is complete when all are). */
+  fromRegistered: number;
   naks?: Uint8Array;
   ext?: Uint8Array;
 }
@@ -96,6 +104,8 @@ export interface Session extends ProxySession {
   readonly pending: Map<string, Pending>;
   /** Clients seen (ID -> address), for logs and the sim tests. */
   readonly clients: Map<number, Endpoint>;
+  /** Clients whose REGISTER we sent upstream and that have not aborted: whom the server waits for. */
+  readonly registered: Set<number>;
   down: number;
   up: number;
   /** Encrypted session: our key exchange with the server and with the clients. */
@@ -242,7 +252,7 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
       const created: Session = {
         key, serverId, groupId, groupInst, upstream: from, publicAddr: a.publicAddr, privateAddr,
         privateDest: { address: privateAddr, port: this.cfg.destPort }, blockSize: a.blockSize, robust: a.robust,
-        grttQ, lastHeard: now, seq: 0, pending: new Map(), clients: new Map(), down: 0, up: 0, enc,
+        grttQ, lastHeard: now, seq: 0, pending: new Map(), clients: new Map(), registered: new Set(), down: 0, up: 0, enc,
         keyinfoTimer: { keyinfoOf: key }, keyinfoTries: 0,
       };
       s = created;
@@ -378,7 +388,10 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
       if (inner.type === 'CC_ACK' || inner.type === 'ABORT') {
         // the server can open these itself (group key, the client's ID): pass them on unchanged
         s.lastHeard = now;
-        if (inner.type === 'ABORT') this.log(1, `${tag}: Client ${hexId(clientId)} aborted`);
+        if (inner.type === 'ABORT') {
+          this.log(1, `${tag}: Client ${hexId(clientId)} aborted`);
+          this.unregister(now, s, clientId);
+        }
         const up = s.enc.resignUp(data);
         if (up) {
           this.countUp(s);
@@ -444,8 +457,8 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
         const r = StatusView.check(data);
         if (!r.ok) return this.drop(2, `${tag}: malformed STATUS from ${hexId(clientId)}: ${r.error.message}`);
         const naks = r.value.naks;
-        const p = this.add(now, s, 'STATUS', r.value.fileId, r.value.section, clientId, 0);
         if (naks.length > 8192) return this.drop(2, `${tag}: STATUS from ${hexId(clientId)} with an oversized NAK map`);
+        const p = this.add(now, s, 'STATUS', r.value.fileId, r.value.section, clientId, 0);
         if (!p.naks || p.naks.length < naks.length) {
           const n = new Uint8Array(naks.length);
           if (p.naks) n.set(p.naks);
@@ -454,6 +467,7 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
         for (let i = 0; i < naks.length; i++) p.naks[i] |= naks[i];
         const ext = r.value.extensions;
         if (!p.ext && ext.length > 0) p.ext = Uint8Array.from(ext);
+        this.sendIfComplete(now, s, p);
         return;
       }
       case MessageType.CC_ACK:
@@ -471,6 +485,7 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
         this.log(1, `${tag}: Client ${hexId(clientId)} aborted: ${a.value.text}`);
         this.countUp(s);
         this.send(s.upstream, b);
+        this.unregister(now, s, clientId);
         return;
       }
       case MessageType.CLIENT_KEY: {
@@ -494,12 +509,35 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
     const key = `${kind}/${fileId}/${sub}`;
     let p = s.pending.get(key);
     if (!p) {
-      p = { session: s, key, kind, fileId, sub, from: new Map() };
+      p = { session: s, key, kind, fileId, sub, from: new Map(), fromRegistered: 0 };
       s.pending.set(key, p);
       this.timers.set(p, now + grttMs(s));
     }
-    if (!p.from.has(clientId)) p.from.set(clientId, { tsUs, rx: now });
+    if (!p.from.has(clientId)) {
+      p.from.set(clientId, { tsUs, rx: now });
+      if (s.registered.has(clientId)) p.fromRegistered++;
+    }
+    // a STATUS is complete only once its NAKs are OR-ed in: the caller sends it (sendIfComplete)
+    if (kind !== 'STATUS') this.sendIfComplete(now, s, p);
     return p;
+  }
+
+  /** Every client the server waits for has answered: send the aggregate now instead of at the end of the GRTT. */
+  private sendIfComplete(now: number, s: Session, p: Pending): void {
+    if (p.kind === 'REGISTER' || p.fromRegistered < s.registered.size || s.registered.size === 0) return;
+    if (s.pending.get(p.key) !== p) return;
+    s.pending.delete(p.key);
+    this.timers.delete(p);
+    this.flush(now, s, p);
+  }
+
+  /** A client that aborted is no longer waited for; answers it was the last one missing go up. */
+  private unregister(now: number, s: Session, clientId: number): void {
+    if (!s.registered.delete(clientId)) return;
+    for (const p of [...s.pending.values()]) {
+      if (p.from.has(clientId)) p.fromRegistered--;
+      this.sendIfComplete(now, s, p);
+    }
   }
 
   protected onTimer(now: number, key: object): void {
@@ -528,6 +566,7 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
     const entries = [...p.from.entries()];
     if (p.kind === 'REGISTER' || p.kind === 'FILEINFO_ACK') entries.sort((a, b) => a[1].tsUs - a[1].rx * 1000 - (b[1].tsUs - b[1].rx * 1000));
     const ids = entries.map((e) => e[0]);
+    if (p.kind === 'REGISTER') for (const id of ids) if (s.registered.size < 65536) s.registered.add(id);
     const slowest = entries[0][1];
     const ts = timestamp(slowest.tsUs + (now - slowest.rx) * 1000);
     this.stats.aggregated += ids.length;
