@@ -18,6 +18,8 @@ import { runDaemon, type Daemon } from '../../daemon/daemon.js';
 import type { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
+import { blobToPublicKey } from '../../crypto/pubkey.js';
+import { rsaDecryptPremaster, rsaEncryptPremaster } from '../../crypto/sign.js';
 import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../../net/interfaces.js';
 import { UdpEndpoint, type RecvBatch } from '../../net/udp.js';
 import type { KeyBlob } from '../../wire/keyblob.js';
@@ -107,6 +109,20 @@ function loadKeys(a: ProxyArgs, log: Logger): LoadedKey[] {
   return keys;
 }
 
+/**
+ * Runs the key exchange's costly first calls once at start-up: importing a key blob (node:crypto loads its key
+ * handling on first use) and an RSA decryption with each RSA key (OpenSSL sets up the key's state then). Otherwise
+ * the first encrypted session pays ~1 ms for them between the clients' REGISTERs and our aggregate, and the server
+ * takes that for round-trip time: its GRTT for the whole announce phase is measured on that one REGISTER
+ * (docs/protocol-notes.md, "uftpproxyd at full speed"). The results are not used.
+ */
+function primeKeys(keys: readonly LoadedKey[]): void {
+  for (const k of keys) {
+    blobToPublicKey(k.blob);
+    if (k.kind === 'RSA') rsaDecryptPremaster(k.privateKey, rsaEncryptPremaster(k.publicKey, randomBytes(48)));
+  }
+}
+
 async function resolveHost(opt: string, host: string, port: number): Promise<Endpoint> {
   if (isIP(host)) return { address: host, port };
   try {
@@ -138,6 +154,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   if (a.clientList !== undefined && a.mode !== 'client') log.log(1, '-C applies to client proxies only; ignored');
   if (a.ecdhCurve !== undefined && a.mode !== 'response') log.log(1, '-e applies to response proxies only; ignored');
   const keys = loadKeys(a, log);
+  primeKeys(keys);
   let dhKey: { privateKey: KeyObject; blob: KeyBlob } | undefined;
   if (a.mode === 'response' && a.ecdhCurve !== undefined) {
     const k = generateKey({ kind: 'EC', curve: a.ecdhCurve });
