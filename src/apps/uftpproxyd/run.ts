@@ -113,15 +113,17 @@ function loadKeys(a: ProxyArgs, log: Logger): LoadedKey[] {
 
 /**
  * Runs the key exchange's costly first calls once at start-up: importing a key blob (node:crypto loads its key
- * handling on first use) and an RSA decryption with each RSA key (OpenSSL sets up the key's state then). Otherwise
- * the first encrypted session pays ~1 ms for them between the clients' REGISTERs and our aggregate, and the server
+ * handling on first use), an RSA encryption to it and a decryption with each RSA key (OpenSSL sets up the key's
+ * state then). Otherwise the first encrypted session pays ~2 ms for them in its first ANNOUNCE (3.5-4.2 ms cold,
+ * 1.1-2.5 ms primed, 0.2-0.3 ms warm, in-process) and its first REGISTER (0.6 against 0.16 ms), and the server
  * takes that for round-trip time: its GRTT for the whole announce phase is measured on that one REGISTER
  * (docs/protocol-notes.md, "uftpproxyd at full speed"). The results are not used.
  */
 function primeKeys(keys: readonly LoadedKey[]): void {
   for (const k of keys) {
-    blobToPublicKey(k.blob);
-    if (k.kind === 'RSA') rsaDecryptPremaster(k.privateKey, rsaEncryptPremaster(k.publicKey, randomBytes(48)));
+    // as for a server's key: imported from its blob, our premaster encrypted to it; then a client's premaster
+    const pub = blobToPublicKey(k.blob);
+    if (k.kind === 'RSA' && pub.ok) rsaDecryptPremaster(k.privateKey, rsaEncryptPremaster(pub.value, randomBytes(48)));
   }
 }
 
