@@ -24,7 +24,7 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
-import type { Sink, Source } from './fileops.js';
+import { ReadAheadSource, WriteBehindSink, type Sink, type Source } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
 import { DataReceiver, DataSender, errorPacket, type Outcome, type TransferParams } from './transfer.js';
 import { decode, encode, ErrCode, getOption, opcodeOf, Op, type Option, type Packet, type RequestOp } from './wire.js';
@@ -75,9 +75,15 @@ export class ClientSession {
   negotiated: { blksize: number; windowsize: number } = { blksize: 512, windowsize: 1 };
   /** The server's public key once it verified (for known_hosts learning / messages). */
   serverKey: KeyObject | null = null;
+  /** A put's local file when the driver reads it (machine.ts turns its wants into read effects). */
+  readonly readAhead: ReadAheadSource | null;
+  /** A get's local file or standard output when the driver writes it (write and commit effects). */
+  readonly writeBehind: WriteBehindSink | null;
 
   constructor(private readonly r: ClientRequest) {
     this.params = { blksize: r.blksize, windowsize: r.windowsize, rexmt: r.rexmt, timeout: r.timeout };
+    this.readAhead = r.source instanceof ReadAheadSource ? r.source : null;
+    this.writeBehind = r.sink instanceof WriteBehindSink ? r.sink : null;
   }
 
   /** A sealed transfer is running and nothing is sealed ahead: prepare() is worth calling when idle (machine.ts turns this into a prepare effect). */
@@ -168,7 +174,7 @@ export class ClientSession {
         if (this.r.op === 'RRQ' && p.type === 'DATA') {
           this.state = 'receiving';
           const sink = this.r.mode === 'netascii' ? fromNetascii(this.r.sink!) : this.r.sink!;
-          this.receiver = new DataReceiver(sink, this.params, now);
+          this.receiver = new DataReceiver(sink, this.params, now, this.writeBehind);
           return this.afterData(this.out(this.receiver.onData(now, p.block, p.data)));
         }
         if (p.type === 'ACK' && p.block === 0) {
@@ -286,6 +292,12 @@ export class ClientSession {
   poke(now: number): Buffer[] {
     if (this.state !== 'sending' || this.sender === null) return [];
     return this.afterData(this.out(this.sender.poke(now)));
+  }
+
+  /** A write or the commit the driver did came back: the receiver answers (the ACK it held, or the last one). */
+  fileProgress(now: number): Buffer[] {
+    if (this.state !== 'receiving' || this.receiver === null) return [];
+    return this.afterData(this.out(this.receiver.fileProgress(now)));
   }
 
   /** Gives up now (interrupt): tells the server, removes a partial local file. */

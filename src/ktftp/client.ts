@@ -1,6 +1,8 @@
 /**
  * The ktftp client driver: one UDP socket (src/net's UdpEndpoint), the real clock, and the server-key pin (-F or
- * known_hosts) around a ClientTransfer (machine.ts), run by the one event loop (src/daemon/loop.ts).
+ * known_hosts) around a ClientTransfer (machine.ts), run by the one event loop (src/daemon/loop.ts). The local
+ * file's reads, writes and commit are the machine's effects, done here on the thread pool (fileops.ts); the
+ * operation's result is given once none of them is still running.
  */
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
@@ -11,7 +13,8 @@ import { fingerprint } from '../crypto/pubkey.js';
 import { ClientSession, type ClientRequest } from './client-session.js';
 import { EventLoop } from '../daemon/loop.js';
 import { UdpEndpoint } from '../net/udp.js';
-import { ClientTransfer, type KtftpEffect } from './machine.js';
+import { ClientTransfer, type KtftpEffect, type KtftpEffectResult } from './machine.js';
+import { commitAtomic, readAt, writeAt } from './fileops.js';
 import { TRANSFER_BUFFER } from './server.js';
 import type { Outcome } from './transfer.js';
 
@@ -82,7 +85,7 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
   const session = new ClientSession(r);
   const family = addr.family === 6 ? 6 : 4;
   const transfer = new ClientTransfer(session, { address: addr.address, port: r.port });
-  const link: { loop?: EventLoop<KtftpEffect>; fail?: (e: Error) => void } = {};
+  const link: { loop?: EventLoop<KtftpEffect, KtftpEffectResult>; fail?: (e: Error) => void } = {};
   // sends go to the address resolved above: no lookup per packet
   const opened = await UdpEndpoint.open({
     family,
@@ -100,6 +103,13 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
   }
   const sock = opened.value;
   const t0 = performance.now();
+  /** File effects on the thread pool: the result waits for them (no write lands after the program moved on). */
+  const running = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    running.add(p);
+    void p.finally(() => running.delete(p));
+    return p;
+  };
   return new Promise<ClientResult>((resolve) => {
     let finished = false;
     const finish = (): void => {
@@ -109,14 +119,20 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
       // what the transfer queued with its end goes out in this turn: close after that
       setImmediate(() => {
         loop.stop();
-        void sock.close().then(() => resolve({ outcome: session.outcome!, session, elapsedMs: performance.now() - t0 }));
+        const elapsedMs = performance.now() - t0;
+        void Promise.allSettled([...running])
+          .then(() => sock.close())
+          .then(() => resolve({ outcome: session.outcome!, session, elapsedMs }));
       });
     };
-    const loop = new EventLoop<KtftpEffect>({
+    const loop = new EventLoop<KtftpEffect, KtftpEffectResult>({
       machine: transfer,
       sockets: [sock],
       onEffect: (e) => {
         if (e.kind === 'done') return finish();
+        if (e.kind === 'read') return track(readAt(e.file, e.position, e.length)).then((result) => ({ kind: 'read' as const, file: e.file, result }));
+        if (e.kind === 'write') return track(writeAt(e.file, e.position, e.bytes)).then((result) => ({ kind: 'write' as const, file: e.file, result }));
+        if (e.kind === 'commit') return track(commitAtomic(e.file)).then((result) => ({ kind: 'commit' as const, file: e.file, result }));
         if (e.kind === 'prepare') {
           // seals the likely next packet after this turn's sends went out (see ClientSession.prepare)
           setImmediate(() => {

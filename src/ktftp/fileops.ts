@@ -9,26 +9,11 @@
  * the functions at the end of this file (openReadAsync, openWriteAsync, readAt, writeAt, commitAtomic,
  * commandAsync) and reports back. The ktftp client's local files go the same way.
  */
-import {
-  closeSync,
-  fchmodSync,
-  fchownSync,
-  fstatSync,
-  fsyncSync,
-  openSync,
-  readSync,
-  renameSync,
-  statSync,
-  statfsSync,
-  unlinkSync,
-  writeSync,
-  constants as fsc,
-} from 'node:fs';
-import { close, fstat, open, read, rename, unlink, write } from 'node:fs';
+import { close, closeSync, constants as fsc, fstat, open, read, readSync, rename, unlink, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { posix } from 'node:path';
 import { strerror } from '../crypto/keyfile.js';
-import { commitReplace, createTemp, discardTemp, freeBytes, syncDir as syncDirAsync, tempNameBeside } from '../files/atomic.js';
+import { commitReplace, createTemp, discardTemp, freeBytes, syncDir } from '../files/atomic.js';
 import { ErrCode } from './wire.js';
 
 const pOpen = promisify(open);
@@ -266,7 +251,7 @@ export async function commandAsync(op: 'push' | 'delete', path: string): Promise
   } catch (e) {
     return fsError(e, path, op);
   }
-  await syncDirAsync(posix.dirname(path));
+  await syncDir(posix.dirname(path));
   return { ok: true, value: undefined };
 }
 
@@ -279,7 +264,8 @@ export type WriteResult = { readonly ok: true } | { readonly ok: false; readonly
 /**
  * The file of a put as the machine sees it when the driver does the writing (issue 8: file I/O as effects): the
  * write-side twin of ReadAheadSource. It does no I/O. `write` gathers the blocks; `want()` asks for one write at a
- * time (all that was gathered, once it reaches `chunk` bytes or the receiver ended a window with `flush`), and for
+ * time (what was gathered, about `chunk` bytes at most, once it reaches `chunk` bytes or the receiver ended a window
+ * with `flush`), and for
  * the commit once `commit` was called and every byte is written. The driver writes at `position` of the temporary
  * file `fd` and reports back (`feedWrite`); the commit (mode and owner of the old file, fsync, rename over the
  * target, fsync of the directory, or removal of the temporary file on failure) is the driver's too
@@ -292,6 +278,7 @@ export class WriteBehindSink implements Sink {
   private pendingLen = 0;
   private position = 0;
   private inFlight = false;
+  private inFlightLen = 0;
   private flushWanted = false;
   private commitWanted = false;
   private commitAsked = false;
@@ -307,8 +294,8 @@ export class WriteBehindSink implements Sink {
     readonly fd: number,
     /** The target, for messages and the commit. */
     readonly path: string,
-    /** The temporary file beside the target. */
-    readonly tmp: string,
+    /** The temporary file beside the target; null for a stream (standard output: written in order, nothing to commit). */
+    readonly tmp: string | null,
     /** Closes the descriptor and removes the temporary file. */
     private readonly cleanup: () => void,
     private readonly chunk = WRITE_CHUNK,
@@ -317,6 +304,11 @@ export class WriteBehindSink implements Sink {
   /** Aborted: a write that comes back now only lets the temporary file go (`feedWrite`). */
   get aborted(): boolean {
     return this.closed;
+  }
+
+  /** Bytes taken and not yet written (gathered, and on the thread pool): what a receiver's back-pressure looks at. */
+  get backlog(): number {
+    return this.pendingLen + this.inFlightLen;
   }
 
   write(data: Uint8Array): FsResult<void> {
@@ -342,11 +334,17 @@ export class WriteBehindSink implements Sink {
   want(): { readonly kind: 'write'; readonly position: number; readonly bytes: Buffer } | { readonly kind: 'commit' } | null {
     if (this.inFlight || this.closed || this.error !== null || this.commitAsked) return null;
     if (this.pendingLen > 0 && (this.pendingLen >= this.chunk || this.flushWanted || this.commitWanted)) {
-      const bytes = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
-      this.pending = [];
-      this.pendingLen = 0;
-      this.flushWanted = false;
+      // at most about a chunk per write (what fell behind goes in steps, so a held ACK is let go step by step)
+      let k = 0;
+      let n = 0;
+      while (k < this.pending.length && n < this.chunk) n += this.pending[k++].length;
+      const parts = k === this.pending.length ? this.pending : this.pending.slice(0, k);
+      this.pending = k === this.pending.length ? [] : this.pending.slice(k);
+      const bytes = parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+      this.pendingLen -= n;
+      if (this.pendingLen === 0) this.flushWanted = false;
       this.inFlight = true;
+      this.inFlightLen = bytes.length;
       const position = this.position;
       this.position += bytes.length;
       return { kind: 'write', position, bytes };
@@ -360,6 +358,7 @@ export class WriteBehindSink implements Sink {
 
   feedWrite(r: WriteResult): void {
     this.inFlight = false;
+    this.inFlightLen = 0;
     if (this.closed) {
       this.clean();
       return;
@@ -396,6 +395,7 @@ export class WriteBehindSink implements Sink {
  * temporary file goes, as on any failure.
  */
 export async function commitAtomic(file: WriteBehindSink): Promise<WriteResult> {
+  if (file.tmp === null) return file.aborted ? { ok: false, code: ErrCode.UNDEF, message: `write ${file.path}: aborted` } : { ok: true };
   const r = await commitReplace(file.fd, file.tmp, file.path, () => file.aborted);
   if (r.ok) return { ok: true };
   if ('cancelled' in r) return { ok: false, code: ErrCode.UNDEF, message: `write ${file.path}: aborted before the rename` };
@@ -467,14 +467,18 @@ export function readAt(file: ReadAheadSource, position: number, length: number):
  * the sink while the write ran, the result is fed here, which lets the temporary file go.
  */
 export function writeAt(file: WriteBehindSink, position: number, bytes: Buffer): Promise<WriteResult> {
+  const stream = file.tmp === null;
   return new Promise((resolve) => {
     const done = (result: WriteResult): void => {
       if (file.aborted) file.feedWrite(result);
       resolve(result);
     };
     const step = (off: number): void => {
-      write(file.fd, bytes, off, bytes.length - off, position + off, (err, n) => {
-        if (err) done(fsError(err, file.path, 'write'));
+      // a stream (a pipe) is written in order at its own position; one a reader set non-blocking may say EAGAIN:
+      // try again shortly (the loop goes on meanwhile; the receiver holds its ACKs while the backlog is large)
+      write(file.fd, bytes, off, bytes.length - off, stream ? null : position + off, (err, n) => {
+        if (err && stream && err.code === 'EAGAIN') setTimeout(() => step(off), 2);
+        else if (err) done(stream ? { ok: false, code: ErrCode.UNDEF, message: `${file.path}: ${strerror(err)}` } : fsError(err, file.path, 'write'));
         else if (off + n < bytes.length) step(off + n);
         else done({ ok: true });
       });
@@ -488,149 +492,6 @@ export function releaseOpened(r: FsResult<Source | Sink>): void {
   if (!r.ok) return;
   if ('close' in r.value) r.value.close();
   else r.value.abort();
-}
-
-/** A reader over an already open descriptor (used for standard input by the client). */
-export function sourceFromFd(fd: number, path: string, size: number | null): Source {
-  return new FileSource(fd, size, path);
-}
-
-class AtomicSink implements Sink {
-  private fd: number;
-  private pending: Buffer[] = [];
-  private pendingLen = 0;
-  private done = false;
-
-  constructor(private readonly target: string, private readonly tmp: string, fd: number) {
-    this.fd = fd;
-  }
-
-  private flush(): FsResult<void> {
-    if (this.pendingLen === 0) return { ok: true, value: undefined };
-    const b = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
-    this.pending = [];
-    this.pendingLen = 0;
-    try {
-      let off = 0;
-      while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
-    } catch (e) {
-      return fsError(e, this.target, 'write');
-    }
-    return { ok: true, value: undefined };
-  }
-
-  write(data: Uint8Array): FsResult<void> {
-    this.pending.push(Buffer.from(data));
-    this.pendingLen += data.length;
-    if (this.pendingLen >= IO_CHUNK) return this.flush();
-    return { ok: true, value: undefined };
-  }
-
-  commit(): FsResult<void> {
-    const f = this.flush();
-    if (!f.ok) {
-      this.abort();
-      return f;
-    }
-    try {
-      try {
-        const old = statSync(this.target);
-        fchmodSync(this.fd, old.mode & 0o7777);
-        try {
-          fchownSync(this.fd, old.uid, old.gid);
-        } catch {
-          /* not root: the new file keeps our owner */
-        }
-      } catch {
-        fchmodSync(this.fd, 0o644);
-      }
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-      this.fd = -1;
-      renameSync(this.tmp, this.target);
-      this.done = true;
-      syncDir(posix.dirname(this.target));
-    } catch (e) {
-      this.abort();
-      return fsError(e, this.target, 'write');
-    }
-    return { ok: true, value: undefined };
-  }
-
-  abort(): void {
-    if (this.done) return;
-    this.done = true;
-    if (this.fd >= 0) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* already closed */
-      }
-      this.fd = -1;
-    }
-    try {
-      unlinkSync(this.tmp);
-    } catch {
-      /* never created or already gone */
-    }
-  }
-}
-
-function syncDir(dir: string): void {
-  try {
-    const d = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-    try {
-      fsyncSync(d);
-    } finally {
-      closeSync(d);
-    }
-  } catch {
-    /* some file systems refuse fsync on a directory */
-  }
-}
-
-/** The temporary name a put writes to: hidden, beside the target, unique. */
-export function tempNameFor(target: string): string {
-  return tempNameBeside(target, TEMP_LABEL);
-}
-
-/** Opens an atomic writer for `target` (also used by the client for a local get). */
-export function openAtomic(target: string, tsize: number | null): FsResult<Sink> {
-  const space = spaceFor(target, tsize);
-  if (space !== null) return space;
-  const tmp = tempNameFor(target);
-  try {
-    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-    return { ok: true, value: new AtomicSink(target, tmp, fd) };
-  } catch (e) {
-    return fsError(e, target, 'write');
-  }
-}
-
-/** ENOSPACE when `tsize` bytes do not fit beside `target`; null when they do or the size is unknown. */
-function spaceFor(target: string, tsize: number | null): { ok: false; code: number; message: string } | null {
-  if (tsize === null) return null;
-  try {
-    const s = statfsSync(posix.dirname(target));
-    if (tsize > s.bavail * s.bsize) return { ok: false, code: ErrCode.NOSPACE, message: `Disk full or allocation exceeded: ${tsize} bytes do not fit` };
-  } catch (e) {
-    return fsError(e, target, 'write');
-  }
-  return null;
-}
-
-export function openSource(path: string): FsResult<Source> {
-  try {
-    const fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
-    const st = fstatSync(fd);
-    if (st.isDirectory()) {
-      closeSync(fd);
-      return { ok: false, code: ErrCode.UNDEF, message: `read ${path}: Is a directory` };
-    }
-    return { ok: true, value: new FileSource(fd, st.isFile() ? st.size : null, path) };
-  } catch (e) {
-    return fsError(e, path, 'read');
-  }
 }
 
 /** An in-memory TagFs for simulations: same contract, no disk. */

@@ -68,6 +68,14 @@ abstract class Outbox<E> {
   }
 }
 
+/** The read, write and commit effects a transfer's file asks for now (none while one of each is in flight). */
+function fileEffects(src: ReadAheadSource | null, sink: WriteBehindSink | null, out: (e: KtftpEffect) => void): void {
+  const want = src?.want();
+  if (src && want) out({ kind: 'read', file: src, ...want });
+  const w = sink?.want();
+  if (sink && w) out(w.kind === 'write' ? { kind: 'write', file: sink, position: w.position, bytes: w.bytes } : { kind: 'commit', file: sink });
+}
+
 /** One server transfer, on its own socket, with one peer. */
 export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<KtftpEffect, KtftpEffectResult> {
   private ended = false;
@@ -153,12 +161,7 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
       this.effect({ kind: 'done', outcome: this.session.outcome });
       return;
     }
-    const file = this.session.readAhead;
-    const want = file?.want();
-    if (file && want) this.effect({ kind: 'read', file, ...want });
-    const put = this.session.writeBehind;
-    const w = put?.want();
-    if (put && w) this.effect(w.kind === 'write' ? { kind: 'write', file: put, position: w.position, bytes: w.bytes } : { kind: 'commit', file: put });
+    fileEffects(this.session.readAhead, this.session.writeBehind, (e) => this.effect(e));
     if (!this.prepareAsked && this.session.wantsPrepare) {
       this.prepareAsked = true;
       this.effect({ kind: 'prepare' });
@@ -230,7 +233,7 @@ export class KtftpListener extends Outbox<ListenerEffect> implements Machine<Lis
  * One client operation. Requests go to the server's request port; the first answer's port is the transfer's
  * (its TID): from then on, a datagram from any other port gets ERROR 5, and from another address is ignored.
  */
-export class ClientTransfer extends Outbox<KtftpEffect> implements Machine<KtftpEffect> {
+export class ClientTransfer extends Outbox<KtftpEffect> implements Machine<KtftpEffect, KtftpEffectResult> {
   private server: Endpoint;
   private ended = false;
   private prepareAsked = false;
@@ -271,6 +274,19 @@ export class ClientTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
     return this.session.outcome === null ? (this.session.deadline ?? undefined) : undefined;
   }
 
+  /** The driver's answer to a file effect of the local file (a put's reads, a get's writes and commit). */
+  handleEffectResult(r: KtftpEffectResult, now: number): void {
+    if (r.kind === 'read') {
+      r.file.feed(r.result);
+      this.queue(this.server, this.session.poke(now));
+    } else if (r.kind === 'write' || r.kind === 'commit') {
+      if (r.kind === 'write') r.file.feedWrite(r.result);
+      else r.file.feedCommit(r.result);
+      this.queue(this.server, this.session.fileProgress(now));
+    }
+    this.after();
+  }
+
   /** The local source has more data (a pipe). */
   poke(now: number): void {
     this.queue(this.server, this.session.poke(now));
@@ -295,6 +311,7 @@ export class ClientTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
       this.effect({ kind: 'done', outcome: this.session.outcome });
       return;
     }
+    fileEffects(this.session.readAhead, this.session.writeBehind, (e) => this.effect(e));
     if (!this.prepareAsked && this.session.wantsPrepare) {
       this.prepareAsked = true;
       this.effect({ kind: 'prepare' });

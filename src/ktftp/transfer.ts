@@ -28,6 +28,12 @@ export type Outcome =
   | { readonly ok: false; readonly kind: 'timeout'; readonly message: string }
   | { readonly ok: false; readonly kind: 'local'; readonly message: string };
 
+/**
+ * Most bytes a receiver lets wait for its WriteBehindSink (a slow disk, a slow reader on standard output): above
+ * it, the ACK that ends a window waits until the writes catch up, so the sender waits too. No unbounded queue.
+ */
+export const MAX_WRITE_BACKLOG = 4 * 1024 * 1024;
+
 /** Most bytes of one window a sender reads ahead (peekNext). */
 export const LOOKAHEAD_BYTES = 512 * 1024;
 
@@ -182,6 +188,8 @@ export class DataReceiver {
   private received = 0;
   /** The last block while the driver commits (a WriteBehindSink): its ACK waits for the commit's result. */
   private committing: number | null = null;
+  /** The block ending a window whose ACK waits for the writes to catch up (back-pressure, MAX_WRITE_BACKLOG). */
+  private held: number | null = null;
   outcome: Outcome | null = null;
 
   /**
@@ -224,7 +232,7 @@ export class DataReceiver {
       if (this.outcome.ok && unwrapBlock(wireBlock, this.expected) === this.expected - 1) return [this.ack(now, this.expected - 1)];
       return [];
     }
-    if (this.committing !== null) return []; // the last block's ACK waits for the commit
+    if (this.committing !== null || this.held !== null) return []; // the ACK waits for the commit / the writes
     const n = unwrapBlock(wireBlock, this.expected);
     if (n !== this.expected) {
       // Duplicate or gap: tell the sender where we are, once per burst.
@@ -263,7 +271,14 @@ export class DataReceiver {
     }
     if (this.sinceAck >= this.p.windowsize) {
       this.sinceAck = 0;
-      this.later?.flush();
+      const f = this.later;
+      if (f !== null) {
+        f.flush();
+        if (f.backlog > MAX_WRITE_BACKLOG) {
+          this.held = n;
+          return [];
+        }
+      }
       return [this.ack(now, n)];
     }
     return [];
@@ -285,6 +300,14 @@ export class DataReceiver {
       this.outcome = { ok: true, bytes: this.received };
       return [this.ack(now, this.committing)];
     }
+    if (this.held !== null) {
+      this.lastProgress = now; // the writes move on
+      if (f.backlog <= MAX_WRITE_BACKLOG) {
+        const n = this.held;
+        this.held = null;
+        return [this.ack(now, n)];
+      }
+    }
     return [];
   }
 
@@ -297,6 +320,11 @@ export class DataReceiver {
     if (this.outcome !== null || now < this.next) return [];
     if (this.committing !== null) {
       // the driver is committing: nothing to repeat, the client repeats its last block meanwhile
+      this.next = now + this.p.rexmt;
+      return [];
+    }
+    if (this.held !== null && now - this.lastProgress < this.p.timeout) {
+      // the writes are behind: the window's ACK waits for them (the sender repeats its window meanwhile)
       this.next = now + this.p.rexmt;
       return [];
     }

@@ -125,6 +125,11 @@ interface RunOpts {
   /** Answers the server's `open` effects (a TagFs without openRead/openWrite), `openDelay` ms of virtual time later. */
   opens?: (e: Extract<KtftpEffect, { kind: 'open' }>, t: ServerTransfer) => KtftpEffectResult;
   openDelay?: number;
+  /** The client's local file as the ktftp driver has it: a get's WriteBehindSink, a put's ReadAheadSource. */
+  clientSink?: WriteBehindSink;
+  clientSource?: ReadAheadSource;
+  /** Answers the client's file effects (read, write, commit), `delay` ms of virtual time later. */
+  clientFiles?: (e: Extract<KtftpEffect, { kind: 'read' | 'write' | 'commit' }>) => { result: KtftpEffectResult; delay: number };
 }
 
 /** Runs callbacks at virtual times (a driver's answer that takes a while: an open on a slow disk). */
@@ -215,9 +220,9 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
       const f = fingerprint(pub);
       return f.ok && f.value === pinned ? null : `server key ${f.ok ? f.value : '?'} does not match the pinned fingerprint`;
     },
-    source: o.source !== undefined ? memSource(o.source, o.starve) : undefined,
-    sink,
-    tsize: o.source?.length ?? null,
+    source: o.clientSource ?? (o.source !== undefined ? memSource(o.source, o.starve) : undefined),
+    sink: o.clientSink ?? sink,
+    tsize: o.clientSource?.size ?? o.source?.length ?? null,
   });
   const net = new SimNetwork({ seed: cfg.seed });
   const link = { loss: cfg.loss, dup: cfg.dup, jitterMs: cfg.jitter, delayMs: 1 };
@@ -233,10 +238,20 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
   let nextPort = 1000;
   let clientDone = false;
   const client = new ClientTransfer(session, { address: SERVER, port: 69 });
-  const clientNode = clientHost.attach<KtftpEffect, never>(client, 3000, {
+  const clientLater = new Later();
+  const clientLaterNode = clientHost.attach(clientLater, 3002);
+  const clientNode = clientHost.attach<KtftpEffect, KtftpEffectResult>(client, 3000, {
     onEffect: (e) => {
       if (e.kind === 'done') clientDone = true;
       else if (e.kind === 'prepare' && o.prepare) client.prepare();
+      else if ((e.kind === 'read' || e.kind === 'write' || e.kind === 'commit') && o.clientFiles) {
+        const { result, delay } = o.clientFiles(e);
+        clientLater.at(net.now + delay, (now) => {
+          client.handleEffectResult(result, now);
+          net.touch(clientNode as unknown as SimNode<unknown, unknown>);
+        });
+        net.touch(clientLaterNode as unknown as SimNode<unknown, unknown>);
+      }
     },
   });
   const listener = new KtftpListener({ context: () => ctx, maxSessions: 256, log: () => undefined });
@@ -792,4 +807,64 @@ test('opening as an effect: a failed open reaches the client as its TFTP error; 
   });
   assert.equal(shut.code, 9, JSON.stringify(shut.outcome));
   assert.equal(closedLate, 1, 'the late open was let go');
+});
+
+test('the client\'s local files through effects: a get written slowly holds its ACKs (bounded backlog), a put read in short reads; exact over loss', () => {
+  const mem = new MemTagFs();
+  const content = randomBytes(6 * 1024 * 1024 + 777);
+  mem.files.set('/var/log/app.log', content);
+  const ctx = makeServer(mem, TAGS);
+  // get: written at 250 kB/s of virtual time (a slow disk or a slow reader on standard output), slower than the network
+  let cleaned = 0;
+  const sink = new WriteBehindSink(-1, '/home/alice/app.log', '/home/alice/.app.log.ktftp-x', () => cleaned++);
+  const written: Buffer[] = [];
+  let maxBacklog = 0;
+  let commits = 0;
+  const get = run(ctx, {
+    op: 'RRQ',
+    tag: 'log',
+    windowsize: 16,
+    blksize: 1408,
+    clientSink: sink,
+    net: { loss: 0.02, seed: 61 },
+    clientFiles: (e) => {
+      if (e.kind === 'read') throw new Error('a get reads nothing locally');
+      maxBacklog = Math.max(maxBacklog, e.file.backlog);
+      if (e.kind === 'commit') {
+        commits++;
+        return { result: { kind: 'commit', file: e.file, result: { ok: true } }, delay: 5 };
+      }
+      assert.equal(e.position, written.reduce((n, b) => n + b.length, 0), 'in order');
+      written.push(Buffer.from(e.bytes));
+      return { result: { kind: 'write', file: e.file, result: { ok: true } }, delay: Math.ceil(e.bytes.length / 250) };
+    },
+  });
+  assert.equal(get.code, 0, JSON.stringify(get.outcome));
+  assert.ok(Buffer.concat(written).equals(content));
+  assert.equal(commits, 1);
+  assert.equal(cleaned, 0);
+  assert.ok(sink.committed);
+  // the writes fell behind (seen when a write is asked, just after one came back: up to a chunk less than the
+  // peak), and the ACKs waited: never more than the bound and a window (plus a chunk) held
+  assert.ok(maxBacklog > 4 * 1024 * 1024 - 256 * 1024 - 16 * 1408, `backlog reached ${maxBacklog}`);
+  assert.ok(maxBacklog <= 4 * 1024 * 1024 + 16 * 1408 + 256 * 1024, `backlog ${maxBacklog} stays bounded`);
+  // put: the local file read by the driver in short reads
+  const up = randomBytes(200_000);
+  let closed = 0;
+  const src = new ReadAheadSource(-1, '/home/alice/up.bin', up.length, () => closed++, 16_384, 4096);
+  const put = run(ctx, {
+    op: 'WRQ',
+    tag: 'log',
+    windowsize: 8,
+    blksize: 1024,
+    clientSource: src,
+    net: { loss: 0.05, dup: 0.05, jitter: 3, seed: 62 },
+    clientFiles: (e) => {
+      if (e.kind !== 'read') throw new Error('a put writes nothing locally');
+      return { result: { kind: 'read', file: e.file, result: { ok: true, bytes: up.subarray(e.position, Math.min(e.position + e.length, e.position + 3000, up.length)) } }, delay: 3 };
+    },
+  });
+  assert.equal(put.code, 0, JSON.stringify(put.outcome));
+  assert.ok(mem.files.get('/var/log/app.log')!.equals(up));
+  assert.equal(closed, 1);
 });

@@ -9,14 +9,15 @@
  * Exit codes (the seed's table): 0 success, 255 (-1) local error, 1 EUNDEF, 2 ENOTFOUND, 3 EACCESS,
  * 4 ENOSPACE, 5 EBADOP, 6 EBADID, 7 EEXISTS, 8 ENOUSER, 9 ETIMEOUT.
  */
-import { existsSync, fstatSync, writeSync } from 'node:fs';
+import { existsSync, fstatSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readKeyFile } from '../../crypto/keyfile.js';
 import { defaultKnownHosts, pinCheck, runClient } from '../../ktftp/client.js';
 import { exitCodeFor, type ClientAuth } from '../../ktftp/client-session.js';
-import { openAtomic, openSource, type FsResult, type Sink, type Source } from '../../ktftp/fileops.js';
+import { openReadAsync, openWriteAsync, WriteBehindSink, type FsResult, type Sink, type Source } from '../../ktftp/fileops.js';
+import { discardTemp } from '../../files/atomic.js';
 import type { Outcome } from '../../ktftp/transfer.js';
 import type { Packet, RequestOp } from '../../ktftp/wire.js';
 import { getopt } from '../../daemon/getopt.js';
@@ -75,47 +76,13 @@ function hostTag(s: string): { host: string; tag: string } | null {
   return { host: s.slice(0, c), tag: s.slice(c + 1) };
 }
 
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Standard output as a sink: streamed in 64 KiB writes (a pipe cannot take back what it got; the exit code tells). */
-function stdoutSink(): Sink {
-  let pending: Buffer[] = [];
-  let pendingLen = 0;
-  const flush = (): FsResult<void> => {
-    if (pendingLen === 0) return { ok: true, value: undefined };
-    const data = Buffer.concat(pending, pendingLen);
-    pending = [];
-    pendingLen = 0;
-    return writeAll(data);
-  };
-  return {
-    write(data: Uint8Array): FsResult<void> {
-      pending.push(Buffer.from(data));
-      pendingLen += data.length;
-      return pendingLen >= 65536 ? flush() : { ok: true, value: undefined };
-    },
-    commit: () => flush(),
-    abort: () => void flush(),
-  };
-}
-
-function writeAll(data: Uint8Array): FsResult<void> {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(1, data, off, data.length - off);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        sleepMs(2);
-        continue;
-      }
-      return { ok: false, code: 0, message: `standard output: ${(e as Error).message}` };
-    }
-  }
-  return { ok: true, value: undefined };
+/**
+ * Standard output as the sink of a get: written in order by the driver on the thread pool (a write effect per
+ * window or 256 KiB, one at a time); while a slow reader lets more than MAX_WRITE_BACKLOG wait, the ACKs wait
+ * too. A pipe cannot take back what it got: the exit code tells.
+ */
+function stdoutSink(): WriteBehindSink {
+  return new WriteBehindSink(1, 'standard output', null, () => undefined);
 }
 
 /**
@@ -248,7 +215,7 @@ async function operate(s: Settings, op: RequestOp, host: string, tag: string, lo
   if (op === 'WRQ') {
     if (local === '-') source = stdinSource();
     else {
-      const r = openSource(local!);
+      const r = await openReadAsync(local!);
       if (!r.ok) {
         err(`${local}: ${r.message}`);
         return LOCAL_ERROR;
@@ -259,7 +226,7 @@ async function operate(s: Settings, op: RequestOp, host: string, tag: string, lo
     const target = local ?? tag;
     if (target === '-') sink = stdoutSink();
     else {
-      const w = openAtomic(target, null);
+      const w = await openWriteAsync(target, null);
       if (!w.ok) {
         err(`${target}: ${w.message}`);
         return LOCAL_ERROR;
@@ -287,6 +254,8 @@ async function operate(s: Settings, op: RequestOp, host: string, tag: string, lo
     },
     signal,
   );
+  // an aborted get leaves no temporary file (its removal may still be on the thread pool)
+  if (sink instanceof WriteBehindSink && sink.tmp !== null && !sink.committed) await discardTemp(null, sink.tmp);
   const code = exitCodeFor(res.outcome);
   if (!res.outcome.ok) err(describe(res.outcome));
   else if (s.verbose && (op === 'RRQ' || op === 'WRQ')) {
