@@ -1,8 +1,9 @@
 /**
  * Atomic replacement of a file, asynchronously (every call on libuv's thread pool, nothing blocks the loop): the
  * one place for temp names beside a target, exclusive temp creation that never follows a link, the commit (the
- * old file's mode and owner, fsync, rename over the target, fsync of the directory) and the check that a path
- * lies below a root. KTFTP's puts and gets use it (src/ktftp/fileops.ts); uftpd's Disk is for reuse of it.
+ * old file's mode and owner, fsync, rename over the target, fsync of the directory). KTFTP's puts and gets use
+ * it (src/ktftp/fileops.ts); it is there for uftpd's Disk too (whose path checks are paths.ts placeName and
+ * disk.ts walkDirs).
  *
  *   const t = await createTemp(target, 'ktftp');      // `.{name}.ktftp-{12 hex}` beside target, O_EXCL|O_NOFOLLOW
  *   ... write t.fd ...
@@ -26,18 +27,6 @@ const pUnlink = promisify(unlink);
 /** A hidden, unique name beside `target`: `.{basename}.{label}-{12 hex digits}`. */
 export function tempNameBeside(target: string, label: string): string {
   return posix.join(posix.dirname(target), `.${posix.basename(target)}.${label}-${randomBytes(6).toString('hex')}`);
-}
-
-/**
- * Whether `p` lies strictly below `root`, component by component ("/srv/ab" is not below "/srv/a"); both are
- * absolute, normalised paths (no "..", no trailing "/").
- */
-export function isBelow(root: string, p: string): boolean {
-  if (!p.startsWith('/') || !root.startsWith('/')) return false;
-  const r = root === '/' ? [] : root.split('/').slice(1);
-  const parts = p.split('/').slice(1);
-  if (parts.some((c) => c === '' || c === '.' || c === '..')) return false;
-  return parts.length > r.length && r.every((c, i) => parts[i] === c);
 }
 
 export type AtomicResult<T> = { ok: true; value: T } | { ok: false; error: NodeJS.ErrnoException };
