@@ -399,6 +399,27 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
     assert.ok(rp < rf + 48 * 1024, `peak RSS ${rp} KiB behind the stalled pipe, ${rf} KiB to a file`);
   });
 
+  test('a get to a local file interrupted (SIGINT) mid-transfer keeps the old local file, leaves no temporary file, exits 255', async () => {
+    writeFileSync(`${FILES()}/app.log`, randomBytes(32_000_000));
+    const dir = lab.path('interrupted');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/app.log`, 'the old local copy');
+    const argv = lab.nsArgv(['node', KTFTP_JS, '-p', String(port), '-F', lab.serverKey.fingerprint, '-k', lab.ids.alice.keyPath, '-w', '1', '-b', '512', 'get', hostTag('log'), `${dir}/app.log`], 40);
+    const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((res) => p.on('exit', (code) => res(code)));
+    const writing = (): boolean => readdirSync(dir).some((f) => f.includes('.ktftp-'));
+    for (let i = 0; i < 250 && !writing(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(writing(), `the get is writing its temporary file (${stderr})`);
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(-p.pid!, 'SIGINT');
+    assert.equal(await exited, 255, stderr);
+    assert.match(stderr, /Interrupted/);
+    assert.equal(readFileSync(`${dir}/app.log`, 'utf8'), 'the old local copy');
+    assert.deepEqual(readdirSync(dir), ['app.log']);
+  });
+
   test('a client killed in the middle of a put leaves the old file intact and no temporary file', async () => {
     writeFileSync(`${FILES()}/app.log`, 'the old log');
     // stdin that delivers 200 kB then stalls; the client is killed; the server times out (10 s) and cleans up
