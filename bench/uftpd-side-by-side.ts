@@ -3,7 +3,11 @@
  * `-R -1` (as fast as it can) to OUR uftpd (client1) and the real uftpd (client2) in the same session on one
  * segment.
  *
- *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR] [--warm-mb N]
+ *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR] [--warm-mb N] [--pin]
+ *
+ * --pin: the sender (the real uftp, spinning at -R -1) and the captures on CPU 0, both receivers on CPU 1 (taskset,
+ * all threads): closer to the field, where each receiver has a host of its own, and still one session shared
+ * fairly by the two receivers. Without it everything shares both CPUs (the headline form).
  *
  * Per run and per client: the blocks it NAKed (sum of the set bits of the STATUS messages it sent, decoded from a
  * capture of the client's link), the UDP datagrams that reached its namespace (rx packets of its interface) and
@@ -37,7 +41,13 @@ const nodeArgs = strArg('node-args')?.split(' ').filter(Boolean);
 // --warm-mb N: both daemons first receive a session of N MiB (not counted): V8 has optimized our data path by then
 const warmMb = arg('warm-mb', 0);
 const logDir = strArg('log-dir');
+const pin = args.includes('--pin');
 const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** Pins a process (all its threads; threads it starts later inherit it) to one CPU. */
+function pinTo(pid: number, cpu: number): void {
+  execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+}
 
 /** CPU seconds of a process (all its threads): user + system, and system alone. */
 function cpuOf(pid: number): { all: number; sys: number } {
@@ -46,15 +56,16 @@ function cpuOf(pid: number): { all: number; sys: number } {
   return { all: (Number(f[11]) + Number(f[12])) / CLK, sys: Number(f[12]) / CLK };
 }
 
-/** CPU seconds per thread name of a process (the main thread, V8's compiler and GC helpers, libuv's pool). */
-function threadsOf(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
+/** CPU seconds (user, system) per thread name of a process (the main thread, V8's compiler and GC helpers, libuv's pool). */
+function threadsOf(pid: number): Map<string, { user: number; sys: number }> {
+  const out = new Map<string, { user: number; sys: number }>();
   for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
       const name = Number(t) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / CLK);
+      const was = out.get(name) ?? { user: 0, sys: 0 };
+      out.set(name, { user: was.user + Number(f[11]) / CLK, sys: was.sys + Number(f[12]) / CLK });
     } catch {
       // the thread ended
     }
@@ -112,6 +123,10 @@ async function once(lab: Lab, src: string, want: string, run: number): Promise<{
   }
   const caps = await Promise.all(['client1', 'client2'].map((h) => lab.capture(h, 'eS', path.join(lab.workDir, `${h}-${run}.pcap`), ['udp', 'and', 'src', 'host', lab.addrOf(h)])));
   const pids = { ours: daemonPid(lab, 'client1'), real: daemonPid(lab, 'client2') };
+  if (pin) {
+    pinTo(pids.ours, 1);
+    pinTo(pids.real, 1);
+  }
   const c0 = { ours: cpuOf(pids.ours), real: cpuOf(pids.real) };
   const n0 = { ours: nsCounter(lab, 'client1'), real: nsCounter(lab, 'client2') };
   const th0 = threadsOf(pids.ours);
@@ -122,7 +137,7 @@ async function once(lab: Lab, src: string, want: string, run: number): Promise<{
   const c1 = { ours: cpuOf(pids.ours), real: cpuOf(pids.real) };
   const n1 = { ours: nsCounter(lab, 'client1'), real: nsCounter(lab, 'client2') };
   const th1 = threadsOf(pids.ours);
-  process.stderr.write(`run ${run + 1}: our uftpd's CPU by thread: ${[...th1].map(([k, v]) => `${k} ${(v - (th0.get(k) ?? 0)).toFixed(2)}`).join(', ')}\n`);
+  process.stderr.write(`run ${run + 1}: our uftpd's CPU by thread (user+system): ${[...th1].map(([k, v]) => `${k} ${(v.user - (th0.get(k)?.user ?? 0)).toFixed(2)}+${(v.sys - (th0.get(k)?.sys ?? 0)).toFixed(2)}`).join(', ')}\n`);
   await new Promise((r) => setTimeout(r, 300));
   for (const c of caps) await c.kill();
   await ours.kill();
@@ -137,6 +152,8 @@ async function once(lab: Lab, src: string, want: string, run: number): Promise<{
 }
 
 async function main(): Promise<void> {
+  // children (the sender, the captures) inherit the bench's CPU 0; the receivers are moved to CPU 1 once started
+  if (pin) pinTo(process.pid, 0);
   const lab = await Lab.up('fig2', { prefix: `ufb${randomBytes(3).toString('hex')}`, octet: 86 });
   try {
     const src = path.join(lab.workDir, 'big.bin');
@@ -144,17 +161,27 @@ async function main(): Promise<void> {
     const want = createHash('sha256').update(fs.readFileSync(src)).digest('hex');
     if (warmMb > 0) fs.writeFileSync(path.join(lab.workDir, 'warm.bin'), randomBytes(warmMb * 1048576));
     const rows: string[] = [];
+    const all: { ours: Side; real: Side }[] = [];
     for (let r = 0; r < runs; r++) {
       const x = await once(lab, src, want, r);
+      all.push(x);
       const line = (who: string, v: Side): string =>
         `| ${r + 1} | ${who} | ${x.seconds.toFixed(1)} | ${v.ok ? 'yes' : 'NO'} | ${v.naks} | ${v.statuses} | ${v.rx} | ${v.drops} | ${v.cpu.toFixed(2)} | ${v.sys.toFixed(2)} | ${((v.cpu / Math.max(1, v.rx)) * 1e6).toFixed(1)} |`;
       rows.push(line('ours', x.ours), line('real uftpd', x.real));
       process.stderr.write(`run ${r + 1}: ${x.seconds.toFixed(1)} s; ours naks ${x.ours.naks} cpu ${x.ours.cpu.toFixed(2)} s; real naks ${x.real.naks} cpu ${x.real.cpu.toFixed(2)} s\n`);
     }
-    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs${warmMb > 0 ? `, after a ${warmMb} MiB warm-up session` : ''}\n\n`);
+    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs${warmMb > 0 ? `, after a ${warmMb} MiB warm-up session` : ''}${pin ? ', sender on CPU 0, receivers on CPU 1' : ''}${nodeArgs ? `, node ${nodeArgs.join(' ')}` : ''}\n\n`);
     process.stdout.write('| run | client | session s | SHA-256 ok | blocks NAKed | STATUS sent | datagrams in | socket drops | CPU s | of which system | CPU us/datagram |\n');
     process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
     process.stdout.write(rows.join('\n') + '\n');
+    const med = (xs: number[]): number => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+    const sum = (who: 'ours' | 'real'): string => {
+      const v = all.map((x) => x[who]);
+      const d = v.map((y) => y.drops);
+      const n = v.map((y) => y.naks);
+      return `${who}: drops ${med(d)} (${Math.min(...d)}-${Math.max(...d)}), NAKed ${med(n)} (${Math.min(...n)}-${Math.max(...n)}), CPU us/datagram ${med(v.map((y) => (y.cpu / Math.max(1, y.rx)) * 1e6)).toFixed(1)}`;
+    };
+    process.stdout.write(`\nmedians of ${runs} runs: ${sum('ours')}; ${sum('real')}\n`);
   } finally {
     await lab.down();
   }

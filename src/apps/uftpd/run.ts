@@ -19,13 +19,18 @@ import { defaultUid, resolveInterfaces, type ResolvedInterface } from '../../net
 import { UdpEndpoint } from '../../net/udp.js';
 import type { Endpoint } from '../../core/machine.js';
 import { Disk } from '../../files/disk.js';
-import { ClientMachine, hex8, type ServerListEntry } from '../../session/client/machine.js';
+import { ClientMachine, hex8, type ClientConfig, type ServerListEntry } from '../../session/client/machine.js';
 import type { ClientEffect, ClientEffectResult } from '../../session/client/effects.js';
 import { keyexFactory } from '../../session/client/keyex.js';
 import { BufferPool } from '../../session/client/file.js';
 import { parseUftpdArgs, PROG, type UftpdArgs } from './options.js';
+import { batchClock, batchReceiver, loopMachine, receiveContext, type ClientLoop } from './receive.js';
+import { warmUp } from './warmup.js';
 
 export const VERSION_LINE = 'uftpd (uftp-ts) compatible with UFTP 4.10';
+
+/** Wall time of the start-up warm-up of the receive path (warmup.ts). */
+const WARM_UP_MS = 250;
 
 function usageError(message: string): never {
   process.stderr.write(message + '\n');
@@ -203,7 +208,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
   };
 
   const pool = new BufferPool();
-  const machine = new ClientMachine({
+  const config: ClientConfig = {
     pool,
     logLevel: a.logLevel,
     uid,
@@ -218,7 +223,8 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     heartbeat: hbServers.length > 0 ? { servers: hbServers, intervalMs: a.hbInterval * 1000, key: { privateKey: keys[0].privateKey, blob: keys[0].blob } } : undefined,
     keyex: keyexFactory(keys, (n) => randomBytes(n)),
     wallMicros: (now) => Math.floor((performance.timeOrigin + now) * 1000),
-  });
+  };
+  const machine = new ClientMachine(config);
   const disk = new Disk({
     destDirs: a.destDirs,
     tempDir: a.tempDir,
@@ -228,7 +234,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     script: a.script,
     asyncWrites: true,
     release: (data) => pool.give(data),
-    report: (r) => loop.effectResult(r),
+    report: (r) => ctx.loop?.effectResult(r),
     log: (level, text) => log.log(level, text),
     runScript: (argv) => {
       try {
@@ -241,11 +247,14 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     },
   });
 
+  // before listening: a synthetic session through the receive path on loopback, so that the first real session
+  // runs optimized code (warmup.ts); bounded in time, never fatal
+  const w = await warmUp({ config, bufferSize: a.bufSize, budgetMs: WARM_UP_MS, log: (level, text) => log.log(level, text) });
+  log.log(2, `Warm-up: ${w.datagrams} datagrams, ${w.files} files through the receive path in ${Math.round(w.ms)} ms${w.stopped !== undefined ? ` (stopped: ${w.stopped})` : ''}`);
+
   const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
-  // the loop's clock: inside a receive batch, the batch's time (see onBatch), else performance.now()
-  let batchNow = -1;
-  // eslint-disable-next-line prefer-const
-  let loop: EventLoop<ClientEffect, ClientEffectResult | undefined>;
+  // the receive path of receive.ts, shared with the warm-up: the loop's clock is the batch's time inside a batch
+  const ctx = receiveContext();
   const open = async (family: 4 | 6): Promise<void> => {
     const r = await UdpEndpoint.open({
       family,
@@ -254,23 +263,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
       bufferSize: a.bufSize,
       dscp: a.dscp,
       multicastLoopback: false,
-      // the whole batch as views of the engine's ring (no copy per datagram): the machine copies what it keeps
-      // (blocks into its write cache) before handle() returns, as the machine contract asks
-      onBatch: (b) => {
-        const n = b.count;
-        // one clock reading for the batch (one recvmmsg: its datagrams arrived together), not one per datagram
-        batchNow = performance.now();
-        try {
-          for (let i = 0; i < n; i++) {
-            if (b.truncated(i)) continue;
-            // the TOS byte matters to the machine only when ECN marked it (no object per datagram otherwise)
-            const tos = b.tos(i);
-            loop.datagram(b.from(i), b.data(i), tos > 0 && (tos & 3) !== 0 ? { tos } : undefined);
-          }
-        } finally {
-          batchNow = -1;
-        }
-      },
+      onBatch: batchReceiver(ctx),
       onError: (e) => log.log(2, `socket error: ${e.message}`),
     });
     if (!r.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: ${r.error}`);
@@ -359,19 +352,10 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
   };
 
   const sockets = [eps[4], eps[6]].filter((x): x is UdpEndpoint => x !== undefined);
-  loop = new EventLoop<ClientEffect, ClientEffectResult | undefined>({
-    machine: {
-      handle: (now, from, bytes, arrival) => machine.handle(now, from, bytes, arrival),
-      handleTimeout: (now) => machine.handleTimeout(now),
-      pollTransmit: (now) => machine.pollTransmit(now),
-      pollEffect: () => machine.pollEffect(),
-      pollTimeout: () => machine.pollTimeout(),
-      handleEffectResult: (r) => {
-        if (r !== undefined) machine.handleEffectResult(r);
-      },
-    },
+  const loop: ClientLoop = new EventLoop<ClientEffect, ClientEffectResult | undefined>({
+    machine: loopMachine(machine),
     sockets,
-    clock: () => (batchNow >= 0 ? batchNow : performance.now()),
+    clock: batchClock(ctx),
     onEffect,
     onUnroutable: (t) => log.log(1, `No socket to send to ${t.to.address}`),
     onError: (e) => {
@@ -380,6 +364,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
       process.exit(ExitCode.MEMORY);
     },
   });
+  ctx.loop = loop;
   d.onShutdown(async () => {
     // sessions in progress end as failed; with -T what they received is kept for a restart
     machine.shutdown();

@@ -601,7 +601,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     }
     if (m.blockSize < 1 || (v6 && !m.privateMcast.includes(':'))) return this.drop('malformed');
     const cc = m.ccType === CcType.TFMCC ? new TfmccReceiver(base.grttMs, Math.max(1, m.blockSize)) : undefined;
-    const s: Session = { ...base, enc: keyex, cc };
+    const s: Session = { ...base, retryAt: undefined, giveUpAt: undefined, file: undefined, enc: keyex, cc };
     this.sessions.set(h.groupId, s);
     this.log(s, 0, 2, `Received request from ${hex8(h.srcId)} at ${from.address}`);
     this.log(s, 0, 2, `Using private multicast address ${m.privateMcast}`);
@@ -741,7 +741,11 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       this.pending.delete(cur.req);
     }
     const name = bytesText(m.name);
-    const f: CurrentFile = { id: m.fileId, name, info: m, state: 'opening', req: 0, maxSection: 0, nakFrom: 0, completeOwed: false, writes: 0 };
+    // every field present from the start: one object shape for every file (V8 keeps the data path's code for it)
+    const f: CurrentFile = {
+      id: m.fileId, name, info: m, state: 'opening', req: 0, rx: undefined, maxSection: 0, nakFrom: 0, statusAt: undefined, answer: undefined,
+      completeOwed: false, word: undefined, writes: 0, partial: false,
+    };
     s.file = f;
     const sref = s.ref;
     if (m.fileType === FileType.FREESPACE) {
