@@ -35,7 +35,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef UDP_SEGMENT
@@ -67,7 +69,7 @@ enum { SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4 };
 enum {
   ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
   ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11,
-  ST_LAST_ERRNO = 12, ST_GRO = 13, ST_SIZE = 16
+  ST_LAST_ERRNO = 12, ST_GRO = 13, ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17, ST_SIZE = 24
 };
 
 #define MAX_DESTS 4096
@@ -118,6 +120,12 @@ typedef struct {
   int sidx[MMSG_MAX];
   double *stats;
   napi_ref stats_ref;
+  /* receive spin (request/response traffic): see do_recv */
+  int64_t spin_ns;  /* the bound; 0 = never spin */
+  int spin_skip;    /* chances to skip before the next spin (back-off after misses) */
+  int spin_misses;  /* misses in a row */
+  int last_dest;    /* destination index of the last datagram flushed */
+  int loop_fd;      /* libuv's epoll descriptor (uv_backend_fd), to see other work while spinning */
 } sock_t;
 
 /* ---------- helpers ---------- */
@@ -385,9 +393,76 @@ static void call_js(sock_t *s, napi_ref fn_ref, int argc, int32_t arg) {
 }
 
 #define RECV_ROUNDS 8
+/* The receive spin (see do_recv): at most SPIN_TURN_NS or SPIN_MAX_TURNS turns in one poll callback, then back to
+ * libuv (timers, the thread pool's completions, other sockets); libuv's epoll set is looked at every SPIN_CHECK
+ * turns; a turn that sent more than SPIN_MAX_REPLY datagrams is not request/response. */
+#define SPIN_TURN_NS 1000000
+#define SPIN_MAX_TURNS 64
+#define SPIN_CHECK 16
+#define SPIN_MAX_REPLY 4
 
+static int64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Same address and port (the answer went back to the datagram's sender). */
+static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+/* Is anything other than this socket ready in libuv's epoll set (another socket, a thread-pool completion, a
+ * signal)? Level-triggered: asking takes nothing from libuv. 1 = something else, 0 = nothing else; *mine is set when
+ * this socket is readable. */
+static int loop_busy(sock_t *s, int *mine) {
+  struct epoll_event ev[8];
+  *mine = 0;
+  if (s->loop_fd < 0) return 1;
+  int r;
+  do r = epoll_wait(s->loop_fd, ev, 8, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return 1;
+  for (int i = 0; i < r; i++) {
+    if (ev[i].data.fd != s->fd) return 1;
+    *mine = 1;
+  }
+  return 0;
+}
+
+/* Waits without sleeping until this socket has a datagram (1), `until` passes (0: a miss), or something else of
+ * the event loop is ready (-1: libuv must run). One system call per round covers both. */
+static int spin_wait(sock_t *s, int64_t until) {
+  for (;;) {
+    int mine;
+    if (loop_busy(s, &mine)) return -1;
+    if (mine) return 1;
+    if (mono_ns() >= until) return 0;
+  }
+}
+
+/* Reads what the socket has, calling JS once per batch, while batches come back full (up to RECV_ROUNDS).
+ *
+ * The spin: request/response traffic (one datagram in, its answer sent back to its sender within the callback,
+ * as a lock-step TFTP transfer) would otherwise go back to libuv, sleep in epoll and be woken for the next request:
+ * a loop iteration, a context switch and a wake-up per round trip. After such a turn the engine reads again at
+ * once and, if nothing is there yet, waits for up to `spin_ns` without sleeping; the next request is handled in
+ * this same libuv callback. It stops as soon as anything else of the event loop is ready (checked while waiting,
+ * and every SPIN_CHECK turns served this way), and one callback serves at most SPIN_MAX_TURNS such turns or
+ * SPIN_TURN_NS (then libuv runs its timers). A wait that ends without a datagram (a miss) makes the socket skip
+ * the next 1, 2, 4 ... 64 chances (back-off), so a peer that answers slowly, or a daemon that idles, stops
+ * spinning; a hit resets it. A batch of more than one datagram, a turn that sent nothing, or more than
+ * SPIN_MAX_REPLY datagrams, or sent them elsewhere (a proxy, a multicast sender) never spins. */
 static void do_recv(sock_t *s) {
-  for (int round = 0; round < RECV_ROUNDS && !s->closed && s->started; round++) {
+  int rounds = 0, spun = 0, spinning = 0;
+  int64_t turn_start = 0;
+  while (!s->closed && s->started) {
     for (int i = 0; i < s->rslots; i++) {
       s->rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
       s->rmsgs[i].msg_hdr.msg_controllen = CTRL_LEN;
@@ -397,16 +472,62 @@ static void do_recv(sock_t *s) {
     if (n < 0) {
       if (errno == EINTR) continue;
       /* EAGAIN: drained. Anything else (an ICMP error queued on the socket) is dropped here: it was read */
-      if (errno != EAGAIN && errno != EWOULDBLOCK) s->stats[ST_LAST_ERRNO] = errno;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        s->stats[ST_LAST_ERRNO] = errno;
+        return;
+      }
+      if (!spinning) return;
+      int64_t now = mono_ns();
+      int r = spin_wait(s, now + s->spin_ns);
+      int64_t end = mono_ns();
+      s->stats[ST_SPIN_NS] += (double)(end - now);
+      if (r > 0) continue; /* read it (a hit, counted below) */
+      spinning = 0;
+      if (r < 0) {
+        s->stats[ST_SPIN_YIELDS]++;
+        return;
+      }
+      s->stats[ST_SPIN_MISSES]++;
+      s->spin_misses++;
+      s->spin_skip = 1 << (s->spin_misses < 7 ? s->spin_misses - 1 : 6);
       return;
     }
     if (n == 0) return;
+    if (spinning) {
+      s->stats[ST_SPIN_HITS]++;
+      s->spin_misses = 0;
+      spinning = 0;
+    }
     int k = 0;
     for (int i = 0; i < n; i++) k += fill_meta(s, i, k);
     s->stats[ST_RECV] += k;
     s->stats[ST_RECV_CALLS]++;
+    double sent0 = s->stats[ST_SENT];
     call_js(s, s->on_batch, 1, k);
-    if (n < s->rslots) return;
+    if (n == s->rslots) {
+      if (++rounds >= RECV_ROUNDS) return;
+      continue;
+    }
+    /* drained: read again for the answer to what was just sent (spinning), or go back to libuv */
+    double replies = s->stats[ST_SENT] - sent0;
+    if (s->spin_ns <= 0 || s->closed || !s->started || k != 1 || replies < 1 || replies > SPIN_MAX_REPLY ||
+        s->sdone < s->sn || !same_peer(&s->dests[s->last_dest], &s->rnames[0]))
+      return;
+    if (s->spin_skip > 0) {
+      s->spin_skip--;
+      return;
+    }
+    if (++spun > SPIN_MAX_TURNS) return;
+    if (spun == 1) turn_start = mono_ns();
+    else if (spun % SPIN_CHECK == 0) {
+      int mine;
+      if (loop_busy(s, &mine)) {
+        s->stats[ST_SPIN_YIELDS]++;
+        return;
+      }
+      if (mono_ns() - turn_start >= SPIN_TURN_NS) return;
+    }
+    spinning = 1;
   }
 }
 
@@ -632,6 +753,7 @@ static napi_value New(napi_env env, napi_callback_info info) {
   s->sslots = sslots;
   s->sbytes = sbytes;
   s->gso_ok = 1;
+  s->loop_fd = -1;
   s->fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->fd < 0) {
     int e = errno;
@@ -750,6 +872,7 @@ static napi_value Start(napi_env env, napi_callback_info info) {
   CHECK(napi_get_uv_event_loop(env, &loop));
   int r = uv_poll_init(loop, &s->poll, s->fd);
   if (r < 0) return int_value(env, r);
+  s->loop_fd = uv_backend_fd(loop);
   s->poll.data = s;
   s->poll_init = 1;
   s->started = 1;
@@ -790,7 +913,10 @@ static napi_value Flush(napi_env env, napi_callback_info info) {
     }
     m[SM_RESULT] = 0;
   }
-  if (n > s->sn) s->sn = n;
+  if (n > s->sn) {
+    s->sn = n;
+    s->last_dest = s->smeta[(size_t)(n - 1) * SM_SIZE + SM_DEST];
+  }
   if (s->sdone < s->sn && s->poll_events & UV_WRITABLE) {
     s->stats[ST_PENDING] = s->sn - s->sdone; /* waiting for writability: queued behind */
     return int_value(env, s->sn - s->sdone);
@@ -943,6 +1069,11 @@ static napi_value SetOpt(napi_env env, napi_callback_info info) {
   case 10:
     v = v && s->rslot_size >= 65536;
     r = setsockopt(s->fd, SOL_UDP, UDP_GRO, &v, sizeof v);
+    break;
+  case 11:
+    if (v < 0 || v > 1000) return int_value(env, -EINVAL);
+    s->spin_ns = (int64_t)v * 1000;
+    s->spin_skip = s->spin_misses = 0;
     break;
   case 8:
     s->gso_ok = v ? 1 : 0;

@@ -109,3 +109,48 @@ test('EventLoop over a real UdpEndpoint on loopback: datagrams in, answers out',
   await ep.close();
   assert.deepEqual(answers.sort(), ['ONE', 'THREE', 'TWO']);
 });
+
+/** Echo that counts its drains: each drain ends with one pollTransmit that finds nothing. */
+class CountingEcho extends Echo {
+  drains = 0;
+  handled = 0;
+  override handle(now: number, from: Endpoint, bytes: Uint8Array): void {
+    this.handled++;
+    super.handle(now, from, bytes);
+  }
+  override pollTransmit(): Transmit | undefined {
+    const t = super.pollTransmit();
+    if (t === undefined) this.drains++;
+    return t;
+  }
+}
+
+for (const backend of ['native', 'dgram'] as const) {
+  test(`[${backend}] EventLoop drains once per receive turn of its socket, not once per datagram`, { skip: (await import('../net/engine.js')).loadNativeAddon() ? false : 'addon not built' }, async () => {
+    const m = new CountingEcho();
+    const ref: { loop?: EventLoop<never> } = {};
+    const r = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', backend, onMessage: (msg, rinfo) => ref.loop?.datagram(rinfo, msg) });
+    assert.ok(r.ok);
+    const ep = r.value;
+    const loop = new EventLoop<never>({ machine: m, sockets: [ep], onEffect: () => undefined });
+    ref.loop = loop;
+    loop.start();
+    const drainsBefore = m.drains;
+    const answers: string[] = [];
+    const s = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', backend: 'native', onMessage: (b) => answers.push(b.toString()) });
+    assert.ok(s.ok);
+    // 100 datagrams in the receiver's queue before it reads any (the native sender hands them to the kernel now)
+    for (let i = 0; i < 100; i++) s.value.send(Buffer.from(`d${i}`), 0, `d${i}`.length, ep.address().port, '127.0.0.1');
+    s.value.flush();
+    const deadline = Date.now() + 3000;
+    while (answers.length < 100 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+    loop.stop();
+    await ep.close();
+    await s.value.close();
+    assert.equal(m.handled, 100);
+    assert.deepEqual(answers, Array.from({ length: 100 }, (_, i) => `D${i}`));
+    // native: a batch of up to 64 per turn; dgram: what libuv reads in one poll phase (up to 32) per turn
+    const drains = m.drains - drainsBefore;
+    assert.ok(drains >= 1 && drains <= 10, `${drains} drains for 100 datagrams`);
+  });
+}

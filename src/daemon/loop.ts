@@ -6,8 +6,10 @@
  *   timer            ──► machine.handleTimeout(now)            ├─► drain(): effects ► onEffect, datagrams ► sockets
  *   effect result    ──► loop.effectResult(r)                 ─┘            then one timer at machine.pollTimeout()
  *
- * - Datagrams are handled as they come; the draining after them is coalesced into one microtask, so a batch of
- *   datagrams delivered in one callback (the batched engine) costs one drain.
+ * - Datagrams are handled as they come; the draining after them is coalesced: a socket that reports its receive
+ *   turns (src/net's UdpEndpoint: a batch of the native engine, or what node:dgram delivers in one poll phase) gets
+ *   one drain at the end of each turn, synchronously, so the answers are staged before the engine flushes and
+ *   before it spins for the next request; anything else (an effect result, a kick) drains in one microtask.
  * - One timer, re-armed only when the machine's deadline moves earlier than the armed one (a later deadline keeps
  *   the armed timer, which wakes, finds nothing due and re-arms: cheaper than clearTimeout/setTimeout per datagram).
  * - Sending is bounded: at most `sendBudget` datagrams per turn, then the loop yields (setImmediate) so that
@@ -27,6 +29,9 @@ export interface LoopSocket {
   sendQueueCount?(): number;
   /** Calls `cb` once when the socket can take datagrams again (else the loop retries on the next turn). */
   onWritable?(cb: () => void): void;
+  /** Calls `h.begin()` before and `h.end()` after each receive turn (datagrams handed to loop.datagram in between
+   *  are drained once, at the end). */
+  onReceiveTurn?(h: { begin(): void; end(): void }): void;
 }
 
 export interface EventLoopOptions<E, R> {
@@ -57,6 +62,24 @@ export class EventLoop<E, R = never> {
   private immediate: NodeJS.Immediate | undefined;
   private drainQueued = false;
   private draining = false;
+  /** Receive turns open now (see LoopSocket.onReceiveTurn), and a drain owed to the end of the last one. */
+  private turns = 0;
+  private drainOwed = false;
+  private readonly turnHooks = {
+    begin: (): void => {
+      this.turns++;
+    },
+    end: (): void => {
+      if (this.turns > 0) this.turns--; // (a loop made inside a turn saw no begin)
+      if (this.turns > 0 || !this.drainOwed) return;
+      this.drainOwed = false;
+      this.drive();
+    },
+  };
+  private readonly driveTask = (): void => {
+    this.drainQueued = false;
+    this.drive();
+  };
   private stopped = false;
   private readonly held: { tx?: Transmit } = {};
   private lastAddr = '';
@@ -75,6 +98,7 @@ export class EventLoop<E, R = never> {
     this.clock = o.clock ?? (() => performance.now());
     this.budget = o.sendBudget ?? 256;
     this.maxQueue = o.maxSendQueue ?? 64;
+    for (const s of o.sockets) s.onReceiveTurn?.(this.turnHooks);
   }
 
   get now(): number {
@@ -129,12 +153,13 @@ export class EventLoop<E, R = never> {
   }
 
   private queueDrive(): void {
+    if (this.turns > 0) {
+      this.drainOwed = true;
+      return;
+    }
     if (this.drainQueued) return;
     this.drainQueued = true;
-    queueMicrotask(() => {
-      this.drainQueued = false;
-      this.drive();
-    });
+    queueMicrotask(this.driveTask);
   }
 
   private drive(): void {

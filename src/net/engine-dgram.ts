@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { literalLookup } from '../core/address.js';
 import { socketFd, setTosByte, getTos } from './dscp.js';
 import type { ResolvedInterface } from './interfaces.js';
-import type { EngineSocket, EngineSocketOptions, EngineStats, RecvBatch, RemoteInfo, SendCallback } from './engine.js';
+import type { EngineSocket, EngineSocketOptions, EngineStats, RecvBatch, RemoteInfo, SendCallback, TurnHooks } from './engine.js';
 import { DEFAULT_MAX_DATAGRAM } from './engine-native.js';
 
 class DgramBatch implements RecvBatch {
@@ -58,6 +58,14 @@ export class DgramSocket implements EngineSocket {
   private truncatedCount = 0;
   private sendErrors = 0;
   private onErrorCb: (e: Error) => void = () => undefined;
+  private turnHooks: TurnHooks[] = [];
+  /** A receive turn is open (its end is a setImmediate: after every datagram of this poll phase). */
+  private turnOpen = false;
+  private readonly endTurn = (): void => {
+    this.turnOpen = false;
+    const hooks = this.turnHooks;
+    for (let i = 0; i < hooks.length; i++) hooks[i].end();
+  };
 
   constructor(o: EngineSocketOptions, reuseAddr: boolean, ipv6Only: boolean) {
     this.family = o.family;
@@ -92,6 +100,12 @@ export class DgramSocket implements EngineSocket {
         b.msg = msg;
       }
       b.rinfo = rinfo as RemoteInfo;
+      if (!this.turnOpen && this.turnHooks.length > 0) {
+        this.turnOpen = true;
+        const hooks = this.turnHooks;
+        for (let i = 0; i < hooks.length; i++) hooks[i].begin();
+        setImmediate(this.endTurn);
+      }
       onBatch(b);
     });
     this.socket.on('error', onError);
@@ -185,6 +199,10 @@ export class DgramSocket implements EngineSocket {
     return this.closed ? 0 : this.socket.getSendQueueCount();
   }
 
+  onReceiveTurn(h: TurnHooks): void {
+    this.turnHooks = [...this.turnHooks, h];
+  }
+
   onWritable(cb: () => void): void {
     const poll = (): void => {
       if (this.closed || this.socket.getSendQueueCount() === 0) cb();
@@ -200,7 +218,7 @@ export class DgramSocket implements EngineSocket {
   stats(): EngineStats {
     return {
       received: this.received, recvCalls: this.received, sent: this.sent - this.sendErrors, sendmmsgCalls: 0, gsoCalls: 0,
-      gsoFallbacks: 0, sendErrors: this.sendErrors, blocked: 0, refused: 0, truncated: this.truncatedCount, gso: false, groCoalesced: 0,
+      gsoFallbacks: 0, sendErrors: this.sendErrors, blocked: 0, refused: 0, truncated: this.truncatedCount, gso: false, groCoalesced: 0, spinHits: 0, spinMisses: 0, spinYields: 0, spinSeconds: 0,
     };
   }
 

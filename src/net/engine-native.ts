@@ -12,7 +12,7 @@
 import type { ResolvedInterface } from './interfaces.js';
 import {
   errnoError, type EngineSocket, type EngineSocketOptions, type EngineStats, type NativeAddon,
-  type NativeAddonSocket, type RecvBatch, type RemoteInfo, type SendCallback,
+  type NativeAddonSocket, type RecvBatch, type RemoteInfo, type SendCallback, type TurnHooks,
 } from './engine.js';
 
 // receive meta (int32 per datagram)
@@ -22,9 +22,10 @@ const RM_SIZE = 20;
 const SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4;
 // stats (float64)
 const ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
-  ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11, ST_GRO = 13;
+  ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11, ST_GRO = 13,
+  ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17;
 // setOpt / getOpt
-const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9, OPT_GRO = 10;
+const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9, OPT_GRO = 10, OPT_SPIN = 11;
 
 const MAX_DESTS = 4096;
 export const DEFAULT_RING_SLOTS = 64;
@@ -99,6 +100,9 @@ export class NativeSocket implements EngineSocket {
   private refused = 0;
   private cbs: { index: number; cb: SendCallback }[] = [];
   private writableCbs: (() => void)[] = [];
+  private turnHooks: TurnHooks[] = [];
+  /** Inside a receive callback: sends are flushed when it returns, not in a microtask. */
+  private inTurn = false;
   // destinations: "addr|port" -> index into the addon's table
   private readonly dests = new Map<string, number>();
   private readonly destNames: string[] = [];
@@ -124,6 +128,7 @@ export class NativeSocket implements EngineSocket {
     if (o.gso === false) this.sock.setOpt(OPT_GSO, 0);
     if (o.recvInfo === false) this.sock.setOpt(OPT_RECV_INFO, 0);
     if (o.gro === false) this.sock.setOpt(OPT_GRO, 0);
+    if (o.spinUs !== undefined && o.spinUs > 0) this.sock.setOpt(OPT_SPIN, Math.min(1000, Math.floor(o.spinUs)));
   }
 
   bind(address: string, port: number, reuseAddr: boolean, ipv6Only: boolean): Promise<Error | undefined> {
@@ -140,7 +145,21 @@ export class NativeSocket implements EngineSocket {
 
   private received(n: number): void {
     this.batch.count = n;
-    this.onBatchCb(this.batch);
+    const hooks = this.turnHooks;
+    this.inTurn = true;
+    try {
+      for (let i = 0; i < hooks.length; i++) hooks[i].begin();
+      this.onBatchCb(this.batch);
+    } finally {
+      for (let i = 0; i < hooks.length; i++) hooks[i].end();
+      this.inTurn = false;
+      // what the turn sent goes out now, before the addon reads (or spins for) the next datagram
+      this.flush();
+    }
+  }
+
+  onReceiveTurn(h: TurnHooks): void {
+    this.turnHooks = [...this.turnHooks, h];
   }
 
   /** The sender of datagram i; the same object as the previous datagram's when address, port and size repeat. */
@@ -288,7 +307,7 @@ export class NativeSocket implements EngineSocket {
     if (cb) this.cbs.push({ index: this.count, cb });
     this.count++;
     this.bytes = at + length;
-    if (!this.flushQueued) {
+    if (!this.flushQueued && !this.inTurn) {
       this.flushQueued = true;
       queueMicrotask(this.flushTask);
     }
@@ -364,6 +383,7 @@ export class NativeSocket implements EngineSocket {
       received: s[ST_RECV], recvCalls: s[ST_RECV_CALLS], sent: s[ST_SENT], sendmmsgCalls: s[ST_SENDMMSG_CALLS],
       gsoCalls: s[ST_GSO_CALLS], gsoFallbacks: s[ST_GSO_FALLBACKS], sendErrors: s[ST_SEND_ERRORS], blocked: s[ST_BLOCKED],
       refused: this.refused, truncated: s[ST_TRUNCATED], gso: s[ST_GSO_ENABLED] === 1, groCoalesced: s[ST_GRO],
+      spinHits: s[ST_SPIN_HITS], spinMisses: s[ST_SPIN_MISSES], spinYields: s[ST_SPIN_YIELDS], spinSeconds: s[ST_SPIN_NS] / 1e9,
     };
   }
 

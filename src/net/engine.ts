@@ -60,9 +60,27 @@ export interface EngineStats {
   readonly gso: boolean;
   /** Datagrams that arrived coalesced by UDP GRO (split by the engine). */
   readonly groCoalesced: number;
+  /** The receive spin (native; docs/net-engine.md): spins that found the next datagram, spins that ended without
+   *  one, and the time spent spinning (CPU burnt waiting). 0 where it never ran. */
+  readonly spinHits: number;
+  readonly spinMisses: number;
+  /** Spins given up because something else of the event loop was ready. */
+  readonly spinYields: number;
+  readonly spinSeconds: number;
 }
 
 export type SendCallback = (err: Error | null) => void;
+
+/**
+ * A receive turn: `begin` before a socket hands datagrams to its callback, `end` after the last one of the turn
+ * (native: one batch; dgram: the datagrams libuv reads in one poll phase, ended by a setImmediate). The event loop
+ * (src/daemon/loop.ts) drains once at `end` instead of in a microtask per turn; the native engine flushes its staged
+ * sends right after `end`.
+ */
+export interface TurnHooks {
+  begin(): void;
+  end(): void;
+}
 
 export interface EngineSocketOptions {
   readonly family: 4 | 6;
@@ -79,6 +97,9 @@ export interface EngineSocketOptions {
   /** UDP GRO on receive (native, with 64 KiB slots): the kernel may hand over up to 64 datagrams of one flow as
    *  one, split again by the engine. Default true. */
   readonly gro?: boolean;
+  /** Receive spin (native; docs/net-engine.md "Receive spin"): after a turn that answered the one datagram it got,
+   *  wait up to this many microseconds (1-1000) for the next one without sleeping. 0 or absent = off. */
+  readonly spinUs?: number;
 }
 
 /**
@@ -116,6 +137,8 @@ export interface EngineSocket {
   sendQueueCount(): number;
   /** Called once when a blocked queue has drained. */
   onWritable(cb: () => void): void;
+  /** Adds hooks called around every receive turn (see TurnHooks). */
+  onReceiveTurn(h: TurnHooks): void;
   /** The kernel's receive-buffer drop counter of this socket (SO_RXQ_OVFL; dgram: /proc/net/udp). */
   drops(): number;
   stats(): EngineStats;

@@ -18,12 +18,12 @@
 import type { Result } from '../wire/result.js';
 import { isSsmAddress, ipFamily, stripZone } from './address.js';
 import type { ResolvedInterface } from './interfaces.js';
-import { loadNativeAddon, udpBackend, type BackendKind, type EngineSocket, type EngineStats, type RecvBatch, type RemoteInfo } from './engine.js';
+import { loadNativeAddon, udpBackend, type BackendKind, type EngineSocket, type EngineStats, type RecvBatch, type RemoteInfo, type TurnHooks } from './engine.js';
 import { NativeSocket } from './engine-native.js';
 import { DgramSocket } from './engine-dgram.js';
 
 export { literalLookup } from '../core/address.js';
-export type { RecvBatch, RemoteInfo, EngineStats, BackendKind } from './engine.js';
+export type { RecvBatch, RemoteInfo, EngineStats, BackendKind, TurnHooks } from './engine.js';
 export { udpBackend } from './engine.js';
 
 export const DEFAULT_PORT = 1044;
@@ -75,6 +75,15 @@ export interface UdpEndpointOptions {
   readonly recvInfo?: boolean;
   /** UDP GRO (native): default on; UFTP_UDP_GRO=0 turns it off for the process (for measurements). */
   readonly gro?: boolean;
+  /** Receive spin bound in microseconds (native, request/response traffic such as lock-step TFTP; see
+   *  docs/net-engine.md). Default UFTP_UDP_SPIN_US, else 0 (off). */
+  readonly spinUs?: number;
+}
+
+/** UFTP_UDP_SPIN_US: the receive spin's bound for every endpoint of the process (0-1000 µs; default 0, off). */
+function envSpinUs(): number {
+  const v = Number(process.env.UFTP_UDP_SPIN_US ?? '0');
+  return Number.isInteger(v) && v > 0 ? Math.min(v, 1000) : 0;
 }
 
 export interface BufferSizes {
@@ -128,7 +137,7 @@ export class UdpEndpoint {
     const choice = udpBackend();
     const kind = o.backend ?? choice.kind;
     let engine: EngineSocket;
-    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0', recvInfo: o.recvInfo, gro: o.gro ?? process.env.UFTP_UDP_GRO !== '0' };
+    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0', recvInfo: o.recvInfo, gro: o.gro ?? process.env.UFTP_UDP_GRO !== '0', spinUs: o.spinUs ?? envSpinUs() };
     if (kind === 'native') {
       const addon = loadNativeAddon();
       if (!addon) return { ok: false, error: choice.error ?? `UDP engine: the uftp-udp addon did not load` };
@@ -271,6 +280,11 @@ export class UdpEndpoint {
   /** `cb` runs once the send queue has drained (at once if it is not blocked). */
   onWritable(cb: () => void): void {
     this.engine.onWritable(cb);
+  }
+
+  /** Hooks around every receive turn (the event loop drains once per turn at `end`; see TurnHooks). */
+  onReceiveTurn(h: TurnHooks): void {
+    this.engine.onReceiveTurn(h);
   }
 
   /** Datagrams the kernel dropped because the receive buffer was full (SO_RXQ_OVFL / /proc/net/udp). */
