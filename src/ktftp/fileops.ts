@@ -296,8 +296,8 @@ export class WriteBehindSink implements Sink {
     readonly path: string,
     /** The temporary file beside the target; null for a stream (standard output: written in order, nothing to commit). */
     readonly tmp: string | null,
-    /** Closes the descriptor and removes the temporary file. */
-    private readonly cleanup: () => void,
+    /** Closes the descriptor and removes the temporary file (a promise when that is still running on return). */
+    private readonly cleanup: () => unknown,
     private readonly chunk = WRITE_CHUNK,
   ) {}
 
@@ -384,7 +384,15 @@ export class WriteBehindSink implements Sink {
   private clean(): void {
     if (this.cleaned) return;
     this.cleaned = true;
-    this.cleanup();
+    const done = this.cleanup();
+    if (done instanceof Promise) this.cleaning = done.then(() => undefined);
+  }
+
+  private cleaning: Promise<void> | null = null;
+
+  /** Resolves once the temporary file of an aborted put is gone (a driver waits for it before it exits). */
+  whenClean(): Promise<void> {
+    return this.cleaning ?? Promise.resolve();
   }
 }
 
@@ -418,7 +426,7 @@ export async function openWriteAsync(target: string, tsize: number | null): Prom
   const t = await createTemp(target, TEMP_LABEL);
   if (!t.ok) return fsError(t.error, target, 'write');
   const { fd, tmp } = t.value;
-  return { ok: true, value: new WriteBehindSink(fd, target, tmp, () => void discardTemp(fd, tmp)) };
+  return { ok: true, value: new WriteBehindSink(fd, target, tmp, () => discardTemp(fd, tmp)) };
 }
 
 /**

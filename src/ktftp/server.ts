@@ -11,7 +11,7 @@ import { EventLoop } from '../daemon/loop.js';
 import { UdpEndpoint } from '../net/udp.js';
 import { fingerprint } from '../crypto/pubkey.js';
 import { publicKeyDer } from './crypto.js';
-import { commandAsync, commitAtomic, driverTagFs, openReadAsync, openWriteAsync, readAt, releaseOpened, writeAt, type TagFs } from './fileops.js';
+import { commandAsync, commitAtomic, driverTagFs, openReadAsync, openWriteAsync, readAt, releaseOpened, writeAt, type TagFs, type WriteBehindSink } from './fileops.js';
 import { KtftpListener, type KtftpEffect, type KtftpEffectResult, type ListenerEffect, type ServerTransfer } from './machine.js';
 import type { Krb5Verdict, ServerContext, ServerKey } from './server-session.js';
 import { loadIdentTable, loadTagTable, type IdentTable, type TagTable } from './tags.js';
@@ -49,6 +49,14 @@ export class KtftpServer {
   private readonly listener: KtftpListener;
   private requests: EventLoop<ListenerEffect> | null = null;
   private closed = false;
+  /** File effects on the thread pool (close() waits for them: no temporary file is left behind on shutdown). */
+  private readonly running = new Set<Promise<unknown>>();
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+    return p;
+  }
 
   private constructor(private readonly cfg: ServerConfig, tags: TagTable, idents: IdentTable) {
     this.tags = tags;
@@ -203,26 +211,26 @@ export class KtftpServer {
         // file is let go here
         const late = (): boolean => !this.live.has(l) || l.loop === undefined || l.loop.isStopped;
         if (e.mode === 'read') {
-          return openReadAsync(e.path).then((result) => {
+          return this.track(openReadAsync(e.path)).then((result) => {
             if (late()) releaseOpened(result);
             return { kind: 'open' as const, mode: 'read' as const, result };
           });
         }
-        return openWriteAsync(e.path, e.tsize).then((result) => {
+        return this.track(openWriteAsync(e.path, e.tsize)).then((result) => {
           if (late()) releaseOpened(result);
           return { kind: 'open' as const, mode: 'write' as const, result };
         });
       }
       case 'read':
         // pread on libuv's thread pool, while the transfer goes on with what it has
-        return readAt(e.file, e.position, e.length).then((result) => ({ kind: 'read' as const, file: e.file, result }));
+        return this.track(readAt(e.file, e.position, e.length)).then((result) => ({ kind: 'read' as const, file: e.file, result }));
       case 'write':
         // pwrite on the thread pool (one at a time per put), while the transfer goes on
-        return writeAt(e.file, e.position, e.bytes).then((result) => ({ kind: 'write' as const, file: e.file, result }));
+        return this.track(writeAt(e.file, e.position, e.bytes)).then((result) => ({ kind: 'write' as const, file: e.file, result }));
       case 'commit':
-        return commitAtomic(e.file).then((result) => ({ kind: 'commit' as const, file: e.file, result }));
+        return this.track(commitAtomic(e.file)).then((result) => ({ kind: 'commit' as const, file: e.file, result }));
       case 'command':
-        return commandAsync(e.op, e.path).then((result) => ({ kind: 'command' as const, result }));
+        return this.track(commandAsync(e.op, e.path)).then((result) => ({ kind: 'command' as const, result }));
       case 'prepare':
         // sealing ahead runs once this turn's sends have gone out (setImmediate runs after them)
         setImmediate(() => {
@@ -262,13 +270,19 @@ export class KtftpServer {
   async close(): Promise<void> {
     this.closed = true;
     this.requests?.stop();
+    const puts: WriteBehindSink[] = [];
     for (const l of [...this.live]) {
       l.transfer.abort();
+      const put = l.transfer.session.writeBehind;
+      if (put !== null) puts.push(put);
       this.end(l);
     }
     const s = this.sock;
     this.sock = null;
     if (s) await s.close();
+    // what is on the thread pool finishes first; then the aborted puts' temporary files are gone
+    await Promise.allSettled([...this.running]);
+    await Promise.all(puts.map((p) => p.whenClean()));
   }
 }
 

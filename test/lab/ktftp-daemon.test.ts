@@ -4,8 +4,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, statSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
-import { KTFTPD_JS, KtftpLab } from '../../src/ktftp/testlab.js';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { KTFTP_JS, KTFTPD_JS, KtftpLab } from '../../src/ktftp/testlab.js';
 
 let lab: KtftpLab;
 
@@ -110,6 +111,31 @@ describe('ktftpd daemon behaviour', { timeout: 120_000 }, () => {
       assert.equal(g.stdout.toString(), 'replaced\n');
     } finally {
       process.kill(pid, 'SIGTERM');
+    }
+  });
+
+  test('SIGTERM during a put: ktftpd removes the temporary file before it exits, the old file stays', async () => {
+    const port = 7106;
+    const argv = ['-p', String(port), '-T', lab.path('tags'), '-A', lab.path('idents'), '-k', lab.serverKey.keyPath, '-L', lab.path('t.log'), '-P', lab.path('t.pid')];
+    const target = `${lab.path('srv')}/app.log`;
+    writeFileSync(target, 'the old log');
+    assert.equal((await daemon(argv)).code, 0);
+    const pid = Number(readFileSync(lab.path('t.pid'), 'utf8').trim());
+    // a put from a pipe that delivers 300 kB and then stalls
+    const cargv = lab.nsArgv(['sh', '-c', `(head -c 300000 /dev/zero; sleep 20) | node ${JSON.stringify(KTFTP_JS)} -p ${port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} put - 127.0.0.1:log`], 30);
+    const client = spawn(cargv[0], cargv.slice(1), { stdio: 'ignore', detached: true });
+    try {
+      const temps = (): string[] => readdirSync(lab.path('srv')).filter((f) => f.includes('.ktftp-'));
+      for (let i = 0; i < 250 && temps().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(temps().length, 1, 'the put is writing its temporary file');
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 250 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(alive(pid), false, 'ktftpd exited');
+      assert.deepEqual(temps(), [], 'no temporary file left');
+      assert.equal(readFileSync(target, 'utf8'), 'the old log');
+    } finally {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      process.kill(-client.pid!, 'SIGKILL');
     }
   });
 });
