@@ -264,8 +264,8 @@ export type WriteResult = { readonly ok: true } | { readonly ok: false; readonly
 /**
  * The file of a put as the machine sees it when the driver does the writing (issue 8: file I/O as effects): the
  * write-side twin of ReadAheadSource. It does no I/O. `write` gathers the blocks; `want()` asks for one write at a
- * time (what was gathered, about `chunk` bytes at most, once it reaches `chunk` bytes or the receiver ended a window
- * with `flush`), and for
+ * time (what was gathered, about `chunk` bytes at most, once it reaches `chunk` bytes, or a quarter of it when the
+ * receiver ended a window with `flush`), and for
  * the commit once `commit` was called and every byte is written. The driver writes at `position` of the temporary
  * file `fd` and reports back (`feedWrite`); the commit (mode and owner of the old file, fsync, rename over the
  * target, fsync of the directory, or removal of the temporary file on failure) is the driver's too
@@ -318,9 +318,12 @@ export class WriteBehindSink implements Sink {
     return { ok: true, value: undefined };
   }
 
-  /** The receiver ended a window: what is gathered may be written now. */
+  /**
+   * The receiver ended a window: what is gathered may be written now, if it is worth a write (a quarter chunk);
+   * in lock-step a write per block would cost a thread-pool round trip per block.
+   */
   flush(): void {
-    if (this.pendingLen > 0) this.flushWanted = true;
+    if (this.pendingLen >= this.chunk / 4) this.flushWanted = true;
   }
 
   /** Asks for the commit (the driver's): the result comes through `feedCommit`. */
