@@ -76,13 +76,18 @@ export interface UdpEndpointOptions {
   /** UDP GRO (native): default on; UFTP_UDP_GRO=0 turns it off for the process (for measurements). */
   readonly gro?: boolean;
   /** Receive spin bound in microseconds (native, request/response traffic such as lock-step TFTP; see
-   *  docs/net-engine.md). Default UFTP_UDP_SPIN_US, else 0 (off). */
+   *  docs/net-engine.md); 0 = off. Default UFTP_UDP_SPIN_US, else DEFAULT_SPIN_US. */
   readonly spinUs?: number;
 }
 
-/** UFTP_UDP_SPIN_US: the receive spin's bound for every endpoint of the process (0-1000 µs; default 0, off). */
+/** The receive spin's default bound (µs). */
+export const DEFAULT_SPIN_US = 50;
+
+/** UFTP_UDP_SPIN_US: the receive spin's bound for every endpoint of the process (0 = off, at most 1000 µs). */
 function envSpinUs(): number {
-  const v = Number(process.env.UFTP_UDP_SPIN_US ?? '0');
+  const e = process.env.UFTP_UDP_SPIN_US;
+  if (e === undefined || e === '') return DEFAULT_SPIN_US;
+  const v = Number(e);
   return Number.isInteger(v) && v > 0 ? Math.min(v, 1000) : 0;
 }
 
