@@ -76,26 +76,19 @@ export async function warmUp(o: WarmUpOptions): Promise<WarmUpReport> {
   let files = 0;
   const rx = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', bufferSize: o.bufferSize, onBatch: batchReceiver(ctx) });
   if (!rx.ok) return { datagrams: 0, ms: performance.now() - t0, dropped: 0, files: 0, stopped: `no loopback socket: ${rx.error}` };
-  // the synthetic server, one socket per session (a new sender, as a real session's server is): it notes the
-  // FILEINFO_ACK that says the file is open
+  // the synthetic server: counts the FILEINFO_ACK that says the file is open
   const reader = new DatagramReader();
   let acked = false;
-  const senders: UdpEndpoint[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const tx = await UdpEndpoint.open({
-      family: 4, port: 0, address: '127.0.0.1',
-      onBatch: (b) => {
-        for (let i = 0; i < b.count; i++) if (reader.read(b.data(i)) && reader.func === MessageType.FILEINFO_ACK) acked = true;
-      },
-    });
-    if (!tx.ok) {
-      for (const x of senders) await x.close();
-      await rx.value.close();
-      return { datagrams: 0, ms: performance.now() - t0, dropped: 0, files: 0, stopped: `no loopback socket: ${tx.error}` };
-    }
-    senders.push(tx.value);
+  const tx = await UdpEndpoint.open({
+    family: 4, port: 0, address: '127.0.0.1',
+    onBatch: (b) => {
+      for (let i = 0; i < b.count; i++) if (reader.read(b.data(i)) && reader.func === MessageType.FILEINFO_ACK) acked = true;
+    },
+  });
+  if (!tx.ok) {
+    await rx.value.close();
+    return { datagrams: 0, ms: performance.now() - t0, dropped: 0, files: 0, stopped: `no loopback socket: ${tx.error}` };
   }
-  let sender = senders[0];
   const port = rx.value.address().port;
   const loop: EventLoop<ClientEffect, ClientEffectResult | undefined> = new EventLoop<ClientEffect, ClientEffectResult | undefined>({
     machine: loopMachine(machine),
@@ -121,7 +114,7 @@ export async function warmUp(o: WarmUpOptions): Promise<WarmUpReport> {
   let seq = 0;
   const send = (message: Message): void => {
     const n = encodePacketInto({ header: { version: UFTP_VER_NUM, func: 0, seq: seq++ & 0xffff, srcId: SERVER_ID, groupId, groupInst: 0, grtt: GRTT, gsize: 1, reserved: 0 }, message }, out);
-    sender.send(out, 0, n, port, '127.0.0.1');
+    tx.value.send(out, 0, n, port, '127.0.0.1');
   };
   let sent = 0;
   let stopped: string | undefined;
@@ -129,7 +122,6 @@ export async function warmUp(o: WarmUpOptions): Promise<WarmUpReport> {
     // two sessions, so that what a session does once (its first datagrams, a new sender, a file's last block) is
     // seen again after V8 has started to collect type feedback; sections of two sizes, a last block shorter
     for (let round = 0; round < ROUNDS && stopped === undefined && performance.now() < deadline; round++) {
-      sender = senders[round];
       groupId = (0x80000000 | ((Date.now() + round) & 0xffffff)) >>> 0;
       const size = FILE_BLOCKS * blockSize - Math.floor(blockSize / 3);
       const l = layout(size, blockSize);
@@ -171,7 +163,7 @@ export async function warmUp(o: WarmUpOptions): Promise<WarmUpReport> {
   } finally {
     loop.stop();
     ctx.loop = undefined;
-    for (const x of senders) await x.close();
+    await tx.value.close();
     await rx.value.close();
   }
   let dropped = 0;
