@@ -9,7 +9,8 @@
  * the functions at the end of this file (openReadAsync, openWriteAsync, readAt, writeAt, commitAtomic,
  * commandAsync) and reports back. The ktftp client's local files go the same way.
  */
-import { close, closeSync, constants as fsc, fstat, open, read, readSync, rename, unlink, write } from 'node:fs';
+import { close, constants as fsc, createReadStream, fstat, open, read, rename, unlink, write } from 'node:fs';
+import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { posix } from 'node:path';
 import { strerror } from '../crypto/keyfile.js';
@@ -77,46 +78,68 @@ export function fsError(e: unknown, path: string, what: 'read' | 'write' | 'push
   return { ok: false, code: ErrCode.UNDEF, message: `${what} ${path}: ${text}` };
 }
 
-const IO_CHUNK = 256 * 1024;
+/** Most bytes a stream source queues before it pauses its stream. */
+export const STREAM_HIGH_WATER = 4 * 1024 * 1024;
 
-class FileSource implements Source {
-  private buf = Buffer.allocUnsafe(IO_CHUNK);
-  private start = 0;
-  private end = 0;
-  private eof = false;
-  constructor(private fd: number, readonly size: number | null, private readonly path: string) {}
-
-  read(max: number): FsResult<Buffer> {
-    if (this.end - this.start < max && !this.eof) {
-      // Refill: keep what is left and read more behind it.
-      const rest = this.buf.subarray(this.start, this.end);
-      const nb = Buffer.allocUnsafe(Math.max(IO_CHUNK, max * 2));
-      rest.copy(nb, 0);
-      let len = rest.length;
-      try {
-        while (len < max && !this.eof) {
-          const n = readSync(this.fd, nb, len, nb.length - len, null);
-          if (n === 0) this.eof = true;
-          len += n;
-        }
-      } catch (e) {
-        return fsError(e, this.path, 'read');
-      }
-      this.buf = nb;
-      this.start = 0;
-      this.end = len;
+/**
+ * A stream (standard input, a FIFO, a device) as a Source, read asynchronously by Node: a read that has fewer
+ * than `max` bytes and no end yet returns null, and `onReadable`'s callback runs when more came (the machine's
+ * driver then pokes the transfer). At most STREAM_HIGH_WATER bytes are queued: the stream is paused above that.
+ * `what` names it in errors ("standard input: ...", "read /path: ..."); `code` is the TFTP code of a read error.
+ */
+export function streamSource(stream: NodeJS.ReadableStream & { destroy(): void }, what: string, size: number | null, code: number = ErrCode.UNDEF): Source {
+  const chunks: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let error: string | null = null;
+  let readable: (() => void) | null = null;
+  stream.on('data', (d: Buffer) => {
+    chunks.push(d);
+    queued += d.length;
+    if (queued > STREAM_HIGH_WATER) stream.pause();
+    readable?.();
+  });
+  stream.on('end', () => {
+    ended = true;
+    readable?.();
+  });
+  stream.on('error', (e: Error) => {
+    error = strerror(e);
+    ended = true;
+    readable?.();
+  });
+  const take = (n: number): Buffer => {
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const c = chunks[0];
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) chunks.shift();
+      else chunks[0] = c.subarray(k);
     }
-    const n = Math.min(max, this.end - this.start);
-    // No copy: a refill reads into a new buffer, so bytes handed out here are never overwritten.
-    const out = this.buf.subarray(this.start, this.start + n);
-    this.start += n;
-    return { ok: true, value: out };
-  }
-
-  close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
-  }
+    queued -= n;
+    return out;
+  };
+  return {
+    size,
+    onReadable(cb: () => void): void {
+      readable = cb;
+    },
+    read(max: number): FsResult<Buffer | null> {
+      if (error !== null) return { ok: false, code, message: `${what}: ${error}` };
+      if (queued < max && !ended) return { ok: true, value: null };
+      const out = take(Math.min(max, queued));
+      if (queued < STREAM_HIGH_WATER && stream.isPaused() && !ended) stream.resume();
+      return { ok: true, value: out };
+    },
+    close(): void {
+      readable = null;
+      stream.pause();
+      stream.destroy();
+    },
+  };
 }
 
 /** How much a ReadAheadSource asks for per read, and how far ahead of the sender it keeps reading. */
@@ -434,8 +457,8 @@ export async function openWriteAsync(target: string, tsize: number | null): Prom
 
 /**
  * The driver's open of a get's file (following links: tag paths are the operator's). A regular file is read
- * through a ReadAheadSource (the driver's reads); another kind (a FIFO, a device) through a plain Source read in
- * the step; a directory is an error.
+ * through a ReadAheadSource (the driver's reads); a FIFO or a device as a stream (streamSource: read by Node as
+ * data comes, the transfer poked when it has more); a directory is an error.
  */
 export async function openReadAsync(path: string): Promise<FsResult<Source>> {
   let fd: number;
@@ -444,7 +467,7 @@ export async function openReadAsync(path: string): Promise<FsResult<Source>> {
   } catch (e) {
     return fsError(e, path, 'read');
   }
-  let st: { isDirectory(): boolean; isFile(): boolean; size: number };
+  let st: { isDirectory(): boolean; isFile(): boolean; isFIFO(): boolean; size: number };
   try {
     st = await pFstat(fd);
   } catch (e) {
@@ -455,7 +478,12 @@ export async function openReadAsync(path: string): Promise<FsResult<Source>> {
     closeLater(fd);
     return { ok: false, code: ErrCode.UNDEF, message: `read ${path}: Is a directory` };
   }
-  if (!st.isFile()) return { ok: true, value: new FileSource(fd, null, path) };
+  if (st.isFIFO()) {
+    // a FIFO is polled by the event loop (a pipe handle on the non-blocking descriptor): no thread waits on it
+    return { ok: true, value: streamSource(new Socket({ fd, readable: true, writable: false }), `read ${path}`, null) };
+  }
+  // a device: read by Node's stream on the thread pool; the descriptor goes with the stream
+  if (!st.isFile()) return { ok: true, value: streamSource(createReadStream('', { fd, highWaterMark: 64 * 1024 }), `read ${path}`, null) };
   return { ok: true, value: new ReadAheadSource(fd, path, st.size, () => closeLater(fd)) };
 }
 

@@ -133,6 +133,12 @@ export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<Ktftp
     this.session.prepare();
   }
 
+  /** The get's file is a stream (a FIFO, a device) that has more data now. */
+  poke(now: number): void {
+    this.queue(this.peer, this.session.poke(now));
+    this.after();
+  }
+
   /** Server shutdown or an internal error: the transfer stops (a partial put is removed). */
   abort(): void {
     this.session.abort();

@@ -213,6 +213,14 @@ export class KtftpServer {
         if (e.mode === 'read') {
           return this.track(openReadAsync(e.path)).then((result) => {
             if (late()) releaseOpened(result);
+            // a stream (a FIFO, a device) says when it has more: the transfer sends what its window allows
+            else if (result.ok) {
+              result.value.onReadable?.(() => {
+                if (late()) return;
+                l.transfer.poke(l.loop!.now);
+                l.loop!.kick();
+              });
+            }
             return { kind: 'open' as const, mode: 'read' as const, result };
           });
         }

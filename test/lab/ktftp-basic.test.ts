@@ -26,6 +26,7 @@ function tagfile(extra = ''): string {
     `big|${d}/big.bin|alice,anonymous\n` +
     `nodir|${d}/missing-dir/x.log|alice\n` +
     `small|${lab.path('small')}/f.bin|alice\n` +
+    `feed|${d}/feed.fifo|alice\n` +
     extra
   );
 }
@@ -413,11 +414,29 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
     for (let i = 0; i < 250 && !writing(); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(writing(), `the get is writing its temporary file (${stderr})`);
     await new Promise((r) => setTimeout(r, 300));
-    process.kill(-p.pid!, 'SIGINT');
+    // to `timeout` (the process `ip netns exec` became), which hands it to ktftp once: as one Ctrl-C would
+    process.kill(p.pid!, 'SIGINT');
     assert.equal(await exited, 255, stderr);
     assert.match(stderr, /Interrupted/);
     assert.equal(readFileSync(`${dir}/app.log`, 'utf8'), 'the old local copy');
     assert.deepEqual(readdirSync(dir), ['app.log']);
+  });
+
+  test('get of a tag that is a FIFO: read as data comes (a writer that pauses 2 s mid-way), exact bytes', async () => {
+    const fifo = `${FILES()}/feed.fifo`;
+    rmSync(fifo, { force: true });
+    assert.equal((await runIn(['mkfifo', fifo])).code, 0);
+    // the writer holds the FIFO open read-write (so it never blocks on open), writes 100 kB (more than the pipe
+    // holds: it waits for ktftpd to read), pauses 2 s, writes 100 kB more and closes: the end of the file
+    const writer = spawn('sh', ['-c', `exec 3<>${fifo}; head -c 100000 /dev/zero | tr '\\0' a >&3; sleep 2; head -c 100000 /dev/zero | tr '\\0' b >&3; sleep 0.3; exec 3>&-`], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const g = await lab.ktftp(port, [...as('alice'), '-w', '4', 'get', hostTag('feed'), '-']);
+      assert.equal(g.code, 0, g.stderr);
+      assert.equal(g.stdout.toString(), 'a'.repeat(100000) + 'b'.repeat(100000));
+    } finally {
+      writer.kill('SIGKILL');
+    }
   });
 
   test('a client killed in the middle of a put leaves the old file intact and no temporary file', async () => {

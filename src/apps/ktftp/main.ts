@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { readKeyFile } from '../../crypto/keyfile.js';
 import { defaultKnownHosts, pinCheck, runClient } from '../../ktftp/client.js';
 import { exitCodeFor, type ClientAuth } from '../../ktftp/client-session.js';
-import { openReadAsync, openWriteAsync, WriteBehindSink, type FsResult, type Sink, type Source } from '../../ktftp/fileops.js';
+import { openReadAsync, openWriteAsync, streamSource, WriteBehindSink, type Sink, type Source } from '../../ktftp/fileops.js';
 import { discardTemp } from '../../files/atomic.js';
 import type { Outcome } from '../../ktftp/transfer.js';
 import type { Packet, RequestOp } from '../../ktftp/wire.js';
@@ -87,7 +87,7 @@ function stdoutSink(): WriteBehindSink {
 
 /**
  * Standard input as a source, read asynchronously (a pipe may stall; the transfer keeps retransmitting and
- * answering meanwhile). At most 4 MiB are queued: the stream is paused above that.
+ * answering meanwhile; fileops.ts streamSource: at most 4 MiB queued).
  */
 function stdinSource(): Source {
   let size: number | null = null;
@@ -97,60 +97,7 @@ function stdinSource(): Source {
   } catch {
     /* unknown */
   }
-  const HIGH = 4 * 1024 * 1024;
-  const chunks: Buffer[] = [];
-  let queued = 0;
-  let ended = false;
-  let error: string | null = null;
-  let readable: (() => void) | null = null;
-  const stdin = process.stdin;
-  stdin.on('data', (d: Buffer) => {
-    chunks.push(d);
-    queued += d.length;
-    if (queued > HIGH) stdin.pause();
-    readable?.();
-  });
-  stdin.on('end', () => {
-    ended = true;
-    readable?.();
-  });
-  stdin.on('error', (e: Error) => {
-    error = e.message;
-    ended = true;
-    readable?.();
-  });
-  const take = (n: number): Buffer => {
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const c = chunks[0];
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      off += k;
-      if (k === c.length) chunks.shift();
-      else chunks[0] = c.subarray(k);
-    }
-    queued -= n;
-    return out;
-  };
-  return {
-    size,
-    onReadable(cb: () => void): void {
-      readable = cb;
-    },
-    read(max: number): FsResult<Buffer | null> {
-      if (error !== null) return { ok: false, code: 0, message: `standard input: ${error}` };
-      if (queued < max && !ended) return { ok: true, value: null };
-      const out = take(Math.min(max, queued));
-      if (queued < HIGH && stdin.isPaused() && !ended) stdin.resume();
-      return { ok: true, value: out };
-    },
-    close(): void {
-      readable = null;
-      stdin.pause();
-      stdin.destroy();
-    },
-  };
+  return streamSource(process.stdin, 'standard input', size, 0);
 }
 
 function describe(o: Outcome): string {
