@@ -428,9 +428,11 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
     assert.equal((await runIn(['mkfifo', fifo])).code, 0);
     // the writer holds the FIFO open read-write (so it never blocks on open), writes 100 kB (more than the pipe
     // holds: it waits for ktftpd to read), pauses 2 s, writes 100 kB more and closes: the end of the file
-    const writer = spawn('sh', ['-c', `exec 3<>${fifo}; head -c 100000 /dev/zero | tr '\\0' a >&3; sleep 2; head -c 100000 /dev/zero | tr '\\0' b >&3; sleep 0.3; exec 3>&-`], { stdio: 'ignore' });
+    const opened = `${FILES()}/feed.opened`;
+    rmSync(opened, { force: true });
+    const writer = spawn('sh', ['-c', `exec 3<>${fifo}; touch ${opened}; head -c 100000 /dev/zero | tr '\\0' a >&3; sleep 2; head -c 100000 /dev/zero | tr '\\0' b >&3; sleep 0.3; exec 3>&-`], { stdio: 'ignore' });
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 250 && !existsSync(opened); i++) await new Promise((r) => setTimeout(r, 20));
       const g = await lab.ktftp(port, [...as('alice'), '-w', '4', 'get', hostTag('feed'), '-']);
       assert.equal(g.code, 0, g.stderr);
       assert.equal(g.stdout.toString(), 'a'.repeat(100000) + 'b'.repeat(100000));
