@@ -4,9 +4,10 @@
  *
  *  - `KtftpListener`: the request port. A request becomes a transfer (effect `transfer`: the driver gives it its
  *    own socket, its TID, RFC 1350) or an ERROR answered from the request port.
- *  - `ServerTransfer` and `ClientTransfer`: one transfer each, around the protocol steps of ServerSession and
- *    ClientSession (server-session.ts, client-session.ts, which return the datagrams each step sends). A datagram
- *    from anyone but the peer gets ERROR 5 and changes nothing.
+ *  - a server transfer is the ServerSession machine itself (server-session.ts), on its own socket;
+ *  - `ClientTransfer`: one client operation, around the protocol steps of ClientSession (client-session.ts,
+ *    which return the datagrams each step sends). A datagram from anyone but the peer gets ERROR 5 and changes
+ *    nothing.
  *
  * Effects: `krb5` (the driver checks an AP-REQ and answers with handleEffectResult), `prepare` (the machine can
  * seal its likely next packets: the driver calls prepare() once its sends have gone out, as the peer is busy),
@@ -17,7 +18,7 @@
  * end; the commit's result decides the last ACK or the ERROR), `command` (push or delete, when the TagFs has no
  * push/remove), `done` (the transfer is over: the driver closes its socket). fileops.ts has the driver's side.
  */
-import { endpointText, sameEndpoint, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
+import { endpointText, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
 import type { ClientSession } from './client-session.js';
 import { ServerSession, type Krb5Verdict, type OpenRequest, type OpenResult, type ServerContext } from './server-session.js';
 import type { Outcome } from './transfer.js';
@@ -76,106 +77,7 @@ function fileEffects(src: ReadAheadSource | null, sink: WriteBehindSink | null, 
   if (sink && w) out(w.kind === 'write' ? { kind: 'write', file: sink, position: w.position, bytes: w.bytes } : { kind: 'commit', file: sink });
 }
 
-/** One server transfer, on its own socket, with one peer. */
-export class ServerTransfer extends Outbox<KtftpEffect> implements Machine<KtftpEffect, KtftpEffectResult> {
-  private ended = false;
-  private prepareAsked = false;
-
-  constructor(
-    readonly session: ServerSession,
-    readonly peer: Endpoint,
-    first: readonly Buffer[],
-  ) {
-    super();
-    this.queue(peer, first);
-    this.after();
-  }
-
-  handle(now: number, from: Endpoint, bytes: Uint8Array): void {
-    if (!sameEndpoint(from, this.peer)) {
-      this.queue(from, [ServerSession.strangerReply()]);
-      return;
-    }
-    this.queue(this.peer, this.session.handle(now, bytes));
-    this.after();
-  }
-
-  handleTimeout(now: number): void {
-    this.queue(this.peer, this.session.handleTimeout(now));
-    this.after();
-  }
-
-  handleEffectResult(r: KtftpEffectResult, now: number): void {
-    if (r.kind === 'read') {
-      r.file.feed(r.result);
-      this.queue(this.peer, this.session.poke(now));
-    } else if (r.kind === 'open') {
-      this.queue(this.peer, this.session.openResult(now, r));
-    } else if (r.kind === 'command') {
-      this.queue(this.peer, this.session.commandResult(now, r.result));
-    } else if (r.kind !== 'krb5') {
-      if (r.kind === 'write') r.file.feedWrite(r.result);
-      else r.file.feedCommit(r.result);
-      this.queue(this.peer, this.session.fileProgress(now));
-    } else {
-      this.queue(this.peer, this.session.krb5Result(now, r.verdict));
-    }
-    this.after();
-  }
-
-  pollTimeout(): number | undefined {
-    return this.session.deadline ?? undefined;
-  }
-
-  /** Seals ahead (after a `prepare` effect, once the driver's sends have gone out). */
-  prepare(): void {
-    this.prepareAsked = false;
-    this.session.prepare();
-  }
-
-  /** The get's file is a stream (a FIFO, a device) that has more data now. */
-  poke(now: number): void {
-    this.queue(this.peer, this.session.poke(now));
-    this.after();
-  }
-
-  /** Server shutdown or an internal error: the transfer stops (a partial put is removed). */
-  abort(): void {
-    this.session.abort();
-    this.after();
-  }
-
-  private after(): void {
-    if (this.ended) return;
-    const token = this.session.pendingKrb5;
-    if (token !== null) {
-      this.session.pendingKrb5 = null;
-      this.effect({ kind: 'krb5', token });
-    }
-    const open = this.session.pendingOpen;
-    if (open !== null) {
-      this.session.pendingOpen = null;
-      this.effect({ kind: 'open', ...open });
-    }
-    const command = this.session.pendingCommand;
-    if (command !== null) {
-      this.session.pendingCommand = null;
-      this.effect({ kind: 'command', ...command });
-    }
-    if (this.session.deadline === null) {
-      this.ended = true;
-      this.effect({ kind: 'done', outcome: this.session.outcome });
-      return;
-    }
-    fileEffects(this.session.readAhead, this.session.writeBehind, (e) => this.effect(e));
-    if (!this.prepareAsked && this.session.wantsPrepare) {
-      this.prepareAsked = true;
-      this.effect({ kind: 'prepare' });
-    }
-  }
-}
-
-export type ListenerEffect = { readonly kind: 'transfer'; readonly transfer: ServerTransfer };
+export type ListenerEffect = { readonly kind: 'transfer'; readonly transfer: ServerSession };
 
 export interface ListenerConfig {
   /** The tables and settings for the next request (they change on reload). */
@@ -208,7 +110,7 @@ export class KtftpListener extends Outbox<ListenerEffect> implements Machine<Lis
     if (this.live.has(peer)) return; // duplicate request
     let r: ReturnType<typeof ServerSession.fromRequest>;
     try {
-      r = ServerSession.fromRequest(this.cfg.context(), now, `${from.address}:${from.port}`, bytes);
+      r = ServerSession.fromRequest(this.cfg.context(), now, from, bytes);
     } catch (e) {
       // a bug in one request must not stop the request port
       this.cfg.log(0, `${from.address}:${from.port}: internal error on request: ${(e as Error).stack ?? String(e)}`);
@@ -225,7 +127,7 @@ export class KtftpListener extends Outbox<ListenerEffect> implements Machine<Lis
       return;
     }
     this.live.add(peer);
-    this.effect({ kind: 'transfer', transfer: new ServerTransfer(r.session, { address: from.address, port: from.port }, r.send) });
+    this.effect({ kind: 'transfer', transfer: r.session });
   }
 
   handleTimeout(): void {}

@@ -19,6 +19,7 @@ function must<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
 const key = must(generateKey('ec:prime256v1'));
 const tags = must(parseTagTable('log|/srv/log|alice\npub|/srv/pub|anonymous\nall|/srv/all|*\n', 'tags'));
 const idents = must(parseIdentTable('', 'idents'));
+const PEER = { address: '10.0.0.9', port: 1 };
 const ALLOWED = new Set(['/srv/log', '/srv/pub', '/srv/all', '/srv/log~', '/srv/pub~', '/srv/all~']);
 
 function recordingFs(seen: string[]): TagFs {
@@ -71,12 +72,12 @@ test('arbitrary requests and follow-up datagrams never throw and touch only tag 
         if (tag.includes('\0') || mode.includes('\0') || options.some(([, v]) => v.includes('\0'))) return;
         const seen: string[] = [];
         const req = encode({ type: 'REQUEST', op: op as 'RRQ', tag, mode, options });
-        const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, 'peer:1', req);
+        const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, PEER, req);
         if (r !== null && 'session' in r) {
           let now = 0;
           for (const d of follow) {
             now += 50;
-            r.session.handle(now, Buffer.concat([Buffer.from([0, d.length % 7]), d]));
+            r.session.handle(now, PEER, Buffer.concat([Buffer.from([0, d.length % 7]), d]));
             r.session.handleTimeout(now);
           }
           r.session.abort();
@@ -92,7 +93,7 @@ test('arbitrary bytes on the request port never throw', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 1200 }), (b) => {
       const seen: string[] = [];
-      const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, 'peer:1', b);
+      const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, PEER, b);
       if (r !== null && 'session' in r) r.session.abort();
       for (const p of seen) assert.ok(ALLOWED.has(p));
     }),
@@ -103,9 +104,9 @@ test('arbitrary bytes on the request port never throw', () => {
 test('a session never holds more than MAX_WINDOW_BYTES of window, whatever the client asks', () => {
   const seen: string[] = [];
   const req = encode({ type: 'REQUEST', op: 'RRQ', tag: 'pub', mode: 'octet', options: [['blksize', '65464'], ['windowsize', '65535']] });
-  const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, 'peer:1', req);
+  const r = ServerSession.fromRequest(ctx(recordingFs(seen)), 0, PEER, req);
   assert.ok(r !== null && 'session' in r);
-  const oack = decode(r.send[0]);
+  const oack = decode(r.session.pollTransmit()!.data);
   assert.ok(oack.ok && oack.value.type === 'OACK');
   const w = Number(oack.value.options.find(([n]) => n === 'windowsize')![1]);
   const b = Number(oack.value.options.find(([n]) => n === 'blksize')![1]);

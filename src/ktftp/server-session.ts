@@ -7,8 +7,10 @@
  * AP-REQ, or nothing); only then is the tag looked up and the ACL checked, and the answer (DATA 1, ACK 0 or
  * ERROR) is sealed. A request without `ktftp` is plain TFTP, allowed only on tags whose ACL lists `anonymous`.
  *
- * Inputs: handle(now, datagram), handleTimeout(now), krb5Result(now, result) when an AP-REQ was accepted or
- * refused by the driver. Outputs: datagrams to the peer and the next deadline (null once finished).
+ * It is the transfer's machine (src/core/machine.ts): handle(now, from, datagram), handleTimeout(now) and the
+ * driver's effect results in; datagrams (pollTransmit), effects (pollEffect: krb5, open, read, write, commit,
+ * command, prepare, done; machine.ts KtftpEffect) and the next deadline out. A datagram from anyone but the peer
+ * gets ERROR 5 and changes nothing. The steps inside return the datagrams they send; `send` queues them.
  */
 import type { KeyObject } from 'node:crypto';
 import {
@@ -25,6 +27,8 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
+import { sameEndpoint, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
+import type { KtftpEffect, KtftpEffectResult } from './machine.js';
 import { ReadAheadSource, releaseOpened, WriteBehindSink, type FsResult, type Sink, type Source, type TagFs } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
 import { authorize, type Identity, type IdentTable, type TagTable } from './tags.js';
@@ -71,7 +75,14 @@ export interface ServerOutput {
   readonly send: Buffer[];
 }
 
-export class ServerSession {
+export class ServerSession implements Machine<KtftpEffect, KtftpEffectResult> {
+  private readonly tx: Transmit[] = [];
+  private readonly fx: KtftpEffect[] = [];
+  /** The `done` effect was given: nothing more is asked of the driver. */
+  private ended = false;
+  private prepareAsked = false;
+  /** The peer as logs name it. */
+  readonly peerName: string;
   private state: State = 'done';
   private secure = false;
   private sealer: SealAhead | null = null;
@@ -88,14 +99,13 @@ export class ServerSession {
   private started: number;
   private lastHeard: number;
   private identity: Identity = { kind: 'anonymous' };
-  /** Set when an AP-REQ waits for a verdict (ServerTransfer, machine.ts, asks the driver with a krb5 effect). */
-  pendingKrb5: Buffer | null = null;
   outcome: Outcome | null = null;
   readonly op: RequestOp;
   readonly tag: string;
   private mode = 'octet';
 
-  private constructor(private readonly ctx: ServerContext, readonly peer: string, op: RequestOp, tag: string, now: number) {
+  private constructor(private readonly ctx: ServerContext, readonly peer: Endpoint, op: RequestOp, tag: string, now: number) {
+    this.peerName = `${peer.address}:${peer.port}`;
     this.op = op;
     this.tag = tag;
     this.started = now;
@@ -103,8 +113,11 @@ export class ServerSession {
     this.params = { blksize: 512, windowsize: 1, rexmt: ctx.rexmt, timeout: ctx.timeout };
   }
 
-  /** Starts a session from a request datagram; null when the datagram is not a request (nothing is sent). */
-  static fromRequest(ctx: ServerContext, now: number, peer: string, datagram: Uint8Array): { session: ServerSession; send: Buffer[] } | { error: Buffer } | null {
+  /**
+   * Starts a session from a request datagram (its first datagrams and effects queued); null when the datagram is
+   * not a request (nothing is sent).
+   */
+  static fromRequest(ctx: ServerContext, now: number, peer: Endpoint, datagram: Uint8Array): { session: ServerSession } | { error: Buffer } | null {
     const d = decode(datagram);
     if (!d.ok) {
       const op = opcodeOf(datagram);
@@ -114,9 +127,80 @@ export class ServerSession {
     }
     const p = d.value;
     if (p.type !== 'REQUEST') return null; // a stray packet on the request port: ignore (RFC 1350 has no answer)
-    const s = new ServerSession(ctx, peer, p.op, p.tag, now);
-    const send = s.start(now, p.mode, p.options, Buffer.from(datagram));
-    return { session: s, send };
+    const s = new ServerSession(ctx, { address: peer.address, port: peer.port }, p.op, p.tag, now);
+    s.send(s.start(now, p.mode, p.options, Buffer.from(datagram)));
+    return { session: s };
+  }
+
+  // ---- the machine (src/core/machine.ts) ----
+
+  handle(now: number, from: Endpoint, bytes: Uint8Array): void {
+    if (!sameEndpoint(from, this.peer)) {
+      this.tx.push({ to: { address: from.address, port: from.port }, data: ServerSession.strangerReply() });
+      return;
+    }
+    this.send(this.step(now, bytes));
+  }
+
+  handleTimeout(now: number): void {
+    this.send(this.onTimeout(now));
+  }
+
+  handleEffectResult(r: KtftpEffectResult, now: number): void {
+    switch (r.kind) {
+      case 'read':
+        r.file.feed(r.result);
+        return this.send(this.sendMore(now));
+      case 'open':
+        return this.send(this.openResult(now, r));
+      case 'command':
+        return this.send(this.commandResult(now, r.result));
+      case 'write':
+      case 'commit':
+        if (r.kind === 'write') r.file.feedWrite(r.result);
+        else r.file.feedCommit(r.result);
+        return this.send(this.fileProgress(now));
+      case 'krb5':
+        return this.send(this.krb5Result(now, r.verdict));
+    }
+  }
+
+  pollTransmit(): Transmit | undefined {
+    return this.tx.shift();
+  }
+
+  pollEffect(): KtftpEffect | undefined {
+    return this.fx.shift();
+  }
+
+  pollTimeout(): number | undefined {
+    return this.deadline ?? undefined;
+  }
+
+  /** The get's file is a stream (a FIFO, a device) that has more data now. */
+  poke(now: number): void {
+    this.send(this.sendMore(now));
+  }
+
+  /** Queues what a step sends, then the effects its state asks for. */
+  private send(out: readonly Buffer[]): void {
+    for (const data of out) this.tx.push({ to: this.peer, data });
+    if (this.ended) return;
+    if (this.deadline === null) {
+      this.ended = true;
+      this.fx.push({ kind: 'done', outcome: this.outcome });
+      return;
+    }
+    const src = this.readAhead;
+    const want = src?.want();
+    if (src && want) this.fx.push({ kind: 'read', file: src, ...want });
+    const sink = this.writeBehind;
+    const w = sink?.want();
+    if (sink && w) this.fx.push(w.kind === 'write' ? { kind: 'write', file: sink, position: w.position, bytes: w.bytes } : { kind: 'commit', file: sink });
+    if (!this.prepareAsked && this.wantsPrepare) {
+      this.prepareAsked = true;
+      this.fx.push({ kind: 'prepare' });
+    }
   }
 
   /** A sealed transfer is running and nothing is sealed ahead: prepare() is worth calling when idle (machine.ts turns this into a prepare effect). */
@@ -129,6 +213,7 @@ export class ServerSession {
    * that answering the peer costs no sealing; call it when there is nothing else to do (after the sends).
    */
   prepare(): void {
+    this.prepareAsked = false;
     if (!this.wantsPrepare) return;
     const next = this.state === 'sending' ? (this.sender?.peekNext() ?? []) : (this.receiver?.peekNext() ?? []);
     if (next.length > 0) this.sealer!.prepare(next.map((p) => encode(p)));
@@ -170,7 +255,7 @@ export class ServerSession {
   }
 
   private fail(code: number, message: string): Buffer[] {
-    this.ctx.log(2, `${this.peer} ${this.op} ${this.tag}: refused: ${message}`);
+    this.ctx.log(2, `${this.peerName} ${this.op} ${this.tag}: refused: ${message}`);
     const send = this.out([errorPacket(code, message)]);
     this.finish({ ok: false, kind: 'tftp', code, message, remote: false });
     return send;
@@ -273,13 +358,11 @@ export class ServerSession {
   readAhead: ReadAheadSource | null = null;
 
   /** The file has more data (a read the driver did came back): sends the blocks of the window not sent yet. */
-  poke(now: number): Buffer[] {
+  private sendMore(now: number): Buffer[] {
     if (this.state !== 'sending' || this.sender === null) return [];
     return this.afterData(this.out(this.sender.poke(now)));
   }
 
-  /** A file the driver is to open (an `open` effect, machine.ts); the machine takes it once. */
-  pendingOpen: OpenRequest | null = null;
   /** What the transfer does once its file is open. */
   private onOpen: ((now: number) => Buffer[]) | null = null;
 
@@ -298,15 +381,15 @@ export class ServerSession {
   }
 
   private askOpen(now: number, req: OpenRequest, then: (now: number) => Buffer[]): Buffer[] {
-    this.pendingOpen = req;
+    this.fx.push({ kind: 'open', ...req });
     this.onOpen = then;
     this.state = 'open-pending';
     this.next = now + this.params.rexmt;
     return [];
   }
 
-  /** The driver opened the file of `pendingOpen` (or failed to): the transfer starts, or the client gets the error. */
-  openResult(now: number, r: OpenResult): Buffer[] {
+  /** The driver opened the file of the `open` effect (or failed to): the transfer starts, or the client gets the error. */
+  private openResult(now: number, r: OpenResult): Buffer[] {
     const then = this.onOpen;
     if (this.state !== 'open-pending' || then === null) {
       releaseOpened(r.result); // the transfer ended meanwhile
@@ -336,7 +419,7 @@ export class ServerSession {
   writeBehind: WriteBehindSink | null = null;
 
   /** A write or the commit the driver did came back: the receiver answers (ERROR, or the last block's ACK). */
-  fileProgress(now: number): Buffer[] {
+  private fileProgress(now: number): Buffer[] {
     if (this.receiver === null || (this.state !== 'receiving' && this.state !== 'linger')) return [];
     return this.afterData(this.out(this.receiver.fileProgress(now)));
   }
@@ -349,7 +432,7 @@ export class ServerSession {
     const inStep = this.op === 'PUSH' ? fs.push : fs.remove;
     if (inStep === undefined) {
       // the driver renames or unlinks (a `command` effect) and answers with commandResult
-      this.pendingCommand = { op: this.op === 'PUSH' ? 'push' : 'delete', path };
+      this.fx.push({ kind: 'command', op: this.op === 'PUSH' ? 'push' : 'delete', path });
       this.state = 'command-pending';
       this.next = now + this.params.rexmt;
       return [];
@@ -357,18 +440,15 @@ export class ServerSession {
     return this.commandDone(now, inStep.call(fs, path));
   }
 
-  /** A push or delete for the driver to do (a TagFs without push/remove); the machine takes it once. */
-  pendingCommand: { readonly op: 'push' | 'delete'; readonly path: string } | null = null;
-
-  /** The driver did the push or delete of `pendingCommand`: ACK 0, or the error. */
-  commandResult(now: number, r: FsResult<void>): Buffer[] {
+  /** The driver did the push or delete of the `command` effect: ACK 0, or the error. */
+  private commandResult(now: number, r: FsResult<void>): Buffer[] {
     if (this.state !== 'command-pending') return [];
     return this.commandDone(now, r);
   }
 
   private commandDone(now: number, r: FsResult<void>): Buffer[] {
     if (!r.ok) return this.fail(r.code, r.message);
-    this.ctx.log(2, `${this.peer} ${this.op} ${this.tag} by ${this.identityName}: done`);
+    this.ctx.log(2, `${this.peerName} ${this.op} ${this.tag} by ${this.identityName}: done`);
     this.lastAnswer = [{ type: 'ACK', block: 0 }];
     // Linger to answer a repeated AUTH/request (the ACK may be lost) without doing the operation twice.
     this.state = 'linger';
@@ -430,15 +510,14 @@ export class ServerSession {
       }
       case 'krb5':
         if (!this.ctx.krb5) return this.fail(ErrCode.NOUSER, 'No such user: this server does not accept Kerberos');
-        this.pendingKrb5 = Buffer.from(p.credential);
+        this.fx.push({ kind: 'krb5', token: Buffer.from(p.credential) });
         this.state = 'krb5-pending';
         return [];
     }
   }
 
-  /** The driver's verdict on the AP-REQ of `pendingKrb5`. */
-  krb5Result(now: number, v: Krb5Verdict): Buffer[] {
-    this.pendingKrb5 = null;
+  /** The driver's verdict on the AP-REQ of the `krb5` effect. */
+  private krb5Result(now: number, v: Krb5Verdict): Buffer[] {
     if (this.state !== 'krb5-pending') return [];
     if (!v.ok) return this.fail(ErrCode.ACCESS, `Access violation: Kerberos authentication failed: ${v.error}`);
     this.identity = { kind: 'named', name: v.principal, via: 'krb5' };
@@ -448,7 +527,7 @@ export class ServerSession {
   private authorized(now: number): Buffer[] {
     const d = authorize(this.ctx.tags, this.tag, this.identity);
     if (!d.ok) return this.fail(d.code, d.message);
-    this.ctx.log(3, `${this.peer} ${this.op} ${this.tag} by ${this.identityName} -> ${d.path}`);
+    this.ctx.log(3, `${this.peerName} ${this.op} ${this.tag} by ${this.identityName} -> ${d.path}`);
     switch (this.op) {
       case 'PUSH':
       case 'DELETE':
@@ -475,7 +554,7 @@ export class ServerSession {
     if (m === null) return send;
     if (m.outcome !== null) {
       if (m.outcome.ok) {
-        this.ctx.log(2, `${this.peer} ${this.op} ${this.tag} by ${this.identityName}: ${m.outcome.bytes} bytes done`);
+        this.ctx.log(2, `${this.peerName} ${this.op} ${this.tag} by ${this.identityName}: ${m.outcome.bytes} bytes done`);
         if (this.receiver !== null) {
           // Linger to re-acknowledge a retransmitted last block.
           this.outcome = m.outcome;
@@ -484,7 +563,7 @@ export class ServerSession {
           return send;
         }
       } else if (m.outcome.kind !== 'tftp' || !m.outcome.remote) {
-        this.ctx.log(1, `${this.peer} ${this.op} ${this.tag}: ${m.outcome.message}`);
+        this.ctx.log(1, `${this.peerName} ${this.op} ${this.tag}: ${m.outcome.message}`);
       }
       this.sender?.abort();
       this.finish(m.outcome);
@@ -499,7 +578,7 @@ export class ServerSession {
   }
 
   /** A datagram from the peer's address and port. */
-  handle(now: number, datagram: Uint8Array): Buffer[] {
+  private step(now: number, datagram: Uint8Array): Buffer[] {
     if (this.state === 'done') return [];
     let packet: Packet;
     if (this.secure) {
@@ -509,7 +588,7 @@ export class ServerSession {
       }
       const o = this.opener!.open(datagram);
       if (!o.ok) {
-        this.ctx.log(4, `${this.peer}: dropped sealed packet (${o.reason})`);
+        this.ctx.log(4, `${this.peerName}: dropped sealed packet (${o.reason})`);
         return [];
       }
       const d = decode(o.inner);
@@ -522,7 +601,7 @@ export class ServerSession {
     }
     this.lastHeard = now;
     if (packet.type === 'ERROR') {
-      this.ctx.log(2, `${this.peer} ${this.op} ${this.tag}: client sent error ${packet.code}: ${packet.message}`);
+      this.ctx.log(2, `${this.peerName} ${this.op} ${this.tag}: client sent error ${packet.code}: ${packet.message}`);
       this.sender?.abort();
       this.receiver?.abort();
       this.finish({ ok: false, kind: 'tftp', code: packet.code, message: packet.message, remote: true });
@@ -559,7 +638,7 @@ export class ServerSession {
     }
   }
 
-  handleTimeout(now: number): Buffer[] {
+  private onTimeout(now: number): Buffer[] {
     if (this.next === null || now < this.next) return [];
     switch (this.state) {
       case 'await-auth':
@@ -594,10 +673,11 @@ export class ServerSession {
     }
   }
 
-  /** Stops the session now (server shutdown): the partial put is removed. */
+  /** Stops the session now (server shutdown, an internal error): the partial put is removed. */
   abort(): void {
     this.sender?.abort();
     this.receiver?.abort();
     this.finish(this.outcome ?? { ok: false, kind: 'local', message: 'aborted' });
+    this.send([]);
   }
 }

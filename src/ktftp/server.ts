@@ -1,7 +1,7 @@
 /**
  * The ktftpd driver: sockets, the real clock and the tag/identity tables around the KTFTP machines (machine.ts),
  * each run by the one event loop (src/daemon/loop.ts). One socket takes requests (KtftpListener); every transfer
- * gets its own socket (its TID, RFC 1350) and its own loop around a ServerTransfer. The sockets are src/net's
+ * gets its own socket (its TID, RFC 1350) and its own loop around its ServerSession. The sockets are src/net's
  * UdpEndpoint (the batched native engine, or node:dgram where it does not load): a window of DATA handed to the
  * loop in one turn leaves in one sendmmsg / GSO call.
  */
@@ -12,8 +12,8 @@ import { UdpEndpoint } from '../net/udp.js';
 import { fingerprint } from '../crypto/pubkey.js';
 import { publicKeyDer } from './crypto.js';
 import { commandAsync, commitAtomic, driverTagFs, openReadAsync, openWriteAsync, readAt, releaseOpened, writeAt, type TagFs, type WriteBehindSink } from './fileops.js';
-import { KtftpListener, type KtftpEffect, type KtftpEffectResult, type ListenerEffect, type ServerTransfer } from './machine.js';
-import type { Krb5Verdict, ServerContext, ServerKey } from './server-session.js';
+import { KtftpListener, type KtftpEffect, type KtftpEffectResult, type ListenerEffect } from './machine.js';
+import type { Krb5Verdict, ServerContext, ServerKey, ServerSession } from './server-session.js';
 import { loadIdentTable, loadTagTable, type IdentTable, type TagTable } from './tags.js';
 
 export interface ServerConfig {
@@ -32,7 +32,7 @@ export interface ServerConfig {
 }
 
 interface Live {
-  readonly transfer: ServerTransfer;
+  readonly transfer: ServerSession;
   sock?: UdpEndpoint;
   loop?: EventLoop<KtftpEffect, KtftpEffectResult>;
 }
@@ -147,7 +147,7 @@ export class KtftpServer {
   }
 
   /** A new transfer: its own socket, its own loop. */
-  private begin(t: ServerTransfer): void {
+  private begin(t: ServerSession): void {
     const peer = `${t.peer.address}:${t.peer.port}`;
     const family = isIPv6(t.peer.address) ? 6 : 4;
     const l: Live = { transfer: t };
@@ -168,7 +168,7 @@ export class KtftpServer {
     }).then((opened) => {
       if (!opened.ok) {
         this.cfg.log(1, `${peer}: ${opened.error}`);
-        t.session.abort();
+        t.abort();
         this.end(l);
         return;
       }
@@ -179,8 +179,7 @@ export class KtftpServer {
         return;
       }
       for (const w of sock.warnings) this.cfg.log(2, w);
-      const s = t.session;
-      this.cfg.log(3, `${peer}: ${s.op} ${s.tag} (${s.isSecure ? 'ktftp' : 'plain tftp'}) on port ${sock.address().port}`);
+      this.cfg.log(3, `${peer}: ${t.op} ${t.tag} (${t.isSecure ? 'ktftp' : 'plain tftp'}) on port ${sock.address().port}`);
       const loop = new EventLoop<KtftpEffect, KtftpEffectResult>({
         machine: t,
         sockets: [sock],
@@ -188,7 +187,7 @@ export class KtftpServer {
         // a bug must not take the server down: end this transfer (a partial put is removed) and log it
         onError: (e) => {
           this.cfg.log(0, `${peer}: internal error: ${(e as Error).stack ?? String(e)}`);
-          t.session.abort();
+          t.abort();
           this.end(l);
         },
       });
@@ -247,15 +246,15 @@ export class KtftpServer {
             l.transfer.prepare();
           } catch (err) {
             l.loop?.stop();
-            this.cfg.log(0, `${l.transfer.session.peer}: internal error: ${(err as Error).stack ?? String(err)}`);
-            l.transfer.session.abort();
+            this.cfg.log(0, `${l.transfer.peerName}: internal error: ${(err as Error).stack ?? String(err)}`);
+            l.transfer.abort();
             this.end(l);
           }
         });
         return;
       case 'done': {
         const o = e.outcome;
-        if (o !== null && !o.ok && o.kind === 'timeout') this.cfg.log(1, `${l.transfer.session.peer} ${l.transfer.session.op} ${l.transfer.session.tag}: ${o.message}`);
+        if (o !== null && !o.ok && o.kind === 'timeout') this.cfg.log(1, `${l.transfer.peerName} ${l.transfer.op} ${l.transfer.tag}: ${o.message}`);
         this.end(l);
         return;
       }
@@ -270,7 +269,7 @@ export class KtftpServer {
       l.loop?.stop();
       const sock = l.sock;
       if (sock === undefined) return;
-      if (!sock.isClosed) this.cfg.log(3, `${l.transfer.session.peer}: ${engineLine(sock)}`);
+      if (!sock.isClosed) this.cfg.log(3, `${l.transfer.peerName}: ${engineLine(sock)}`);
       void sock.close();
     });
   }
@@ -281,7 +280,7 @@ export class KtftpServer {
     const puts: WriteBehindSink[] = [];
     for (const l of [...this.live]) {
       l.transfer.abort();
-      const put = l.transfer.session.writeBehind;
+      const put = l.transfer.writeBehind;
       if (put !== null) puts.push(put);
       this.end(l);
     }

@@ -12,7 +12,7 @@ import { ClientSession, exitCodeFor, type ClientAuth } from '../../src/ktftp/cli
 import { publicKeyDer } from '../../src/ktftp/crypto.js';
 import { MemTagFs, ReadAheadSource, WriteBehindSink, type Sink, type Source, type TagFs } from '../../src/ktftp/fileops.js';
 import { ServerSession, type ServerContext } from '../../src/ktftp/server-session.js';
-import { ClientTransfer, KtftpListener, type KtftpEffect, type KtftpEffectResult, type ServerTransfer } from '../../src/ktftp/machine.js';
+import { ClientTransfer, KtftpListener, type KtftpEffect, type KtftpEffectResult } from '../../src/ktftp/machine.js';
 import type { Endpoint, Machine } from '../../src/core/machine.js';
 import { SimNetwork, type SimNode } from './network.js';
 import { parseIdentTable, parseTagTable } from '../../src/ktftp/tags.js';
@@ -123,7 +123,7 @@ interface RunOpts {
   /** Answers the server's `command` effects (push and delete through a TagFs with commandsAsEffects). */
   commands?: (e: Extract<KtftpEffect, { kind: 'command' }>) => KtftpEffectResult;
   /** Answers the server's `open` effects (a TagFs without openRead/openWrite), `openDelay` ms of virtual time later. */
-  opens?: (e: Extract<KtftpEffect, { kind: 'open' }>, t: ServerTransfer) => KtftpEffectResult;
+  opens?: (e: Extract<KtftpEffect, { kind: 'open' }>, t: ServerSession) => KtftpEffectResult;
   openDelay?: number;
   /** The client's local file as the ktftp driver has it: a get's WriteBehindSink, a put's ReadAheadSource. */
   clientSink?: WriteBehindSink;
@@ -233,7 +233,7 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
   const wire: { from: string; data: Buffer }[] = [];
   const serverOutcomes: Outcome[] = [];
   const strangerReplies: Buffer[] = [];
-  const transfers: { t: ServerTransfer; done: boolean; node?: SimNode<KtftpEffect, KtftpEffectResult> }[] = [];
+  const transfers: { t: ServerSession; done: boolean; node?: SimNode<KtftpEffect, KtftpEffectResult> }[] = [];
   let injected = false;
   let nextPort = 1000;
   let clientDone = false;
@@ -524,36 +524,38 @@ test('plain RFC 1350 requests: anonymous tag served in the clear, protected tag 
   fs.files.set('/var/log/app.log', Buffer.from('secret'));
   const ctx = makeServer(fs, TAGS);
   const rrq = (tag: string, opts = '') => Buffer.from(`\x00\x01${tag}\x00octet\x00${opts}`, 'latin1');
-  const ok = ServerSession.fromRequest(ctx, 0, 'c:1', rrq('open'));
+  const peer = (port: number): Endpoint => ({ address: '10.9.0.7', port });
+  const first = (m: ServerSession): Buffer => Buffer.from(m.pollTransmit()!.data);
+  const ok = ServerSession.fromRequest(ctx, 0, peer(1), rrq('open'));
   assert.ok(ok !== null && 'session' in ok);
-  const d = decode(ok.send[0]);
+  const d = decode(first(ok.session));
   assert.ok(d.ok && d.value.type === 'DATA' && Buffer.from(d.value.data).toString() === 'hello plain world');
-  const refused = ServerSession.fromRequest(ctx, 0, 'c:2', rrq('log'));
+  const refused = ServerSession.fromRequest(ctx, 0, peer(2), rrq('log'));
   assert.ok(refused !== null && 'session' in refused);
-  const e = decode(refused.send[0]);
+  const e = decode(first(refused.session));
   assert.ok(e.ok && e.value.type === 'ERROR' && e.value.code === 2);
   // With options: OACK, then DATA after ACK 0, tsize filled in.
-  const withOpts = ServerSession.fromRequest(ctx, 0, 'c:3', rrq('open', 'tsize\x000\x00blksize\x001024\x00'));
+  const withOpts = ServerSession.fromRequest(ctx, 0, peer(3), rrq('open', 'tsize\x000\x00blksize\x001024\x00'));
   assert.ok(withOpts !== null && 'session' in withOpts);
-  const oack = decode(withOpts.send[0]);
+  const oack = decode(first(withOpts.session));
   assert.ok(oack.ok && oack.value.type === 'OACK');
   assert.deepEqual(oack.value.options, [['tsize', '17'], ['blksize', '1024']]);
   // Plain PUSH and DELETE (new opcodes) on an anonymous tag; refused on a protected one.
-  const push = ServerSession.fromRequest(ctx, 0, 'c:4', Buffer.from('\x00\x0aopen\x00octet\x00', 'latin1'));
+  const push = ServerSession.fromRequest(ctx, 0, peer(4), Buffer.from('\x00\x0aopen\x00octet\x00', 'latin1'));
   assert.ok(push !== null && 'session' in push);
-  assert.deepEqual(decode(push.send[0]), { ok: true, value: { type: 'ACK', block: 0 } });
+  assert.deepEqual(decode(first(push.session)), { ok: true, value: { type: 'ACK', block: 0 } });
   assert.ok(fs.files.has('/srv/open~') && !fs.files.has('/srv/open'));
-  const del = ServerSession.fromRequest(ctx, 0, 'c:5', Buffer.from('\x00\x0bopen~\x00octet\x00', 'latin1'));
+  const del = ServerSession.fromRequest(ctx, 0, peer(5), Buffer.from('\x00\x0bopen~\x00octet\x00', 'latin1'));
   assert.ok(del !== null && 'session' in del);
-  assert.deepEqual(decode(del.send[0]), { ok: true, value: { type: 'ACK', block: 0 } });
+  assert.deepEqual(decode(first(del.session)), { ok: true, value: { type: 'ACK', block: 0 } });
   assert.equal(fs.files.has('/srv/open~'), false);
-  const delLog = ServerSession.fromRequest(ctx, 0, 'c:6', Buffer.from('\x00\x0blog\x00octet\x00', 'latin1'));
+  const delLog = ServerSession.fromRequest(ctx, 0, peer(6), Buffer.from('\x00\x0blog\x00octet\x00', 'latin1'));
   assert.ok(delLog !== null && 'session' in delLog);
-  const ed = decode(delLog.send[0]);
+  const ed = decode(first(delLog.session));
   assert.ok(ed.ok && ed.value.type === 'ERROR' && ed.value.code === 2);
   assert.ok(fs.files.has('/var/log/app.log'));
-  const data = withOpts.session.handle(1, Buffer.from([0, 4, 0, 0]));
-  const dd = decode(data[0]);
+  withOpts.session.handle(1, peer(3), Buffer.from([0, 4, 0, 0]));
+  const dd = decode(first(withOpts.session));
   assert.ok(dd.ok && dd.value.type === 'DATA' && dd.value.block === 1);
 });
 
