@@ -422,6 +422,8 @@ static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_sto
  * signal)? Level-triggered: asking takes nothing from libuv. 1 = something else, 0 = nothing else; *mine is set when
  * this socket is readable. */
 static int loop_busy(sock_t *s, int *mine) {
+  /* libuv registers each watcher with data.fd = its fd. Were that ever not so, every event would count as
+   * "something else" and the spin would simply never run. */
   struct epoll_event ev[8];
   *mine = 0;
   if (s->loop_fd < 0) return 1;
