@@ -5,8 +5,10 @@
  *   then sealed DATA/ACK/ERROR. The server's static key must pass `verifyServer` (the pin) and its signature
  *   over request and OACK must verify, or the operation fails as a local error before anything is sealed.
  *
- * Inputs: start(now), handle(now, datagram, fromServerPort), handleTimeout(now). Outputs: datagrams; the
- * first datagram goes to the server's request port, everything after to the port the OACK came from.
+ * It is the operation's machine (src/core/machine.ts): start(now), handle(now, from, datagram), handleTimeout(now)
+ * and the driver's answers to its file effects in; datagrams, effects (read, write, commit, prepare, done) and the
+ * next deadline out. Requests go to the server's request port; the first answer's port is the transfer's (its
+ * TID): from then on, a datagram from any other port gets ERROR 5, and from another address is ignored.
  */
 import type { KeyObject } from 'node:crypto';
 import {
@@ -24,7 +26,10 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
+import type { Endpoint, Machine } from '../core/machine.js';
 import { ReadAheadSource, WriteBehindSink, type Sink, type Source } from './fileops.js';
+import type { KtftpEffect, KtftpEffectResult } from './machine.js';
+import { TransferOutbox } from './outbox.js';
 import { fromNetascii, toNetascii } from './netascii.js';
 import { DataReceiver, DataSender, errorPacket, type Outcome, type TransferParams } from './transfer.js';
 import { decode, encode, ErrCode, getOption, opcodeOf, Op, type Option, type Packet, type RequestOp } from './wire.js';
@@ -58,7 +63,9 @@ export interface ClientRequest {
 
 type State = 'await-oack' | 'await-first' | 'sending' | 'receiving' | 'done';
 
-export class ClientSession {
+export class ClientSession extends TransferOutbox implements Machine<KtftpEffect, KtftpEffectResult> {
+  /** The request port, then the transfer's port once the first answer came. */
+  private server: Endpoint;
   private state: State = 'await-oack';
   private request: Buffer = Buffer.alloc(0);
   private eph = generateEphemeral();
@@ -80,7 +87,13 @@ export class ClientSession {
   /** A get's local file or standard output when the driver writes it (write and commit effects). */
   readonly writeBehind: WriteBehindSink | null;
 
-  constructor(private readonly r: ClientRequest) {
+  constructor(
+    private readonly r: ClientRequest,
+    /** The server's request port. */
+    requestPort: Endpoint,
+  ) {
+    super();
+    this.server = { address: requestPort.address, port: requestPort.port };
     this.params = { blksize: r.blksize, windowsize: r.windowsize, rexmt: r.rexmt, timeout: r.timeout };
     this.readAhead = r.source instanceof ReadAheadSource ? r.source : null;
     this.writeBehind = r.sink instanceof WriteBehindSink ? r.sink : null;
@@ -96,6 +109,7 @@ export class ClientSession {
    * that answering the peer costs no sealing; call it when there is nothing else to do (after the sends).
    */
   prepare(): void {
+    this.prepared();
     if (!this.wantsPrepare) return;
     const next = this.state === 'sending' ? (this.sender?.peekNext() ?? []) : (this.receiver?.peekNext() ?? []);
     if (next.length > 0) this.sealer!.prepare(next.map((p) => encode(p)));
@@ -109,7 +123,61 @@ export class ClientSession {
     return this.sender?.bytes ?? this.receiver?.bytes ?? 0;
   }
 
-  start(now: number): Buffer[] {
+  // ---- the machine (src/core/machine.ts) ----
+
+  /** Sends the request. */
+  start(now: number): void {
+    this.send(this.request0(now));
+  }
+
+  handle(now: number, from: Endpoint, bytes: Uint8Array): void {
+    if (from.address !== this.server.address) return;
+    if (this.locked && from.port !== this.server.port) {
+      this.tx.push({ to: { address: from.address, port: from.port }, data: encode(errorPacket(ErrCode.BADID, 'Unknown transfer ID')) });
+      return;
+    }
+    const wasLocked = this.locked;
+    const out = this.step(now, bytes);
+    if (!wasLocked && this.locked) this.server = { address: this.server.address, port: from.port };
+    this.send(out);
+  }
+
+  handleTimeout(now: number): void {
+    this.send(this.onTimeout(now));
+  }
+
+  /** The driver's answer to a file effect of the local file (a put's reads, a get's writes and commit). */
+  handleEffectResult(r: KtftpEffectResult, now: number): void {
+    if (r.kind === 'read') {
+      r.file.feed(r.result);
+      this.send(this.sendMore(now));
+    } else if (r.kind === 'write' || r.kind === 'commit') {
+      if (r.kind === 'write') r.file.feedWrite(r.result);
+      else r.file.feedCommit(r.result);
+      this.send(this.fileProgress(now));
+    }
+  }
+
+  pollTimeout(): number | undefined {
+    return this.outcome === null ? (this.deadline ?? undefined) : undefined;
+  }
+
+  /** The local source has more data (a pipe). */
+  poke(now: number): void {
+    this.send(this.sendMore(now));
+  }
+
+  /** Gives up now (interrupt, a socket error): tells the server, removes a partial local file. */
+  cancel(message: string): void {
+    this.send(this.cancelStep(message));
+  }
+
+  /** Queues what a step sends, then the effects its state asks for. */
+  private send(out: readonly Buffer[]): void {
+    this.emit(this.server, out, this.outcome !== null || this.deadline === null, this.readAhead, this.writeBehind, this.wantsPrepare);
+  }
+
+  private request0(now: number): Buffer[] {
     const r = this.r;
     const options: Option[] = [
       ['blksize', String(r.blksize)],
@@ -149,7 +217,7 @@ export class ClientSession {
     });
   }
 
-  handle(now: number, datagram: Uint8Array): Buffer[] {
+  private step(now: number, datagram: Uint8Array): Buffer[] {
     if (this.state === 'done') return [];
     if (this.state === 'await-oack') return this.onFirstAnswer(now, datagram);
     if (opcodeOf(datagram) !== Op.SEALED) {
@@ -264,7 +332,7 @@ export class ClientSession {
     return this.out([this.authPacket]);
   }
 
-  handleTimeout(now: number): Buffer[] {
+  private onTimeout(now: number): Buffer[] {
     if (this.next === null || now < this.next) return [];
     switch (this.state) {
       case 'await-oack':
@@ -288,20 +356,19 @@ export class ClientSession {
     }
   }
 
-  /** The put's source has more data (a pipe): sends what the window allows. */
-  poke(now: number): Buffer[] {
+  /** The put's source has more data (a pipe, a read that came back): sends what the window allows. */
+  private sendMore(now: number): Buffer[] {
     if (this.state !== 'sending' || this.sender === null) return [];
     return this.afterData(this.out(this.sender.poke(now)));
   }
 
   /** A write or the commit the driver did came back: the receiver answers (the ACK it held, or the last one). */
-  fileProgress(now: number): Buffer[] {
+  private fileProgress(now: number): Buffer[] {
     if (this.state !== 'receiving' || this.receiver === null) return [];
     return this.afterData(this.out(this.receiver.fileProgress(now)));
   }
 
-  /** Gives up now (interrupt): tells the server, removes a partial local file. */
-  cancel(message: string): Buffer[] {
+  private cancelStep(message: string): Buffer[] {
     if (this.state === 'done') return [];
     const send = this.sealer !== null ? this.out([errorPacket(ErrCode.UNDEF, message)]) : [];
     this.localError(message);

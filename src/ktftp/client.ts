@@ -1,8 +1,8 @@
 /**
  * The ktftp client driver: one UDP socket (src/net's UdpEndpoint), the real clock, and the server-key pin (-F or
- * known_hosts) around a ClientTransfer (machine.ts), run by the one event loop (src/daemon/loop.ts). The local
- * file's reads, writes and commit are the machine's effects, done here on the thread pool (fileops.ts); the
- * operation's result is given once none of them is still running.
+ * known_hosts) around a ClientSession (client-session.ts: the operation's machine), run by the one event loop
+ * (src/daemon/loop.ts). The local file's reads, writes and commit are the machine's effects, done here on the
+ * thread pool (fileops.ts); the operation's result is given once none of them is still running.
  */
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { fingerprint } from '../crypto/pubkey.js';
 import { ClientSession, type ClientRequest } from './client-session.js';
 import { EventLoop } from '../daemon/loop.js';
 import { UdpEndpoint } from '../net/udp.js';
-import { ClientTransfer, type KtftpEffect, type KtftpEffectResult } from './machine.js';
+import type { KtftpEffect, KtftpEffectResult } from './machine.js';
 import { commitAtomic, readAt, writeAt } from './fileops.js';
 import { TRANSFER_BUFFER } from './server.js';
 import type { Outcome } from './transfer.js';
@@ -76,15 +76,14 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
   try {
     addr = await lookup(r.host);
   } catch (e) {
-    const session = new ClientSession(r);
+    const session = new ClientSession(r, { address: r.host, port: r.port });
     const outcome: Outcome = { ok: false, kind: 'local', message: `${r.host}: unknown host (${(e as NodeJS.ErrnoException).code ?? 'lookup failed'})` };
     r.sink?.abort();
     r.source?.close();
     return { outcome, session, elapsedMs: 0 };
   }
-  const session = new ClientSession(r);
   const family = addr.family === 6 ? 6 : 4;
-  const transfer = new ClientTransfer(session, { address: addr.address, port: r.port });
+  const session = new ClientSession(r, { address: addr.address, port: r.port });
   const link: { loop?: EventLoop<KtftpEffect, KtftpEffectResult>; fail?: (e: Error) => void } = {};
   // sends go to the address resolved above: no lookup per packet
   const opened = await UdpEndpoint.open({
@@ -126,7 +125,7 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
       });
     };
     const loop = new EventLoop<KtftpEffect, KtftpEffectResult>({
-      machine: transfer,
+      machine: session,
       sockets: [sock],
       onEffect: (e) => {
         if (e.kind === 'done') return finish();
@@ -138,9 +137,9 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
           setImmediate(() => {
             if (finished) return;
             try {
-              transfer.prepare();
+              session.prepare();
             } catch (err) {
-              transfer.cancel(`internal error: ${(err as Error).message}`);
+              session.cancel(`internal error: ${(err as Error).message}`);
               loop.kick();
             }
           });
@@ -157,16 +156,16 @@ export async function runClient(r: ClientRun, signal?: AbortSignal): Promise<Cli
       finish();
     };
     const onAbort = (): void => {
-      transfer.cancel('Interrupted');
+      session.cancel('Interrupted');
       loop.kick();
     };
     signal?.addEventListener('abort', onAbort);
     r.source?.onReadable?.(() => {
       if (finished) return;
-      transfer.poke(performance.now());
+      session.poke(performance.now());
       loop.kick();
     });
-    transfer.start(performance.now());
+    session.start(performance.now());
     loop.start();
   });
 }

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { posix } from 'node:path';
 import { strerror } from '../crypto/keyfile.js';
 import { commitReplace, createTemp, discardTemp, freeBytes, syncDir } from '../files/atomic.js';
+import type { KtftpEffect } from './machine.js';
 import { ErrCode } from './wire.js';
 
 const pOpen = promisify(open);
@@ -596,4 +597,12 @@ export class MemTagFs implements TagFs {
     if (!this.files.delete(path)) return { ok: false, code: ErrCode.NOTFOUND, message: 'File not found' };
     return { ok: true, value: undefined };
   }
+}
+
+/** The read, write and commit effects a transfer's file asks for now (none while one of each is in flight). */
+export function fileEffects(src: ReadAheadSource | null, sink: WriteBehindSink | null, out: (e: KtftpEffect) => void): void {
+  const want = src?.want();
+  if (src && want) out({ kind: 'read', file: src, ...want });
+  const w = sink?.want();
+  if (sink && w) out(w.kind === 'write' ? { kind: 'write', file: sink, position: w.position, bytes: w.bytes } : { kind: 'commit', file: sink });
 }

@@ -27,8 +27,9 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
-import { sameEndpoint, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
+import { sameEndpoint, type Endpoint, type Machine } from '../core/machine.js';
 import type { KtftpEffect, KtftpEffectResult } from './machine.js';
+import { TransferOutbox } from './outbox.js';
 import { ReadAheadSource, releaseOpened, WriteBehindSink, type FsResult, type Sink, type Source, type TagFs } from './fileops.js';
 import { fromNetascii, toNetascii } from './netascii.js';
 import { authorize, type Identity, type IdentTable, type TagTable } from './tags.js';
@@ -75,12 +76,7 @@ export interface ServerOutput {
   readonly send: Buffer[];
 }
 
-export class ServerSession implements Machine<KtftpEffect, KtftpEffectResult> {
-  private readonly tx: Transmit[] = [];
-  private readonly fx: KtftpEffect[] = [];
-  /** The `done` effect was given: nothing more is asked of the driver. */
-  private ended = false;
-  private prepareAsked = false;
+export class ServerSession extends TransferOutbox implements Machine<KtftpEffect, KtftpEffectResult> {
   /** The peer as logs name it. */
   readonly peerName: string;
   private state: State = 'done';
@@ -105,6 +101,7 @@ export class ServerSession implements Machine<KtftpEffect, KtftpEffectResult> {
   private mode = 'octet';
 
   private constructor(private readonly ctx: ServerContext, readonly peer: Endpoint, op: RequestOp, tag: string, now: number) {
+    super();
     this.peerName = `${peer.address}:${peer.port}`;
     this.op = op;
     this.tag = tag;
@@ -165,14 +162,6 @@ export class ServerSession implements Machine<KtftpEffect, KtftpEffectResult> {
     }
   }
 
-  pollTransmit(): Transmit | undefined {
-    return this.tx.shift();
-  }
-
-  pollEffect(): KtftpEffect | undefined {
-    return this.fx.shift();
-  }
-
   pollTimeout(): number | undefined {
     return this.deadline ?? undefined;
   }
@@ -184,23 +173,7 @@ export class ServerSession implements Machine<KtftpEffect, KtftpEffectResult> {
 
   /** Queues what a step sends, then the effects its state asks for. */
   private send(out: readonly Buffer[]): void {
-    for (const data of out) this.tx.push({ to: this.peer, data });
-    if (this.ended) return;
-    if (this.deadline === null) {
-      this.ended = true;
-      this.fx.push({ kind: 'done', outcome: this.outcome });
-      return;
-    }
-    const src = this.readAhead;
-    const want = src?.want();
-    if (src && want) this.fx.push({ kind: 'read', file: src, ...want });
-    const sink = this.writeBehind;
-    const w = sink?.want();
-    if (sink && w) this.fx.push(w.kind === 'write' ? { kind: 'write', file: sink, position: w.position, bytes: w.bytes } : { kind: 'commit', file: sink });
-    if (!this.prepareAsked && this.wantsPrepare) {
-      this.prepareAsked = true;
-      this.fx.push({ kind: 'prepare' });
-    }
+    this.emit(this.peer, out, this.deadline === null, this.readAhead, this.writeBehind, this.wantsPrepare);
   }
 
   /** A sealed transfer is running and nothing is sealed ahead: prepare() is worth calling when idle (machine.ts turns this into a prepare effect). */
@@ -213,7 +186,7 @@ export class ServerSession implements Machine<KtftpEffect, KtftpEffectResult> {
    * that answering the peer costs no sealing; call it when there is nothing else to do (after the sends).
    */
   prepare(): void {
-    this.prepareAsked = false;
+    this.prepared();
     if (!this.wantsPrepare) return;
     const next = this.state === 'sending' ? (this.sender?.peekNext() ?? []) : (this.receiver?.peekNext() ?? []);
     if (next.length > 0) this.sealer!.prepare(next.map((p) => encode(p)));

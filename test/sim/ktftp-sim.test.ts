@@ -12,7 +12,7 @@ import { ClientSession, exitCodeFor, type ClientAuth } from '../../src/ktftp/cli
 import { publicKeyDer } from '../../src/ktftp/crypto.js';
 import { MemTagFs, ReadAheadSource, WriteBehindSink, type Sink, type Source, type TagFs } from '../../src/ktftp/fileops.js';
 import { ServerSession, type ServerContext } from '../../src/ktftp/server-session.js';
-import { ClientTransfer, KtftpListener, type KtftpEffect, type KtftpEffectResult } from '../../src/ktftp/machine.js';
+import { KtftpListener, type KtftpEffect, type KtftpEffectResult } from '../../src/ktftp/machine.js';
 import type { Endpoint, Machine } from '../../src/core/machine.js';
 import { SimNetwork, type SimNode } from './network.js';
 import { parseIdentTable, parseTagTable } from '../../src/ktftp/tags.js';
@@ -223,7 +223,7 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
     source: o.clientSource ?? (o.source !== undefined ? memSource(o.source, o.starve) : undefined),
     sink: o.clientSink ?? sink,
     tsize: o.clientSource?.size ?? o.source?.length ?? null,
-  });
+  }, { address: SERVER, port: 69 });
   const net = new SimNetwork({ seed: cfg.seed });
   const link = { loss: cfg.loss, dup: cfg.dup, jitterMs: cfg.jitter, delayMs: 1 };
   const clientHost = net.host('client', [CLIENT], { up: link, down: link });
@@ -237,7 +237,7 @@ function run(ctx: ServerContext, o: RunOpts): RunResult {
   let injected = false;
   let nextPort = 1000;
   let clientDone = false;
-  const client = new ClientTransfer(session, { address: SERVER, port: 69 });
+  const client = session;
   const clientLater = new Later();
   const clientLaterNode = clientHost.attach(clientLater, 3002);
   const clientNode = clientHost.attach<KtftpEffect, KtftpEffectResult>(client, 3000, {
