@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import { ExitCode, StartupError } from '../../daemon/exitcodes.js';
 import { runDaemon, type Daemon } from '../../daemon/daemon.js';
+import { collectGarbage } from '../../daemon/gc.js';
 import type { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
@@ -251,6 +252,10 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
   // runs optimized code (warmup.ts); bounded in time, never fatal
   const w = await warmUp({ config, bufferSize: a.bufSize, budgetMs: WARM_UP_MS, log: (level, text) => log.log(level, text) });
   log.log(2, `Warm-up: ${w.datagrams} datagrams, ${w.files} files through the receive path in ${Math.round(w.ms)} ms${w.stopped !== undefined ? ` (stopped: ${w.stopped})` : ''}`);
+  // V8's first mark-compact of the session's life now, while idle: a fresh daemon otherwise had one (17-31 ms) in or
+  // near the data of its first transfer in every traced run (src/daemon/gc.ts, docs/benchmarks.md)
+  const gcMs = collectGarbage();
+  if (gcMs !== undefined) log.log(3, `Start-up garbage collection: ${gcMs.toFixed(1)} ms`);
 
   const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
   // the receive path of receive.ts, shared with the warm-up: the loop's clock is the batch's time inside a batch

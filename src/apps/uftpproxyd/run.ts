@@ -11,12 +11,11 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { endpointText, type Endpoint, type Random } from '../../core/machine.js';
 import { hexId } from '../../core/ids.js';
 import { ExitCode, StartupError } from '../../daemon/exitcodes.js';
 import { runDaemon, type Daemon } from '../../daemon/daemon.js';
+import { collectGarbage } from '../../daemon/gc.js';
 import type { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
@@ -125,20 +124,6 @@ function primeKeys(keys: readonly LoadedKey[]): void {
     const pub = blobToPublicKey(k.blob);
     if (k.kind === 'RSA' && pub.ok) rsaDecryptPremaster(k.privateKey, rsaEncryptPremaster(pub.value, randomBytes(48)));
   }
-}
-
-/**
- * One full garbage collection once start-up is done, before any session. V8's first mark-compact otherwise comes
- * when the old generation outgrows its start-up limit, which in a fresh proxy is a second or two into its first
- * transfer: a 37-51 ms pause there (measured with --trace-gc at -R -1, docs/benchmarks.md) lets the server's
- * datagrams overflow the receive buffer, and every one lost costs a NAK pass. Here it takes ~10 ms of an idle
- * start. (Node has no API for it: the gc function of a context created while --expose-gc is set.)
- */
-function collectStartupGarbage(): void {
-  v8.setFlagsFromString('--expose-gc');
-  const gc: unknown = vm.runInNewContext('gc');
-  v8.setFlagsFromString('--no-expose-gc');
-  if (typeof gc === 'function') gc();
 }
 
 async function resolveHost(opt: string, host: string, port: number): Promise<Endpoint> {
@@ -359,7 +344,8 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     log.log(2, `Forwarded ${loop.sent} datagrams; ${stats.detached} copied out of the receive ring after a held turn`);
   });
   loop.start();
-  collectStartupGarbage();
+  // V8's first mark-compact now, not in the first transfer (src/daemon/gc.ts)
+  collectGarbage();
   log.log(2, `Listening on port ${a.port} as 0x${hexId(uid)}`);
   d.ready();
 }
