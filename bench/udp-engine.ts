@@ -29,7 +29,9 @@ const count = arg('count', 200000);
 const size = arg('size', 1300);
 const runs = arg('runs', 3);
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// bench/ (run with tsx) or dist/bench/ (run compiled): the repository root either way
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, path.basename(path.dirname(here)) === 'dist' ? '../..' : '..');
 const peer = path.join(root, 'dist/bench/peers/udp-peer.js');
 if (!fs.existsSync(peer)) throw new Error(`${peer} missing: run npx tsc -p . first`);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'udp-bench-'));
