@@ -414,8 +414,11 @@ describe('ktftp against ktftpd', { timeout: 240_000 }, () => {
     for (let i = 0; i < 250 && !writing(); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(writing(), `the get is writing its temporary file (${stderr})`);
     await new Promise((r) => setTimeout(r, 300));
-    // to `timeout` (the process `ip netns exec` became), which hands it to ktftp once: as one Ctrl-C would
-    process.kill(p.pid!, 'SIGINT');
+    // to ktftp itself, once, as one Ctrl-C would: not to `timeout` (the process `ip netns exec` became), which
+    // forwards a signal to its child and then again to its process group, so ktftp would get two
+    const kids = readFileSync(`/proc/${p.pid!}/task/${p.pid!}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    assert.equal(kids.length, 1, `timeout has one child, ktftp: ${kids.join(' ')}`);
+    process.kill(kids[0]!, 'SIGINT');
     assert.equal(await exited, 255, stderr);
     assert.match(stderr, /Interrupted/);
     assert.equal(readFileSync(`${dir}/app.log`, 'utf8'), 'the old local copy');
