@@ -18,6 +18,9 @@
  * receive spin, docs/net-engine.md; 0 = off, the default is 50). Every row also gets the CPU time the server used (its process and children,
  * `perf stat -e task-clock -p PID`, where perf is installed): in.tftpd forks a child per transfer and lets it be
  * reaped without accounting, so /proc cannot tell.
+ *
+ * --arm-ab adds curl lock-step rows served by one more ktftpd started with UFTP_UDP_ARM=0 (no armed reply,
+ * docs/net-engine.md "Armed reply"): with and without it in one run.
  */
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -40,6 +43,7 @@ const onlyAt = args.indexOf('--only');
 const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
 const beforeCli = beforeAt >= 0 ? join(args[beforeAt + 1], 'dist', 'src', 'cli') : undefined;
 const spinUs = args.includes('--spin-us') ? arg('spin-us', 0) : undefined;
+const armAb = args.includes('--arm-ab');
 const perf = spawnSync('perf', ['--version']).status === 0;
 
 function median(xs: number[]): number {
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
     // in.tftpd itself is the child of the `timeout` that `ip netns exec` runs
     const hpaPid = Number(spawnSync('pgrep', ['-P', String(hpa.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0] || -1);
     const spin = spinUs !== undefined ? await lab.startServer(['-T', lab.path('tags'), '-A', lab.path('idents'), '-x', '2'], { timeoutSec: 7200, port: srv.port + 3, env: { UFTP_UDP_SPIN_US: String(spinUs) } }) : undefined;
+    const noArm = armAb ? await lab.startServer(['-T', lab.path('tags'), '-A', lab.path('idents'), '-x', '2'], { timeoutSec: 7200, port: srv.port + 4, env: { UFTP_UDP_ARM: '0' } }) : undefined;
     const old = beforeCli ? await lab.startServer(['-T', lab.path('tags'), '-A', lab.path('idents'), '-x', '2'], { timeoutSec: 7200, port: srv.port + 2, bin: join(beforeCli, 'ktftpd.js') }) : undefined;
     const ktftp = (b: number, w: number, js = KTFTP_JS, port = srv.port) =>
       `node ${js} -p ${port} -F ${lab.serverKey.fingerprint} -k ${lab.ids.alice.keyPath} -b ${b} -w ${w} get 127.0.0.1:big - | wc -c`;
@@ -123,6 +128,7 @@ async function main(): Promise<void> {
       plan.push({ what: 'ktftp -> ktftpd (sealed, key auth)', b, w: 1, cmd: ktftp(b, 1), pid: srv.pid });
       plan.push({ what: 'curl -> ktftpd (plain, anonymous tag)', b, w: 1, cmd: curl(srv.port, b), pid: srv.pid });
       if (spin) plan.push({ what: `curl -> ktftpd (plain, anonymous tag, ${spinUs === 0 ? 'spin off' : `spin ${spinUs} µs`})`, b, w: 1, cmd: curl(spin.port, b), pid: spin.pid });
+      if (noArm) plan.push({ what: 'curl -> ktftpd (plain, anonymous tag, arm off)', b, w: 1, cmd: curl(noArm.port, b), pid: noArm.pid });
       plan.push({ what: 'curl -> in.tftpd (tftp-hpa 5.2)', b, w: 1, cmd: curl(hpaPort, b), pid: hpaPid });
       for (const w of [16, 64]) plan.push({ what: 'ktftp -> ktftpd (sealed, key auth)', b, w, cmd: ktftp(b, w), pid: srv.pid });
       if (old && beforeCli) {

@@ -69,8 +69,18 @@ enum { SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4 };
 enum {
   ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
   ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11,
-  ST_LAST_ERRNO = 12, ST_GRO = 13, ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17, ST_SIZE = 24
+  ST_LAST_ERRNO = 12, ST_GRO = 13, ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17,
+  ST_ARM_FIRED = 18, ST_ARM_FAILED = 19, ST_SIZE = 24
 };
+/* The armed reply (see arm_check): an int32 header, then the expected bytes at ARM_EXPECT_AT, the reply at
+ * ARM_REPLY_AT. JS writes it (state ARMED) and reads `state` back: FIRED = the reply went out on this receive. */
+enum { ARM_STATE = 0, ARM_DEST = 1, ARM_EXPECT_LEN = 2, ARM_REPLY_LEN = 3, ARM_HEADER = 32 };
+enum { ARM_IDLE = 0, ARM_ARMED = 1, ARM_FIRED = 2 };
+#define ARM_EXPECT_MAX 64
+#define ARM_EXPECT_AT ARM_HEADER
+#define ARM_REPLY_AT (ARM_HEADER + ARM_EXPECT_MAX)
+#define ARM_REPLY_MAX 65535
+#define ARM_BYTES (ARM_REPLY_AT + ARM_REPLY_MAX + 1)
 
 #define MAX_DESTS 4096
 #define MMSG_MAX 64
@@ -126,6 +136,9 @@ typedef struct {
   int spin_misses;  /* misses in a row */
   int last_dest;    /* destination index of the last datagram flushed */
   int loop_fd;      /* libuv's epoll descriptor (uv_backend_fd), to see other work while spinning */
+  /* armed reply: see arm_check */
+  uint8_t *arm;
+  napi_ref arm_ref;
 } sock_t;
 
 /* ---------- helpers ---------- */
@@ -222,6 +235,7 @@ static void free_sock(napi_env env, sock_t *s) {
   if (s->sbuf_ref) napi_delete_reference(env, s->sbuf_ref);
   if (s->smeta_ref) napi_delete_reference(env, s->smeta_ref);
   if (s->stats_ref) napi_delete_reference(env, s->stats_ref);
+  if (s->arm_ref) napi_delete_reference(env, s->arm_ref);
   if (s->actx) napi_async_destroy(env, s->actx);
   free_raw(s);
 }
@@ -260,6 +274,7 @@ static void do_close(sock_t *s) {
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
   s->stats[ST_PENDING] = 0;
+  if (s->arm) ((int32_t *)s->arm)[ARM_STATE] = ARM_IDLE;
 }
 
 static void finalize_sock(napi_env env, void *data, void *hint) {
@@ -449,6 +464,41 @@ static int spin_wait(sock_t *s, int64_t until) {
   }
 }
 
+/* The armed reply: request/response traffic whose next answer is known before the request comes (a lock-step TFTP
+ * get: after DATA N, ACK N from the peer is answered by DATA N+1, read ahead). JS arms it after each turn: "if the
+ * next datagram is exactly these bytes from that peer, send this". Here, right after a receive, before JS runs:
+ * when the receive got exactly one datagram, from the armed peer, with exactly the armed bytes, and nothing staged
+ * is waiting for the kernel, the reply goes out with one sendto and the state says FIRED; JS learns it in the batch
+ * callback (the event loop then drops the machine's equal transmit once). Any receive disarms: the reply fires at
+ * most once and only for the very next datagram, so a duplicate request never gets a second answer. A reply the
+ * kernel refuses is left to JS (state IDLE: the machine sends it as usual). */
+static void arm_check(sock_t *s, int n) {
+  int32_t *a = (int32_t *)s->arm;
+  if (a[ARM_STATE] != ARM_ARMED) {
+    if (a[ARM_STATE] == ARM_FIRED) a[ARM_STATE] = ARM_IDLE; /* JS did not look: the old news goes */
+    return;
+  }
+  a[ARM_STATE] = ARM_IDLE;
+  struct mmsghdr *mm = &s->rmsgs[0];
+  int d = a[ARM_DEST];
+  int elen = a[ARM_EXPECT_LEN], rlen = a[ARM_REPLY_LEN];
+  if (elen < 1 || elen > ARM_EXPECT_MAX || rlen < 0 || rlen > ARM_REPLY_MAX) return;
+  if (n != 1 || (mm->msg_hdr.msg_flags & MSG_TRUNC) || mm->msg_len != (unsigned)elen || d < 0 || d >= MAX_DESTS ||
+      s->sdone < s->sn || !same_peer(&s->dests[d], &s->rnames[0]) || memcmp(s->rbuf, s->arm + ARM_EXPECT_AT, (size_t)elen) != 0)
+    return;
+  ssize_t r;
+  do r = sendto(s->fd, s->arm + ARM_REPLY_AT, (size_t)rlen, 0, (struct sockaddr *)&s->dests[d], s->destlen[d]);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    s->stats[ST_ARM_FAILED]++;
+    return;
+  }
+  s->stats[ST_SENT]++;
+  s->stats[ST_ARM_FIRED]++;
+  s->last_dest = d;
+  a[ARM_STATE] = ARM_FIRED;
+}
+
 /* Reads what the socket has, calling JS once per batch, while batches come back full (up to RECV_ROUNDS).
  *
  * The spin: request/response traffic (one datagram in, its answer sent back to its sender within the callback,
@@ -500,11 +550,12 @@ static void do_recv(sock_t *s) {
       s->spin_misses = 0;
       spinning = 0;
     }
+    double sent0 = s->stats[ST_SENT];
+    arm_check(s, n);
     int k = 0;
     for (int i = 0; i < n; i++) k += fill_meta(s, i, k);
     s->stats[ST_RECV] += k;
     s->stats[ST_RECV_CALLS]++;
-    double sent0 = s->stats[ST_SENT];
     call_js(s, s->on_batch, 1, k);
     if (n == s->rslots) {
       if (++rounds >= RECV_ROUNDS) return;
@@ -767,7 +818,7 @@ static napi_value New(napi_env env, napi_callback_info info) {
   set_recv_info(s, 1);
   setsockopt(s->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
 
-  napi_value rbuf, rmeta, sbuf, smeta, stats;
+  napi_value rbuf, rmeta, sbuf, smeta, stats, arm;
   void *p;
   CHECK(napi_create_arraybuffer(env, (size_t)slots * slot_size, &p, &rbuf));
   s->rbuf = p;
@@ -784,16 +835,21 @@ static napi_value New(napi_env env, napi_callback_info info) {
   CHECK(napi_create_arraybuffer(env, ST_SIZE * 8, &p, &stats));
   s->stats = p;
   s->stats[ST_GSO_ENABLED] = 1;
+  CHECK(napi_create_arraybuffer(env, ARM_BYTES, &p, &arm));
+  s->arm = p;
+  memset(s->arm, 0, ARM_HEADER);
   napi_create_reference(env, rbuf, 1, &s->rbuf_ref);
   napi_create_reference(env, rmeta, 1, &s->rmeta_ref);
   napi_create_reference(env, sbuf, 1, &s->sbuf_ref);
   napi_create_reference(env, smeta, 1, &s->smeta_ref);
   napi_create_reference(env, stats, 1, &s->stats_ref);
+  napi_create_reference(env, arm, 1, &s->arm_ref);
   napi_set_named_property(env, self, "recvBuffer", rbuf);
   napi_set_named_property(env, self, "recvMeta", rmeta);
   napi_set_named_property(env, self, "sendBuffer", sbuf);
   napi_set_named_property(env, self, "sendMeta", smeta);
   napi_set_named_property(env, self, "statsBuffer", stats);
+  napi_set_named_property(env, self, "armBuffer", arm);
 
   s->rmsgs = calloc((size_t)slots, sizeof *s->rmsgs);
   s->riov = calloc((size_t)slots, sizeof *s->riov);

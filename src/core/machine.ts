@@ -10,6 +10,7 @@
  *   pollEffect()                 next effect for the driver: join/leave a group, a file operation, a log line…
  *   pollTimeout()                the earliest deadline it wants, or undefined for none
  *   handleEffectResult(r, now)   the driver's answer to an effect that has one (a file write's outcome…), and when
+ *   pollArm(now)                 optional: an answer known before its request comes (ArmedReply), or undefined
  *
  * The driver loop (src/daemon/loop.ts) is: on a datagram or a timer, call handle() or handleTimeout(), then drain
  * pollEffect() and pollTransmit(now) until both return undefined, then re-arm one timer at pollTimeout().
@@ -45,6 +46,23 @@ export interface Arrival {
   readonly socket?: number;
 }
 
+/**
+ * An armed reply (optional; docs/net-engine.md "Armed reply"): "if the very next datagram I am given comes from
+ * `from` and is exactly `expect`, my whole answer to it is the one datagram `reply` to `from`". A driver whose
+ * engine can (the native one) sends `reply` itself the moment that datagram arrives, then hands the datagram to
+ * handle() as always and drops the one transmit equal to `reply` (same destination, same bytes) that follows:
+ * the machine neither knows nor cares who sent it. The driver asks again after every drain (a machine's answer
+ * changes with its state); it fires at most once. Only for answers that are pure functions of the state now:
+ * a lock-step TFTP get's next DATA block, already read.
+ */
+export interface ArmedReply {
+  readonly from: Endpoint;
+  readonly expect: Uint8Array;
+  readonly reply: Uint8Array;
+  /** The driver socket, as Transmit.socket. Default 0. */
+  readonly socket?: number;
+}
+
 export interface Machine<Effect = never, EffectResult = never> {
   handle(now: number, from: Endpoint, bytes: Uint8Array, arrival?: Arrival): void;
   handleTimeout(now: number): void;
@@ -52,6 +70,7 @@ export interface Machine<Effect = never, EffectResult = never> {
   pollEffect(): Effect | undefined;
   pollTimeout(): number | undefined;
   handleEffectResult?(result: EffectResult, now: number): void;
+  pollArm?(now: number): ArmedReply | undefined;
 }
 
 /** Injected randomness: machines never call Math.random or crypto.randomBytes themselves. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { EventLoop, type LoopSocket } from './loop.js';
 import { UdpEndpoint } from '../net/udp.js';
-import type { Endpoint, Machine, Transmit } from '../core/machine.js';
+import type { ArmedReply, Endpoint, Machine, Transmit } from '../core/machine.js';
 
 /** A paced sender: `count` datagrams, one every `gapMs`, then an effect 'done' whose result it records. */
 class Pacer implements Machine<string, number> {
@@ -154,3 +154,74 @@ for (const backend of ['native', 'dgram'] as const) {
     assert.ok(drains >= 1 && drains <= 10, `${drains} drains for 100 datagrams`);
   });
 }
+
+/**
+ * A lock-step server in miniature: request "qN" is answered by "RN" (plus, when `extra`, a second datagram "xN");
+ * it arms "qN -> RN" for the next N, or, for N in `lie`, an arm whose reply differs from its real answer.
+ */
+class Stepper implements Machine<never> {
+  next = 0;
+  handled = 0;
+  private tx: Transmit[] = [];
+  constructor(private readonly peer: Endpoint, private readonly extra: ReadonlySet<number>, private readonly lie: ReadonlySet<number>) {}
+  handle(_now: number, from: Endpoint, bytes: Uint8Array): void {
+    this.handled++;
+    if (Buffer.from(bytes).toString() !== `q${this.next}`) return; // a duplicate: no answer
+    const n = this.next++;
+    this.tx.push({ to: from, data: Buffer.from(`R${n}`) });
+    if (this.extra.has(n)) this.tx.push({ to: from, data: Buffer.from(`x${n}`) });
+  }
+  handleTimeout(): void {}
+  pollTransmit(): Transmit | undefined { return this.tx.shift(); }
+  pollEffect(): undefined { return undefined; }
+  pollTimeout(): undefined { return undefined; }
+  pollArm(): ArmedReply | undefined {
+    const n = this.next;
+    return { from: this.peer, expect: Buffer.from(`q${n}`), reply: Buffer.from(this.lie.has(n) ? `L${n}` : `R${n}`) };
+  }
+}
+
+test('EventLoop + native engine: the armed reply goes out once and the machine\'s equal transmit is dropped; other transmits are sent', { skip: (await import('../net/engine.js')).loadNativeAddon() ? false : 'addon not built', timeout: 10000 }, async () => {
+  const answers: string[] = [];
+  const c = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', backend: 'native', spinUs: 0, onMessage: (b) => answers.push(b.toString()) });
+  assert.ok(c.ok);
+  const cli = c.value;
+  const peer = { address: '127.0.0.1', port: cli.address().port };
+  const m = new Stepper(peer, new Set([3]), new Set([5]));
+  const ref: { loop?: EventLoop<never> } = {};
+  const r = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', backend: 'native', spinUs: 0, onMessage: (msg, rinfo) => ref.loop?.datagram(rinfo, msg) });
+  assert.ok(r.ok);
+  const ep = r.value;
+  const loop = new EventLoop<never>({ machine: m, sockets: [ep], onEffect: () => undefined });
+  ref.loop = loop;
+  loop.start();
+  const ask = async (w: string, want: number): Promise<void> => {
+    cli.send(Buffer.from(w), 0, w.length, ep.address().port, '127.0.0.1');
+    cli.flush();
+    const deadline = Date.now() + 3000;
+    while ((answers.length < want || m.handled < answers.length) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 2));
+  };
+  try {
+    let want = 0;
+    for (let i = 0; i < 8; i++) {
+      want += i === 3 ? 2 : i === 5 ? 2 : 1;
+      await ask(`q${i}`, want);
+      if (i === 2) {
+        await ask('q2', want); // a duplicate request: neither the engine nor the machine answers it
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  } finally {
+    loop.stop();
+    await ep.close();
+    await cli.close();
+  }
+  // every answer once, in order; at 3 the machine's extra datagram; at 5 the engine sent the armed "L5" and the
+  // machine's real answer "R5" (different) was sent too: the loop drops only an equal transmit
+  assert.deepEqual(answers, ['R0', 'R1', 'R2', 'R3', 'x3', 'R4', 'L5', 'R5', 'R6', 'R7']);
+  assert.equal(loop.armedSent, 7, 'the engine answered all but the lie');
+  assert.equal(loop.armUnclaimed, 1, 'the lie is counted');
+  assert.equal(loop.sent, 2, 'the machine\'s own sends: x3 and R5');
+  assert.equal(ep.stats().armFired, 8);
+});

@@ -15,10 +15,14 @@
  * - Sending is bounded: at most `sendBudget` datagrams per turn, then the loop yields (setImmediate) so that
  *   receive callbacks and timers run while a full-speed sender has more to send. A socket that reports a send queue
  *   above `maxSendQueue` makes the loop hold the refused datagram and retry on the next turn: no unbounded queue.
+ * - Armed reply (docs/net-engine.md): after each drain the loop asks the machine for an answer it already knows
+ *   (pollArm) and arms the socket with it; the native engine sends it the moment its request arrives, before JS
+ *   runs. The loop then hands the request to the machine as always and drops, once, the transmit equal to what the
+ *   engine sent (same socket, destination and bytes).
  * - Effects go to the driver's `onEffect`. If it returns a value or a promise, that is the effect's result and is
  *   given back with handleEffectResult(); a rejected promise is a bug in the driver and stops the loop with it.
  */
-import { drain, type Arrival, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
+import { drain, sameEndpoint, type Arrival, type Endpoint, type Machine, type Transmit } from '../core/machine.js';
 import { isIP } from 'node:net';
 
 /** What the loop needs of a socket. src/net's UdpEndpoint has this shape. */
@@ -32,6 +36,18 @@ export interface LoopSocket {
   /** Calls `h.begin()` before and `h.end()` after each receive turn (datagrams handed to loop.datagram in between
    *  are drained once, at the end). */
   onReceiveTurn?(h: { begin(): void; end(): void }): void;
+  /** Armed reply (src/net's UdpEndpoint.arm): false when the socket cannot (nothing armed then). */
+  arm?(to: Endpoint, expect: Uint8Array, reply: Uint8Array): boolean;
+  disarm?(): void;
+  /** The armed reply went out on the latest receive (true once). */
+  takeArmFired?(): boolean;
+}
+
+/** What the loop armed a socket with, and (once it went out) the transmit to drop. */
+interface Armed {
+  readonly sock: LoopSocket;
+  readonly to: Endpoint;
+  readonly reply: Uint8Array;
 }
 
 export interface EventLoopOptions<E, R> {
@@ -87,6 +103,12 @@ export class EventLoop<E, R = never> {
   /** Datagrams sent, and turns on which a socket refused more (back-pressure), for the driver's statistics. */
   sent = 0;
   blockedTurns = 0;
+  /** Armed replies the engine sent for the machine (each dropped from its transmits), and ones the machine then
+   *  did not transmit itself (a machine bug: its arm did not match its answer). */
+  armedSent = 0;
+  armUnclaimed = 0;
+  private armed: Armed | undefined;
+  private fired: Armed | undefined;
 
   private readonly sink = {
     effect: (e: E): void => this.effect(e),
@@ -142,6 +164,8 @@ export class EventLoop<E, R = never> {
   /** Stops timers; later datagrams and results are ignored. Idempotent. */
   stop(): void {
     this.stopped = true;
+    this.armed?.sock.disarm?.();
+    this.armed = undefined;
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
@@ -166,6 +190,8 @@ export class EventLoop<E, R = never> {
     if (this.stopped || this.draining) return;
     this.draining = true;
     let state: 'idle' | 'blocked' | 'budget' = 'idle';
+    const armed = this.armed;
+    if (armed !== undefined && armed.sock.takeArmFired?.() === true) this.fired = armed;
     try {
       let now = this.clock();
       const due = this.m.pollTimeout();
@@ -180,6 +206,11 @@ export class EventLoop<E, R = never> {
         this.m.handleTimeout(now);
         state = drain(this.m, now, this.sink, this.budget, this.held);
       }
+      if (this.fired !== undefined) {
+        this.fired = undefined;
+        this.armUnclaimed++;
+      }
+      if (this.armed !== undefined || this.m.pollArm !== undefined) this.rearm(state === 'idle' ? this.m.pollArm?.(now) : undefined);
     } catch (e) {
       this.draining = false;
       this.fail(e);
@@ -220,6 +251,19 @@ export class EventLoop<E, R = never> {
     }, Math.max(0, at - this.clock()));
   }
 
+  /** Arms the socket with the machine's known answer, or disarms (a = undefined). */
+  private rearm(a: ReturnType<NonNullable<Machine<E, R>['pollArm']>>): void {
+    const prev = this.armed;
+    this.armed = undefined;
+    if (a !== undefined) {
+      const s = a.socket !== undefined ? this.o.sockets[a.socket] : this.route({ to: a.from, data: a.reply });
+      if (s !== prev?.sock) prev?.sock.disarm?.();
+      if (s?.arm?.(a.from, a.expect, a.reply) === true) this.armed = { sock: s, to: a.from, reply: a.reply };
+      return;
+    }
+    prev?.sock.disarm?.();
+  }
+
   private effect(e: E): void {
     const r = this.o.onEffect(e);
     if (r === undefined) return;
@@ -237,6 +281,13 @@ export class EventLoop<E, R = never> {
     const s = this.route(t);
     if (s === undefined) {
       this.o.onUnroutable?.(t);
+      return true;
+    }
+    const f = this.fired;
+    if (f !== undefined && f.sock === s && sameEndpoint(f.to, t.to) && bytesEqual(f.reply, t.data)) {
+      // the engine sent exactly this when the request came in (the armed reply): once is enough
+      this.fired = undefined;
+      this.armedSent++;
       return true;
     }
     if (s.sendQueueCount !== undefined && s.sendQueueCount() > this.maxQueue) return false;
@@ -262,4 +313,10 @@ export class EventLoop<E, R = never> {
     if (this.o.onError) this.o.onError(e);
     else throw e;
   }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }

@@ -27,7 +27,7 @@ import {
   SealAhead,
   type Opener,
 } from './crypto.js';
-import { sameEndpoint, type Endpoint, type Machine } from '../core/machine.js';
+import { sameEndpoint, type ArmedReply, type Endpoint, type Machine } from '../core/machine.js';
 import type { KtftpEffect, KtftpEffectResult } from './machine.js';
 import { TransferOutbox } from './outbox.js';
 import { ReadAheadSource, releaseOpened, WriteBehindSink, type FsResult, type Sink, type Source, type TagFs } from './fileops.js';
@@ -166,6 +166,29 @@ export class ServerSession extends TransferOutbox implements Machine<KtftpEffect
     return this.deadline ?? undefined;
   }
 
+  /**
+   * The armed reply (machine.ts ArmedReply; docs/net-engine.md): in a plain lock-step get (windowsize 1), once
+   * DATA N is out and DATA N+1 is read ahead, the answer to ACK N from the peer is exactly DATA N+1. Not for
+   * sealed transfers (every packet is sealed anew), nor the last block (its ACK ends the transfer), nor while the
+   * next block is not read yet.
+   */
+  pollArm(): ArmedReply | undefined {
+    if (this.state !== 'sending' || this.secure || this.sender === null || this.params.windowsize !== 1) return undefined;
+    const next = this.sender.peekNext();
+    if (next.length !== 1) return undefined;
+    const p = next[0];
+    if (p.type !== 'DATA') return undefined;
+    const c = this.armCache;
+    if (c !== null && c.block === p.block && c.data === p.data) return c.arm;
+    const reply = encode(p);
+    const arm: ArmedReply = { from: this.peer, expect: encode({ type: 'ACK', block: (p.block - 1) & 0xffff }), reply };
+    this.armCache = { block: p.block, data: p.data, reply, arm };
+    return arm;
+  }
+
+  /** The last armed reply: out() answers with its very bytes (encoded once, and the driver compares by identity). */
+  private armCache: { readonly block: number; readonly data: Uint8Array; readonly reply: Buffer; readonly arm: ArmedReply } | null = null;
+
   /** The get's file is a stream (a FIFO, a device) that has more data now. */
   poke(now: number): void {
     this.send(this.sendMore(now));
@@ -221,6 +244,11 @@ export class ServerSession extends TransferOutbox implements Machine<KtftpEffect
 
   /** Encodes and, in a secure session, seals. */
   private out(packets: Packet[]): Buffer[] {
+    const c = this.armCache;
+    if (c !== null && packets.length === 1) {
+      const p = packets[0];
+      if (p.type === 'DATA' && p.block === c.block && p.data === c.data && this.sealer === null) return [c.reply];
+    }
     return packets.map((p) => {
       const b = encode(p);
       return this.sealer !== null ? this.sealer.seal(b) : b;

@@ -23,7 +23,10 @@ const SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4;
 // stats (float64)
 const ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
   ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11, ST_GRO = 13,
-  ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17;
+  ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17, ST_ARM_FIRED = 18, ST_ARM_FAILED = 19;
+// the armed reply (udp.c arm_check)
+const ARM_STATE = 0, ARM_DEST = 1, ARM_EXPECT_LEN = 2, ARM_REPLY_LEN = 3, ARM_EXPECT_AT = 32, ARM_EXPECT_MAX = 64, ARM_REPLY_AT = 96, ARM_REPLY_MAX = 65535;
+const ARM_IDLE = 0, ARM_ARMED = 1, ARM_FIRED = 2;
 // setOpt / getOpt
 const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9, OPT_GRO = 10, OPT_SPIN = 11;
 
@@ -74,6 +77,8 @@ export class NativeSocket implements EngineSocket {
   private readonly sbuf: Buffer;
   private readonly smeta: Int32Array;
   private readonly st: Float64Array;
+  private readonly armHead: Int32Array;
+  private readonly armBytes: Buffer;
   private readonly sendSlots: number;
   private readonly batch: NativeBatch;
   private onBatchCb: (b: RecvBatch) => void = () => undefined;
@@ -124,6 +129,8 @@ export class NativeSocket implements EngineSocket {
     this.sbuf = Buffer.from(this.sock.sendBuffer);
     this.smeta = new Int32Array(this.sock.sendMeta);
     this.st = new Float64Array(this.sock.statsBuffer);
+    this.armHead = new Int32Array(this.sock.armBuffer, 0, 8);
+    this.armBytes = Buffer.from(this.sock.armBuffer);
     this.batch = new NativeBatch(this);
     if (o.gso === false) this.sock.setOpt(OPT_GSO, 0);
     if (o.recvInfo === false) this.sock.setOpt(OPT_RECV_INFO, 0);
@@ -156,6 +163,31 @@ export class NativeSocket implements EngineSocket {
       // what the turn sent goes out now, before the addon reads (or spins for) the next datagram
       this.flush();
     }
+  }
+
+  arm(to: { address: string; port: number }, expect: Uint8Array, reply: Uint8Array): boolean {
+    const h = this.armHead;
+    h[ARM_STATE] = ARM_IDLE;
+    if (this.closed || expect.length < 1 || expect.length > ARM_EXPECT_MAX || reply.length > ARM_REPLY_MAX) return false;
+    const d = this.destIndex(to.address, to.port);
+    if (d < 0) return false;
+    this.armBytes.set(expect, ARM_EXPECT_AT);
+    this.armBytes.set(reply, ARM_REPLY_AT);
+    h[ARM_DEST] = d;
+    h[ARM_EXPECT_LEN] = expect.length;
+    h[ARM_REPLY_LEN] = reply.length;
+    h[ARM_STATE] = ARM_ARMED;
+    return true;
+  }
+
+  disarm(): void {
+    this.armHead[ARM_STATE] = ARM_IDLE;
+  }
+
+  takeArmFired(): boolean {
+    if (this.armHead[ARM_STATE] !== ARM_FIRED) return false;
+    this.armHead[ARM_STATE] = ARM_IDLE;
+    return true;
   }
 
   onReceiveTurn(h: TurnHooks): void {
@@ -265,6 +297,7 @@ export class NativeSocket implements EngineSocket {
         // the table is full: start again once nothing staged refers to it
         if (this.count > 0) this.flush();
         if (this.count > 0) return -105; // ENOBUFS: staged datagrams still use the table
+        this.disarm(); // (its destination index is about to mean another address)
         this.dests.clear();
         this.destNames.length = 0;
       }
@@ -384,6 +417,7 @@ export class NativeSocket implements EngineSocket {
       gsoCalls: s[ST_GSO_CALLS], gsoFallbacks: s[ST_GSO_FALLBACKS], sendErrors: s[ST_SEND_ERRORS], blocked: s[ST_BLOCKED],
       refused: this.refused, truncated: s[ST_TRUNCATED], gso: s[ST_GSO_ENABLED] === 1, groCoalesced: s[ST_GRO],
       spinHits: s[ST_SPIN_HITS], spinMisses: s[ST_SPIN_MISSES], spinYields: s[ST_SPIN_YIELDS], spinSeconds: s[ST_SPIN_NS] / 1e9,
+      armFired: s[ST_ARM_FIRED], armFailed: s[ST_ARM_FAILED],
     };
   }
 
@@ -394,6 +428,7 @@ export class NativeSocket implements EngineSocket {
     const unsent = this.sendQueueCount();
     const firstUnsent = this.count - unsent;
     this.closed = true;
+    this.disarm();
     this.sock.close();
     const cbs = this.cbs;
     this.cbs = [];

@@ -67,6 +67,10 @@ export interface EngineStats {
   /** Spins given up because something else of the event loop was ready. */
   readonly spinYields: number;
   readonly spinSeconds: number;
+  /** Armed replies (native; docs/net-engine.md "Armed reply") sent by the engine, and refused by the kernel
+   *  (then left to JS). */
+  readonly armFired: number;
+  readonly armFailed: number;
 }
 
 export type SendCallback = (err: Error | null) => void;
@@ -137,6 +141,16 @@ export interface EngineSocket {
   sendQueueCount(): number;
   /** Called once when a blocked queue has drained. */
   onWritable(cb: () => void): void;
+  /**
+   * The armed reply (native only; docs/net-engine.md "Armed reply"): if the very next receive brings exactly one
+   * datagram, from `to`, equal to `expect` (1-64 bytes), the engine sends `reply` to `to` at once, before the batch
+   * callback. Any receive disarms (it fires at most once). Returns false where it cannot (dgram; sizes out of
+   * range; nothing is then armed).
+   */
+  arm?(to: { address: string; port: number }, expect: Uint8Array, reply: Uint8Array): boolean;
+  disarm?(): void;
+  /** Whether the armed reply went out on the latest receive; true once (the news is taken). */
+  takeArmFired?(): boolean;
   /** Adds hooks called around every receive turn (see TurnHooks). */
   onReceiveTurn(h: TurnHooks): void;
   /** The kernel's receive-buffer drop counter of this socket (SO_RXQ_OVFL; dgram: /proc/net/udp). */
@@ -160,6 +174,8 @@ export interface NativeAddonSocket {
   readonly sendBuffer: ArrayBuffer;
   readonly sendMeta: ArrayBuffer;
   readonly statsBuffer: ArrayBuffer;
+  /** The armed reply: int32 header [state, dest, expect length, reply length], expect at 32, reply at 96. */
+  readonly armBuffer: ArrayBuffer;
   bind(address: string, port: number, reuseAddr: number, ipv6Only: number): number;
   start(onBatch: (n: number) => void, onWritable: () => void): number;
   setDest(index: number, address: string, port: number): number;

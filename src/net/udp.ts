@@ -78,6 +78,9 @@ export interface UdpEndpointOptions {
   /** Receive spin bound in microseconds (native, request/response traffic such as lock-step TFTP; see
    *  docs/net-engine.md); 0 = off. Default UFTP_UDP_SPIN_US, else DEFAULT_SPIN_US. */
   readonly spinUs?: number;
+  /** The armed reply (native; docs/net-engine.md "Armed reply"): default on; UFTP_UDP_ARM=0 turns it off for the
+   *  process (for measurements). dgram: never (arm() says false). */
+  readonly arm?: boolean;
 }
 
 /** The receive spin's default bound (µs). */
@@ -113,14 +116,17 @@ export class UdpEndpoint {
   readonly warnings: string[] = [];
   private closed = false;
   private readonly joined = new Set<string>();
+  private readonly armOn: boolean;
 
   private constructor(
     /** The engine socket (native or dgram). */
     readonly engine: EngineSocket,
     family: 4 | 6,
     readonly buffers: BufferSizes,
+    arm: boolean,
   ) {
     this.family = family;
+    this.armOn = arm && engine.arm !== undefined;
   }
 
   get isClosed(): boolean {
@@ -189,7 +195,7 @@ export class UdpEndpoint {
         return fail((e as Error).message.startsWith('Error') ? (e as Error).message : `Error setting dscp: ${(e as Error).message}`);
       }
     }
-    const ep = new UdpEndpoint(engine, o.family, buffers);
+    const ep = new UdpEndpoint(engine, o.family, buffers, o.arm ?? process.env.UFTP_UDP_ARM !== '0');
     if (!backendAnnounced) {
       backendAnnounced = true;
       ep.warnings.push(kind === choice.kind ? choice.line : `UDP engine: ${kind} (asked for by the program)`);
@@ -285,6 +291,26 @@ export class UdpEndpoint {
   /** `cb` runs once the send queue has drained (at once if it is not blocked). */
   onWritable(cb: () => void): void {
     this.engine.onWritable(cb);
+  }
+
+  /**
+   * Arms a reply (native; docs/net-engine.md "Armed reply"): if the next receive is exactly one datagram from `to`
+   * equal to `expect`, the engine sends `reply` to `to` before the batch callback; takeArmFired() then says so once.
+   * `to` is an IP literal, as for send(). False (nothing armed) on dgram, with UFTP_UDP_ARM=0, or when the sizes
+   * are out of range.
+   */
+  arm(to: { address: string; port: number }, expect: Uint8Array, reply: Uint8Array): boolean {
+    if (!this.armOn || this.closed) return false;
+    return this.engine.arm!(to, expect, reply);
+  }
+
+  disarm(): void {
+    if (this.armOn) this.engine.disarm!();
+  }
+
+  /** The armed reply went out on the latest receive (true once). */
+  takeArmFired(): boolean {
+    return this.armOn && this.engine.takeArmFired!();
   }
 
   /** Hooks around every receive turn (the event loop drains once per turn at `end`; see TurnHooks). */
