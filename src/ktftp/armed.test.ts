@@ -3,8 +3,8 @@
  * get, what it arms is exactly what it answers. A curl-like client drives the machine directly (no network):
  * whenever pollArm gives an arm, the in-order ACK is the armed `expect` and the session's whole answer to it is the
  * one datagram `reply` (same bytes); a duplicate ACK gets no answer and does not match the new arm; the last block,
- * windowsize above 1 and a sealed transfer arm nothing. And the whole path once: ktftpd (KtftpServer) on loopback,
- * curl as the client, the engine's own count of what it sent.
+ * windowsize above 1 and a sealed transfer arm nothing. And the whole path once: the real ktftpd in a network
+ * namespace of its own (src/ktftp/testlab.ts), curl as the client, the engine's own count of what it sent.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,13 +18,10 @@ import { decode, encode, type Packet } from './wire.js';
 import { generateEphemeral } from './crypto.js';
 import type { ArmedReply, Transmit } from '../core/machine.js';
 import type { KtftpEffect } from './machine.js';
-import { KtftpServer } from './server.js';
+import { KtftpLab } from './testlab.js';
 import { loadNativeAddon } from '../net/engine.js';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 function must<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
   if (!r.ok) throw new Error(r.error);
@@ -188,48 +185,41 @@ test('windowsize above 1 and a sealed (ktftp) request arm nothing', () => {
   assert.equal(sealed.session.pollArm(), undefined);
 });
 
-test('ktftpd on loopback with curl: the native engine sends the DATA blocks itself (arm on: over 90%), none with UFTP_UDP_ARM=0; the file arrives exact both ways', { skip: !loadNativeAddon() ? 'addon not built' : spawnSync('curl', ['--version']).status !== 0 ? 'no curl' : false, timeout: 30000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ktftp-armed-'));
-  const saved = process.env.UFTP_UDP_ARM;
+test('ktftpd with curl (a namespace of our own): the native engine sends the DATA blocks itself (arm on: over 90%), none with UFTP_UDP_ARM=0; the file arrives exact both ways', {
+  skip: !loadNativeAddon() ? 'addon not built' : process.getuid?.() !== 0 ? 'needs root (network namespace)' : spawnSync('curl', ['--version']).status !== 0 ? 'no curl' : false,
+  timeout: 60000,
+}, async () => {
+  const lab = await KtftpLab.create({ prefix: 'uka-', users: [] });
   try {
     const file = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < file.length; i++) file[i] = (i * 13 + (i >> 10)) & 0xff;
-    writeFileSync(join(dir, 'f.bin'), file);
-    writeFileSync(join(dir, 'tags'), `f|${join(dir, 'f.bin')}|anonymous\n`);
-    writeFileSync(join(dir, 'idents'), '');
+    writeFileSync(lab.path('f.bin'), file);
+    writeFileSync(lab.path('tags'), `f|${lab.path('f.bin')}|anonymous\n`);
+    writeFileSync(lab.path('idents'), '');
     const blocks = Math.floor(file.length / 1408) + 1;
     for (const arm of ['1', '0']) {
-      process.env.UFTP_UDP_ARM = arm;
-      const lines: string[] = [];
-      const started = await KtftpServer.start({
-        address: '127.0.0.1', port: 0, tagfile: join(dir, 'tags'), identfile: join(dir, 'idents'), key: null, krb5Accept: null,
-        log: (_l, m) => lines.push(m),
-      });
-      assert.ok(started.ok, started.ok ? '' : started.error);
-      const srv = started.server;
+      const srv = await lab.startServer(['-T', lab.path('tags'), '-A', lab.path('idents'), '-x', '3'], { env: { UFTP_UDP_ARM: arm }, timeoutSec: 50 });
       try {
-        const out = join(dir, `got-${arm}`);
-        const curl = spawn('curl', ['-sS', '--tftp-blksize', '1408', '-o', out, `tftp://127.0.0.1:${srv.port}/f`], { stdio: 'ignore' });
-        const [code] = (await once(curl, 'close')) as [number | null];
-        assert.equal(code, 0);
+        const out = lab.path(`got-${arm}`);
+        const r = await lab.run(['curl', '-sS', '--tftp-blksize', '1408', '-o', out, `tftp://127.0.0.1:${srv.port}/f`], { timeoutSec: 30 });
+        assert.equal(r.code, 0, r.stderr);
         assert.deepEqual(readFileSync(out), file);
         const deadline = Date.now() + 3000;
-        while (!lines.some((l) => l.includes('native engine: sent')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-        const line = lines.find((l) => l.includes('native engine: sent')) ?? '';
+        const engineLine = (): string | undefined => srv.stderr().split('\n').find((l) => l.includes('native engine: sent'));
+        while (engineLine() === undefined && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+        const line = engineLine() ?? '';
         const m = /sent (\d+) datagram\(s\) in (\d+) sendmmsg \+ (\d+) GSO/.exec(line);
         assert.ok(m, `engine line: ${line}`);
         assert.equal(Number(m[1]), blocks + 1, `the OACK and every DATA: ${line}`);
-        // with the arm, the loop's own send calls are the OACK's and DATA 1's (here, unloaded: only those), and
-        // those of blocks whose read was not back yet when their ACK came; without, one per datagram
+        // with the arm, the loop's own send calls are the OACK's and DATA 1's (unloaded: only those), and those of
+        // blocks whose read was not back yet when their ACK came; without, one per datagram
         if (arm === '1') assert.ok(Number(m[2]) + Number(m[3]) <= blocks / 10, line);
         else assert.equal(Number(m[2]) + Number(m[3]), blocks + 1, line);
       } finally {
-        await srv.close();
+        await srv.stop();
       }
     }
   } finally {
-    if (saved === undefined) delete process.env.UFTP_UDP_ARM;
-    else process.env.UFTP_UDP_ARM = saved;
-    rmSync(dir, { recursive: true, force: true });
+    await lab.destroy();
   }
 });
