@@ -26,16 +26,12 @@ import { keyexFactory } from '../../session/client/keyex.js';
 import { BufferPool } from '../../session/client/file.js';
 import { parseUftpdArgs, PROG, type UftpdArgs } from './options.js';
 import { batchClock, batchReceiver, loopMachine, receiveContext, type ClientLoop } from './receive.js';
-import { lowerHelperThreads } from './threads.js';
 import { warmUp } from './warmup.js';
 
 export const VERSION_LINE = 'uftpd (uftp-ts) compatible with UFTP 4.10';
 
 /** Wall time of the start-up warm-up of the receive path (warmup.ts). */
 const WARM_UP_MS = 250;
-
-/** How far below the main thread the helper threads run (nice values; threads.ts). */
-const HELPER_NICE_STEP = 10;
 
 function usageError(message: string): never {
   process.stderr.write(message + '\n');
@@ -256,15 +252,10 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
   // runs optimized code (warmup.ts); bounded in time, never fatal
   const w = await warmUp({ config, bufferSize: a.bufSize, budgetMs: WARM_UP_MS, log: (level, text) => log.log(level, text) });
   log.log(2, `Warm-up: ${w.datagrams} datagrams, ${w.files} files through the receive path in ${Math.round(w.ms)} ms${w.stopped !== undefined ? ` (stopped: ${w.stopped})` : ''}`);
-  // one full GC now, while idle: a fresh daemon otherwise had its first mark-compact (17-31 ms) in or
-  // near the data of its first transfer in every traced run (src/daemon/gc.ts, docs/benchmarks.md)
+  // one full GC now, while idle: without it a fresh daemon's first mark-compact (17-31 ms) fell into its first
+  // session in some traced runs (src/daemon/gc.ts, docs/benchmarks.md "uftpd: the stalls")
   const gcMs = collectGarbage();
   if (gcMs !== undefined) log.log(3, `Start-up garbage collection: ${gcMs.toFixed(1)} ms`);
-  // the main thread empties the socket: V8's compiler and GC helpers and libuv's pool (all started by now: the warm-up
-  // used them) run below it, so they no longer delay it on a busy core in the first transfer (threads.ts)
-  const th = lowerHelperThreads(HELPER_NICE_STEP);
-  log.log(3, `Helper threads: ${th.lowered} at nice ${th.nice}`);
-  for (const e of th.errors) log.log(1, `Cannot lower the priority of thread ${e}`);
 
   const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
   // the receive path of receive.ts, shared with the warm-up: the loop's clock is the batch's time inside a batch
