@@ -19,8 +19,6 @@ import { collectGarbage } from '../../daemon/gc.js';
 import type { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
-import { blobToPublicKey } from '../../crypto/pubkey.js';
-import { rsaDecryptPremaster, rsaEncryptPremaster } from '../../crypto/sign.js';
 import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../../net/interfaces.js';
 import { UdpEndpoint, type RecvBatch } from '../../net/udp.js';
 import type { KeyBlob } from '../../wire/keyblob.js';
@@ -30,6 +28,7 @@ import { parseClientList, parseServerList, type ClientListEntry, type ServerList
 import { ResponseProxy } from '../../session/proxy/response.js';
 import { ServerProxy } from '../../session/proxy/server.js';
 import { PROG, parseProxyArgs, type ProxyArgs } from './options.js';
+import { primeKeyExchange } from './warmup.js';
 
 export const VERSION_LINE = 'uftpproxyd (uftp-ts) compatible with UFTP 4.10';
 
@@ -110,22 +109,6 @@ function loadKeys(a: ProxyArgs, log: Logger): LoadedKey[] {
   return keys;
 }
 
-/**
- * Runs the key exchange's costly first calls once at start-up: importing a key blob (node:crypto loads its key
- * handling on first use), an RSA encryption to it and a decryption with each RSA key (OpenSSL sets up the key's
- * state then). Otherwise the first encrypted session pays ~2 ms for them in its first ANNOUNCE (3.5-4.2 ms cold,
- * 1.1-2.5 ms primed, 0.2-0.3 ms warm, in-process) and its first REGISTER (0.6 against 0.16 ms), and the server
- * takes that for round-trip time: its GRTT for the whole announce phase is measured on that one REGISTER
- * (docs/protocol-notes.md, "uftpproxyd at full speed"). The results are not used.
- */
-function primeKeys(keys: readonly LoadedKey[]): void {
-  for (const k of keys) {
-    // as for a server's key: imported from its blob, our premaster encrypted to it; then a client's premaster
-    const pub = blobToPublicKey(k.blob);
-    if (k.kind === 'RSA' && pub.ok) rsaDecryptPremaster(k.privateKey, rsaEncryptPremaster(pub.value, randomBytes(48)));
-  }
-}
-
 async function resolveHost(opt: string, host: string, port: number): Promise<Endpoint> {
   if (isIP(host)) return { address: host, port };
   try {
@@ -157,7 +140,9 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   if (a.clientList !== undefined && a.mode !== 'client') log.log(1, '-C applies to client proxies only; ignored');
   if (a.ecdhCurve !== undefined && a.mode !== 'response') log.log(1, '-e applies to response proxies only; ignored');
   const keys = loadKeys(a, log);
-  primeKeys(keys);
+  // the first encrypted session's key-exchange calls, made now (warmup.ts): the server times its GRTT on it
+  const primed = primeKeyExchange(keys);
+  log.log(3, `Key exchange primed (${primed} operations)`);
   let dhKey: { privateKey: KeyObject; blob: KeyBlob } | undefined;
   if (a.mode === 'response' && a.ecdhCurve !== undefined) {
     const k = generateKey({ kind: 'EC', curve: a.ecdhCurve });

@@ -1,0 +1,17 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKey } from '../../crypto/keyfile.js';
+import { primeKeyExchange, SESSION_HASHES } from './warmup.js';
+
+test('primeKeyExchange: every derivation and every key round trip succeeds, RSA and ECDSA keys', () => {
+  const rsa = generateKey({ kind: 'RSA', bits: 1024 });
+  const ec = generateKey({ kind: 'EC', curve: 'prime256v1' });
+  assert.ok(rsa.ok && ec.ok);
+  assert.deepEqual(SESSION_HASHES.map((h) => h.name), ['sha1', 'sha256', 'sha384', 'sha512']);
+  const suites = SESSION_HASHES.length;
+  // no keys: one derivation per hash suite
+  assert.equal(primeKeyExchange([]), suites);
+  // RSA: + the premaster round trip + a signature checked per hash suite; ECDSA: + a signature per hash suite
+  assert.equal(primeKeyExchange([rsa.value]), suites + 1 + suites);
+  assert.equal(primeKeyExchange([rsa.value, ec.value]), suites + 1 + suites + suites);
+});
