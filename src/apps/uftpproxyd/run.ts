@@ -28,7 +28,7 @@ import { parseClientList, parseServerList, type ClientListEntry, type ServerList
 import { ResponseProxy } from '../../session/proxy/response.js';
 import { ServerProxy } from '../../session/proxy/server.js';
 import { PROG, parseProxyArgs, type ProxyArgs } from './options.js';
-import { primeKeyExchange } from './warmup.js';
+import { primeKeyExchange, rehearseSession } from './warmup.js';
 
 export const VERSION_LINE = 'uftpproxyd (uftp-ts) compatible with UFTP 4.10';
 
@@ -328,6 +328,9 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     loop.stop();
     log.log(2, `Forwarded ${loop.sent} datagrams; ${stats.detached} copied out of the receive ring after a held turn`);
   });
+  // the first session's forwarding paths run once (warmup.ts), before the first real ANNOUNCE
+  const rehearsed = a.mode === 'response' ? 0 : rehearseSession(a.mode, uid, cryptoRandom, loop.now);
+  log.log(3, `Start-up rehearsal: ${rehearsed} datagrams through a throwaway ${a.mode} proxy, dropped`);
   loop.start();
   // V8's first mark-compact now, not in the first transfer (src/daemon/gc.ts)
   collectGarbage();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKey } from '../../crypto/keyfile.js';
-import { primeKeyExchange, SESSION_HASHES } from './warmup.js';
+import { primeKeyExchange, rehearseSession, SESSION_HASHES } from './warmup.js';
 
 test('primeKeyExchange: every derivation and every key round trip succeeds, RSA and ECDSA keys', () => {
   const rsa = generateKey({ kind: 'RSA', bits: 1024 });
@@ -14,4 +14,10 @@ test('primeKeyExchange: every derivation and every key round trip succeeds, RSA 
   // RSA: + the premaster round trip + a signature checked per hash suite; ECDSA: + a signature per hash suite
   assert.equal(primeKeyExchange([rsa.value]), suites + 1 + suites);
   assert.equal(primeKeyExchange([rsa.value, ec.value]), suites + 1 + suites + suites);
+});
+
+test('rehearseSession: a throwaway server and client proxy each forward the ANNOUNCE and the REGISTER', () => {
+  const random = { u32: (): number => 7, bytes: (n: number): Uint8Array => new Uint8Array(n) };
+  assert.equal(rehearseSession('server', 0x0a020202, random, 1000), 2);
+  assert.equal(rehearseSession('client', 0x0a020202, random, 1000), 2);
 });
