@@ -9,11 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { generateKey } from '../crypto/keyfile.js';
-import { publicKeyDer } from './crypto.js';
 import { MemTagFs, ReadAheadSource, type TagFs } from './fileops.js';
 import { ServerSession, type ServerContext } from './server-session.js';
-import { parseIdentTable, parseTagTable } from './tags.js';
+import { testServerContext } from './testctx.js';
 import { decode, encode, type Packet } from './wire.js';
 import { generateEphemeral } from './crypto.js';
 import type { ArmedReply, Transmit } from '../core/machine.js';
@@ -27,24 +25,9 @@ function must<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
   if (!r.ok) throw new Error(r.error);
   return r.value;
 }
-const key = must(generateKey('ec:prime256v1'));
 const PEER = { address: '10.0.0.9', port: 4000 };
 
-function ctx(fs: TagFs): ServerContext {
-  return {
-    tags: must(parseTagTable('pub|/srv/pub|anonymous\n', 'tags')),
-    idents: must(parseIdentTable('', 'idents')),
-    fs,
-    key: { privateKey: key.privateKey, publicDer: publicKeyDer(key.publicKey) },
-    fingerprintOf: () => null,
-    krb5: false,
-    log: () => undefined,
-    maxBlksize: 65464,
-    maxWindow: 64,
-    rexmt: 100,
-    timeout: 1000,
-  };
-}
+const ctx = (fs: TagFs): ServerContext => testServerContext('pub|/srv/pub|anonymous\n', fs);
 
 /** ktftpd's TagFs: opening and reading are effects the driver carries out (drainAll answers them). */
 const EFFECT_FS: TagFs = {};

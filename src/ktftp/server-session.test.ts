@@ -5,20 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { generateKey } from '../crypto/keyfile.js';
-import { publicKeyDer } from './crypto.js';
 import { MemTagFs, type TagFs } from './fileops.js';
 import { MAX_WINDOW_BYTES, ServerSession, type ServerContext } from './server-session.js';
-import { parseIdentTable, parseTagTable } from './tags.js';
+import { testServerContext } from './testctx.js';
 import { decode, encode } from './wire.js';
 
-function must<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
-  if (!r.ok) throw new Error(r.error);
-  return r.value;
-}
-const key = must(generateKey('ec:prime256v1'));
-const tags = must(parseTagTable('log|/srv/log|alice\npub|/srv/pub|anonymous\nall|/srv/all|*\n', 'tags'));
-const idents = must(parseIdentTable('', 'idents'));
+const TAGS = 'log|/srv/log|alice\npub|/srv/pub|anonymous\nall|/srv/all|*\n';
 const PEER = { address: '10.0.0.9', port: 1 };
 const ALLOWED = new Set(['/srv/log', '/srv/pub', '/srv/all', '/srv/log~', '/srv/pub~', '/srv/all~']);
 
@@ -34,21 +26,7 @@ function recordingFs(seen: string[]): TagFs {
   };
 }
 
-function ctx(fs: TagFs): ServerContext {
-  return {
-    tags,
-    idents,
-    fs,
-    key: { privateKey: key.privateKey, publicDer: publicKeyDer(key.publicKey) },
-    fingerprintOf: () => null,
-    krb5: false,
-    log: () => undefined,
-    maxBlksize: 65464,
-    maxWindow: 64,
-    rexmt: 100,
-    timeout: 1000,
-  };
-}
+const ctx = (fs: TagFs): ServerContext => testServerContext(TAGS, fs);
 
 const tagArb = fc.oneof(
   fc.constantFrom('pub', 'pub~', 'log', 'all~', '../srv/pub', '/srv/pub', 'pub/../log', '..', '.', '', 'pub~~', 'x'.repeat(300)),

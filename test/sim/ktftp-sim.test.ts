@@ -9,13 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { generateKey } from '../../src/crypto/keyfile.js';
 import { fingerprint } from '../../src/crypto/pubkey.js';
 import { ClientSession, exitCodeFor, type ClientAuth } from '../../src/ktftp/client-session.js';
-import { publicKeyDer } from '../../src/ktftp/crypto.js';
 import { MemTagFs, ReadAheadSource, WriteBehindSink, type Sink, type Source, type TagFs } from '../../src/ktftp/fileops.js';
 import { ServerSession, type ServerContext } from '../../src/ktftp/server-session.js';
 import { KtftpListener, type KtftpEffect, type KtftpEffectResult } from '../../src/ktftp/machine.js';
 import type { Endpoint, Machine } from '../../src/core/machine.js';
 import { SimNetwork, type SimNode } from './network.js';
-import { parseIdentTable, parseTagTable } from '../../src/ktftp/tags.js';
+import { testServerContext } from '../../src/ktftp/testctx.js';
 import type { Outcome } from '../../src/ktftp/transfer.js';
 import { decode, opcodeOf, Op, type RequestOp } from '../../src/ktftp/wire.js';
 
@@ -39,30 +38,13 @@ interface NetConfig {
 }
 
 function makeServer(fs: MemTagFs, tagText: string): ServerContext {
-  const idents = must(
-    (() => {
-      const r = parseIdentTable(`alice|${aliceKey.fingerprint}\n`, 'ident');
-      return r.ok ? { ok: true as const, value: r.value } : { ok: false as const, error: r.error };
-    })(),
-  );
-  const t = parseTagTable(tagText, 'tags');
-  if (!t.ok) throw new Error(t.error);
-  return {
-    tags: t.value,
-    idents,
-    fs,
-    key: { privateKey: serverKey.privateKey, publicDer: publicKeyDer(serverKey.publicKey) },
+  return testServerContext(tagText, fs, { identText: `alice|${aliceKey.fingerprint}\n`, key: serverKey }, {
     fingerprintOf: (pub) => {
       const f = fingerprint(pub);
       return f.ok ? f.value : null;
     },
-    krb5: false,
-    log: () => undefined,
-    maxBlksize: 65464,
-    maxWindow: 64,
-    rexmt: 100,
     timeout: 3000,
-  };
+  });
 }
 
 const TAGS = 'log|/var/log/app.log|alice\nopen|/srv/open|anonymous\nall|/srv/all|*\n';
