@@ -362,31 +362,36 @@ test('hostile input: random, truncated and mutated datagrams never throw and nev
   assert.equal(cp.sessionCount, 1);
 });
 
-test('a datagram the driver holds (socket full) is not changed by datagrams forwarded meanwhile', () => {
-  const dest = { address: '10.2.2.2', port: 1044 };
-  const sp = new ServerProxy({ uid: 1, dest, random: testRandom() });
+/** A driver's socket for drain(): records copies of what it takes, refuses everything while `socket.full`. */
+function blockableSocket(): { sent: Uint8Array[]; held: { tx?: Transmit }; sink: { effect: () => undefined; transmit: (t: Transmit) => boolean }; socket: { full: boolean } } {
   const sent: Uint8Array[] = [];
-  let full = false;
-  const held: { tx?: Transmit } = {};
+  const socket = { full: false };
   const sink = {
     effect: () => undefined,
     transmit: (t: Transmit) => {
-      if (full) return false;
+      if (socket.full) return false;
       sent.push(Uint8Array.from(t.data));
       return true;
     },
   };
+  return { sent, held: {}, sink, socket };
+}
+
+test('a datagram the driver holds (socket full) is not changed by datagrams forwarded meanwhile', () => {
+  const dest = { address: '10.2.2.2', port: 1044 };
+  const sp = new ServerProxy({ uid: 1, dest, random: testRandom() });
+  const { sent, held, sink, socket } = blockableSocket();
   const seg = (i: number): Uint8Array => pkt({ type: 'FILESEG', fileId: 1, section: 0, secBlock: i, extensions: [], data: new Uint8Array(50).fill(i) } as Message, SERVER_ID, 0x99);
   sp.handle(0, SERVER, announce(0x99));
   drain(sp, 0, sink, Infinity, held);
   sent.length = 0;
   sp.handle(1, SERVER, seg(1));
-  full = true;
+  socket.full = true;
   assert.equal(drain(sp, 1, sink, Infinity, held), 'blocked');
   assert.ok(held.tx, 'the driver holds FILESEG 1');
   sp.handle(2, SERVER, seg(2));
   sp.handle(3, SERVER, seg(3));
-  full = false;
+  socket.full = false;
   drain(sp, 3, sink, Infinity, held);
   assert.deepEqual(sent.map((d) => { const p = decoded(d); return p.message.type === 'FILESEG' ? p.message.secBlock : -1; }), [1, 2, 3]);
 });
@@ -395,17 +400,7 @@ test('detach: datagrams queued as views of a receive ring survive its reuse, hel
   // the driver's fast path (src/apps/uftpproxyd/run.ts): a client proxy is handed views of the engine's ring;
   // after a blocked turn the queued ones must be copied out before the ring is overwritten by the next batch
   const cp = new ClientProxy({ uid: CP_ID, destPort: 1044, random: testRandom(), ringViews: true });
-  const sent: Uint8Array[] = [];
-  let full = false;
-  const held: { tx?: Transmit } = {};
-  const sink = {
-    effect: () => undefined,
-    transmit: (t: Transmit) => {
-      if (full) return false;
-      sent.push(Uint8Array.from(t.data));
-      return true;
-    },
-  };
+  const { sent, held, sink, socket } = blockableSocket();
   const seg = (i: number): Uint8Array => pkt({ type: 'FILESEG', fileId: 1, section: 0, secBlock: i, extensions: [], data: new Uint8Array(1300).fill(i) } as Message, SERVER_ID, 0x77);
   // the ANNOUNCE comes in the ring too: it is copied before it is read (the session keeps parts of it)
   const a = announce(0x77);
@@ -434,7 +429,7 @@ test('detach: datagrams queued as views of a receive ring survive its reuse, hel
   assert.equal(cp.detach(ring.buffer), 5, 'the held datagram and the four queued ones are copied');
   // batch 2 overwrites the ring while they wait
   for (const v of batch(9, 8)) cp.handle(2, UPSTREAM, v);
-  full = false;
+  socket.full = false;
   drain(cp, 2, sink, Infinity, held);
   assert.equal(cp.detach(ring.buffer), 1, 'after a full drain only the last lent slot is still a view');
   assert.equal(sent.length, 16);
