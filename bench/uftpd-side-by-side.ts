@@ -3,7 +3,7 @@
  * `-R -1` (as fast as it can) to OUR uftpd (client1) and the real uftpd (client2) in the same session on one
  * segment.
  *
- *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR] [--warm-mb N] [--pin]
+ *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR] [--warm-mb N] [--pin] [--loss PCT] [--our-args '-x 3']
  *
  * --pin: the sender (the real uftp, spinning at -R -1) and the captures on CPU 0, both receivers on CPU 1 (taskset,
  * all threads): closer to the field, where each receiver has a host of its own, and still one session shared
@@ -42,6 +42,9 @@ const nodeArgs = strArg('node-args')?.split(' ').filter(Boolean);
 const warmMb = arg('warm-mb', 0);
 const logDir = strArg('log-dir');
 const pin = args.includes('--pin');
+// --loss PCT: random loss on both clients' links (both directions, the lab's nftables rule), the same for both:
+// the passes after the first then carry blocks scattered over the file
+const lossPct = arg('loss', 0);
 const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** Pins a process (all its threads; threads it starts later inherit it) to one CPU. */
@@ -114,13 +117,15 @@ async function nakedBlocks(file: string): Promise<{ statuses: number; naks: numb
 interface Side { naks: number; statuses: number; rx: number; drops: number; cpu: number; sys: number; ok: boolean }
 
 async function once(lab: Lab, src: string, want: string, run: number): Promise<{ ours: Side; real: Side; seconds: number }> {
-  const ourArgs = ['-x', '1', '-B', '4194304'];
+  // --our-args 'A B': more options for our uftpd (e.g. '-x 3' for its per-STATUS log lines; later ones win)
+  const ourArgs = ['-x', '1', '-B', '4194304', ...(strArg('our-args')?.split(' ').filter(Boolean) ?? [])];
   const ours = await ourUftpd(lab, 'client1', { dest: path.join(lab.workDir, `ours${run}`), args: ourArgs, timeoutMs: 600_000, nodeArgs, ...(logDir !== undefined ? { logFile: path.resolve(logDir, `ours-${run}.log`) } : {}) });
   const real = await lab.realUftpd('client2', { dest: path.join(lab.workDir, `real${run}`), args: ['-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
   if (warmMb > 0) {
     const w = lab.realUftp('server', [path.join(lab.workDir, 'warm.bin')], { args: ['-R', String(rate), '-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
     if ((await w.wait()) !== 0) process.stderr.write('warm-up session failed\n');
   }
+  if (lossPct > 0 && run === 0) for (const h of ['client1', 'client2']) await lab.impairLink(h, 'S', { lossPct });
   const caps = await Promise.all(['client1', 'client2'].map((h) => lab.capture(h, 'eS', path.join(lab.workDir, `${h}-${run}.pcap`), ['udp', 'and', 'src', 'host', lab.addrOf(h)])));
   const pids = { ours: daemonPid(lab, 'client1'), real: daemonPid(lab, 'client2') };
   if (pin) {
@@ -170,7 +175,7 @@ async function main(): Promise<void> {
       rows.push(line('ours', x.ours), line('real uftpd', x.real));
       process.stderr.write(`run ${r + 1}: ${x.seconds.toFixed(1)} s; ours naks ${x.ours.naks} cpu ${x.ours.cpu.toFixed(2)} s; real naks ${x.real.naks} cpu ${x.real.cpu.toFixed(2)} s\n`);
     }
-    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs${warmMb > 0 ? `, after a ${warmMb} MiB warm-up session` : ''}${pin ? ', sender on CPU 0, receivers on CPU 1' : ''}${nodeArgs ? `, node ${nodeArgs.join(' ')}` : ''}\n\n`);
+    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs${warmMb > 0 ? `, after a ${warmMb} MiB warm-up session` : ''}${pin ? ', sender on CPU 0, receivers on CPU 1' : ''}${lossPct > 0 ? `, ${lossPct}% loss on both clients' links` : ''}${nodeArgs ? `, node ${nodeArgs.join(' ')}` : ''}\n\n`);
     process.stdout.write('| run | client | session s | SHA-256 ok | blocks NAKed | STATUS sent | datagrams in | socket drops | CPU s | of which system | CPU us/datagram |\n');
     process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
     process.stdout.write(rows.join('\n') + '\n');

@@ -413,7 +413,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     if (f && (f.state === 'receiving' || f.state === 'opening' || f.state === 'finishing') && f.info.fileType === FileType.REG && f.req !== 0) {
       if (restart && f.rx && f.state === 'receiving') {
         // -T: what came of this file stays for a restart of the session (its cached blocks written first)
-        f.rx.flush(this.writes);
+        f.rx.close(this.writes);
         this.pushWrites(f);
         files.push({ name: f.name, size: f.info.fileSize, blockSize: s.blockSize, complete: false, sections: f.rx.exportSections() });
         this.fx.push({ type: 'discard', req: f.req, keep: true });
@@ -895,7 +895,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   private finish(s: Session, f: CurrentFile): void {
     if (f.rx === undefined || f.state !== 'receiving') return;
     const w = this.writes;
-    f.rx.flush(w);
+    f.rx.close(w);
     this.pushWrites(f);
     f.state = 'finishing';
     f.statusAt = undefined;
