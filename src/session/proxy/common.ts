@@ -158,7 +158,12 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
   }
 
   pollTransmit(): Transmit | undefined {
-    if (this.head === this.tail) return undefined;
+    if (this.head === this.tail) {
+      // a driver polls again only once it is done with the slot it holds: nothing is lent any more, so detach()
+      // has nothing to copy after a full drain (it copied the last forwarded datagram of every batch before)
+      this.lent = undefined;
+      return undefined;
+    }
     const s = this.slots[this.head++];
     if (this.head === this.tail) this.head = this.tail = 0;
     this.lent = s;
