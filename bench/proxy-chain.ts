@@ -18,6 +18,15 @@
  * node --cpu-prof), --keep (keep the lab's logs), --server-log N (the uftp server's -x), --pcap DIR (tcpdump of
  * every UFTP message but FILESEG in the server's and both proxies' namespaces, one file per run and host, for
  * timing the announce, DONE / STATUS and completion rounds: `tshark -r F -Y uftp4`).
+ *
+ * Environment: --ours-env K=V[,K=V...] runs our proxies with these variables (e.g. UFTP_UDP_GUARD=0); --also-env
+ * K=V[,K=V...] keeps our chains as they are and adds, in the same run, the chains "ours[K=V]" with them, so that
+ * a variable's effect is measured beside the default (alternating within each run; select with --only "ours[").
+ *
+ * Besides the chain table (medians), a second table gives each run: the server's own transfer time (its log's
+ * "Total elapsed time", from the first FILESEG to the last COMPLETE, at --server-log 2 or more), its passes, the CPU
+ * of the uftp server and of the two uftpd (they share the 2 cores with the proxies), and the datagrams our proxies
+ * had to copy out of the receive ring (their closing log line).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
@@ -52,7 +61,24 @@ const pcapDir = pcapAt >= 0 ? path.resolve(args[pcapAt + 1]) : undefined;
 const PCAP_HOSTS = ['server', 'sproxyB', 'cproxyB'];
 let runNo = 0;
 
-type Kind = 'ours' | 'real' | 'before' | 'ours-dgram' | 'ours-lazy';
+type Kind = 'ours' | 'real' | 'before' | 'ours-dgram' | 'ours-lazy' | 'ours-env';
+/** K=V,K=V -> an environment. */
+const envArg = (name: string): Record<string, string> | undefined => {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const env: Record<string, string> = {};
+  for (const kv of (args[i + 1] ?? '').split(',').filter(Boolean)) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--${name}: ${kv} is not K=V`);
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return env;
+};
+/** --ours-env: the environment of every one of our proxies; --also-env: of the added "ours[...]" chains only. */
+const oursEnv = envArg('ours-env');
+const alsoEnv = envArg('also-env');
+const alsoName = alsoEnv ? `ours[${Object.entries(alsoEnv).map(([k, v]) => `${k}=${v}`).join(',')}]` : '';
+const kindName = (k: Kind): string => (k === 'ours-env' ? alsoName : k);
 /** --lazy: adds the chains "ours-lazy" (our proxies with V8's lazy compilation, UFTPPROXYD_LAZY=1), same run. */
 const lazy = args.includes('--lazy');
 /** --before DIR: a built tree of an older commit whose uftpproxyd runs as the "before" chains. */
@@ -73,6 +99,37 @@ interface Row {
   drops: { sp: number; cp: number };
   /** user/system split of the proxies' CPU, for the progress line. */
   split: string;
+  /** Receive-buffer drops at the two uftpd clients together. */
+  clientDrops: number;
+  /** The server's rtt for the first REGISTER (ms; --server-log 3), its passes and its transfer time (s, its log's
+   * "Total elapsed time"; --server-log 2), when its log says. */
+  rttMs?: number;
+  passes?: number;
+  transferS?: number;
+  /** CPU seconds of the uftp server (sampled while it runs: a few ms short at most) and of both uftpd. */
+  cpuServer: number;
+  cpuClients: number;
+  /** Datagrams our proxies copied out of the receive ring (their closing line), sp / cp; undefined for C. */
+  copied: { sp?: number; cp?: number };
+}
+
+/** The program a `timeout` wrapper (src/lab's spawn) runs: its child. */
+function childOf(pid: number): number | undefined {
+  try {
+    const c = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return c[0];
+  } catch {
+    return undefined;
+  }
+}
+
+function cpuOrZero(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    return cpuSeconds(pid);
+  } catch {
+    return 0;
+  }
 }
 
 const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -134,11 +191,13 @@ async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<P
   if (kind === 'real') return lab.realProxy(host, ['-x', '1', ...a]);
   const argv = ['-d', '-x', String(proxyLog), '-U', lab.uidOf(host), '-B', '4194304', ...a];
   const bin = kind === 'before' && beforeDir ? path.join(beforeDir, 'dist', 'src', 'cli', 'uftpproxyd.js') : ourBin('uftpproxyd');
-  const env = kind === 'ours-dgram' ? { ...process.env, UFTP_UDP_BACKEND: 'dgram' } : kind === 'ours-lazy' ? { ...process.env, UFTPPROXYD_LAZY: '1' } : undefined;
-  const p = kind !== 'ours'
+  const base = oursEnv ? { ...process.env, ...oursEnv } : undefined;
+  const env = kind === 'ours-dgram' ? { ...process.env, ...oursEnv, UFTP_UDP_BACKEND: 'dgram' } : kind === 'ours-lazy' ? { ...process.env, ...oursEnv, UFTPPROXYD_LAZY: '1' }
+    : kind === 'ours-env' ? { ...process.env, ...oursEnv, ...alsoEnv } : base;
+  const p = kind !== 'ours' || env !== undefined
     ? lab.spawn(host, [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), bin, ...argv], { timeoutMs: 600_000, env })
     : profDir
-    ? lab.spawn(host, [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`, ourBin('uftpproxyd'), ...argv], { timeoutMs: 600_000 })
+    ? lab.spawn(host, [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`, ourBin('uftpproxyd'), ...argv], { timeoutMs: 600_000, env })
     : lab.ours(host, 'uftpproxyd', argv, { timeoutMs: 600_000 });
   await lab.waitFor(() => p.exitCode !== null || p.log().includes('Listening on port'), 15_000, `uftpproxyd on ${host}`);
   if (p.exitCode !== null) throw new Error(`uftpproxyd on ${host} exited ${p.exitCode}: ${p.log().trim().split('\n').slice(-3).join(' | ')}`);
@@ -153,6 +212,8 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const spP = await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
   const pids = { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
   const tag = `${++runNo}-${enc ? 'enc' : 'plain'}-${sp}-${cp}`;
+  const clientPids = [childOf(b1.pid), childOf(b2.pid)];
+  const cpuClients0 = clientPids.reduce<number>((a, p) => a + cpuOrZero(p), 0);
   const caps = pcapDir ? await Promise.all(PCAP_HOSTS.map((h) => lab.capture(h, 'any', path.join(pcapDir, `${tag}-${h}.pcap`), ['udp', 'and', 'udp[9]', '!=', '9']))) : [];
   const cpu0 = { sp: cpuSplit(pids.sp), cp: cpuSplit(pids.cp) };
   const drops0 = DROP_HOSTS.map((h) => rcvbufErrors(lab, h));
@@ -160,15 +221,35 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const t0 = process.hrtime.bigint();
   const encArgs = enc ? ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'rsa', ...(await key('server'))] : [];
   const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', String(serverLog), ...encArgs], timeoutMs: 600_000 });
+  // the server's CPU, sampled while it runs (its last 10 ms may be missed)
+  let cpuServer = 0;
+  let serverPid: number | undefined;
+  const sampler = setInterval(() => {
+    serverPid ??= childOf(server.pid);
+    const c = cpuOrZero(serverPid);
+    if (c > cpuServer) cpuServer = c;
+  }, 10);
   const code = await server.wait();
+  clearInterval(sampler);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   // at -x 3 the server logs the round-trip times it measures (REGISTER, FILEINFO_ACK) and its passes
   const whole = server.log();
   const slog = whole.slice(Math.max(0, whole.lastIndexOf('UFTP version'))); // the log file is shared by the runs
   const rtts = [...slog.matchAll(/^\s*rtt = ([\d.]+)/gm)].map((m) => `${(Number(m[1]) * 1000).toFixed(1)}`);
-  const timing = rtts.length ? `; server rtt ms ${rtts.join(', ')}, ${(slog.match(/^Starting pass/gm) ?? []).length} passes` : '';
+  const passes = (slog.match(/^Starting pass/gm) ?? []).length;
+  const elapsed = /^Total elapsed time: ([\d.]+) seconds/m.exec(slog);
+  const timing = rtts.length ? `; server rtt ms ${rtts.join(', ')}, ${passes} passes` : '';
+  const clientDrops = DROP_HOSTS.slice(2).reduce<number>((a, h, i) => a + rcvbufErrors(lab, h) - (drops0[i + 2] ?? 0), 0);
+  const cpuClients = clientPids.reduce<number>((a, p) => a + cpuOrZero(p), 0) - cpuClients0;
   const row: Row = {
-    chain: `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`,
+    chain: `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${kindName(sp)} server proxy -> ${kindName(cp)} client proxy`,
+    clientDrops,
+    rttMs: rtts.length ? Number(rtts[0]) : undefined,
+    passes: passes || undefined,
+    transferS: elapsed ? Number(elapsed[1]) : undefined,
+    cpuServer,
+    cpuClients,
+    copied: {},
     seconds,
     serverDatagrams: udpCounter(lab, 'server', 'OutDatagrams') - out0,
     drops: { sp: rcvbufErrors(lab, 'sproxyB') - drops0[0], cp: rcvbufErrors(lab, 'cproxyB') - drops0[1] },
@@ -183,6 +264,13 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
     ok: code === 0 && [b1, b2].every((b) => fs.existsSync(path.join(b.dest, path.basename(file))) && sha(path.join(b.dest, path.basename(file))) === want),
   };
   for (const p of [spP, cpP, b1, b2, ...caps]) await p.kill();
+  // our proxies' closing line (-x 2): "Forwarded N datagrams; M copied out of the receive ring ..."
+  const copiedOf = (p: Proc): number | undefined => {
+    const m = /Forwarded \d+ datagrams; (\d+) copied/.exec(p.log());
+    return m ? Number(m[1]) : undefined;
+  };
+  if (sp !== 'real') row.copied.sp = copiedOf(spP);
+  if (cp !== 'real') row.copied.cp = copiedOf(cpP);
   return row;
 }
 
@@ -197,13 +285,14 @@ async function main(): Promise<void> {
     for (let r = 0; r < runs; r++) {
       const chains: [Kind, Kind, boolean][] = [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]];
       if (lazy) chains.push(['ours-lazy', 'ours-lazy', false], ['ours-lazy', 'ours-lazy', true]);
+      if (alsoEnv) chains.push(['ours-env', 'ours-env', false], ['ours-env', 'ours-env', true]);
       if (beforeDir) chains.push(['before', 'before', false], ['ours-dgram', 'ours-dgram', false], ['before', 'before', true], ['ours-dgram', 'ours-dgram', true]);
       for (const [sp, cp, enc] of chains) {
-        const name = `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${sp} server proxy -> ${cp} client proxy`;
+        const name = `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${kindName(sp)} server proxy -> ${kindName(cp)} client proxy`;
         if (only !== undefined && !only.split('|').some((o) => name.includes(o))) continue;
         const row = await one(lab, sp, cp, file, want, enc);
         rows.push(row);
-        process.stderr.write(`${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'} (${row.split}; server sent ${row.serverDatagrams} datagrams)\n`);
+        process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${row.chain}: ${row.seconds.toFixed(2)} s ${row.ok ? 'ok' : 'FAILED'} (${row.split}; server sent ${row.serverDatagrams} datagrams)\n`);
       }
     }
   } finally {
@@ -217,17 +306,36 @@ async function main(): Promise<void> {
     const m = v.length >> 1;
     return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
   };
-  console.log(`Medians of ${runs} run(s) per chain, chains alternating within each run.\n`);
-  console.log('| chain | time (s), median [min-max] | Mbit/s | CPU s server proxy | CPU s client proxy | CPU us per forwarded datagram (sp / cp) | peak RSS MB (sp / cp) | SHA-256 |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const chain of [...new Set(rows.map((r) => r.chain))]) {
+  console.log(`Medians of ${runs} run(s) per chain, chains alternating within each run; ${oursEnv ? `our proxies with ${JSON.stringify(oursEnv)}; ` : ''}load ${loadAvg()}.\n`);
+  console.log('| chain | time (s), median [min-max] | Mbit/s | CPU s sp / cp | CPU µs per forwarded datagram, sp / cp | server rtt, first REGISTER (ms) | passes | datagrams the server sent | drops at sproxyB / cproxyB | drops at clientB1 + B2 | SHA-256 |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  const range = (xs: number[]): string => `${Math.min(...xs).toLocaleString('en-US')}-${Math.max(...xs).toLocaleString('en-US')}`;
+  const chains = [...new Set(rows.map((r) => r.chain))];
+  for (const chain of chains) {
     const rs = rows.filter((r) => r.chain === chain);
     const t = rs.map((r) => r.seconds);
     const f = (k: (r: Row) => number, d: number): string => median(rs.map(k)).toFixed(d);
-    console.log(`| ${chain} | ${median(t).toFixed(2)} [${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)}] | ${f((r) => r.mbps, 0)} | ${f((r) => r.cpu.sp, 2)} | ${f((r) => r.cpu.cp, 2)} | ${f((r) => (r.cpu.sp / (r.serverDatagrams - r.drops.sp)) * 1e6, 1)} / ${f((r) => (r.cpu.cp / (r.serverDatagrams - r.drops.sp - r.drops.cp)) * 1e6, 1)} | ${f((r) => r.rssMb.sp, 0)} / ${f((r) => r.rssMb.cp, 0)} | ${rs.every((r) => r.ok) ? 'match' : 'FAIL'} |`);
+    const short = chain.replace(/ server proxy -> /, ' -> ').replace(/ client proxy$/, '');
+    console.log(`| ${short} | ${median(t).toFixed(2)} [${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)}] | ${f((r) => r.mbps, 0)} | ${f((r) => r.cpu.sp, 2)} / ${f((r) => r.cpu.cp, 2)} | ` +
+      `${f((r) => (r.cpu.sp / (r.serverDatagrams - r.drops.sp)) * 1e6, 1)} / ${f((r) => (r.cpu.cp / (r.serverDatagrams - r.drops.sp - r.drops.cp)) * 1e6, 1)} | ` +
+      `${rs.map((r) => r.rttMs?.toFixed(1) ?? '?').join(', ')} | ${rs.map((r) => r.passes ?? '?').join(', ')} | ${range(rs.map((r) => r.serverDatagrams))} | ` +
+      `${range(rs.map((r) => r.drops.sp))} / ${range(rs.map((r) => r.drops.cp))} | ${range(rs.map((r) => r.clientDrops))} | ${rs.every((r) => r.ok) ? 'match' : 'FAIL'} |`);
   }
+  const med = (c: string): number => median(rows.filter((r) => r.chain === c).map((r) => r.seconds));
+  for (const enc of ['plain: ', 'RSA+AES-256-GCM: ']) {
+    const c = chains.find((x) => x.startsWith(enc) && x.includes('real server proxy -> real'));
+    if (c === undefined) continue;
+    for (const o of chains.filter((x) => x.startsWith(enc) && x !== c)) process.stdout.write(`\nGoodput ${o.replace(/ client proxy$/, '')} against ${c.replace(/ client proxy$/, '')}: ${(med(c) / med(o)).toFixed(3)}x`);
+  }
+  console.log('\n\nPer run (in order): session s, the server\'s transfer s (its "Total elapsed time"), passes, CPU s of the uftp server and of both uftpd together, datagrams our proxies copied out of the ring (sp / cp):\n');
+  console.log('| run | chain | session (s) | transfer (s) | passes | CPU s server | CPU s uftpd B1 + B2 | copied sp / cp |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  rows.forEach((r, i) => console.log(`| ${i + 1} | ${r.chain.replace(/ server proxy -> /, ' -> ').replace(/ client proxy$/, '')} | ${r.seconds.toFixed(2)} | ${r.transferS?.toFixed(3) ?? '?'} | ${r.passes ?? '?'} | ${r.cpuServer.toFixed(2)} | ${r.cpuClients.toFixed(2)} | ${r.copied.sp ?? '-'} / ${r.copied.cp ?? '-'} |`));
 }
 
+function loadAvg(): string {
+  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
 main().catch((e: unknown) => {
   process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);

@@ -21,6 +21,7 @@ import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
 import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../../net/interfaces.js';
 import { UdpEndpoint, type RecvBatch } from '../../net/udp.js';
+import type { EngineStats } from '../../net/engine.js';
 import type { KeyBlob } from '../../wire/keyblob.js';
 import { ClientProxy } from '../../session/proxy/client.js';
 import type { ProxyBase, ProxyEffect, ProxySession } from '../../session/proxy/common.js';
@@ -117,6 +118,13 @@ async function resolveHost(opt: string, host: string, port: number): Promise<End
   } catch (e) {
     throw new StartupError(ExitCode.USAGE, `${PROG}: -${opt}: cannot resolve ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+}
+
+/** The engine's counters in one log line (shutdown, -x 2): where a session's datagrams went and at what cost. */
+export function engineStatsText(s: EngineStats): string {
+  const gro = s.groCoalesced ? ` (${s.groCoalesced} coalesced by GRO)` : '';
+  return `received ${s.received} in ${s.recvCalls} receive calls${gro}; sent ${s.sent} in ${s.sendmmsgCalls} sendmmsg and ${s.gsoCalls} GSO calls; ` +
+    `kernel send buffer full ${s.blocked} times, ${s.refused} refused, ${s.sendErrors} send errors, ${s.gsoFallbacks} GSO fallbacks`;
 }
 
 export async function runProxy(argv: readonly string[]): Promise<void> {
@@ -327,6 +335,10 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   d.onShutdown(() => {
     loop.stop();
     log.log(2, `Forwarded ${loop.sent} datagrams; ${stats.detached} copied out of the receive ring after a held turn`);
+    for (const fam of [4, 6] as const) {
+      const ep = eps[fam];
+      if (ep && ep.backend !== 'dgram') log.log(2, `IPv${fam} socket: ${engineStatsText(ep.stats())}`);
+    }
   });
   // the first session's forwarding paths run once (warmup.ts), before the first real ANNOUNCE
   const rehearsed = a.mode === 'response' ? 0 : rehearseSession(a.mode, uid, cryptoRandom, loop.now);
