@@ -18,6 +18,9 @@
  *  options  bind, buffers, multicast joins/leaves (any-source and source-specific, by interface index), TTL /
  *           hop limit, loop, outgoing interface, TOS byte (DSCP and ECN), local address.
  *
+ *  guard    one native thread per process keeps active sockets drained while the JS thread is late (a V8 or
+ *           scheduler stall), into a bounded store delivered before the socket's content: see "the stall guard".
+ *
  * close() stops the poll, closes the fd, and is safe from inside onBatch: the receive loop checks after every
  * callback. Errors are returned as negative errno values; JS turns them into messages.
  */
@@ -35,16 +38,23 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sock_diag.h>
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
+#endif
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
 #endif
 
 /* Per received datagram: 20 int32 in the meta ring. With UDP GRO one ring slot may hold up to 64 datagrams
@@ -70,7 +80,10 @@ enum {
   ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
   ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11,
   ST_LAST_ERRNO = 12, ST_GRO = 13, ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17,
-  ST_ARM_FIRED = 18, ST_ARM_FAILED = 19, ST_SIZE = 24
+  ST_ARM_FIRED = 18, ST_ARM_FAILED = 19,
+  /* the stall guard (see "stall guard" below); copied from the guard's counters by guardSync() and each receive */
+  ST_GUARD_ON = 20, ST_GUARD_RESCUED = 21, ST_GUARD_DRAINS = 22, ST_GUARD_PEAK = 23, ST_GUARD_FULL = 24,
+  ST_GUARD_CHECKS = 25, ST_GUARD_HELD = 26, ST_GUARD_LIMIT = 27, ST_SIZE = 32
 };
 /* The armed reply (see arm_check): an int32 header, then the expected bytes at ARM_EXPECT_AT, the reply at
  * ARM_REPLY_AT. JS writes it (state ARMED) and reads `state` back: FIRED = the reply went out on this receive. */
@@ -93,7 +106,7 @@ enum { ARM_IDLE = 0, ARM_ARMED = 1, ARM_FIRED = 2 };
 #define UDP_GRO 104
 #endif
 
-typedef struct {
+typedef struct sock {
   napi_env env;
   int fd;
   int family;
@@ -139,7 +152,400 @@ typedef struct {
   /* armed reply: see arm_check */
   uint8_t *arm;
   napi_ref arm_ref;
+  /* the stall guard: see "stall guard" below */
+  int handles_open;      /* uv handles (poll, async) initialised and not yet closed back */
+  uv_async_t async;      /* the guard wakes the loop with it after a drain (the fd is then no longer readable) */
+  int async_init;        /* uv_async_init done, uv_close not yet called */
+  pthread_mutex_t mu;    /* held around every read of the socket and every use of the store, by either thread */
+  int64_t guard_limit;   /* bytes the store may hold; 0 = no guard for this socket */
+  int guard_reg;         /* in the guard's list (g_mu) */
+  struct sock *gnext, *gprev;
+  _Atomic uint64_t recv_seq; /* bumped by the main thread on every receive that got datagrams */
+  uint64_t g_seen_seq;   /* guard thread only: recv_seq at its last look, and when that changed */
+  int64_t g_active_at;
+  _Atomic int ovf_count; /* records in the store (read without the lock as a hint) */
+  struct chunk *ovf_head, *ovf_tail; /* the store: chunks of records, oldest first (mu) */
+  int64_t ovf_mem;       /* bytes of chunks held (mu) */
+  int64_t g_rescued, g_drains, g_peak, g_full; /* (mu) */
+  _Atomic int64_t g_checks; /* guard ticks that looked at this socket */
 } sock_t;
+
+/* ---------- the stall guard ----------
+ *
+ * A receiver at full speed gets ~100,000 datagrams/s and the socket buffer holds a few tens of milliseconds of them.
+ * When the JS thread is late (V8 recompiling the receive path on a shared core, a GC, the scheduler), the kernel
+ * drops what does not fit. The guard is one thread per process, shared by all guarded sockets of all the process's
+ * Node environments (one thread rather than one per socket: ktftpd opens a socket per transfer, and one 1 ms tick
+ * serves every active socket with one wake-up). It:
+ *  - sleeps on a condition variable while no guarded socket is active (a socket is active for GUARD_ACTIVE_NS after
+ *    the main thread last received on it): an idle daemon costs no wake-up at all;
+ *  - while one is, wakes every GUARD_TICK_NS, and for each active socket reads how full its receive queue is
+ *    (SO_MEMINFO: rmem_alloc against rcvbuf); above a quarter it takes the socket's lock without waiting (if the main
+ *    thread is reading the socket right now, it is not late) and drains the socket with recvmmsg into the socket's
+ *    store, then wakes the loop with uv_async_send (the fd is no longer readable, so uv_poll alone would not fire);
+ *  - never stores past the socket's bound (guard_limit bytes of chunks): it then stops reading, the kernel's queue
+ *    fills and its drop counter counts as it would without the guard. It reads only as many datagrams as it is sure
+ *    to store, so nothing it has read is ever dropped.
+ * The store keeps each datagram as recvmmsg gave it (real length, flags, source address, control messages: PKTINFO,
+ * TOS, SO_RXQ_OVFL, UDP_GRO), and the main thread hands stored datagrams to the ring before anything still in the
+ * socket (both under the socket's lock), so fill_meta, arm_check and JS see exactly what they would have seen. The
+ * guard never touches the ring, never calls JS and never sends (the armed reply fires on the main thread only). */
+#define GUARD_TICK_NS 1000000LL
+#define GUARD_ACTIVE_NS 1000000000LL
+#define GUARD_MMSG 32
+#define GUARD_CHUNK (1 << 20)
+#define GUARD_DEFAULT_LIMIT (64LL << 20)
+#define GUARD_MIN_LIMIT GUARD_CHUNK
+
+typedef struct chunk {
+  struct chunk *next;
+  size_t cap, rd, wr;
+  uint8_t data[];
+} chunk_t;
+
+typedef struct {
+  uint32_t msg_len; /* as recvmmsg reported it: the real length with MSG_TRUNC */
+  uint32_t flags;   /* msg_flags */
+  uint32_t datalen; /* bytes kept (at most the slot size) */
+  uint16_t namelen, ctrllen;
+} rec_t;
+
+#define REC_ALIGN(n) (((n) + 7) & ~(size_t)7)
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cond;
+static int g_cond_ready, g_thread_on, g_stop, g_envs, g_atexit;
+static pthread_t g_thread;
+static sock_t *g_socks;
+static _Atomic int g_sleeping;     /* the guard waits without a timeout: a receive must signal */
+static _Atomic int64_t g_ticks;    /* the guard's wake-ups, process-wide */
+static _Atomic int64_t g_store;    /* bytes of chunks held in all stores, process-wide */
+static uint8_t *g_scratch;         /* GUARD_MMSG slots of 64 KiB: recvmmsg lands here, then is copied to a store */
+static struct mmsghdr g_msgs[GUARD_MMSG];
+static struct iovec g_iov[GUARD_MMSG];
+static struct sockaddr_storage g_names[GUARD_MMSG];
+static uint8_t g_ctrl[GUARD_MMSG][CTRL_LEN];
+
+static int64_t guard_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static size_t rec_worst(const sock_t *s) { return REC_ALIGN(sizeof(rec_t) + sizeof(struct sockaddr_storage) + CTRL_LEN + (size_t)s->rslot_size); }
+
+/* How many datagrams of at most the worst size the store can surely take now (mu). */
+static int store_room(const sock_t *s) {
+  size_t worst = rec_worst(s);
+  int64_t n = 0;
+  if (s->ovf_tail) n += (int64_t)((s->ovf_tail->cap - s->ovf_tail->wr) / worst);
+  int64_t free_chunks = (s->guard_limit - s->ovf_mem) / GUARD_CHUNK;
+  if (free_chunks > 0) n += free_chunks * (int64_t)(GUARD_CHUNK / worst);
+  return n > GUARD_MMSG ? GUARD_MMSG : (int)n;
+}
+
+/* Appends g_msgs[i] (mu; store_room said it fits). */
+static void store_put(sock_t *s, int i) {
+  struct mmsghdr *mm = &g_msgs[i];
+  rec_t r;
+  r.msg_len = mm->msg_len;
+  r.flags = (uint32_t)mm->msg_hdr.msg_flags;
+  r.datalen = mm->msg_len < (unsigned)s->rslot_size ? mm->msg_len : (uint32_t)s->rslot_size;
+  r.namelen = (uint16_t)mm->msg_hdr.msg_namelen;
+  r.ctrllen = (uint16_t)mm->msg_hdr.msg_controllen;
+  size_t need = REC_ALIGN(sizeof r + r.namelen + r.ctrllen + r.datalen);
+  chunk_t *c = s->ovf_tail;
+  if (!c || c->cap - c->wr < need) {
+    chunk_t *n = malloc(sizeof *n + GUARD_CHUNK);
+    if (!n) abort(); /* store_room counted this chunk within the bound */
+    n->next = NULL;
+    n->cap = GUARD_CHUNK;
+    n->rd = n->wr = 0;
+    if (c) c->next = n;
+    else s->ovf_head = n;
+    s->ovf_tail = c = n;
+    s->ovf_mem += GUARD_CHUNK;
+    atomic_fetch_add(&g_store, GUARD_CHUNK);
+    if (s->ovf_mem > s->g_peak) s->g_peak = s->ovf_mem;
+  }
+  uint8_t *p = c->data + c->wr;
+  memcpy(p, &r, sizeof r);
+  p += sizeof r;
+  memcpy(p, &g_names[i], r.namelen);
+  p += r.namelen;
+  memcpy(p, g_ctrl[i], r.ctrllen);
+  p += r.ctrllen;
+  memcpy(p, g_iov[i].iov_base, r.datalen);
+  c->wr += need;
+  atomic_fetch_add(&s->ovf_count, 1);
+}
+
+/* Moves up to `max` stored datagrams into ring slots 0.. exactly as recvmmsg would have left them (mu). */
+static int store_take(sock_t *s, int max) {
+  int n = 0;
+  while (n < max && s->ovf_head) {
+    chunk_t *c = s->ovf_head;
+    if (c->rd == c->wr) {
+      /* read out: freed (the last one too: a stall is rare, an idle daemon holds nothing) */
+      s->ovf_head = c->next;
+      if (c == s->ovf_tail) s->ovf_tail = NULL;
+      s->ovf_mem -= (int64_t)c->cap;
+      atomic_fetch_sub(&g_store, (int64_t)c->cap);
+      free(c);
+      continue;
+    }
+    uint8_t *p = c->data + c->rd;
+    rec_t r;
+    memcpy(&r, p, sizeof r);
+    p += sizeof r;
+    struct msghdr *mh = &s->rmsgs[n].msg_hdr;
+    memcpy(&s->rnames[n], p, r.namelen);
+    mh->msg_namelen = r.namelen;
+    p += r.namelen;
+    memcpy(s->rctrl + (size_t)n * CTRL_LEN, p, r.ctrllen);
+    mh->msg_controllen = r.ctrllen;
+    p += r.ctrllen;
+    memcpy(s->rbuf + (size_t)n * s->rslot_size, p, r.datalen);
+    mh->msg_flags = (int)r.flags;
+    s->rmsgs[n].msg_len = r.msg_len;
+    c->rd += REC_ALIGN(sizeof r + r.namelen + r.ctrllen + r.datalen);
+    atomic_fetch_sub(&s->ovf_count, 1);
+    n++;
+  }
+  chunk_t *c = s->ovf_head;
+  if (c && c->rd == c->wr && !c->next) {
+    s->ovf_head = s->ovf_tail = NULL;
+    s->ovf_mem -= (int64_t)c->cap;
+    atomic_fetch_sub(&g_store, (int64_t)c->cap);
+    free(c);
+  }
+  return n;
+}
+
+static void store_free(sock_t *s) {
+  chunk_t *c = s->ovf_head;
+  while (c) {
+    chunk_t *n = c->next;
+    atomic_fetch_sub(&g_store, (int64_t)c->cap);
+    free(c);
+    c = n;
+  }
+  s->ovf_head = s->ovf_tail = NULL;
+  s->ovf_mem = 0;
+  atomic_store(&s->ovf_count, 0);
+}
+
+/* Reads the socket into its store until it is empty or the store is at its bound (g_mu and s->mu held). */
+static void guard_drain(sock_t *s) {
+  int stored = 0;
+  for (;;) {
+    int k = store_room(s);
+    if (k == 0) {
+      s->g_full++;
+      break;
+    }
+    for (int i = 0; i < k; i++) {
+      g_iov[i].iov_base = g_scratch + (size_t)i * 65536;
+      g_iov[i].iov_len = (size_t)s->rslot_size;
+      struct msghdr *mh = &g_msgs[i].msg_hdr;
+      mh->msg_name = &g_names[i];
+      mh->msg_namelen = sizeof g_names[i];
+      mh->msg_iov = &g_iov[i];
+      mh->msg_iovlen = 1;
+      mh->msg_control = g_ctrl[i];
+      mh->msg_controllen = CTRL_LEN;
+      mh->msg_flags = 0;
+    }
+    int n = recvmmsg(s->fd, g_msgs, (unsigned)k, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break; /* EAGAIN: drained; an error (a queued ICMP error) is left for the main thread to see */
+    for (int i = 0; i < n; i++) store_put(s, i);
+    stored += n;
+    if (n < k) break;
+  }
+  if (stored > 0) {
+    s->g_rescued += stored;
+    s->g_drains++;
+    uv_async_send(&s->async);
+  }
+}
+
+/* One look at every guarded socket (g_mu held). Returns whether any is active. */
+static int guard_tick(int64_t now) {
+  int active = 0;
+  for (sock_t *s = g_socks; s; s = s->gnext) {
+    uint64_t seq = atomic_load(&s->recv_seq);
+    if (seq != s->g_seen_seq) {
+      s->g_seen_seq = seq;
+      s->g_active_at = now;
+    }
+    if (seq == 0 || now - s->g_active_at > GUARD_ACTIVE_NS || s->guard_limit <= 0) continue;
+    active = 1;
+    atomic_fetch_add_explicit(&s->g_checks, 1, memory_order_relaxed);
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mem;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 || len < sizeof mem) continue;
+    if ((uint64_t)mem[SK_MEMINFO_RMEM_ALLOC] * 4 < mem[SK_MEMINFO_RCVBUF]) continue;
+    if (pthread_mutex_trylock(&s->mu) != 0) continue; /* the main thread is reading it now: not late */
+    guard_drain(s);
+    pthread_mutex_unlock(&s->mu);
+  }
+  return active;
+}
+
+static void *guard_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&g_mu);
+  struct timespec next;
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  while (!g_stop) {
+    int64_t now = guard_now();
+    atomic_fetch_add_explicit(&g_ticks, 1, memory_order_relaxed);
+    if (!guard_tick(now)) {
+      /* nothing active: sleep until a receive says otherwise. The flag goes up before the last look, and a receive
+       * bumps its sequence before it reads the flag (both sequentially consistent), so one of the two sees the other */
+      atomic_store(&g_sleeping, 1);
+      int again = 0;
+      for (sock_t *s = g_socks; s && !again; s = s->gnext) again = s->guard_limit > 0 && atomic_load(&s->recv_seq) != s->g_seen_seq;
+      if (!again && !g_stop) pthread_cond_wait(&g_cond, &g_mu);
+      atomic_store(&g_sleeping, 0);
+      clock_gettime(CLOCK_MONOTONIC, &next);
+      continue;
+    }
+    next.tv_nsec += GUARD_TICK_NS;
+    if (next.tv_nsec >= 1000000000) {
+      next.tv_sec++;
+      next.tv_nsec -= 1000000000;
+    }
+    int64_t at = (int64_t)next.tv_sec * 1000000000 + next.tv_nsec;
+    if (at < now) { /* late (a long drain, a preemption): no catching up */
+      at = now + GUARD_TICK_NS;
+      next.tv_sec = at / 1000000000;
+      next.tv_nsec = at % 1000000000;
+    }
+    pthread_cond_timedwait(&g_cond, &g_mu, &next);
+  }
+  pthread_mutex_unlock(&g_mu);
+  return NULL;
+}
+
+/* Stops and joins the thread (g_mu not held). */
+static void guard_stop(void) {
+  pthread_mutex_lock(&g_mu);
+  if (!g_thread_on) {
+    pthread_mutex_unlock(&g_mu);
+    return;
+  }
+  g_stop = 1;
+  pthread_cond_broadcast(&g_cond);
+  pthread_mutex_unlock(&g_mu);
+  pthread_join(g_thread, NULL);
+  pthread_mutex_lock(&g_mu);
+  g_thread_on = 0;
+  g_stop = 0;
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* process.exit() does not run the environments' cleanup hooks: the thread is joined here then. */
+static void guard_atexit(void) { guard_stop(); }
+
+/* Adds a started socket to the guard's list, starting the thread if needed (main thread). 0 or -errno. */
+static int guard_register(sock_t *s) {
+  pthread_mutex_lock(&g_mu);
+  if (!g_cond_ready) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    g_cond_ready = 1;
+  }
+  if (!g_scratch) {
+    g_scratch = malloc((size_t)GUARD_MMSG * 65536);
+    if (!g_scratch) {
+      pthread_mutex_unlock(&g_mu);
+      return -ENOMEM;
+    }
+  }
+  if (!g_thread_on) {
+    /* the thread takes no signal: they stay with Node's threads */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(&g_thread, NULL, guard_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+      pthread_mutex_unlock(&g_mu);
+      return -r;
+    }
+    g_thread_on = 1;
+    if (!g_atexit) g_atexit = atexit(guard_atexit) == 0;
+  }
+  s->gprev = NULL;
+  s->gnext = g_socks;
+  if (g_socks) g_socks->gprev = s;
+  g_socks = s;
+  s->guard_reg = 1;
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+}
+
+static void guard_unlink(sock_t *s) {
+  if (!s->guard_reg) return;
+  if (s->gprev) s->gprev->gnext = s->gnext;
+  else g_socks = s->gnext;
+  if (s->gnext) s->gnext->gprev = s->gprev;
+  s->gnext = s->gprev = NULL;
+  s->guard_reg = 0;
+}
+
+/* Takes a socket off the list; once this returns the guard no longer touches it (main thread). */
+static void guard_unregister(sock_t *s) {
+  if (!s->guard_reg) return;
+  pthread_mutex_lock(&g_mu);
+  guard_unlink(s);
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* After a receive that got datagrams (main thread): the guard counts the socket active; wake it if it sleeps. */
+static inline void guard_note_recv(sock_t *s) {
+  atomic_fetch_add(&s->recv_seq, 1);
+  if (atomic_load(&g_sleeping)) {
+    pthread_mutex_lock(&g_mu);
+    pthread_cond_signal(&g_cond);
+    pthread_mutex_unlock(&g_mu);
+  }
+}
+
+/* The guard's counters into the stats array (main thread). */
+static void guard_sync(sock_t *s) {
+  if (!s->guard_reg && !s->ovf_head) {
+    s->stats[ST_GUARD_CHECKS] = (double)atomic_load(&s->g_checks);
+    return;
+  }
+  pthread_mutex_lock(&s->mu);
+  s->stats[ST_GUARD_RESCUED] = (double)s->g_rescued;
+  s->stats[ST_GUARD_DRAINS] = (double)s->g_drains;
+  s->stats[ST_GUARD_PEAK] = (double)s->g_peak;
+  s->stats[ST_GUARD_FULL] = (double)s->g_full;
+  s->stats[ST_GUARD_HELD] = (double)s->ovf_mem;
+  pthread_mutex_unlock(&s->mu);
+  s->stats[ST_GUARD_CHECKS] = (double)atomic_load(&s->g_checks);
+}
+
+/* An environment goes away (a worker ends, or Node's normal teardown): its sockets leave the list (their loop is
+ * gone, the guard must not wake it), and the last environment stops the thread. */
+static void guard_env_cleanup(void *arg) {
+  napi_env env = (napi_env)arg;
+  pthread_mutex_lock(&g_mu);
+  for (sock_t *s = g_socks, *n; s; s = n) {
+    n = s->gnext;
+    if (s->env == env) guard_unlink(s);
+  }
+  int last = --g_envs == 0;
+  pthread_mutex_unlock(&g_mu);
+  if (last) guard_stop();
+}
 
 /* ---------- helpers ---------- */
 
@@ -241,6 +647,8 @@ static void free_sock(napi_env env, sock_t *s) {
 }
 
 static void free_raw(sock_t *s) {
+  store_free(s);
+  pthread_mutex_destroy(&s->mu);
   free(s->rmsgs);
   free(s->riov);
   free(s->rnames);
@@ -248,8 +656,9 @@ static void free_raw(sock_t *s) {
   free(s);
 }
 
-static void on_poll_closed(uv_handle_t *h) {
+static void on_handle_closed(uv_handle_t *h) {
   sock_t *s = (sock_t *)h->data;
+  if (--s->handles_open > 0) return;
   if (s->freed_pending) {
     /* the environment finalized the object while the handle was open (teardown): memory only, no N-API */
     free_raw(s);
@@ -261,16 +670,22 @@ static void on_poll_closed(uv_handle_t *h) {
   }
 }
 
-/* Stops polling and closes the fd. The uv handle closes asynchronously; the fd is closed at once (uv_poll_stop has
- * taken it out of epoll). Idempotent. */
+/* Stops polling and closes the fd. The uv handles close asynchronously; the fd is closed at once (uv_poll_stop has
+ * taken it out of epoll; the guard has let go of the socket). What the guard still holds is freed. Idempotent. */
 static void do_close(sock_t *s) {
   if (s->closed) return;
   s->closed = 1;
+  guard_unregister(s);
   if (s->poll_init) {
     uv_poll_stop(&s->poll);
     s->poll_init = 0;
-    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+    uv_close((uv_handle_t *)&s->poll, on_handle_closed);
   }
+  if (s->async_init) {
+    s->async_init = 0;
+    uv_close((uv_handle_t *)&s->async, on_handle_closed);
+  }
+  store_free(s);
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
   s->stats[ST_PENDING] = 0;
@@ -280,7 +695,7 @@ static void do_close(sock_t *s) {
 static void finalize_sock(napi_env env, void *data, void *hint) {
   (void)hint;
   sock_t *s = (sock_t *)data;
-  if (s->poll_init) {
+  if (s->handles_open > 0) {
     /* only at environment teardown: `self` keeps the object alive while the handle is open */
     do_close(s);
     s->freed_pending = 1;
@@ -458,6 +873,7 @@ static int loop_busy(sock_t *s, int *mine) {
 static int spin_wait(sock_t *s, int64_t until) {
   for (;;) {
     int mine;
+    if (atomic_load_explicit(&s->ovf_count, memory_order_relaxed) > 0) return 1;
     if (loop_busy(s, &mine)) return -1;
     if (mine) return 1;
     if (mono_ns() >= until) return 0;
@@ -511,21 +927,47 @@ static void arm_check(sock_t *s, int n) {
  * the next 1, 2, 4 ... 64 chances (back-off), so a peer that answers slowly, or a daemon that idles, stops
  * spinning; a hit resets it. A batch of more than one datagram, a turn that sent nothing, or more than
  * SPIN_MAX_REPLY datagrams, or sent them elsewhere (a proxy, a multicast sender) never spins. */
-static void do_recv(sock_t *s) {
+static int read_socket(sock_t *s, int *err) {
+  for (int i = 0; i < s->rslots; i++) {
+    s->rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+    s->rmsgs[i].msg_hdr.msg_controllen = CTRL_LEN;
+    s->rmsgs[i].msg_hdr.msg_flags = 0;
+  }
+  int n = recvmmsg(s->fd, s->rmsgs, (unsigned)s->rslots, MSG_DONTWAIT | MSG_TRUNC, NULL);
+  *err = n < 0 ? errno : 0;
+  return n;
+}
+
+/* One read into the ring: what the guard stored first (all of it was in the socket before what is there now), then
+ * the socket. Under the socket's lock when guarded, so that the two threads never read the socket at once. */
+static int read_ring(sock_t *s, int *err, int *from_store) {
+  *from_store = 0;
+  if (!s->guard_reg) return read_socket(s, err);
+  pthread_mutex_lock(&s->mu);
+  int n;
+  if (atomic_load_explicit(&s->ovf_count, memory_order_relaxed) > 0) {
+    n = store_take(s, s->rslots);
+    *err = 0;
+    *from_store = 1;
+  } else {
+    n = read_socket(s, err);
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (n > 0) guard_note_recv(s);
+  return n;
+}
+
+static void do_recv_turns(sock_t *s) {
   int rounds = 0, spun = 0, spinning = 0;
   int64_t turn_start = 0;
   while (!s->closed && s->started) {
-    for (int i = 0; i < s->rslots; i++) {
-      s->rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-      s->rmsgs[i].msg_hdr.msg_controllen = CTRL_LEN;
-      s->rmsgs[i].msg_hdr.msg_flags = 0;
-    }
-    int n = recvmmsg(s->fd, s->rmsgs, (unsigned)s->rslots, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    int err, from_store;
+    int n = read_ring(s, &err, &from_store);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (err == EINTR) continue;
       /* EAGAIN: drained. Anything else (an ICMP error queued on the socket) is dropped here: it was read */
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        s->stats[ST_LAST_ERRNO] = errno;
+      if (err != EAGAIN && err != EWOULDBLOCK) {
+        s->stats[ST_LAST_ERRNO] = err;
         return;
       }
       if (!spinning) return;
@@ -557,7 +999,7 @@ static void do_recv(sock_t *s) {
     s->stats[ST_RECV] += k;
     s->stats[ST_RECV_CALLS]++;
     call_js(s, s->on_batch, 1, k);
-    if (n == s->rslots) {
+    if (n == s->rslots || from_store) {
       if (++rounds >= RECV_ROUNDS) return;
       continue;
     }
@@ -582,6 +1024,21 @@ static void do_recv(sock_t *s) {
     }
     spinning = 1;
   }
+}
+
+static void do_recv(sock_t *s) {
+  do_recv_turns(s);
+  /* the guard's store is not seen by uv_poll: if it still holds datagrams, come back on the next loop iteration
+   * (after timers and other sockets, as a full socket would) */
+  if (!s->closed && s->started && s->async_init && atomic_load_explicit(&s->ovf_count, memory_order_relaxed) > 0)
+    uv_async_send(&s->async);
+}
+
+static void async_cb(uv_async_t *h) {
+  sock_t *s = (sock_t *)h->data;
+  if (s->closed) return;
+  do_recv(s);
+  if (!s->closed) update_poll(s);
 }
 
 /* ---------- send ---------- */
@@ -807,9 +1264,12 @@ static napi_value New(napi_env env, napi_callback_info info) {
   s->sbytes = sbytes;
   s->gso_ok = 1;
   s->loop_fd = -1;
+  s->guard_limit = GUARD_DEFAULT_LIMIT;
+  pthread_mutex_init(&s->mu, NULL);
   s->fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->fd < 0) {
     int e = errno;
+    pthread_mutex_destroy(&s->mu);
     free(s);
     napi_throw_error(env, NULL, strerror(e));
     return NULL;
@@ -835,6 +1295,7 @@ static napi_value New(napi_env env, napi_callback_info info) {
   CHECK(napi_create_arraybuffer(env, ST_SIZE * 8, &p, &stats));
   s->stats = p;
   s->stats[ST_GSO_ENABLED] = 1;
+  s->stats[ST_GUARD_LIMIT] = (double)s->guard_limit;
   CHECK(napi_create_arraybuffer(env, ARM_BYTES, &p, &arm));
   s->arm = p;
   memset(s->arm, 0, ARM_HEADER);
@@ -933,6 +1394,14 @@ static napi_value Start(napi_env env, napi_callback_info info) {
   s->loop_fd = uv_backend_fd(loop);
   s->poll.data = s;
   s->poll_init = 1;
+  s->handles_open = 1;
+  if (uv_async_init(loop, &s->async, async_cb) == 0) {
+    s->async.data = s;
+    s->async_init = 1;
+    s->handles_open++;
+    uv_unref((uv_handle_t *)&s->async); /* the poll handle alone says whether the socket keeps the loop alive */
+    if (s->guard_limit > 0 && guard_register(s) == 0) s->stats[ST_GUARD_ON] = 1;
+  }
   s->started = 1;
   napi_create_reference(env, self, 1, &s->self); /* keeps the object while the handle lives */
   s->poll_events = UV_READABLE;
@@ -1133,6 +1602,20 @@ static napi_value SetOpt(napi_env env, napi_callback_info info) {
     s->spin_ns = (int64_t)v * 1000;
     s->spin_skip = s->spin_misses = 0;
     break;
+  case 12:
+    /* the stall guard's bound in bytes; 0 = no guard. Turning it on takes effect at start() */
+    if (v != 0 && v < GUARD_MIN_LIMIT) return int_value(env, -EINVAL);
+    if (s->guard_reg) {
+      pthread_mutex_lock(&g_mu);
+      pthread_mutex_lock(&s->mu);
+      s->guard_limit = v;
+      pthread_mutex_unlock(&s->mu);
+      pthread_mutex_unlock(&g_mu);
+    } else {
+      s->guard_limit = v;
+    }
+    s->stats[ST_GUARD_LIMIT] = v;
+    break;
   case 8:
     s->gso_ok = v ? 1 : 0;
     s->stats[ST_GSO_ENABLED] = s->gso_ok;
@@ -1213,6 +1696,32 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
+/* guardSync(): the stall guard's counters into the stats array */
+static napi_value GuardSync(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  sock_t *s = this_sock(env, info, &argc, NULL);
+  if (!s) return NULL;
+  guard_sync(s);
+  return int_value(env, 0);
+}
+
+/* guardInfo() -> [thread wake-ups, bytes held in all stores, thread running, sockets guarded] (process-wide) */
+static napi_value GuardInfo(napi_env env, napi_callback_info info) {
+  (void)info;
+  pthread_mutex_lock(&g_mu);
+  int on = g_thread_on, n = 0;
+  for (sock_t *s = g_socks; s; s = s->gnext) n++;
+  pthread_mutex_unlock(&g_mu);
+  double v[4] = {(double)atomic_load(&g_ticks), (double)atomic_load(&g_store), on, n};
+  napi_value arr, x;
+  napi_create_array_with_length(env, 4, &arr);
+  for (uint32_t i = 0; i < 4; i++) {
+    napi_create_double(env, v[i], &x);
+    napi_set_element(env, arr, i, x);
+  }
+  return arr;
+}
+
 /* fd() -> the descriptor (for tests and the DSCP helper), -1 when closed */
 static napi_value Fd(napi_env env, napi_callback_info info) {
   size_t argc = 0;
@@ -1236,11 +1745,19 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"membership", NULL, Membership, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
     {"fd", NULL, Fd, NULL, NULL, NULL, napi_default, NULL},
+    {"guardSync", NULL, GuardSync, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls;
   if (napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, New, NULL, sizeof props / sizeof props[0], props, &cls) != napi_ok)
     return NULL;
   napi_set_named_property(env, exports, "Socket", cls);
+  napi_value gi;
+  if (napi_create_function(env, "guardInfo", NAPI_AUTO_LENGTH, GuardInfo, NULL, &gi) != napi_ok) return NULL;
+  napi_set_named_property(env, exports, "guardInfo", gi);
+  pthread_mutex_lock(&g_mu);
+  g_envs++;
+  pthread_mutex_unlock(&g_mu);
+  napi_add_env_cleanup_hook(env, guard_env_cleanup, env);
   return exports;
 }
 

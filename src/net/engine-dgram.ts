@@ -219,6 +219,7 @@ export class DgramSocket implements EngineSocket {
     return {
       received: this.received, recvCalls: this.received, sent: this.sent - this.sendErrors, sendmmsgCalls: 0, gsoCalls: 0,
       gsoFallbacks: 0, sendErrors: this.sendErrors, blocked: 0, refused: 0, truncated: this.truncatedCount, gso: false, groCoalesced: 0, spinHits: 0, spinMisses: 0, spinYields: 0, spinSeconds: 0, armFired: 0, armFailed: 0,
+      guard: false, guardRescued: 0, guardDrains: 0, guardPeakBytes: 0, guardHeldBytes: 0, guardFull: 0, guardChecks: 0,
     };
   }
 

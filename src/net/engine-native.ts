@@ -8,10 +8,12 @@
  * the staging is full: the addon groups runs of equal-size datagrams to one destination into GSO sends and the rest
  * into sendmmsg. When the kernel is full the staging waits for writability; while it waits, new datagrams are
  * queued behind, and once it is full they are refused, each reported.
+ * Stall guard (on unless `guard: false` or UFTP_UDP_GUARD=0): the addon's thread drains the socket into a bounded
+ * store while this thread is late; stored datagrams come through onBatch like any others (docs/net-engine.md).
  */
 import type { ResolvedInterface } from './interfaces.js';
 import {
-  errnoError, type EngineSocket, type EngineSocketOptions, type EngineStats, type NativeAddon,
+  errnoError, guardDefault, type EngineSocket, type EngineSocketOptions, type EngineStats, type NativeAddon,
   type NativeAddonSocket, type RecvBatch, type RemoteInfo, type SendCallback, type TurnHooks,
 } from './engine.js';
 
@@ -23,18 +25,30 @@ const SM_OFF = 0, SM_LEN = 1, SM_DEST = 2, SM_RESULT = 3, SM_SIZE = 4;
 // stats (float64)
 const ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_CALLS = 4, ST_GSO_CALLS = 5,
   ST_GSO_FALLBACKS = 6, ST_SEND_ERRORS = 7, ST_BLOCKED = 8, ST_PENDING = 9, ST_TRUNCATED = 10, ST_GSO_ENABLED = 11, ST_GRO = 13,
-  ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17, ST_ARM_FIRED = 18, ST_ARM_FAILED = 19;
+  ST_SPIN_HITS = 14, ST_SPIN_MISSES = 15, ST_SPIN_NS = 16, ST_SPIN_YIELDS = 17, ST_ARM_FIRED = 18, ST_ARM_FAILED = 19,
+  ST_GUARD_ON = 20, ST_GUARD_RESCUED = 21, ST_GUARD_DRAINS = 22, ST_GUARD_PEAK = 23, ST_GUARD_FULL = 24, ST_GUARD_CHECKS = 25, ST_GUARD_HELD = 26;
 // the armed reply (udp.c arm_check)
 const ARM_STATE = 0, ARM_DEST = 1, ARM_EXPECT_LEN = 2, ARM_REPLY_LEN = 3, ARM_EXPECT_AT = 32, ARM_EXPECT_MAX = 64, ARM_REPLY_AT = 96, ARM_REPLY_MAX = 65535;
 const ARM_IDLE = 0, ARM_ARMED = 1, ARM_FIRED = 2;
 // setOpt / getOpt
-const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9, OPT_GRO = 10, OPT_SPIN = 11;
+const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9, OPT_GRO = 10, OPT_SPIN = 11, OPT_GUARD = 12;
 
 const MAX_DESTS = 4096;
 export const DEFAULT_RING_SLOTS = 64;
 export const DEFAULT_MAX_DATAGRAM = 65536;
 export const DEFAULT_SEND_SLOTS = 1024;
 export const DEFAULT_SEND_BYTES = 2 << 20;
+/** The stall guard's default bound per socket (udp.c GUARD_DEFAULT_LIMIT), and its least. */
+export const GUARD_DEFAULT_LIMIT = 64 << 20;
+export const GUARD_MIN_LIMIT = 1 << 20;
+
+/** UFTP_UDP_GUARD_MB: the guard's bound in MiB for every socket of the process (1-2047). */
+function envGuardLimit(): number | undefined {
+  const e = process.env.UFTP_UDP_GUARD_MB;
+  if (e === undefined || e === '') return undefined;
+  const n = Number(e);
+  return Number.isInteger(n) && n >= 1 && n <= 2047 ? n << 20 : undefined;
+}
 
 class NativeBatch implements RecvBatch {
   count = 0;
@@ -136,6 +150,8 @@ export class NativeSocket implements EngineSocket {
     if (o.recvInfo === false) this.sock.setOpt(OPT_RECV_INFO, 0);
     if (o.gro === false) this.sock.setOpt(OPT_GRO, 0);
     if (o.spinUs !== undefined && o.spinUs > 0) this.sock.setOpt(OPT_SPIN, Math.min(1000, Math.floor(o.spinUs)));
+    const limit = (o.guard ?? guardDefault()) ? Math.max(GUARD_MIN_LIMIT, Math.min(0x7fffffff, Math.floor(o.guardLimit ?? envGuardLimit() ?? GUARD_DEFAULT_LIMIT))) : 0;
+    if (this.sock.setOpt(OPT_GUARD, limit) !== 0) throw errnoError('stall guard', -22);
   }
 
   bind(address: string, port: number, reuseAddr: boolean, ipv6Only: boolean): Promise<Error | undefined> {
@@ -411,6 +427,7 @@ export class NativeSocket implements EngineSocket {
   }
 
   stats(): EngineStats {
+    this.sock.guardSync();
     const s = this.st;
     return {
       received: s[ST_RECV], recvCalls: s[ST_RECV_CALLS], sent: s[ST_SENT], sendmmsgCalls: s[ST_SENDMMSG_CALLS],
@@ -418,6 +435,8 @@ export class NativeSocket implements EngineSocket {
       refused: this.refused, truncated: s[ST_TRUNCATED], gso: s[ST_GSO_ENABLED] === 1, groCoalesced: s[ST_GRO],
       spinHits: s[ST_SPIN_HITS], spinMisses: s[ST_SPIN_MISSES], spinYields: s[ST_SPIN_YIELDS], spinSeconds: s[ST_SPIN_NS] / 1e9,
       armFired: s[ST_ARM_FIRED], armFailed: s[ST_ARM_FAILED],
+      guard: s[ST_GUARD_ON] === 1, guardRescued: s[ST_GUARD_RESCUED], guardDrains: s[ST_GUARD_DRAINS], guardPeakBytes: s[ST_GUARD_PEAK],
+      guardHeldBytes: s[ST_GUARD_HELD], guardFull: s[ST_GUARD_FULL], guardChecks: s[ST_GUARD_CHECKS],
     };
   }
 

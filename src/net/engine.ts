@@ -71,6 +71,17 @@ export interface EngineStats {
    *  (then left to JS). */
   readonly armFired: number;
   readonly armFailed: number;
+  /** The stall guard (native; docs/net-engine.md "Stall guard"): on for this socket; datagrams it took from the
+   *  socket while the JS thread was late (all delivered since, in order); times it drained; the most its store held
+   *  (bytes of memory) and holds now; times its bound stopped it (the kernel then dropped as without it); its looks
+   *  at this socket (1 ms apart while the socket is active, none while idle). All 0 / false on dgram. */
+  readonly guard: boolean;
+  readonly guardRescued: number;
+  readonly guardDrains: number;
+  readonly guardPeakBytes: number;
+  readonly guardHeldBytes: number;
+  readonly guardFull: number;
+  readonly guardChecks: number;
 }
 
 export type SendCallback = (err: Error | null) => void;
@@ -104,6 +115,12 @@ export interface EngineSocketOptions {
   /** Receive spin (native; docs/net-engine.md "Receive spin"): after a turn that answered the one datagram it got,
    *  wait up to this many microseconds (1-1000) for the next one without sleeping. 0 or absent = off. */
   readonly spinUs?: number;
+  /** The stall guard (native; docs/net-engine.md "Stall guard"): a native thread drains the socket into a bounded
+   *  store while the JS thread is late. Default on unless UFTP_UDP_GUARD=0. */
+  readonly guard?: boolean;
+  /** The guard's bound: bytes its store may hold for this socket (at least 1 MiB). Default GUARD_DEFAULT_LIMIT
+   *  (64 MiB), or UFTP_UDP_GUARD_MB. */
+  readonly guardLimit?: number;
 }
 
 /**
@@ -189,9 +206,18 @@ export interface NativeAddonSocket {
   membership(join: number, group: string, ifindex: number, source: string): number;
   close(): number;
   fd(): number;
+  /** Copies the stall guard's counters into the stats array. */
+  guardSync(): number;
 }
 export interface NativeAddon {
   Socket: new (family: number, slots: number, slotSize: number, sendSlots: number, sendBytes: number) => NativeAddonSocket;
+  /** Process-wide: [guard thread wake-ups, bytes held in all guard stores, thread running (1/0), sockets guarded]. */
+  guardInfo(): [number, number, number, number];
+}
+
+/** Whether the stall guard is on for the process (UFTP_UDP_GUARD=0 turns it off; a socket's `guard` option wins). */
+export function guardDefault(): boolean {
+  return process.env.UFTP_UDP_GUARD !== '0';
 }
 
 let addon: NativeAddon | undefined;
@@ -226,7 +252,8 @@ export function udpBackend(): BackendChoice {
   if (forced === 'dgram') {
     choice = { kind: 'dgram', line: 'UDP engine: node:dgram (UFTP_UDP_BACKEND=dgram)' };
   } else if (loadNativeAddon()) {
-    choice = { kind: 'native', line: `UDP engine: native (recvmmsg + UDP GRO, sendmmsg + UDP GSO)${forced === 'native' ? ' (UFTP_UDP_BACKEND=native)' : ''}` };
+    const guard = guardDefault() ? ', stall guard' : '; stall guard off (UFTP_UDP_GUARD=0)';
+    choice = { kind: 'native', line: `UDP engine: native (recvmmsg + UDP GRO, sendmmsg + UDP GSO${guard})${forced === 'native' ? ' (UFTP_UDP_BACKEND=native)' : ''}` };
   } else if (forced === 'native') {
     const error = `UFTP_UDP_BACKEND=native but the uftp-udp addon did not load: ${addonError}`;
     choice = { kind: 'native', line: error, error };

@@ -1,0 +1,293 @@
+// The native engine's stall guard (docs/net-engine.md "Stall guard"), over loopback: a receiver whose JS thread is
+// blocked (Atomics.wait) while a sender in a worker thread sends far more than its receive buffer holds. With the
+// guard every datagram arrives, in order, with its source (and destination: IPv6, multicast on lo); without it the
+// kernel drops and says so. Its bound holds; a socket closed while the guard holds datagrams frees them; a socket
+// that never receives never wakes the guard's thread.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import { loadNativeAddon, type NativeAddon, type EngineStats, type RecvBatch } from './engine.js';
+import { NativeSocket, GUARD_MIN_LIMIT } from './engine-native.js';
+
+const addon = loadNativeAddon();
+const skip = addon ? false : 'addon not built';
+const RCVBUF = 512 << 10;
+const SIZE = 1200;
+const WARM = 0xffffffff;
+const MARK = 0xfffffffe;
+
+/** The sender (a worker thread, node:dgram): one warm-up datagram, then, once the receiver says it is blocking,
+ * `n` datagrams numbered 0.. (uint32 BE at offset 0), `perTick` per 1 ms timer tick; flags[0] = 1 (notified) when
+ * the last one has gone. flags[2] = its port. */
+const SENDER = `
+const { workerData } = require('node:worker_threads');
+const dgram = require('node:dgram');
+const { port, addr, family, n, size, perTick, sab, bindAddr, mcastIf } = workerData;
+const flags = new Int32Array(sab);
+const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+s.bind(0, bindAddr, () => {
+  if (mcastIf) { s.setMulticastInterface(mcastIf); s.setMulticastTTL(0); }
+  Atomics.store(flags, 2, s.address().port);
+  const warm = Buffer.alloc(size, 0x61);
+  warm.writeUInt32BE(${WARM}, 0);
+  s.send(warm, port, addr, () => {
+    Atomics.wait(flags, 1, 0, 20000);
+    let i = 0;
+    const tick = () => {
+      const end = Math.min(n, i + perTick);
+      for (; i < end; i++) {
+        const b = Buffer.alloc(size, 0x62);
+        b.writeUInt32BE(i, 0);
+        if (i === n - 1) s.send(b, port, addr, () => { Atomics.store(flags, 0, 1); Atomics.notify(flags, 0); s.close(); });
+        else s.send(b, port, addr);
+      }
+      if (i < n) setTimeout(tick, 1);
+    };
+    tick();
+  });
+});
+`;
+
+interface Got {
+  readonly seq: number;
+  readonly address: string;
+  readonly port: number;
+  readonly to: string | undefined;
+  readonly size: number;
+}
+
+interface StallRun {
+  readonly got: Got[];
+  readonly senderPort: number;
+  readonly drops: number;
+  readonly stats: EngineStats;
+  readonly blockedMs: number;
+}
+
+interface StallOptions {
+  readonly family: 4 | 6;
+  readonly guard: boolean;
+  readonly guardLimit?: number;
+  readonly n: number;
+  readonly perTick: number;
+  /** Where the receiver binds, where the sender sends, where the sender binds. */
+  readonly bind: string;
+  readonly to: string;
+  readonly from: string;
+  /** Multicast: join `to` on lo and send through lo. */
+  readonly mcast?: boolean;
+  /** Called right after the block ends, before the loop runs again (the guard's store is then full); true = it
+   *  closed the socket (the run then only waits 200 ms for anything delivered after close). */
+  readonly afterBlock?: (s: NativeSocket) => boolean;
+}
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Waits until `count()` has not changed for `quietMs` (at most `ms`). */
+async function settle(count: () => number, quietMs: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  let last = -1;
+  let since = Date.now();
+  while (Date.now() < end) {
+    const c = count();
+    if (c !== last) {
+      last = c;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const loIndex = (): number => Number(fs.readFileSync('/sys/class/net/lo/ifindex', 'utf8').trim());
+
+async function stallRun(o: StallOptions): Promise<StallRun> {
+  const got: Got[] = [];
+  const s = new NativeSocket(addon as NativeAddon, { family: o.family, guard: o.guard, guardLimit: o.guardLimit });
+  const bound = await s.bind(o.bind, 0, false, false);
+  assert.equal(bound, undefined);
+  s.setRecvBufferSize(RCVBUF);
+  if (o.mcast) s.membership(true, o.to, { name: 'lo', index: loIndex(), address: '127.0.0.1', family: 4, multicastInterface: '127.0.0.1' });
+  s.start((b: RecvBatch) => {
+    for (let i = 0; i < b.count; i++) {
+      const f = b.from(i);
+      got.push({ seq: b.data(i).readUInt32BE(0), address: f.address, port: f.port, to: b.to(i), size: b.length(i) });
+    }
+  }, (e) => assert.fail(e));
+  const port = s.address().port;
+  const sab = new SharedArrayBuffer(16);
+  const flags = new Int32Array(sab);
+  const w = new Worker(SENDER, {
+    eval: true,
+    workerData: { port, addr: o.to, family: o.family, n: o.n, size: SIZE, perTick: o.perTick, sab, bindAddr: o.from, mcastIf: o.mcast ? '127.0.0.1' : undefined },
+  });
+  try {
+    await until(() => got.some((g) => g.seq === WARM), 5000, 'the warm-up datagram');
+    // the main thread blocks (as a V8 stall would) until the sender is done
+    Atomics.store(flags, 1, 1);
+    Atomics.notify(flags, 1);
+    const t0 = Date.now();
+    const r = Atomics.wait(flags, 0, 0, 20000);
+    const blockedMs = Date.now() - t0;
+    assert.notEqual(r, 'timed-out', 'the sender finished');
+    if (o.afterBlock?.(s)) {
+      await new Promise((res) => setTimeout(res, 200));
+      return { got, senderPort: Atomics.load(flags, 2), drops: 0, stats: s.stats(), blockedMs };
+    }
+    await settle(() => got.length, 150, 8000);
+    // one more datagram after the stall: its SO_RXQ_OVFL counter covers every drop before it
+    const m = dgram.createSocket(o.family === 6 ? 'udp6' : 'udp4');
+    await new Promise<void>((res) => m.bind(0, o.from, () => res()));
+    if (o.mcast) {
+      m.setMulticastInterface('127.0.0.1');
+      m.setMulticastTTL(0);
+    }
+    const mark = Buffer.alloc(SIZE);
+    mark.writeUInt32BE(MARK, 0);
+    m.send(mark, port, o.to);
+    await until(() => got.some((g) => g.seq === MARK), 3000, 'the marker');
+    m.close();
+    return { got, senderPort: Atomics.load(flags, 2), drops: s.drops(), stats: s.stats(), blockedMs };
+  } finally {
+    await w.terminate();
+    await s.close();
+  }
+}
+
+/** The numbered datagrams (not the warm-up or the marker). */
+const numbered = (r: StallRun): Got[] => r.got.filter((g) => g.seq !== WARM && g.seq !== MARK);
+
+function assertAllInOrder(r: StallRun, o: StallOptions): void {
+  const d = numbered(r);
+  assert.equal(r.drops, 0, `no drop (stats ${JSON.stringify(r.stats)})`);
+  assert.equal(d.length, o.n, `all ${o.n} arrived (stats ${JSON.stringify(r.stats)})`);
+  for (let i = 0; i < d.length; i++) {
+    if (d[i].seq !== i) assert.fail(`datagram ${i} out of order: got ${d[i].seq}`);
+    if (d[i].address !== o.from || d[i].port !== r.senderPort || d[i].size !== SIZE) {
+      assert.fail(`datagram ${i}: from ${d[i].address}:${d[i].port}, ${d[i].size} bytes; expected ${o.from}:${r.senderPort}, ${SIZE}`);
+    }
+    if (d[i].to !== o.to) assert.fail(`datagram ${i}: destination ${d[i].to}, expected ${o.to}`);
+  }
+  assert.equal(r.got[r.got.length - 1].seq, MARK, 'the marker came last');
+  assert.ok(r.stats.guard, 'the guard was on');
+  // the kernel held at most RCVBUF's worth; the guard took the rest while JS was blocked
+  assert.ok(r.stats.guardRescued >= o.n / 2, `the guard rescued ${r.stats.guardRescued} of ${o.n}`);
+  assert.ok(r.stats.guardDrains > 0);
+  assert.equal(r.stats.guardHeldBytes, 0, 'everything stored was delivered');
+  assert.ok(r.stats.guardPeakBytes > 0 && r.stats.guardPeakBytes <= (o.guardLimit ?? 64 << 20));
+  assert.ok(r.blockedMs >= 200, `the stall lasted ${r.blockedMs} ms`);
+}
+
+const v4: StallOptions = { family: 4, guard: true, n: 12000, perTick: 16, bind: '127.0.0.1', to: '127.0.0.1', from: '127.0.0.1' };
+
+test('stall guard on: a receiver blocked while 12,000 datagrams arrive (26x what its buffer holds) loses none; in order, with source', { skip, timeout: 60000 }, async () => {
+  assertAllInOrder(await stallRun(v4), v4);
+});
+
+test('stall guard off: the same stall drops, and the drop counter says exactly how many', { skip, timeout: 60000 }, async () => {
+  const o = { ...v4, guard: false };
+  const r = await stallRun(o);
+  const d = numbered(r);
+  assert.equal(r.stats.guard, false);
+  assert.equal(r.stats.guardRescued, 0);
+  assert.ok(r.drops > 0, 'the kernel dropped');
+  assert.ok(d.length < o.n, `${d.length} of ${o.n} arrived`);
+  // warm-up + n + marker were sent; every one is either received or counted dropped
+  assert.equal(r.got.length + r.drops, o.n + 2, `received ${r.got.length}, dropped ${r.drops}`);
+  for (let i = 1; i < d.length; i++) assert.ok(d[i].seq > d[i - 1].seq, 'what arrived is in order');
+});
+
+test('stall guard: IPv6 (::1) and multicast on lo (TTL 0) arrive whole through the guard, with destination', { skip, timeout: 60000 }, async () => {
+  const v6: StallOptions = { family: 6, guard: true, n: 4000, perTick: 16, bind: '::1', to: '::1', from: '::1' };
+  assertAllInOrder(await stallRun(v6), v6);
+  const group = `239.255.${100 + Math.floor(Math.random() * 100)}.${1 + Math.floor(Math.random() * 250)}`;
+  const mc: StallOptions = { family: 4, guard: true, n: 4000, perTick: 16, bind: group, to: group, from: '127.0.0.1', mcast: true };
+  assertAllInOrder(await stallRun(mc), mc);
+});
+
+test('stall guard: past its bound it stops; the kernel drops and counts; memory stays within the bound', { skip, timeout: 60000 }, async () => {
+  const o: StallOptions = { ...v4, n: 6000, guardLimit: GUARD_MIN_LIMIT };
+  const r = await stallRun(o);
+  const d = numbered(r);
+  assert.ok(r.stats.guardFull > 0, 'the bound stopped the guard');
+  assert.ok(r.stats.guardPeakBytes > 0 && r.stats.guardPeakBytes <= GUARD_MIN_LIMIT, `peak ${r.stats.guardPeakBytes}`);
+  // 1 MiB of 1200-byte records: several hundred rescued, the rest of what arrived was in the kernel's buffer
+  assert.ok(r.stats.guardRescued >= 300, `rescued ${r.stats.guardRescued}`);
+  assert.ok(r.drops > 0);
+  assert.equal(r.got.length + r.drops, o.n + 2, `received ${r.got.length}, dropped ${r.drops}`);
+  for (let i = 1; i < d.length; i++) assert.ok(d[i].seq > d[i - 1].seq, 'what arrived is in order');
+  assert.equal(r.stats.guardHeldBytes, 0);
+});
+
+test('stall guard: a socket closed while the guard holds datagrams frees them; nothing is delivered after close', { skip, timeout: 60000 }, async () => {
+  const a = addon as NativeAddon;
+  let held = -1;
+  let storeAtClose = -1;
+  let storeAfterClose = -1;
+  const r = await stallRun({
+    ...v4, n: 3000,
+    afterBlock: (s) => {
+      held = s.stats().guardHeldBytes;
+      storeAtClose = a.guardInfo()[1];
+      void s.close();
+      storeAfterClose = a.guardInfo()[1];
+      return true;
+    },
+  });
+  assert.ok(held > 0, 'the guard held datagrams at close');
+  assert.ok(storeAtClose >= held);
+  assert.equal(storeAfterClose, 0, 'close freed the store at once');
+  assert.equal(a.guardInfo()[1], 0, 'no store memory left in the process');
+  // only the warm-up was delivered: the stored datagrams went with the socket, none after close
+  assert.deepEqual(r.got.map((g) => g.seq), [WARM]);
+  // the engine still works: a new guarded socket receives
+  const s2 = new NativeSocket(a, { family: 4 });
+  const seen: string[] = [];
+  await s2.bind('127.0.0.1', 0, false, false);
+  s2.start((b) => {
+    for (let i = 0; i < b.count; i++) seen.push(b.data(i).toString());
+  }, () => undefined);
+  const c = dgram.createSocket('udp4');
+  c.send('after', s2.address().port, '127.0.0.1');
+  await until(() => seen.length === 1, 3000, 'a datagram on a new socket');
+  c.close();
+  await s2.close();
+  assert.deepEqual(seen, ['after']);
+});
+
+test('stall guard: a socket that never receives never wakes the guard thread; an active one does, then it sleeps again', { skip, timeout: 60000 }, async () => {
+  const a = addon as NativeAddon;
+  // the earlier tests' sockets are closed: the thread sleeps
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = a.guardInfo()[0];
+  const idle = new NativeSocket(a, { family: 4 });
+  await idle.bind('127.0.0.1', 0, false, false);
+  idle.start(() => undefined, () => undefined);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(a.guardInfo()[2], 1, 'the thread runs');
+    assert.equal(a.guardInfo()[0], t0, 'no wake-up for a socket that never received');
+    assert.equal(idle.stats().guardChecks, 0);
+    assert.ok(idle.stats().guard);
+    // one datagram makes it active: the guard looks every ~1 ms for about a second, then sleeps
+    const c = dgram.createSocket('udp4');
+    c.send('x', idle.address().port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 300));
+    const checks = idle.stats().guardChecks;
+    assert.ok(checks >= 20 && checks <= 400, `${checks} looks in 300 ms`);
+    await new Promise((r) => setTimeout(r, 1200));
+    const t1 = a.guardInfo()[0];
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(a.guardInfo()[0], t1, 'asleep again a second after the last receive');
+    c.close();
+  } finally {
+    await idle.close();
+  }
+});
