@@ -395,6 +395,7 @@ static int guard_tick(int64_t now) {
 
 static void *guard_main(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "uftp-udp-guard"); /* seen in top -H, /proc/PID/task/TID/comm */
   pthread_mutex_lock(&g_mu);
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
