@@ -3,7 +3,7 @@
  * `-R -1` (as fast as it can) to OUR uftpd (client1) and the real uftpd (client2) in the same session on one
  * segment.
  *
- *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR] [--warm-mb N] [--pin] [--loss PCT] [--our-args '-x 3']
+ *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR] [--warm-mb N] [--pin] [--loss PCT [--loss-in]] [--our-args '-x 3'] [--status-trace]
  *
  * --pin: the sender (the real uftp, spinning at -R -1) and the captures on CPU 0, both receivers on CPU 1 (taskset,
  * all threads): closer to the field, where each receiver has a host of its own, and still one session shared
@@ -45,6 +45,10 @@ const pin = args.includes('--pin');
 // --loss PCT: random loss on both clients' links (both directions, the lab's nftables rule), the same for both:
 // the passes after the first then carry blocks scattered over the file
 const lossPct = arg('loss', 0);
+// --loss-in: that loss on what the clients receive only (their STATUS all reach the server and the captures)
+const lossIn = args.includes('--loss-in');
+// --status-trace: every STATUS of both captures (time from the client's first, section, blocks NAKed) to stderr
+const statusTrace = args.includes('--status-trace');
 const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** Pins a process (all its threads; threads it starts later inherit it) to one CPU. */
@@ -104,12 +108,20 @@ function nsCounter(lab: Lab, host: string): { rx: number; drops: number } {
 async function nakedBlocks(file: string): Promise<{ statuses: number; naks: number }> {
   let statuses = 0;
   let naks = 0;
+  let t0: bigint | undefined;
   for await (const r of readUdpDatagrams(fs.createReadStream(file), { port: 1044 })) {
     if (!r.ok || r.value.kind !== 'datagram') continue;
     const p = decodePacket(r.value.datagram.payload);
     if (!p.ok || p.value.message.type !== 'STATUS') continue;
     statuses++;
-    for (const b of p.value.message.naks) for (let x = b; x; x &= x - 1) naks++;
+    let bits = 0;
+    for (const b of p.value.message.naks) for (let x = b; x; x &= x - 1) bits++;
+    naks += bits;
+    if (statusTrace) {
+      const t = r.value.timeNs;
+      if (t0 === undefined) t0 = t;
+      process.stderr.write(`  ${path.basename(file)} +${(Number(t - t0) / 1e6).toFixed(1)} ms: STATUS file ${p.value.message.fileId} section ${p.value.message.section}: ${bits} NAKed\n`);
+    }
   }
   return { statuses, naks };
 }
@@ -125,7 +137,12 @@ async function once(lab: Lab, src: string, want: string, run: number): Promise<{
     const w = lab.realUftp('server', [path.join(lab.workDir, 'warm.bin')], { args: ['-R', String(rate), '-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
     if ((await w.wait()) !== 0) process.stderr.write('warm-up session failed\n');
   }
-  if (lossPct > 0 && run === 0) for (const h of ['client1', 'client2']) await lab.impairLink(h, 'S', { lossPct });
+  if (lossPct > 0 && run === 0) {
+    for (const h of ['client1', 'client2']) {
+      await lab.impairLink(h, 'S', { lossPct });
+      if (lossIn) execFileSync('ip', ['netns', 'exec', lab.nsOf(h), 'nft', 'delete', 'chain', 'inet', 'lablink_S', 'outlink']);
+    }
+  }
   const caps = await Promise.all(['client1', 'client2'].map((h) => lab.capture(h, 'eS', path.join(lab.workDir, `${h}-${run}.pcap`), ['udp', 'and', 'src', 'host', lab.addrOf(h)])));
   const pids = { ours: daemonPid(lab, 'client1'), real: daemonPid(lab, 'client2') };
   if (pin) {
@@ -175,7 +192,7 @@ async function main(): Promise<void> {
       rows.push(line('ours', x.ours), line('real uftpd', x.real));
       process.stderr.write(`run ${r + 1}: ${x.seconds.toFixed(1)} s; ours naks ${x.ours.naks} cpu ${x.ours.cpu.toFixed(2)} s; real naks ${x.real.naks} cpu ${x.real.cpu.toFixed(2)} s\n`);
     }
-    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs${warmMb > 0 ? `, after a ${warmMb} MiB warm-up session` : ''}${pin ? ', sender on CPU 0, receivers on CPU 1' : ''}${lossPct > 0 ? `, ${lossPct}% loss on both clients' links` : ''}${nodeArgs ? `, node ${nodeArgs.join(' ')}` : ''}\n\n`);
+    process.stdout.write(`${sizeMb} MiB, uftp -R ${rate}, ${runs} runs${warmMb > 0 ? `, after a ${warmMb} MiB warm-up session` : ''}${pin ? ', sender on CPU 0, receivers on CPU 1' : ''}${lossPct > 0 ? `, ${lossPct}% loss on both clients' links${lossIn ? ' (inbound only)' : ''}` : ''}${nodeArgs ? `, node ${nodeArgs.join(' ')}` : ''}\n\n`);
     process.stdout.write('| run | client | session s | SHA-256 ok | blocks NAKed | STATUS sent | datagrams in | socket drops | CPU s | of which system | CPU us/datagram |\n');
     process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
     process.stdout.write(rows.join('\n') + '\n');

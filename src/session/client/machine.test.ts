@@ -211,3 +211,57 @@ test('timers: REGISTER again after 4 GRTT, session dropped after 4 ROBUST GRTT w
   m2.handleTimeout(idle);
   assert.ok(drain(m2).fx.some((e) => e.type === 'session-end' && !e.ok));
 });
+
+test('STATUS once per section and pass, as the real uftpd (black-box, 4.10.2): the section timer reports what a pass left behind, the DONE the rest, a repeated DONE nothing (all when it names us or the third time); a new pass anew', () => {
+  const m = machine();
+  register(m);
+  m.handle(1020, SERVER, FILEINFO_F1);
+  const open = drain(m).fx.find((e): e is Extract<ClientEffect, { type: 'open' }> => e.type === 'open');
+  assert.ok(open);
+  m.handleEffectResult({ req: open.req, ok: true, status: CompStat.NORMAL });
+  drain(m);
+  const h = headerOf(DONE_F1_SEC2);
+  const seg = (section: number, secBlock: number): Uint8Array =>
+    encodePacket({ header: h, message: { type: 'FILESEG', fileId: 1, section, secBlock, extensions: [], data: new Uint8Array(512) } });
+  /** Runs the machine's timers due up to `to` and returns the sections of the STATUS it sent, with their NAKs. */
+  const statuses = (to?: number): string[] => {
+    for (let i = 0, t = m.pollTimeout(); to !== undefined && i < 10 && t !== undefined && t <= to; i++, t = m.pollTimeout()) m.handleTimeout(t);
+    return drain(m).tx.map((d) => decodePacket(d)).flatMap((p) => {
+      if (!p.ok || p.value.message.type !== 'STATUS') return [];
+      let n = 0;
+      for (const b of p.value.message.naks) for (let x = b; x; x &= x - 1) n++;
+      return [`${p.value.message.section}:${n}`];
+    });
+  };
+  const sizes = [3256, 3255, 3255];
+  // pass 1: two blocks of section 0, one of section 1 (the section timer, a GRTT later: section 0), one of section 2
+  // (section 1), then the DONE for section 2: section 2 only
+  m.handle(1030, SERVER, seg(0, 0));
+  m.handle(1030, SERVER, seg(0, 1));
+  m.handle(1031, SERVER, seg(1, 0));
+  assert.deepEqual(statuses(1031), []);
+  assert.deepEqual(statuses(1060), [`0:${sizes[0] - 2}`], 'the section timer: section 0');
+  m.handle(1061, SERVER, seg(2, 0));
+  assert.deepEqual(statuses(1100), [`1:${sizes[1] - 1}`], 'the section timer: section 1');
+  // the DONE to everyone (empty list, as the real uftp sends it)
+  const doneAll = encodePacket({ header: h, message: { type: 'DONE', fileId: 1, section: 2, extensions: [], clientIds: [] } });
+  m.handle(1101, SERVER, doneAll);
+  assert.deepEqual(statuses(), [`2:${sizes[2] - 1}`], 'the DONE: only the section the timer did not report');
+  // the server sends it again (it waits for its rewind timer or for other clients): nothing new to say, twice
+  m.handle(1131, SERVER, doneAll);
+  m.handle(1161, SERVER, doneAll);
+  assert.deepEqual(statuses(), [], 'a repeated DONE to everyone: no STATUS again');
+  // the third time without a block in between: a STATUS may have been lost, everything again
+  const all = [`0:${sizes[0] - 2}`, `1:${sizes[1] - 1}`, `2:${sizes[2] - 1}`];
+  m.handle(1191, SERVER, doneAll);
+  assert.deepEqual(statuses(), all, 'the third repeat: all');
+  // a DONE that names us: the server has no STATUS from us, all again
+  m.handle(1195, SERVER, DONE_F1_SEC2);
+  assert.deepEqual(statuses(), all, 'a DONE naming us: all');
+  // pass 2: the rewind; a block of section 0, then of section 1 (the timer: section 0 again), the DONE: 1 and 2
+  m.handle(1200, SERVER, seg(0, 2));
+  m.handle(1201, SERVER, seg(1, 1));
+  assert.deepEqual(statuses(1240), [`0:${sizes[0] - 3}`], 'pass 2, the section timer: section 0');
+  m.handle(1241, SERVER, DONE_F1_SEC2);
+  assert.deepEqual(statuses(), [`1:${sizes[1] - 2}`, `2:${sizes[2] - 1}`], 'pass 2, the DONE: sections 1 and 2');
+});

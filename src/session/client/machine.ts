@@ -97,9 +97,13 @@ interface CurrentFile {
   state: FileState;
   req: number;
   rx?: Reception;
-  /** Highest section seen in a FILESEG, and the first section not yet reported by a section-timer STATUS. */
+  /** Highest section seen in a FILESEG of this pass, and the first section not yet reported in this pass. */
   maxSection: number;
   nakFrom: number;
+  /** A DONE came and no new block since: the next new block starts a pass (the server rewound to what was NAKed). */
+  afterDone: boolean;
+  /** DONEs again without a new block in between (the server still waits for a STATUS). */
+  quietDones: number;
   statusAt?: number;
   /** The answer given (FILEINFO_ACK or COMPLETE status) for repeats of FILEINFO / DONE. */
   answer?: { kind: 'ack' } | { kind: 'complete'; status: number; ext?: Extension[] };
@@ -692,7 +696,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
       case 'DONE':
         this.noteServer(now, s, h);
         if (!listed(m.clientIds)) return;
-        return this.done(now, s, m.fileId, m.section);
+        return this.done(now, s, m.fileId, m.section, m.clientIds.length > 0);
       case 'DONE_CONF':
         this.noteServer(now, s, h);
         if (s.phase !== 'closing' || !m.clientIds.includes(this.cfg.uid)) return;
@@ -743,7 +747,7 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     const name = bytesText(m.name);
     // every field present from the start: one object shape for every file (V8 keeps the data path's code for it)
     const f: CurrentFile = {
-      id: m.fileId, name, info: m, state: 'opening', req: 0, rx: undefined, maxSection: 0, nakFrom: 0, statusAt: undefined, answer: undefined,
+      id: m.fileId, name, info: m, state: 'opening', req: 0, rx: undefined, maxSection: 0, nakFrom: 0, afterDone: false, quietDones: 0, statusAt: undefined, answer: undefined,
       completeOwed: false, word: undefined, writes: 0, partial: false,
     };
     s.file = f;
@@ -871,7 +875,14 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     if (r === 'bad') return this.drop('bad-block');
     if (r === 'dup') return this.drop('duplicate');
     this.pushWrites(f);
-    if (section > f.maxSection) {
+    if (f.afterDone) {
+      // the first block of a new pass: its sections are reported anew, as the real uftpd does (its section timer
+      // reports the sections a pass has left behind, its answer to the pass's DONE the rest)
+      f.afterDone = false;
+      f.quietDones = 0;
+      f.maxSection = section;
+      f.nakFrom = 0;
+    } else if (section > f.maxSection) {
       f.maxSection = section;
       if (f.statusAt === undefined) {
         f.statusAt = now + s.grttMs;
@@ -917,7 +928,8 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
     }
   }
 
-  private done(now: number, s: Session, fileId: number, section: number): void {
+  /** `named`: the DONE lists us (the server repeats a DONE for the clients it has no answer from). */
+  private done(now: number, s: Session, fileId: number, section: number, named: boolean): void {
     if (fileId === 0) {
       if (s.phase !== 'transfer' && s.phase !== 'closing') return this.drop('unexpected');
       const f = s.file;
@@ -960,11 +972,16 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
           f.completeOwed = true;
           return this.finish(s, f);
         }
-        // a DONE asks about every section up to its own, also those a section timer reported already; the next
-        // DONE asks again for what is still missing
-        f.nakFrom = 0;
+        // the DONE that ends a pass is answered for the sections the section timer has not reported in that pass,
+        // and the DONEs the server sends again to everyone (empty list) not at all, as the real uftpd 4.10.2 does
+        // (black-box: each section's NAKs once per pass; docs/protocol-notes.md). A NAK sent twice is not free: the
+        // server records a STATUS for a section it has passed (protocol.txt 3.2), also in its next pass. A DONE
+        // again that names us (the server has no answer from us: a STATUS lost), and every third one without a
+        // block in between, is answered for every section up to its own.
+        if (f.afterDone && (named || ++f.quietDones % 3 === 0)) f.nakFrom = 0;
         this.statusUpTo(s, f, section);
         f.nakFrom = section + 1;
+        f.afterDone = true;
         return;
       default:
         return;
