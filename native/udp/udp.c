@@ -161,6 +161,8 @@ typedef struct sock {
   int guard_reg;         /* in the guard's list (g_mu) */
   struct sock *gnext, *gprev;
   _Atomic uint64_t recv_seq; /* bumped by the main thread on every receive that got datagrams */
+  _Atomic uint64_t read_seq; /* bumped by the main thread at every read of the ring (got something or not) */
+  uint64_t g_reads_seen;     /* guard thread only: read_seq at its last look */
   uint64_t g_seen_seq;   /* guard thread only: recv_seq at its last look, and when that changed */
   int64_t g_active_at;
   _Atomic int ovf_count; /* records in the store (read without the lock as a hint) */
@@ -179,10 +181,12 @@ typedef struct sock {
  * serves every active socket with one wake-up). It:
  *  - sleeps on a condition variable while no guarded socket is active (a socket is active for GUARD_ACTIVE_NS after
  *    the main thread last received on it): an idle daemon costs no wake-up at all;
- *  - while one is, wakes every GUARD_TICK_NS, and for each active socket reads how full its receive queue is
- *    (SO_MEMINFO: rmem_alloc against rcvbuf); above a quarter it takes the socket's lock without waiting (if the main
- *    thread is reading the socket right now, it is not late) and drains the socket with recvmmsg into the socket's
- *    store, then wakes the loop with uv_async_send (the fd is no longer readable, so uv_poll alone would not fire);
+ *  - while one is, wakes every GUARD_TICK_NS; for each active socket whose main thread has not started a read since
+ *    the previous look (it is late: a thread that reads, however slowly, is left alone), it reads how full the
+ *    receive queue is (SO_MEMINFO: rmem_alloc against rcvbuf); at a quarter or more it drains the socket with
+ *    recvmmsg into the socket's store, taking the socket's lock per call without ever waiting for it, and stopping
+ *    as soon as the main thread reads again; then it wakes the loop with uv_async_send (the fd is no longer
+ *    readable, so uv_poll alone would not fire);
  *  - never stores past the socket's bound (guard_limit bytes of chunks): it then stops reading, the kernel's queue
  *    fills and its drop counter counts as it would without the guard. It reads only as many datagrams as it is sure
  *    to store, so nothing it has read is ever dropped.
@@ -335,13 +339,16 @@ static void store_free(sock_t *s) {
   atomic_store(&s->ovf_count, 0);
 }
 
-/* Reads the socket into its store until it is empty or the store is at its bound (g_mu and s->mu held). */
+/* Reads the socket into its store until it is empty, the store is at its bound, or the main thread is back (it
+ * read, or waits for the lock). The socket's lock is taken per recvmmsg, never waited for (g_mu held). */
 static void guard_drain(sock_t *s) {
   int stored = 0;
-  for (;;) {
+  uint64_t reads = atomic_load(&s->read_seq);
+  while (atomic_load(&s->read_seq) == reads && pthread_mutex_trylock(&s->mu) == 0) {
     int k = store_room(s);
     if (k == 0) {
       s->g_full++;
+      pthread_mutex_unlock(&s->mu);
       break;
     }
     for (int i = 0; i < k; i++) {
@@ -356,21 +363,26 @@ static void guard_drain(sock_t *s) {
       mh->msg_controllen = CTRL_LEN;
       mh->msg_flags = 0;
     }
-    int n = recvmmsg(s->fd, g_msgs, (unsigned)k, MSG_DONTWAIT | MSG_TRUNC, NULL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break; /* EAGAIN: drained; an error (a queued ICMP error) is left for the main thread to see */
+    int n;
+    do n = recvmmsg(s->fd, g_msgs, (unsigned)k, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    while (n < 0 && errno == EINTR);
+    /* n < 0: EAGAIN (drained), or an error (a queued ICMP error) left for the main thread to see */
     for (int i = 0; i < n; i++) store_put(s, i);
-    stored += n;
+    if (n > 0) {
+      stored += n;
+      s->g_rescued += n;
+      if (stored == n) s->g_drains++;
+    }
+    pthread_mutex_unlock(&s->mu);
     if (n < k) break;
   }
-  if (stored > 0) {
-    s->g_rescued += stored;
-    s->g_drains++;
-    uv_async_send(&s->async);
-  }
+  if (stored > 0) uv_async_send(&s->async);
 }
 
-/* One look at every guarded socket (g_mu held). Returns whether any is active. */
+/* One look at every guarded socket (g_mu held). Returns whether any is active. A socket is drained when its queue
+ * is at a quarter of its buffer or more and the main thread has not started a read of it since the previous look
+ * (at least GUARD_TICK_NS ago): a main thread that reads, however slowly (an overload, not a stall), is left
+ * alone; with two threads reading one socket, an overloaded receiver would only pay for the store's copies. */
 static int guard_tick(int64_t now) {
   int active = 0;
   for (sock_t *s = g_socks; s; s = s->gnext) {
@@ -382,13 +394,15 @@ static int guard_tick(int64_t now) {
     if (seq == 0 || now - s->g_active_at > GUARD_ACTIVE_NS || s->guard_limit <= 0) continue;
     active = 1;
     atomic_fetch_add_explicit(&s->g_checks, 1, memory_order_relaxed);
+    uint64_t reads = atomic_load(&s->read_seq);
+    int late = reads == s->g_reads_seen;
+    s->g_reads_seen = reads;
+    if (!late) continue;
     uint32_t mem[SK_MEMINFO_VARS];
     socklen_t len = sizeof mem;
     if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 || len < sizeof mem) continue;
     if ((uint64_t)mem[SK_MEMINFO_RMEM_ALLOC] * 4 < mem[SK_MEMINFO_RCVBUF]) continue;
-    if (pthread_mutex_trylock(&s->mu) != 0) continue; /* the main thread is reading it now: not late */
     guard_drain(s);
-    pthread_mutex_unlock(&s->mu);
   }
   return active;
 }
@@ -944,6 +958,7 @@ static int read_socket(sock_t *s, int *err) {
 static int read_ring(sock_t *s, int *err, int *from_store) {
   *from_store = 0;
   if (!s->guard_reg) return read_socket(s, err);
+  atomic_fetch_add_explicit(&s->read_seq, 1, memory_order_relaxed);
   pthread_mutex_lock(&s->mu);
   int n;
   if (atomic_load_explicit(&s->ovf_count, memory_order_relaxed) > 0) {
