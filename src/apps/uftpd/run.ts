@@ -31,7 +31,7 @@ import { warmUp } from './warmup.js';
 export const VERSION_LINE = 'uftpd (uftp-ts) compatible with UFTP 4.10';
 
 /** Wall time of the start-up warm-up of the receive path (warmup.ts). */
-const WARM_UP_MS = 250;
+const WARM_UP_MS = 500;
 
 function usageError(message: string): never {
   process.stderr.write(message + '\n');

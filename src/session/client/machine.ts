@@ -200,7 +200,19 @@ export class ClientMachine implements Machine<ClientEffect, ClientEffectResult> 
   /** Where the datagram being handled came from (for the drop log at -x 5). */
   private lastFrom = '';
 
-  constructor(private readonly cfg: ClientConfig) {
+  private readonly cfg: ClientConfig;
+
+  constructor(cfg: ClientConfig) {
+    // every machine's configuration in one object shape, whoever built it and how (a literal, a spread): the data
+    // path reads it per datagram, and V8's code for that path (optimized by uftpd's start-up warm-up on a throwaway
+    // machine) stays valid for the daemon's machine
+    const all: { [K in keyof Required<ClientConfig>]: ClientConfig[K] } = {
+      uid: cfg.uid, memberIds: cfg.memberIds, destDirs: cfg.destDirs, tempDir: cfg.tempDir, encryptedOnly: cfg.encryptedOnly,
+      serverList: cfg.serverList, cacheSize: cfg.cacheSize, responseProxy: cfg.responseProxy,
+      responseProxyFingerprint: cfg.responseProxyFingerprint, heartbeat: cfg.heartbeat, keyex: cfg.keyex,
+      wallMicros: cfg.wallMicros, maxSessions: cfg.maxSessions, pool: cfg.pool, logLevel: cfg.logLevel,
+    };
+    this.cfg = all;
     this.cacheSize = cfg.cacheSize ?? DEFAULT_CACHE;
     this.maxSessions = cfg.maxSessions ?? 1000;
     this.logDrops = (cfg.logLevel ?? 2) >= 5;
