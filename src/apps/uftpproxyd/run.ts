@@ -30,6 +30,7 @@ import { ResponseProxy } from '../../session/proxy/response.js';
 import { ServerProxy } from '../../session/proxy/server.js';
 import { PROG, parseProxyArgs, type ProxyArgs } from './options.js';
 import { primeKeyExchange, rehearseSession } from './warmup.js';
+import { ReceiveCoalescer, coalesceFromEnv } from './coalesce.js';
 
 export const VERSION_LINE = 'uftpproxyd (uftp-ts) compatible with UFTP 4.10';
 
@@ -124,7 +125,8 @@ async function resolveHost(opt: string, host: string, port: number): Promise<End
 export function engineStatsText(s: EngineStats): string {
   const gro = s.groCoalesced ? ` (${s.groCoalesced} coalesced by GRO)` : '';
   return `received ${s.received} in ${s.recvCalls} receive calls${gro}; sent ${s.sent} in ${s.sendmmsgCalls} sendmmsg and ${s.gsoCalls} GSO calls; ` +
-    `kernel send buffer full ${s.blocked} times, ${s.refused} refused, ${s.sendErrors} send errors, ${s.gsoFallbacks} GSO fallbacks`;
+    `kernel send buffer full ${s.blocked} times, ${s.refused} refused, ${s.sendErrors} send errors, ${s.gsoFallbacks} GSO fallbacks; ` +
+    `receive spin ${s.spinHits} hits, ${s.spinMisses} misses`;
 }
 
 export async function runProxy(argv: readonly string[]): Promise<void> {
@@ -202,10 +204,13 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     if (ring !== undefined && link.machine) stats.detached += link.machine.detach(ring);
   };
   const stats = { detached: 0 };
+  /** Datagrams of the receive turn in progress (for the coalescer). */
+  let turnCount = 0;
   const onBatch = (b: RecvBatch): void => {
     const loop = link.loop;
     if (!loop) return;
     const n = b.count;
+    turnCount += n;
     for (let i = 0; i < n; i++) {
       if (b.truncated(i)) continue;
       const d = b.data(i);
@@ -332,9 +337,32 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   });
   link.loop = loop;
   link.machine = machine;
+  // Receive coalescing (coalesce.ts), server proxy only: after a turn of a stream that brought few datagrams, send
+  // what it forwarded and sleep (off the CPU: Atomics.wait) until more have arrived, so that they are read and sent
+  // in one go. The hooks run after the loop's (registered in its constructor), so the turn's datagrams are staged by
+  // then. Not in the client proxy: its upstream is a server proxy whose bursts arrive coalesced already (GRO), and
+  // what it would hold back goes to the clients in larger bursts (measured: more drops at the uftpd clients).
+  const coalescer = ringBackend && a.mode === 'server' ? new ReceiveCoalescer(coalesceFromEnv()) : undefined;
+  if (coalescer) {
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    for (const ep of sockets) {
+      ep.onReceiveTurn({
+        begin: () => {
+          turnCount = 0;
+        },
+        end: () => {
+          const us = coalescer.afterTurn(performance.now(), turnCount);
+          if (us === 0) return;
+          for (const e of sockets) e.flush();
+          Atomics.wait(cell, 0, 0, us / 1000);
+        },
+      });
+    }
+  }
   d.onShutdown(() => {
     loop.stop();
     log.log(2, `Forwarded ${loop.sent} datagrams; ${stats.detached} copied out of the receive ring after a held turn`);
+    if (coalescer) log.log(2, `Receive coalescing: ${coalescer.sleeps} sleeps, ${(coalescer.sleptUs / 1000).toFixed(1)} ms in all`);
     for (const fam of [4, 6] as const) {
       const ep = eps[fam];
       if (ep && ep.backend !== 'dgram') log.log(2, `IPv${fam} socket: ${engineStatsText(ep.stats())}`);

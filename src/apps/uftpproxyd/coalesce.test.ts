@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_COALESCE, ReceiveCoalescer, coalesceFromEnv } from './coalesce.js';
+
+test('receive coalescing: a lone datagram after a pause never sleeps (control rounds keep their latency)', () => {
+  const c = new ReceiveCoalescer();
+  assert.equal(c.afterTurn(1000, 1), 0, 'the first turn ever');
+  assert.equal(c.afterTurn(1030, 1), 0, 'an ANNOUNCE 30 ms after the previous one');
+  assert.equal(c.afterTurn(1031.5, 2), 0, 'two REGISTERs 1.5 ms later');
+  assert.equal(c.sleeps, 0);
+});
+
+test('receive coalescing: small turns of a stream sleep until about `target` datagrams are due, at most maxUs', () => {
+  const c = new ReceiveCoalescer({ maxUs: 300, target: 32, idleMs: 1 });
+  c.afterTurn(0, 4);
+  // 4 datagrams in 40 µs: 0.1 per µs, so 28 more take 280 µs
+  const us = c.afterTurn(0.04, 4);
+  assert.ok(Math.abs(us - 280) < 1e-6, `slept ${us} µs`);
+  // woken, the turn reads what came meanwhile, counted over the sleep too: a full turn never sleeps
+  assert.equal(c.afterTurn(0.4, 36), 0);
+  // 24 in the 380 µs since, sleep included: 8 more in ~127 µs
+  const us2 = c.afterTurn(0.78, 24);
+  assert.ok(Math.abs(us2 - (8 * 380) / 24) < 1e-6, `slept ${us2} µs`);
+  // a slow stream (1 datagram in 0.9 ms) sleeps the bound, not 31 x 0.9 ms
+  assert.equal(c.afterTurn(1.68, 1), 300);
+  assert.equal(c.sleeps, 3);
+  assert.ok(Math.abs(c.sleptUs - (580 + us2)) < 1e-6);
+});
+
+test('receive coalescing: a turn that filled the target, or an almost full one, does not sleep', () => {
+  const c = new ReceiveCoalescer({ maxUs: 300, target: 32, idleMs: 1 });
+  c.afterTurn(0, 64);
+  assert.equal(c.afterTurn(0.1, 64), 0);
+  assert.equal(c.afterTurn(0.2, 32), 0);
+  // 31 in 100 µs: 1 more in ~3 µs, not worth a sleep
+  assert.equal(c.afterTurn(0.3, 31), 0);
+  assert.equal(c.afterTurn(0.4, 0), 0, 'an empty turn');
+});
+
+test('receive coalescing: off with UFTPPROXYD_COALESCE_US=0 (or garbage); on by default; bounded', () => {
+  assert.deepEqual(coalesceFromEnv({}), DEFAULT_COALESCE);
+  assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '0' }).maxUs, 0);
+  assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: 'x' }).maxUs, 0);
+  assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '150' }).maxUs, 150);
+  assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '999999' }).maxUs, 5000);
+  const off = new ReceiveCoalescer(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '0' }));
+  off.afterTurn(0, 4);
+  assert.equal(off.afterTurn(0.04, 4), 0);
+});
