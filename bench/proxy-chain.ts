@@ -109,6 +109,9 @@ interface Row {
   /** CPU seconds of the uftp server (sampled while it runs: a few ms short at most) and of both uftpd. */
   cpuServer: number;
   cpuClients: number;
+  /** Seconds the uftp server and the two uftpd (together) waited for a CPU while runnable. */
+  waitServer: number;
+  waitClients: number;
   /** Datagrams our proxies copied out of the receive ring (their closing line), sp / cp; undefined for C. */
   copied: { sp?: number; cp?: number };
 }
@@ -121,6 +124,25 @@ function childOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Seconds a process's threads spent runnable but waiting for a CPU (/proc/PID/task/TID/schedstat, 2nd field;
+ * the uftp server sends its data from a thread of its own). */
+function waitOrZero(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  let ns = 0;
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // thread gone
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return ns / 1e9;
 }
 
 function cpuOrZero(pid: number | undefined): number {
@@ -214,6 +236,7 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const tag = `${++runNo}-${enc ? 'enc' : 'plain'}-${sp}-${cp}`;
   const clientPids = [childOf(b1.pid), childOf(b2.pid)];
   const cpuClients0 = clientPids.reduce<number>((a, p) => a + cpuOrZero(p), 0);
+  const waitClients0 = clientPids.reduce<number>((a, p) => a + waitOrZero(p), 0);
   const caps = pcapDir ? await Promise.all(PCAP_HOSTS.map((h) => lab.capture(h, 'any', path.join(pcapDir, `${tag}-${h}.pcap`), ['udp', 'and', 'udp[9]', '!=', '9']))) : [];
   const cpu0 = { sp: cpuSplit(pids.sp), cp: cpuSplit(pids.cp) };
   const drops0 = DROP_HOSTS.map((h) => rcvbufErrors(lab, h));
@@ -223,11 +246,14 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', String(serverLog), ...encArgs], timeoutMs: 600_000 });
   // the server's CPU, sampled while it runs (its last 10 ms may be missed)
   let cpuServer = 0;
+  let waitServer = 0;
   let serverPid: number | undefined;
   const sampler = setInterval(() => {
     serverPid ??= childOf(server.pid);
     const c = cpuOrZero(serverPid);
     if (c > cpuServer) cpuServer = c;
+    const w = waitOrZero(serverPid);
+    if (w > waitServer) waitServer = w;
   }, 10);
   const code = await server.wait();
   clearInterval(sampler);
@@ -249,6 +275,8 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
     transferS: elapsed ? Number(elapsed[1]) : undefined,
     cpuServer,
     cpuClients,
+    waitServer,
+    waitClients: clientPids.reduce<number>((a, p) => a + waitOrZero(p), 0) - waitClients0,
     copied: {},
     seconds,
     serverDatagrams: udpCounter(lab, 'server', 'OutDatagrams') - out0,
@@ -327,10 +355,10 @@ async function main(): Promise<void> {
     if (c === undefined) continue;
     for (const o of chains.filter((x) => x.startsWith(enc) && x !== c)) process.stdout.write(`\nGoodput ${o.replace(/ client proxy$/, '')} against ${c.replace(/ client proxy$/, '')}: ${(med(c) / med(o)).toFixed(3)}x`);
   }
-  console.log('\n\nPer run (in order): session s, the server\'s transfer s (its "Total elapsed time"), passes, CPU s of the uftp server and of both uftpd together, datagrams our proxies copied out of the ring (sp / cp):\n');
-  console.log('| run | chain | session (s) | transfer (s) | passes | CPU s server | CPU s uftpd B1 + B2 | copied sp / cp |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  rows.forEach((r, i) => console.log(`| ${i + 1} | ${r.chain.replace(/ server proxy -> /, ' -> ').replace(/ client proxy$/, '')} | ${r.seconds.toFixed(2)} | ${r.transferS?.toFixed(3) ?? '?'} | ${r.passes ?? '?'} | ${r.cpuServer.toFixed(2)} | ${r.cpuClients.toFixed(2)} | ${r.copied.sp ?? '-'} / ${r.copied.cp ?? '-'} |`));
+  console.log('\n\nPer run (in order): session s, the server\'s transfer s (its "Total elapsed time"), passes, CPU s of the uftp server and of both uftpd together, the seconds each waited runnable for a CPU (schedstat), datagrams our proxies copied out of the ring (sp / cp):\n');
+  console.log('| run | chain | session (s) | transfer (s) | passes | CPU s server | CPU s uftpd B1 + B2 | waited for a CPU, s: server / uftpd B1 + B2 | copied sp / cp |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  rows.forEach((r, i) => console.log(`| ${i + 1} | ${r.chain.replace(/ server proxy -> /, ' -> ').replace(/ client proxy$/, '')} | ${r.seconds.toFixed(2)} | ${r.transferS?.toFixed(3) ?? '?'} | ${r.passes ?? '?'} | ${r.cpuServer.toFixed(2)} | ${r.cpuClients.toFixed(2)} | ${r.waitServer.toFixed(3)} / ${r.waitClients.toFixed(3)} | ${r.copied.sp ?? '-'} / ${r.copied.cp ?? '-'} |`));
 }
 
 function loadAvg(): string {
