@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -162,7 +163,8 @@ typedef struct sock {
   struct sock *gnext, *gprev;
   _Atomic uint64_t recv_seq; /* bumped by the main thread on every receive that got datagrams */
   _Atomic uint64_t read_seq; /* bumped by the main thread at every read of the ring (got something or not) */
-  uint64_t g_reads_seen;     /* guard thread only: read_seq at its last look */
+  uint64_t g_reads_seen;     /* guard thread only: read_seq at its last look, and the queue's fill then */
+  uint64_t g_last_fill;
   uint64_t g_seen_seq;   /* guard thread only: recv_seq at its last look, and when that changed */
   int64_t g_active_at;
   _Atomic int ovf_count; /* records in the store (read without the lock as a hint) */
@@ -181,12 +183,12 @@ typedef struct sock {
  * serves every active socket with one wake-up). It:
  *  - sleeps on a condition variable while no guarded socket is active (a socket is active for GUARD_ACTIVE_NS after
  *    the main thread last received on it): an idle daemon costs no wake-up at all;
- *  - while one is, wakes every GUARD_TICK_NS; for each active socket whose main thread has not started a read since
- *    the previous look (it is late: a thread that reads, however slowly, is left alone), it reads how full the
- *    receive queue is (SO_MEMINFO: rmem_alloc against rcvbuf); at a quarter or more it drains the socket with
- *    recvmmsg into the socket's store, taking the socket's lock per call without ever waiting for it, and stopping
- *    as soon as the main thread reads again; then it wakes the loop with uv_async_send (the fd is no longer
- *    readable, so uv_poll alone would not fire);
+ *  - while one is, wakes every 1 ms (4 ms while every queue is nearly empty and not growing), reads how full each
+ *    active socket's receive queue is (SO_MEMINFO: rmem_alloc against rcvbuf), and drains a socket whose queue is
+ *    at half its buffer, or at a quarter when its main thread has not started a read since the previous look (see
+ *    guard_tick), with recvmmsg into the socket's store, taking the socket's lock per call without ever waiting for
+ *    it; then it wakes the loop with uv_async_send (the fd is no longer readable, so uv_poll alone would not fire);
+ *  - runs at real-time priority where allowed (see guard_main), so that its tick comes on time on a busy core;
  *  - never stores past the socket's bound (guard_limit bytes of chunks): it then stops reading, the kernel's queue
  *    fills and its drop counter counts as it would without the guard. It reads only as many datagrams as it is sure
  *    to store, so nothing it has read is ever dropped.
@@ -195,6 +197,7 @@ typedef struct sock {
  * socket (both under the socket's lock), so fill_meta, arm_check and JS see exactly what they would have seen. The
  * guard never touches the ring, never calls JS and never sends (the armed reply fires on the main thread only). */
 #define GUARD_TICK_NS 1000000LL
+#define GUARD_SLOW_TICK_NS 4000000LL
 #define GUARD_ACTIVE_NS 1000000000LL
 #define GUARD_MMSG 32
 #define GUARD_CHUNK (1 << 20)
@@ -224,6 +227,7 @@ static sock_t *g_socks;
 static _Atomic int g_sleeping;     /* the guard waits without a timeout: a receive must signal */
 static _Atomic int64_t g_ticks;    /* the guard's wake-ups, process-wide */
 static _Atomic int64_t g_store;    /* bytes of chunks held in all stores, process-wide */
+static _Atomic int g_rt;           /* the thread runs SCHED_FIFO */
 static uint8_t *g_scratch;         /* GUARD_MMSG slots of 64 KiB: recvmmsg lands here, then is copied to a store */
 static struct mmsghdr g_msgs[GUARD_MMSG];
 static struct iovec g_iov[GUARD_MMSG];
@@ -339,12 +343,11 @@ static void store_free(sock_t *s) {
   atomic_store(&s->ovf_count, 0);
 }
 
-/* Reads the socket into its store until it is empty, the store is at its bound, or the main thread is back (it
- * read, or waits for the lock). The socket's lock is taken per recvmmsg, never waited for (g_mu held). */
+/* Reads the socket into its store until it is empty, the store is at its bound, or the main thread is reading it
+ * (the socket's lock is taken per recvmmsg, never waited for) (g_mu held). */
 static void guard_drain(sock_t *s) {
   int stored = 0;
-  uint64_t reads = atomic_load(&s->read_seq);
-  while (atomic_load(&s->read_seq) == reads && pthread_mutex_trylock(&s->mu) == 0) {
+  while (pthread_mutex_trylock(&s->mu) == 0) {
     int k = store_room(s);
     if (k == 0) {
       s->g_full++;
@@ -379,12 +382,13 @@ static void guard_drain(sock_t *s) {
   if (stored > 0) uv_async_send(&s->async);
 }
 
-/* One look at every guarded socket (g_mu held). Returns whether any is active. A socket is drained when its queue
- * is at a quarter of its buffer or more and the main thread has not started a read of it since the previous look
- * (at least GUARD_TICK_NS ago): a main thread that reads, however slowly (an overload, not a stall), is left
- * alone; with two threads reading one socket, an overloaded receiver would only pay for the store's copies. */
-static int guard_tick(int64_t now) {
-  int active = 0;
+/* One look at every guarded socket (g_mu held). Returns when to look again (ns), 0 when no socket is active. A
+ * socket is drained when its queue is at a quarter of its buffer or more and the main thread has not started a read
+ * of it since the previous look (it is stalled), or at half or more whatever the main thread does (it reads, but
+ * too slowly: preempted most of the time, or running cold code). The next look is in GUARD_TICK_NS when a queue is
+ * at 1/16 or more, grew by 1/16 since the last look, or was drained; otherwise in GUARD_SLOW_TICK_NS. */
+static int64_t guard_tick(int64_t now) {
+  int64_t period = 0;
   for (sock_t *s = g_socks; s; s = s->gnext) {
     uint64_t seq = atomic_load(&s->recv_seq);
     if (seq != s->g_seen_seq) {
@@ -392,31 +396,45 @@ static int guard_tick(int64_t now) {
       s->g_active_at = now;
     }
     if (seq == 0 || now - s->g_active_at > GUARD_ACTIVE_NS || s->guard_limit <= 0) continue;
-    active = 1;
+    if (period == 0) period = GUARD_SLOW_TICK_NS;
     atomic_fetch_add_explicit(&s->g_checks, 1, memory_order_relaxed);
     uint64_t reads = atomic_load(&s->read_seq);
     int late = reads == s->g_reads_seen;
     s->g_reads_seen = reads;
-    if (!late) continue;
     uint32_t mem[SK_MEMINFO_VARS];
     socklen_t len = sizeof mem;
     if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 || len < sizeof mem) continue;
-    if ((uint64_t)mem[SK_MEMINFO_RMEM_ALLOC] * 4 < mem[SK_MEMINFO_RCVBUF]) continue;
-    guard_drain(s);
+    uint64_t fill = (uint64_t)mem[SK_MEMINFO_RMEM_ALLOC], cap = mem[SK_MEMINFO_RCVBUF];
+    uint64_t last = s->g_last_fill;
+    s->g_last_fill = fill;
+    if (fill * 16 >= cap || (fill > last && (fill - last) * 16 >= cap)) period = GUARD_TICK_NS;
+    if (fill * 2 >= cap || (late && fill * 4 >= cap)) {
+      guard_drain(s);
+      s->g_last_fill = 0;
+      period = GUARD_TICK_NS;
+    }
   }
-  return active;
+  return period;
 }
 
 static void *guard_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "uftp-udp-guard"); /* seen in top -H, /proc/PID/task/TID/comm */
+  /* It must run when its tick comes even on a core that the late JS thread shares with V8's compiler threads and
+   * other processes (measured: a normal-priority guard went 13-25 ms without running there, and the socket
+   * overflowed meanwhile). SCHED_FIFO at the lowest real-time priority where allowed (root, CAP_SYS_NICE); its work
+   * per tick is one getsockopt, and a drain is bounded by the store. UFTP_UDP_GUARD_RT=0 keeps it normal. */
+  const char *rt = getenv("UFTP_UDP_GUARD_RT");
+  if (!rt || strcmp(rt, "0") != 0) {
+    struct sched_param sp = {.sched_priority = 1};
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0) atomic_store(&g_rt, 1);
+  }
   pthread_mutex_lock(&g_mu);
-  struct timespec next;
-  clock_gettime(CLOCK_MONOTONIC, &next);
   while (!g_stop) {
     int64_t now = guard_now();
     atomic_fetch_add_explicit(&g_ticks, 1, memory_order_relaxed);
-    if (!guard_tick(now)) {
+    int64_t period = guard_tick(now);
+    if (period == 0) {
       /* nothing active: sleep until a receive says otherwise. The flag goes up before the last look, and a receive
        * bumps its sequence before it reads the flag (both sequentially consistent), so one of the two sees the other */
       atomic_store(&g_sleeping, 1);
@@ -424,20 +442,10 @@ static void *guard_main(void *arg) {
       for (sock_t *s = g_socks; s && !again; s = s->gnext) again = s->guard_limit > 0 && atomic_load(&s->recv_seq) != s->g_seen_seq;
       if (!again && !g_stop) pthread_cond_wait(&g_cond, &g_mu);
       atomic_store(&g_sleeping, 0);
-      clock_gettime(CLOCK_MONOTONIC, &next);
       continue;
     }
-    next.tv_nsec += GUARD_TICK_NS;
-    if (next.tv_nsec >= 1000000000) {
-      next.tv_sec++;
-      next.tv_nsec -= 1000000000;
-    }
-    int64_t at = (int64_t)next.tv_sec * 1000000000 + next.tv_nsec;
-    if (at < now) { /* late (a long drain, a preemption): no catching up */
-      at = now + GUARD_TICK_NS;
-      next.tv_sec = at / 1000000000;
-      next.tv_nsec = at % 1000000000;
-    }
+    int64_t at = now + period;
+    struct timespec next = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
     pthread_cond_timedwait(&g_cond, &g_mu, &next);
   }
   pthread_mutex_unlock(&g_mu);
@@ -1721,17 +1729,18 @@ static napi_value GuardSync(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
-/* guardInfo() -> [thread wake-ups, bytes held in all stores, thread running, sockets guarded] (process-wide) */
+/* guardInfo() -> [thread wake-ups, bytes held in all stores, thread running, sockets guarded, SCHED_FIFO]
+ * (process-wide) */
 static napi_value GuardInfo(napi_env env, napi_callback_info info) {
   (void)info;
   pthread_mutex_lock(&g_mu);
   int on = g_thread_on, n = 0;
   for (sock_t *s = g_socks; s; s = s->gnext) n++;
   pthread_mutex_unlock(&g_mu);
-  double v[4] = {(double)atomic_load(&g_ticks), (double)atomic_load(&g_store), on, n};
+  double v[5] = {(double)atomic_load(&g_ticks), (double)atomic_load(&g_store), on, n, atomic_load(&g_rt)};
   napi_value arr, x;
-  napi_create_array_with_length(env, 4, &arr);
-  for (uint32_t i = 0; i < 4; i++) {
+  napi_create_array_with_length(env, 5, &arr);
+  for (uint32_t i = 0; i < 5; i++) {
     napi_create_double(env, v[i], &x);
     napi_set_element(env, arr, i, x);
   }

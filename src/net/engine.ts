@@ -211,8 +211,9 @@ export interface NativeAddonSocket {
 }
 export interface NativeAddon {
   Socket: new (family: number, slots: number, slotSize: number, sendSlots: number, sendBytes: number) => NativeAddonSocket;
-  /** Process-wide: [guard thread wake-ups, bytes held in all guard stores, thread running (1/0), sockets guarded]. */
-  guardInfo(): [number, number, number, number];
+  /** Process-wide: [guard thread wake-ups, bytes held in all guard stores, thread running (1/0), sockets guarded,
+   *  thread at real-time priority SCHED_FIFO (1/0)]. */
+  guardInfo(): [number, number, number, number, number];
 }
 
 /** Whether the stall guard is on for the process (UFTP_UDP_GUARD=0 turns it off; a socket's `guard` option wins). */
