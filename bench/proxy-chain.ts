@@ -22,6 +22,7 @@
  * Environment: --ours-env K=V[,K=V...] runs our proxies with these variables (e.g. UFTP_UDP_GUARD=0); --also-env
  * K=V[,K=V...] keeps our chains as they are and adds, in the same run, the chains "ours[K=V]" with them, so that
  * a variable's effect is measured beside the default (alternating within each run; select with --only "ours[").
+ * --also-args "ARGS" gives those added chains extra uftpproxyd options (e.g. "-N 5").
  *
  * Besides the chain table (medians), a second table gives each run: the server's own transfer time (its log's
  * "Total elapsed time", from the first FILESEG to the last COMPLETE, at --server-log 2 or more), its passes, the CPU
@@ -77,7 +78,10 @@ const envArg = (name: string): Record<string, string> | undefined => {
 /** --ours-env: the environment of every one of our proxies; --also-env: of the added "ours[...]" chains only. */
 const oursEnv = envArg('ours-env');
 const alsoEnv = envArg('also-env');
-const alsoName = alsoEnv ? `ours[${Object.entries(alsoEnv).map(([k, v]) => `${k}=${v}`).join(',')}]` : '';
+/** --also-args "ARGS": extra uftpproxyd options for the added "ours[...]" chains (with or without --also-env). */
+const alsoArgsAt = args.indexOf('--also-args');
+const alsoArgs = alsoArgsAt >= 0 ? (args[alsoArgsAt + 1] ?? '').split(' ').filter(Boolean) : [];
+const alsoName = alsoEnv || alsoArgs.length ? `ours[${[...Object.entries(alsoEnv ?? {}).map(([k, v]) => `${k}=${v}`), ...alsoArgs].join(',')}]` : '';
 const kindName = (k: Kind): string => (k === 'ours-env' ? alsoName : k);
 /** --lazy: adds the chains "ours-lazy" (our proxies with V8's lazy compilation, UFTPPROXYD_LAZY=1), same run. */
 const lazy = args.includes('--lazy');
@@ -211,7 +215,7 @@ function sha(file: string): string {
 
 async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<Proc> {
   if (kind === 'real') return lab.realProxy(host, ['-x', '1', ...a]);
-  const argv = ['-d', '-x', String(proxyLog), '-U', lab.uidOf(host), '-B', '4194304', ...a];
+  const argv = ['-d', '-x', String(proxyLog), '-U', lab.uidOf(host), '-B', '4194304', ...(kind === 'ours-env' ? alsoArgs : []), ...a];
   const bin = kind === 'before' && beforeDir ? path.join(beforeDir, 'dist', 'src', 'cli', 'uftpproxyd.js') : ourBin('uftpproxyd');
   const base = oursEnv ? { ...process.env, ...oursEnv } : undefined;
   const env = kind === 'ours-dgram' ? { ...process.env, ...oursEnv, UFTP_UDP_BACKEND: 'dgram' } : kind === 'ours-lazy' ? { ...process.env, ...oursEnv, UFTPPROXYD_LAZY: '1' }
@@ -313,7 +317,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < runs; r++) {
       const chains: [Kind, Kind, boolean][] = [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]];
       if (lazy) chains.push(['ours-lazy', 'ours-lazy', false], ['ours-lazy', 'ours-lazy', true]);
-      if (alsoEnv) chains.push(['ours-env', 'ours-env', false], ['ours-env', 'ours-env', true]);
+      if (alsoEnv || alsoArgs.length) chains.push(['ours-env', 'ours-env', false], ['ours-env', 'ours-env', true]);
       if (beforeDir) chains.push(['before', 'before', false], ['ours-dgram', 'ours-dgram', false], ['before', 'before', true], ['ours-dgram', 'ours-dgram', true]);
       for (const [sp, cp, enc] of chains) {
         const name = `${enc ? 'RSA+AES-256-GCM: ' : 'plain: '}${kindName(sp)} server proxy -> ${kindName(cp)} client proxy`;
