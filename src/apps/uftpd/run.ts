@@ -25,7 +25,7 @@ import type { ClientEffect, ClientEffectResult } from '../../session/client/effe
 import { keyexFactory } from '../../session/client/keyex.js';
 import { BufferPool } from '../../session/client/file.js';
 import { parseUftpdArgs, PROG, type UftpdArgs } from './options.js';
-import { batchClock, batchReceiver, loopMachine, receiveContext, type ClientLoop } from './receive.js';
+import { ReceivePath, type ClientLoop } from './receive.js';
 import { warmUp } from './warmup.js';
 
 export const VERSION_LINE = 'uftpd (uftp-ts) compatible with UFTP 4.10';
@@ -235,7 +235,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     script: a.script,
     asyncWrites: true,
     release: (data) => pool.give(data),
-    report: (r) => ctx.loop?.effectResult(r),
+    report: (r) => receive.loop?.effectResult(r),
     log: (level, text) => log.log(level, text),
     runScript: (argv) => {
       try {
@@ -248,18 +248,26 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
     },
   });
 
-  // before listening: a synthetic session through the receive path on loopback, so that the first real session
-  // runs optimized code (warmup.ts); bounded in time, never fatal
-  const w = await warmUp({ config, bufferSize: a.bufSize, budgetMs: WARM_UP_MS, log: (level, text) => log.log(level, text) });
+  // before listening: synthetic sessions through the receive path on loopback, so that the first real session runs
+  // optimized code (warmup.ts); bounded in time, never fatal. Between its two sessions, one full GC: without it a
+  // fresh daemon's first mark-compact (17-31 ms) fell into its first session in some traced runs (src/daemon/gc.ts,
+  // docs/benchmarks.md "uftpd: the stalls"); after the warm-up instead, it took the first session's type feedback
+  // with the warm-up's dead objects (the maps V8's inline caches held weakly) and the data path was deoptimized and
+  // compiled again during the first transfer (--trace-deopt: "insufficient type feedback" in the machine's fileSeg)
+  const receive = new ReceivePath();
+  let gcMs: number | undefined;
+  const w = await warmUp({
+    config, path: receive, bufferSize: a.bufSize, budgetMs: WARM_UP_MS, log: (level, text) => log.log(level, text),
+    betweenRounds: () => {
+      gcMs = collectGarbage();
+    },
+  });
   log.log(2, `Warm-up: ${w.datagrams} datagrams, ${w.files} files through the receive path in ${Math.round(w.ms)} ms${w.stopped !== undefined ? ` (stopped: ${w.stopped})` : ''}`);
-  // one full GC now, while idle: without it a fresh daemon's first mark-compact (17-31 ms) fell into its first
-  // session in some traced runs (src/daemon/gc.ts, docs/benchmarks.md "uftpd: the stalls")
-  const gcMs = collectGarbage();
+  // (a warm-up that ended in its first session: the collection now)
+  if (gcMs === undefined) gcMs = collectGarbage();
   if (gcMs !== undefined) log.log(3, `Start-up garbage collection: ${gcMs.toFixed(1)} ms`);
 
   const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
-  // the receive path of receive.ts, shared with the warm-up: the loop's clock is the batch's time inside a batch
-  const ctx = receiveContext();
   const open = async (family: 4 | 6): Promise<void> => {
     const r = await UdpEndpoint.open({
       family,
@@ -268,7 +276,7 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
       bufferSize: a.bufSize,
       dscp: a.dscp,
       multicastLoopback: false,
-      onBatch: batchReceiver(ctx),
+      onBatch: receive.onBatch,
       onError: (e) => log.log(2, `socket error: ${e.message}`),
     });
     if (!r.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: ${r.error}`);
@@ -358,10 +366,10 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
 
   const sockets = [eps[4], eps[6]].filter((x): x is UdpEndpoint => x !== undefined);
   const loop: ClientLoop = new EventLoop<ClientEffect, ClientEffectResult | undefined>({
-    machine: loopMachine(machine),
+    machine: receive.machine,
     sockets,
-    clock: batchClock(ctx),
-    onEffect,
+    clock: receive.clock,
+    onEffect: receive.onEffect,
     onUnroutable: (t) => log.log(1, `No socket to send to ${t.to.address}`),
     onError: (e) => {
       log.log(0, `Internal error: ${(e as Error).stack ?? String(e)}`);
@@ -369,7 +377,9 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
       process.exit(ExitCode.MEMORY);
     },
   });
-  ctx.loop = loop;
+  receive.client = machine;
+  receive.effect = onEffect;
+  receive.loop = loop;
   d.onShutdown(async () => {
     // sessions in progress end as failed; with -T what they received is kept for a restart
     machine.shutdown();

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { warmUp } from './warmup.js';
+import { ReceivePath } from './receive.js';
 
 test('warm-up: FILESEGs through the loopback receive path within the budget, nothing to the proxy or heartbeat servers, no file', { timeout: 20_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uftpd-warm-'));
@@ -25,6 +26,7 @@ test('warm-up: FILESEGs through the loopback receive path within the budget, not
         responseProxy: other, heartbeat: { servers: [other], intervalMs: 1000 }, encryptedOnly: true,
         serverList: [{ id: 0x01020304, address: '10.1.2.3' }],
       },
+      path: new ReceivePath(),
       bufferSize: 262144,
       budgetMs: 1000,
       log: (_l, t) => logs.push(t),

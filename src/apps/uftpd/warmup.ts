@@ -21,18 +21,23 @@ import { UdpEndpoint } from '../../net/udp.js';
 import { BufferPool, layout, sectionSize, sectionStart, type Layout } from '../../session/client/file.js';
 import { ClientMachine, type ClientConfig } from '../../session/client/machine.js';
 import type { ClientEffect, ClientEffectResult } from '../../session/client/effects.js';
-import { batchClock, batchReceiver, loopMachine, receiveContext, type ClientLoop } from './receive.js';
+import { ReceivePath, type ClientLoop, type EffectHandler } from './receive.js';
 
 export interface WarmUpOptions {
   /** The daemon's machine configuration: the warm-up machine takes its log level, cache size and directories. */
   readonly config: ClientConfig;
+  /** The daemon's receive path (receive.ts): the warm-up's loops and sockets use its functions. */
+  readonly path: ReceivePath;
   /** -B (the loopback socket's buffer). */
   readonly bufferSize: number;
   /** Wall time allowed, milliseconds. */
   readonly budgetMs: number;
-  /** Block size of the synthetic session (uftp's default 1300). */
+  /** Block size of the synthetic sessions: small, so that their files have many sections (a section's NAK bitmap
+   *  covers 8 x blocksize blocks) and the section timer's path runs again and again. Default 256. */
   readonly blockSize?: number;
   readonly log: (level: number, text: string) => void;
+  /** Called between the two synthetic sessions (uftpd: its start-up garbage collection, see run.ts). */
+  readonly betweenRounds?: () => void;
 }
 
 export interface WarmUpReport {
@@ -56,7 +61,9 @@ const ROUNDS = 2;
 const FILE_BLOCKS = 10_401;
 const PER_TURN = 4;
 const LONG_TURN = 48;
-/** Pass 1 leaves out every LOST-th block (STATUS with NAKs, a second pass of scattered blocks). */
+/** Pass 1 leaves out every LOST-th block of the second half of the last two sections (STATUS with NAKs from the
+ *  section timer and the DONE, a second pass of scattered blocks); the rest goes in whole cache buffers, as a
+ *  lossless transfer does. */
 const LOST = 97;
 /** About 2.6 ms (quantized, RFC 5401 3.7.4): the section timers fire soon. */
 const GRTT = 0x58;
@@ -67,7 +74,7 @@ const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 export async function warmUp(o: WarmUpOptions): Promise<WarmUpReport> {
   const t0 = performance.now();
   const deadline = t0 + o.budgetMs;
-  const blockSize = o.blockSize ?? 1300;
+  const blockSize = o.blockSize ?? 256;
   // a small pool: the write-cache buffers of the synthetic files are dropped with it
   const pool = new BufferPool(2);
   let files = 0;
@@ -97,28 +104,42 @@ export async function warmUp(o: WarmUpOptions): Promise<WarmUpReport> {
   try {
     // two sessions, so that what a session does once (its first datagrams, a new sender, a file's last block) is
     // seen again after V8 has started to collect type feedback; sections of two sizes, a last block shorter. Each
-    // round builds the whole receive path anew, as the daemon then does once more (socket, receive handler, clock,
-    // machine, its adaptor, event loop): every call site in it has seen two closures of each of its functions and
-    // two machines, and V8 does not specialize it on the first one (a "wrong call target" or "wrong map" when the
-    // daemon's own arrive). The effect handlers are two different functions for the same reason: the daemon's is a
-    // third, and the loop's call of it is generic.
+    // round has a socket, a machine and a loop of its own, as the daemon then has once more, all driven through the
+    // functions of the one receive path (same call targets as the daemon's). The effect handler behind it changes
+    // from effect to effect between two functions in the first round and is a promise-returning one in the second:
+    // its call site is generic before V8 optimizes the loop, and the daemon's handler (one more) costs nothing.
+    const path = o.path;
+    const sinkA: EffectHandler = (e) => {
+      path.effect = sinkB;
+      return sinkEffect(e, pool, () => files++);
+    };
+    const sinkB: EffectHandler = (e) => {
+      path.effect = sinkA;
+      return sinkEffect(e, pool, () => files++);
+    };
+    // a file's end answered later, as the daemon's disk does when writes are still in flight
+    const sinkLater: EffectHandler = (e) => {
+      if (e.type !== 'finish') return sinkEffect(e, pool, undefined);
+      files++;
+      return new Promise((r) => setImmediate(() => r({ req: e.req, ok: true, status: 0 })));
+    };
     for (let round = 0; round < ROUNDS && stopped === undefined && performance.now() < deadline; round++) {
       const machine = new ClientMachine({ ...o.config, uid: WARM_UID, memberIds: [], encryptedOnly: false, serverList: undefined, responseProxy: undefined, responseProxyFingerprint: undefined, heartbeat: undefined, pool });
-      const r = await oneSession(round, machine, senders, o.bufferSize, blockSize, deadline, out, data, () => acked, () => {
+      path.client = machine;
+      path.effect = round === 0 ? sinkA : sinkLater;
+      const r = await oneSession(round, path, senders, o.bufferSize, blockSize, deadline, out, data, () => acked, () => {
         acked = false;
-      }, round === 0 ? (e: ClientEffect): ClientEffectResult | undefined => sinkEffect(e, pool, () => files++) : (e: ClientEffect): ClientEffectResult | Promise<ClientEffectResult> | undefined => {
-        // a file's end answered later, as the daemon's disk does when writes are still in flight
-        if (e.type !== 'finish') return sinkEffect(e, pool, undefined);
-        files++;
-        return new Promise((r) => setImmediate(() => r({ req: e.req, ok: true, status: 0 })));
       });
       sent += r.sent;
       stopped = r.stopped;
       for (const n of machine.drops.values()) dropped += n;
+      if (round === 0) o.betweenRounds?.();
     }
   } catch (e) {
     stopped = (e as Error).message;
   } finally {
+    o.path.client = undefined;
+    o.path.effect = () => undefined;
     for (const x of senders) await x.close();
   }
   return { datagrams: sent, ms: performance.now() - t0, dropped, files, ...(stopped !== undefined ? { stopped } : {}) };
@@ -141,22 +162,21 @@ function sinkEffect(e: ClientEffect, pool: BufferPool, finished: (() => void) | 
   return undefined;
 }
 
-/** One synthetic session through a receive path of its own (a loopback socket, its loop and the machine). */
+/** One synthetic session through a socket and loop of its own (the machine is `path.client`). */
 async function oneSession(
-  round: number, machine: ClientMachine, senders: readonly UdpEndpoint[], bufferSize: number, blockSize: number, deadline: number,
-  out: Buffer, data: Buffer, acked: () => boolean, resetAck: () => void, onEffect: (e: ClientEffect) => ClientEffectResult | Promise<ClientEffectResult> | undefined,
+  round: number, path: ReceivePath, senders: readonly UdpEndpoint[], bufferSize: number, blockSize: number, deadline: number,
+  out: Buffer, data: Buffer, acked: () => boolean, resetAck: () => void,
 ): Promise<{ sent: number; stopped?: string }> {
-  const ctx = receiveContext();
-  const rx = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', bufferSize, onBatch: batchReceiver(ctx) });
+  const rx = await UdpEndpoint.open({ family: 4, port: 0, address: '127.0.0.1', bufferSize, onBatch: path.onBatch });
   if (!rx.ok) return { sent: 0, stopped: `no loopback socket: ${rx.error}` };
   const port = rx.value.address().port;
   const loop: ClientLoop = new EventLoop<ClientEffect, ClientEffectResult | undefined>({
-    machine: loopMachine(machine),
+    machine: path.machine,
     sockets: [rx.value],
-    clock: batchClock(ctx),
-    onEffect,
+    clock: path.clock,
+    onEffect: path.onEffect,
   });
-  ctx.loop = loop;
+  path.loop = loop;
   loop.start();
   const groupId = (0x80000000 | ((Date.now() + round) & 0xffffff)) >>> 0;
   let seq = 0;
@@ -182,7 +202,7 @@ async function oneSession(
     }, server);
     while (!acked() && performance.now() < deadline) await turn();
     if (!acked()) return { sent, stopped: 'no FILEINFO_ACK' };
-    // pass 1: every LOST-th block left out; turns of PER_TURN datagrams (many turns: the loop's per-turn functions
+    // pass 1: some blocks left out; turns of PER_TURN datagrams (many turns: the loop's per-turn functions
     // get hot too), one in five from the other sender, in the second round a long one now and then (the daemon's
     // batches are of every size)
     const lost: number[][] = [];
@@ -195,7 +215,7 @@ async function oneSession(
         const from = senders[t % 5 === 4 ? 1 : 0];
         const per = round === 1 && t % 16 === 0 ? LONG_TURN : PER_TURN;
         for (let k = 0; k < per && i < n; k++, i++, b++) {
-          if (b % LOST === LOST - 1) {
+          if (sec >= l.sections - 2 && i >= n >> 1 && b % LOST === LOST - 1) {
             miss.push(i);
             continue;
           }
@@ -227,7 +247,7 @@ async function oneSession(
     return { sent };
   } finally {
     loop.stop();
-    ctx.loop = undefined;
+    path.loop = undefined;
     await rx.value.close();
   }
 }
