@@ -60,6 +60,9 @@ const proxyLog = arg('proxy-log', 2);
 const pcapAt = args.indexOf('--pcap');
 const pcapDir = pcapAt >= 0 ? path.resolve(args[pcapAt + 1]) : undefined;
 const PCAP_HOSTS = ['server', 'sproxyB', 'cproxyB'];
+/** --drop-trace: when (seconds after the server started) the uftpd clients' and the proxies' namespaces counted
+ * receive-buffer drops, sampled every 5 ms through /proc/PID/net/snmp of a process in each namespace. */
+const dropTrace = args.includes('--drop-trace');
 let runNo = 0;
 
 type Kind = 'ours' | 'real' | 'before' | 'ours-dgram' | 'ours-lazy' | 'ours-env';
@@ -252,15 +255,36 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   let cpuServer = 0;
   let waitServer = 0;
   let serverPid: number | undefined;
+  // --drop-trace: [host, ms after the start, drops so far]
+  const tracePids: [string, number | undefined][] = dropTrace ? [['sproxyB', pids.sp], ['cproxyB', pids.cp], ['clientB1', clientPids[0]], ['clientB2', clientPids[1]]] : [];
+  const trace: Map<string, [number, number][]> = new Map(tracePids.map(([h]) => [h, []]));
   const sampler = setInterval(() => {
+    for (const [h, pid] of tracePids) {
+      if (pid === undefined) continue;
+      try {
+        const t = fs.readFileSync(`/proc/${pid}/net/snmp`, 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+        const v = Number(t[1]?.split(/\s+/)[t[0]?.split(/\s+/).indexOf('RcvbufErrors') ?? -1] ?? 0);
+        const l = trace.get(h);
+        if (l && (l.length === 0 || l[l.length - 1][1] !== v)) l.push([Number(process.hrtime.bigint() - t0) / 1e6, v]);
+      } catch {
+        // gone
+      }
+    }
     serverPid ??= childOf(server.pid);
     const c = cpuOrZero(serverPid);
     if (c > cpuServer) cpuServer = c;
     const w = waitOrZero(serverPid);
     if (w > waitServer) waitServer = w;
-  }, 10);
+  }, dropTrace ? 5 : 10);
   const code = await server.wait();
   clearInterval(sampler);
+  if (dropTrace) {
+    for (const [h, l] of trace) {
+      if (l.length < 2) continue;
+      const base = l[0][1];
+      process.stderr.write(`  drops at ${h} (s after the server started: total): ${l.slice(1).map(([ms, v]) => `${(ms / 1000).toFixed(3)}: ${v - base}`).join(', ')}\n`);
+    }
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   // at -x 3 the server logs the round-trip times it measures (REGISTER, FILEINFO_ACK) and its passes
   const whole = server.log();

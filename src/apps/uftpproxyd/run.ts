@@ -126,7 +126,8 @@ export function engineStatsText(s: EngineStats): string {
   const gro = s.groCoalesced ? ` (${s.groCoalesced} coalesced by GRO)` : '';
   return `received ${s.received} in ${s.recvCalls} receive calls${gro}; sent ${s.sent} in ${s.sendmmsgCalls} sendmmsg and ${s.gsoCalls} GSO calls; ` +
     `kernel send buffer full ${s.blocked} times, ${s.refused} refused, ${s.sendErrors} send errors, ${s.gsoFallbacks} GSO fallbacks; ` +
-    `receive spin ${s.spinHits} hits, ${s.spinMisses} misses`;
+    `receive spin ${s.spinHits} hits, ${s.spinMisses} misses; ` +
+    (s.guard ? `stall guard rescued ${s.guardRescued} in ${s.guardDrains} drains (peak ${s.guardPeakBytes} bytes, full ${s.guardFull} times)` : 'stall guard off');
 }
 
 export async function runProxy(argv: readonly string[]): Promise<void> {
