@@ -43,6 +43,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -169,7 +170,9 @@ typedef struct sock {
   int64_t g_active_at;
   _Atomic int ovf_count; /* records in the store (read without the lock as a hint) */
   struct chunk *ovf_head, *ovf_tail; /* the store: chunks of records, oldest first (mu) */
-  int64_t ovf_mem;       /* bytes of chunks held (mu) */
+  int64_t ovf_mem;       /* bytes of chunks held, in use and spare (mu) */
+  struct chunk *spare;   /* read-out chunks kept for the next stall (mu) */
+  int nspare;
   int64_t g_rescued, g_drains, g_peak, g_full; /* (mu) */
   _Atomic int64_t g_checks; /* guard ticks that looked at this socket */
 } sock_t;
@@ -198,11 +201,13 @@ typedef struct sock {
  * guard never touches the ring, never calls JS and never sends (the armed reply fires on the main thread only). */
 #define GUARD_TICK_NS 1000000LL
 #define GUARD_SLOW_TICK_NS 4000000LL
+#define GUARD_DRAIN_NS 250000LL
 #define GUARD_ACTIVE_NS 1000000000LL
 #define GUARD_MMSG 32
 #define GUARD_CHUNK (1 << 20)
 #define GUARD_DEFAULT_LIMIT (64LL << 20)
 #define GUARD_MIN_LIMIT GUARD_CHUNK
+#define GUARD_SPARE 8
 
 typedef struct chunk {
   struct chunk *next;
@@ -227,7 +232,7 @@ static sock_t *g_socks;
 static _Atomic int g_sleeping;     /* the guard waits without a timeout: a receive must signal */
 static _Atomic int64_t g_ticks;    /* the guard's wake-ups, process-wide */
 static _Atomic int64_t g_store;    /* bytes of chunks held in all stores, process-wide */
-static _Atomic int g_rt;           /* the thread runs SCHED_FIFO */
+static _Atomic int g_prio;         /* the thread's priority: 0 normal, 1 nice -20, 2 SCHED_FIFO */
 static uint8_t *g_scratch;         /* GUARD_MMSG slots of 64 KiB: recvmmsg lands here, then is copied to a store */
 static struct mmsghdr g_msgs[GUARD_MMSG];
 static struct iovec g_iov[GUARD_MMSG];
@@ -247,7 +252,7 @@ static int store_room(const sock_t *s) {
   size_t worst = rec_worst(s);
   int64_t n = 0;
   if (s->ovf_tail) n += (int64_t)((s->ovf_tail->cap - s->ovf_tail->wr) / worst);
-  int64_t free_chunks = (s->guard_limit - s->ovf_mem) / GUARD_CHUNK;
+  int64_t free_chunks = (s->guard_limit - s->ovf_mem) / GUARD_CHUNK + s->nspare;
   if (free_chunks > 0) n += free_chunks * (int64_t)(GUARD_CHUNK / worst);
   return n > GUARD_MMSG ? GUARD_MMSG : (int)n;
 }
@@ -264,17 +269,23 @@ static void store_put(sock_t *s, int i) {
   size_t need = REC_ALIGN(sizeof r + r.namelen + r.ctrllen + r.datalen);
   chunk_t *c = s->ovf_tail;
   if (!c || c->cap - c->wr < need) {
-    chunk_t *n = malloc(sizeof *n + GUARD_CHUNK);
-    if (!n) abort(); /* store_room counted this chunk within the bound */
+    chunk_t *n = s->spare;
+    if (n) {
+      s->spare = n->next;
+      s->nspare--;
+    } else {
+      n = malloc(sizeof *n + GUARD_CHUNK);
+      if (!n) abort(); /* store_room counted this chunk within the bound */
+      n->cap = GUARD_CHUNK;
+      s->ovf_mem += GUARD_CHUNK;
+      atomic_fetch_add(&g_store, GUARD_CHUNK);
+      if (s->ovf_mem > s->g_peak) s->g_peak = s->ovf_mem;
+    }
     n->next = NULL;
-    n->cap = GUARD_CHUNK;
     n->rd = n->wr = 0;
     if (c) c->next = n;
     else s->ovf_head = n;
     s->ovf_tail = c = n;
-    s->ovf_mem += GUARD_CHUNK;
-    atomic_fetch_add(&g_store, GUARD_CHUNK);
-    if (s->ovf_mem > s->g_peak) s->g_peak = s->ovf_mem;
   }
   uint8_t *p = c->data + c->wr;
   memcpy(p, &r, sizeof r);
@@ -288,18 +299,29 @@ static void store_put(sock_t *s, int i) {
   atomic_fetch_add(&s->ovf_count, 1);
 }
 
+/* A chunk read out: kept as a spare (up to GUARD_SPARE: a fresh 1 MiB allocation costs page faults, and under a
+ * long overload its munmap a TLB shoot-down each time), else freed. Spares go when the socket turns idle. (mu) */
+static void chunk_done(sock_t *s, chunk_t *c) {
+  if (s->nspare < GUARD_SPARE) {
+    c->next = s->spare;
+    s->spare = c;
+    s->nspare++;
+    return;
+  }
+  s->ovf_mem -= (int64_t)c->cap;
+  atomic_fetch_sub(&g_store, (int64_t)c->cap);
+  free(c);
+}
+
 /* Moves up to `max` stored datagrams into ring slots 0.. exactly as recvmmsg would have left them (mu). */
 static int store_take(sock_t *s, int max) {
   int n = 0;
   while (n < max && s->ovf_head) {
     chunk_t *c = s->ovf_head;
     if (c->rd == c->wr) {
-      /* read out: freed (the last one too: a stall is rare, an idle daemon holds nothing) */
       s->ovf_head = c->next;
       if (c == s->ovf_tail) s->ovf_tail = NULL;
-      s->ovf_mem -= (int64_t)c->cap;
-      atomic_fetch_sub(&g_store, (int64_t)c->cap);
-      free(c);
+      chunk_done(s, c);
       continue;
     }
     uint8_t *p = c->data + c->rd;
@@ -323,31 +345,43 @@ static int store_take(sock_t *s, int max) {
   chunk_t *c = s->ovf_head;
   if (c && c->rd == c->wr && !c->next) {
     s->ovf_head = s->ovf_tail = NULL;
-    s->ovf_mem -= (int64_t)c->cap;
-    atomic_fetch_sub(&g_store, (int64_t)c->cap);
-    free(c);
+    chunk_done(s, c);
   }
   return n;
 }
 
-static void store_free(sock_t *s) {
-  chunk_t *c = s->ovf_head;
+static void chunks_free(sock_t *s, chunk_t *c) {
   while (c) {
     chunk_t *n = c->next;
+    s->ovf_mem -= (int64_t)c->cap;
     atomic_fetch_sub(&g_store, (int64_t)c->cap);
     free(c);
     c = n;
   }
+}
+
+/* The spare chunks go back to the system (mu, or the socket no longer guarded). */
+static void store_trim(sock_t *s) {
+  chunks_free(s, s->spare);
+  s->spare = NULL;
+  s->nspare = 0;
+}
+
+static void store_free(sock_t *s) {
+  chunks_free(s, s->ovf_head);
   s->ovf_head = s->ovf_tail = NULL;
+  store_trim(s);
   s->ovf_mem = 0;
   atomic_store(&s->ovf_count, 0);
 }
 
-/* Reads the socket into its store until it is empty, the store is at its bound, or the main thread is reading it
- * (the socket's lock is taken per recvmmsg, never waited for) (g_mu held). */
-static void guard_drain(sock_t *s) {
+/* Reads the socket into its store until it is empty, the store is at its bound, the main thread is reading it (the
+ * socket's lock is taken per recvmmsg, never waited for), or GUARD_DRAIN_NS have passed: a receiver that is simply
+ * slower than its sender (an overload the guard cannot cure) costs the guard at most that much per look (g_mu
+ * held). */
+static void guard_drain(sock_t *s, int64_t start) {
   int stored = 0;
-  while (pthread_mutex_trylock(&s->mu) == 0) {
+  while (guard_now() - start < GUARD_DRAIN_NS && pthread_mutex_trylock(&s->mu) == 0) {
     int k = store_room(s);
     if (k == 0) {
       s->g_full++;
@@ -395,7 +429,13 @@ static int64_t guard_tick(int64_t now) {
       s->g_seen_seq = seq;
       s->g_active_at = now;
     }
-    if (seq == 0 || now - s->g_active_at > GUARD_ACTIVE_NS || s->guard_limit <= 0) continue;
+    if (seq == 0 || now - s->g_active_at > GUARD_ACTIVE_NS || s->guard_limit <= 0) {
+      if (s->nspare > 0 && pthread_mutex_trylock(&s->mu) == 0) {
+        store_trim(s);
+        pthread_mutex_unlock(&s->mu);
+      }
+      continue;
+    }
     if (period == 0) period = GUARD_SLOW_TICK_NS;
     atomic_fetch_add_explicit(&s->g_checks, 1, memory_order_relaxed);
     uint64_t reads = atomic_load(&s->read_seq);
@@ -409,7 +449,7 @@ static int64_t guard_tick(int64_t now) {
     s->g_last_fill = fill;
     if (fill * 16 >= cap || (fill > last && (fill - last) * 16 >= cap)) period = GUARD_TICK_NS;
     if (fill * 2 >= cap || (late && fill * 4 >= cap)) {
-      guard_drain(s);
+      guard_drain(s, guard_now());
       s->g_last_fill = 0;
       period = GUARD_TICK_NS;
     }
@@ -422,12 +462,17 @@ static void *guard_main(void *arg) {
   pthread_setname_np(pthread_self(), "uftp-udp-guard"); /* seen in top -H, /proc/PID/task/TID/comm */
   /* It must run when its tick comes even on a core that the late JS thread shares with V8's compiler threads and
    * other processes (measured: a normal-priority guard went 13-25 ms without running there, and the socket
-   * overflowed meanwhile). SCHED_FIFO at the lowest real-time priority where allowed (root, CAP_SYS_NICE); its work
-   * per tick is one getsockopt, and a drain is bounded by the store. UFTP_UDP_GUARD_RT=0 keeps it normal. */
-  const char *rt = getenv("UFTP_UDP_GUARD_RT");
-  if (!rt || strcmp(rt, "0") != 0) {
+   * overflowed meanwhile). UFTP_UDP_GUARD_PRIO: "fifo" (the default): SCHED_FIFO 1, the lowest real-time
+   * priority, where allowed (root, CAP_SYS_NICE; else it stays normal); "nice": nice -20 (measured: no better than
+   * normal in the pinned uftpd runs); "normal". Its work per look is one getsockopt, and a drain is bounded in time
+   * (GUARD_DRAIN_NS) and by the store. Measured cost of "fifo" (docs/net-engine.md): a receiver flooded by a GSO
+   * sender 5x faster than it can read received fewer datagrams with it. */
+  const char *prio = getenv("UFTP_UDP_GUARD_PRIO");
+  if (!prio || strcmp(prio, "fifo") == 0) {
     struct sched_param sp = {.sched_priority = 1};
-    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0) atomic_store(&g_rt, 1);
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0) atomic_store(&g_prio, 2);
+  } else if (strcmp(prio, "nice") == 0) {
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), -20) == 0) atomic_store(&g_prio, 1);
   }
   pthread_mutex_lock(&g_mu);
   while (!g_stop) {
@@ -551,7 +596,7 @@ static void guard_sync(sock_t *s) {
   s->stats[ST_GUARD_DRAINS] = (double)s->g_drains;
   s->stats[ST_GUARD_PEAK] = (double)s->g_peak;
   s->stats[ST_GUARD_FULL] = (double)s->g_full;
-  s->stats[ST_GUARD_HELD] = (double)s->ovf_mem;
+  s->stats[ST_GUARD_HELD] = (double)(s->ovf_mem - (int64_t)s->nspare * GUARD_CHUNK);
   pthread_mutex_unlock(&s->mu);
   s->stats[ST_GUARD_CHECKS] = (double)atomic_load(&s->g_checks);
 }
@@ -1729,15 +1774,15 @@ static napi_value GuardSync(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
-/* guardInfo() -> [thread wake-ups, bytes held in all stores, thread running, sockets guarded, SCHED_FIFO]
- * (process-wide) */
+/* guardInfo() -> [thread wake-ups, bytes held in all stores, thread running, sockets guarded, priority (0 normal,
+ * 1 nice -20, 2 SCHED_FIFO)] (process-wide) */
 static napi_value GuardInfo(napi_env env, napi_callback_info info) {
   (void)info;
   pthread_mutex_lock(&g_mu);
   int on = g_thread_on, n = 0;
   for (sock_t *s = g_socks; s; s = s->gnext) n++;
   pthread_mutex_unlock(&g_mu);
-  double v[5] = {(double)atomic_load(&g_ticks), (double)atomic_load(&g_store), on, n, atomic_load(&g_rt)};
+  double v[5] = {(double)atomic_load(&g_ticks), (double)atomic_load(&g_store), on, n, atomic_load(&g_prio)};
   napi_value arr, x;
   napi_create_array_with_length(env, 5, &arr);
   for (uint32_t i = 0; i < 5; i++) {
