@@ -19,6 +19,12 @@ class DgramBatch implements RecvBatch {
   data(): Buffer {
     return this.msg;
   }
+  buffer(): Buffer {
+    return this.msg;
+  }
+  offset(): number {
+    return 0;
+  }
   length(): number {
     return this.msg.length;
   }

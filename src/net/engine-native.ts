@@ -50,13 +50,42 @@ function envGuardLimit(): number | undefined {
   return Number.isInteger(n) && n >= 1 && n <= 2047 ? n << 20 : undefined;
 }
 
+/** RemoteInfo objects are always made here, with one shape (one hidden class for V8's inline caches). */
+function remoteInfo(address: string, family: 'IPv4' | 'IPv6', port: number, size: number): RemoteInfo {
+  return { address, family, port, size };
+}
+/** Sizes from the last sender whose RemoteInfo is kept. */
+const BY_SIZE = 4;
+
 class NativeBatch implements RecvBatch {
   count = 0;
-  constructor(private readonly s: NativeSocket) {}
+  /** data(i)'s views, kept per meta entry and reused while its offset and length repeat (a run of equal-size
+   *  datagrams then costs no Buffer per datagram: entry i of every batch is ring slot i). */
+  private readonly views: (Buffer | undefined)[];
+  private readonly viewAt: Int32Array;
+  constructor(private readonly s: NativeSocket) {
+    const entries = s.meta.length / RM_SIZE;
+    this.views = new Array<Buffer | undefined>(entries).fill(undefined);
+    this.viewAt = new Int32Array(entries * 2).fill(-1);
+  }
   data(i: number): Buffer {
     const m = this.s.meta;
     const off = m[i * RM_SIZE + RM_OFF];
-    return this.s.ring.subarray(off, off + m[i * RM_SIZE + RM_LEN]);
+    const len = m[i * RM_SIZE + RM_LEN];
+    const at = this.viewAt;
+    const v = this.views[i];
+    if (v !== undefined && at[i * 2] === off && at[i * 2 + 1] === len) return v;
+    const nv = this.s.ring.subarray(off, off + len);
+    this.views[i] = nv;
+    at[i * 2] = off;
+    at[i * 2 + 1] = len;
+    return nv;
+  }
+  buffer(): Buffer {
+    return this.s.ring;
+  }
+  offset(i: number): number {
+    return this.s.meta[i * RM_SIZE + RM_OFF];
   }
   length(i: number): number {
     return this.s.meta[i * RM_SIZE + RM_LEN];
@@ -98,8 +127,10 @@ export class NativeSocket implements EngineSocket {
   private onBatchCb: (b: RecvBatch) => void = () => undefined;
   private onErrorCb: (e: Error) => void = () => undefined;
   private closed = false;
-  // the last sender, reused while it repeats
+  // the last sender, reused while it repeats, with the RemoteInfo of a few sizes seen from it
   private lastRemote: RemoteInfo | undefined;
+  private readonly bySize: RemoteInfo[] = [];
+  private bySizeNext = 0;
   private lastF = 0;
   private lastP = -1;
   private lastA0 = 0;
@@ -223,11 +254,24 @@ export class NativeSocket implements EngineSocket {
       m[b + RM_SRC + 1] === this.lastA1 && m[b + RM_SRC + 2] === this.lastA2 && m[b + RM_SRC + 3] === this.lastA3
     ) {
       if (last.size === size) return last;
-      const r: RemoteInfo = { address: last.address, family: last.family, port: p, size };
+      // the same sender with another size (a data block after a control message, a file's short last block):
+      // one of the sizes seen from it lately
+      const bySize = this.bySize;
+      for (let k = 0; k < bySize.length; k++) {
+        if (bySize[k].size === size) {
+          this.lastRemote = bySize[k];
+          return bySize[k];
+        }
+      }
+      const r = remoteInfo(last.address, last.family, p, size);
+      if (bySize.length < BY_SIZE) bySize.push(r);
+      else bySize[this.bySizeNext++ % BY_SIZE] = r;
       this.lastRemote = r;
       return r;
     }
-    const r: RemoteInfo = { address: this.sock.ntop(i, 0) ?? '', family: f === 4 ? 'IPv4' : 'IPv6', port: p, size };
+    const r = remoteInfo(this.sock.ntop(i, 0) ?? '', f === 4 ? 'IPv4' : 'IPv6', p, size);
+    this.bySize.length = 0;
+    this.bySize.push(r);
     this.lastRemote = r;
     this.lastF = f;
     this.lastP = p;

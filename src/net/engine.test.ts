@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { udpBackend, resetBackendChoice, errnoError, loadNativeAddon, addonLoadError } from './engine.js';
-import { UdpEndpoint, type RecvBatch } from './udp.js';
+import { UdpEndpoint, type RecvBatch, type RemoteInfo } from './udp.js';
+import * as dgram from 'node:dgram';
 
 function withEnv(v: string | undefined, fn: () => void): void {
   const old = process.env.UFTP_UDP_BACKEND;
@@ -114,3 +115,66 @@ M._load = function (r, ...a) { if (r === 'uftp-udp') throw new Error('simulated:
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+for (const backend of ['native', 'dgram'] as const) {
+  test(`[${backend}] the per-datagram path: buffer(i)/offset(i) locate data(i); a sender's RemoteInfo and (native) data(i)'s views are reused, never wrong`, { skip: backend === 'native' && !loadNativeAddon() ? 'addon not built' : false }, async () => {
+    interface Seen { bytes: string; located: string; from: RemoteInfo; view: Buffer; port: number; size: number }
+    const seen: Seen[][] = [];
+    const a = await UdpEndpoint.open({
+      family: 4, port: 0, address: '127.0.0.1', backend,
+      onBatch: (b: RecvBatch) => {
+        const batch: Seen[] = [];
+        for (let i = 0; i < b.count; i++) {
+          const f = b.from(i);
+          batch.push({ bytes: b.data(i).toString('latin1'), located: b.buffer(i).toString('latin1', b.offset(i), b.offset(i) + b.length(i)), from: f, view: b.data(i), port: f.port, size: f.size });
+        }
+        seen.push(batch);
+      },
+    });
+    assert.ok(a.ok);
+    const s1 = dgram.createSocket('udp4');
+    const s2 = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s1.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => s2.bind(0, '127.0.0.1', () => r()));
+    const port = a.value.address().port;
+    // rounds of: 6 datagrams alternating 40 and 300 bytes from s1, then one from s2; each round waited for
+    const sent: { text: string; port: number }[] = [];
+    try {
+      for (let round = 0; round < 4; round++) {
+        for (let k = 0; k < 7; k++) {
+          const from = k === 6 ? s2 : s1;
+          const text = `${round}.${k}:`.padEnd(k % 2 === 0 ? 40 : 300, String.fromCharCode(97 + k));
+          sent.push({ text, port: from.address().port });
+          await new Promise<void>((r) => from.send(text, port, '127.0.0.1', () => r()));
+        }
+        const end = Date.now() + 3000;
+        while (seen.flat().length < sent.length && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      }
+      const all = seen.flat();
+      assert.equal(all.length, sent.length);
+      for (let i = 0; i < all.length; i++) {
+        // every value is right, whatever object carries it (read at delivery: objects may be shared, never changed)
+        assert.equal(all[i].bytes, sent[i].text);
+        assert.equal(all[i].located, sent[i].text);
+        assert.equal(all[i].port, sent[i].port);
+        assert.equal(all[i].size, sent[i].text.length);
+        assert.equal(all[i].from.port, sent[i].port, 'a RemoteInfo handed out is never changed later');
+        assert.equal(all[i].from.size, sent[i].text.length);
+        assert.equal(all[i].from.address, '127.0.0.1');
+      }
+      if (backend === 'native') {
+        // one RemoteInfo per (sender, size) while the sender alternates sizes: s1's two sizes reuse their objects
+        const s1Infos = new Set(all.filter((x) => x.port === s1.address().port).map((x) => x.from));
+        assert.ok(s1Infos.size <= 4 * 2, `${s1Infos.size} RemoteInfo objects for s1's 24 datagrams of 2 sizes`);
+        assert.ok(s1Infos.size >= 2);
+        // data(i) views: the same object again for the same entry, offset and length in a later batch
+        const firsts = seen.filter((b) => b.length > 0 && b[0].size === 40).map((b) => b[0].view);
+        if (firsts.length >= 2) assert.equal(firsts[0], firsts[1], 'entry 0 of two batches, both 40 bytes at the same offset: one view');
+      }
+    } finally {
+      s1.close();
+      s2.close();
+      await a.value.close();
+    }
+  });
+}

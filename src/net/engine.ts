@@ -28,8 +28,13 @@ export interface RemoteInfo {
  */
 export interface RecvBatch {
   readonly count: number;
-  /** Datagram i (a view; at most the ring slot's size when truncated). */
+  /** Datagram i (a view; at most the ring slot's size when truncated). Native: the same view object as the last
+   *  batch's entry i when offset and length repeat (it is valid during the callback only, like its bytes). */
   data(i: number): Buffer;
+  /** Where datagram i lies, without a view per datagram: bytes [offset(i), offset(i) + length(i)) of buffer(i)
+   *  (native: the whole receive ring, the same object for every datagram; dgram: the datagram itself, offset 0). */
+  buffer(i: number): Buffer;
+  offset(i: number): number;
   length(i: number): number;
   /** The datagram's length on the wire (above length(i) when truncated). */
   realLength(i: number): number;
