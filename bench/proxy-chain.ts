@@ -49,6 +49,9 @@ const onlyAt = args.indexOf('--only');
 const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
 /** --cpu-prof DIR: our proxies write V8 CPU profiles there (on exit). */
 const profAt = args.indexOf('--cpu-prof');
+/** --node-flags "FLAGS": node / V8 flags for our proxies (e.g. "--trace-opt --trace-deopt"; their output goes to the logs). */
+const nodeFlagsAt = args.indexOf('--node-flags');
+const nodeFlags = nodeFlagsAt >= 0 ? (args[nodeFlagsAt + 1] ?? '').split(' ').filter(Boolean) : [];
 const profDir = profAt >= 0 ? path.resolve(args[profAt + 1]) : undefined;
 /** --keep: keep the lab's work directory (logs of every program) and print where it is. */
 const keep = args.includes('--keep');
@@ -223,8 +226,8 @@ async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<P
   const base = oursEnv ? { ...process.env, ...oursEnv } : undefined;
   const env = kind === 'ours-dgram' ? { ...process.env, ...oursEnv, UFTP_UDP_BACKEND: 'dgram' } : kind === 'ours-lazy' ? { ...process.env, ...oursEnv, UFTPPROXYD_LAZY: '1' }
     : kind === 'ours-env' ? { ...process.env, ...oursEnv, ...alsoEnv } : base;
-  const p = kind !== 'ours' || env !== undefined
-    ? lab.spawn(host, [process.execPath, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), bin, ...argv], { timeoutMs: 600_000, env })
+  const p = kind !== 'ours' || env !== undefined || nodeFlags.length > 0
+    ? lab.spawn(host, [process.execPath, ...nodeFlags, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), bin, ...argv], { timeoutMs: 600_000, env })
     : profDir
     ? lab.spawn(host, [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`, ourBin('uftpproxyd'), ...argv], { timeoutMs: 600_000, env })
     : lab.ours(host, 'uftpproxyd', argv, { timeoutMs: 600_000 });

@@ -20,7 +20,7 @@ import type { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
 import { describeKey, generateKey, readKeyFile, writeKeyFile, type LoadedKey } from '../../crypto/keyfile.js';
 import { defaultUid, resolveInterface, resolveInterfaces, type ResolvedInterface } from '../../net/interfaces.js';
-import { UdpEndpoint, type RecvBatch } from '../../net/udp.js';
+import { UdpEndpoint } from '../../net/udp.js';
 import type { EngineStats } from '../../net/engine.js';
 import type { KeyBlob } from '../../wire/keyblob.js';
 import { ClientProxy } from '../../session/proxy/client.js';
@@ -29,8 +29,9 @@ import { parseClientList, parseServerList, type ClientListEntry, type ServerList
 import { ResponseProxy } from '../../session/proxy/response.js';
 import { ServerProxy } from '../../session/proxy/server.js';
 import { PROG, parseProxyArgs, type ProxyArgs } from './options.js';
-import { primeKeyExchange, rehearseSession } from './warmup.js';
+import { primeKeyExchange, rehearseSession, warmDataPath } from './warmup.js';
 import { ReceiveCoalescer, coalesceFromEnv } from './coalesce.js';
+import { batchForwarder, newForwardState } from './forward.js';
 
 export const VERSION_LINE = 'uftpproxyd (uftp-ts) compatible with UFTP 4.10';
 
@@ -189,42 +190,10 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     if (r6.ok) out6 = r6.value;
   }
 
-  // the loop exists once the sockets do; datagrams before that (none: nothing is joined yet) are dropped
-  const link: { loop?: EventLoop<ProxyEffect>; machine?: ProxyBase<ProxySession> } = {};
-  // The forwarding fast path: every datagram of a received batch goes to the machine as a view of the engine's
-  // ring (no copy); the machine queues FILESEGs and ENCRYPTEDs as they are, the loop's drain (one microtask per
-  // batch) hands them to the engine, which stages them and sends them in its flush microtask after it (UDP GSO for
-  // runs of equal-size datagrams to one group, sendmmsg otherwise). The ring is reused only after the batch
-  // callback's microtasks (docs/net-engine.md); the drain may leave datagrams queued (send budget spent, socket
-  // full), so a microtask queued behind the drain copies what is left out of the ring: usually nothing.
-  // The sender's rinfo ({address, family, port, size}, reused while it repeats) is the Endpoint as it is.
-  let pendingRing: ArrayBufferLike | undefined;
-  const detachRing = (): void => {
-    const ring = pendingRing;
-    pendingRing = undefined;
-    if (ring !== undefined && link.machine) stats.detached += link.machine.detach(ring);
-  };
-  const stats = { detached: 0 };
-  /** Datagrams of the receive turn in progress (for the coalescer). */
-  let turnCount = 0;
-  const onBatch = (b: RecvBatch): void => {
-    const loop = link.loop;
-    if (!loop) return;
-    const n = b.count;
-    turnCount += n;
-    for (let i = 0; i < n; i++) {
-      if (b.truncated(i)) continue;
-      const d = b.data(i);
-      loop.datagram(b.from(i), d);
-      // queued after the loop's drain (which the first datagram queued): microtasks run in order
-      if (pendingRing === undefined && ringBackend) {
-        pendingRing = d.buffer;
-        queueMicrotask(detachRing);
-      }
-    }
-  };
-  // node:dgram hands over each datagram in a Buffer of its own: nothing to detach
-  let ringBackend = false;
+  // the loop exists once the sockets do; datagrams before that (none: nothing is joined yet) are dropped. The receive
+  // callback is the forwarding fast path of forward.ts (views of the engine's ring to the machine, no copy).
+  const fw = newForwardState();
+  const onBatch = batchForwarder(fw);
   const eps: { 4?: UdpEndpoint; 6?: UdpEndpoint } = {};
   const open = async (family: 4 | 6): Promise<void> => {
     const r = await UdpEndpoint.open({
@@ -242,7 +211,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     });
     if (!r.ok) throw new StartupError(ExitCode.NETWORK, `${PROG}: ${r.error}`);
     for (const w of r.value.warnings) log.log(1, w);
-    if (r.value.backend !== 'dgram') ringBackend = true;
+    if (r.value.backend !== 'dgram') fw.ring = true;
     eps[family] = r.value;
   };
   if (want4) await open(4);
@@ -312,7 +281,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   const heartbeats = hbServers.length
     ? { servers: hbServers, intervalMs: a.hbInterval * 1000, key: keys[0] ? { privateKey: keys[0].privateKey, blob: keys[0].blob } : undefined }
     : undefined;
-  const base = { uid, logLevel: a.logLevel, random: cryptoRandom, heartbeats, ringViews: ringBackend };
+  const base = { uid, logLevel: a.logLevel, random: cryptoRandom, heartbeats, ringViews: fw.ring };
   let machine: ProxyBase<ProxySession>;
   if (a.mode === 'server') {
     machine = new ServerProxy({ ...base, dest, fingerprint: a.server?.kind === 'fp' ? a.server.fingerprint : undefined, serverList: lists.servers });
@@ -336,23 +305,23 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     onUnroutable: (t) => log.log(2, `No IPv${isIP(t.to.address) === 6 ? 6 : 4} socket to send to ${endpointText(t.to)}`),
     onError: (e) => d.fail(e),
   });
-  link.loop = loop;
-  link.machine = machine;
+  fw.loop = loop;
+  fw.machine = machine;
   // Receive coalescing (coalesce.ts), server proxy only: after a turn of a stream that brought few datagrams, send
   // what it forwarded and sleep (off the CPU: Atomics.wait) until more have arrived, so that they are read and sent
   // in one go. The hooks run after the loop's (registered in its constructor), so the turn's datagrams are staged by
   // then. Not in the client proxy: its upstream is a server proxy whose bursts arrive coalesced already (GRO), and
   // what it would hold back goes to the clients in larger bursts (measured: more drops at the uftpd clients).
-  const coalescer = ringBackend && a.mode === 'server' ? new ReceiveCoalescer(coalesceFromEnv()) : undefined;
+  const coalescer = fw.ring && a.mode === 'server' ? new ReceiveCoalescer(coalesceFromEnv()) : undefined;
   if (coalescer) {
     const cell = new Int32Array(new SharedArrayBuffer(4));
     for (const ep of sockets) {
       ep.onReceiveTurn({
         begin: () => {
-          turnCount = 0;
+          fw.turnCount = 0;
         },
         end: () => {
-          const us = coalescer.afterTurn(performance.now(), turnCount);
+          const us = coalescer.afterTurn(performance.now(), fw.turnCount);
           if (us === 0) return;
           for (const e of sockets) e.flush();
           Atomics.wait(cell, 0, 0, us / 1000);
@@ -362,7 +331,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   }
   d.onShutdown(() => {
     loop.stop();
-    log.log(2, `Forwarded ${loop.sent} datagrams; ${stats.detached} copied out of the receive ring after a held turn`);
+    log.log(2, `Forwarded ${loop.sent} datagrams; ${fw.detached} copied out of the receive ring after a held turn`);
     if (coalescer) log.log(2, `Receive coalescing: ${coalescer.sleeps} sleeps, ${(coalescer.sleptUs / 1000).toFixed(1)} ms in all`);
     for (const fam of [4, 6] as const) {
       const ep = eps[fam];
@@ -372,6 +341,11 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   // the first session's forwarding paths run once (warmup.ts), before the first real ANNOUNCE
   const rehearsed = a.mode === 'response' ? 0 : rehearseSession(a.mode, uid, cryptoRandom, loop.now);
   log.log(3, `Start-up rehearsal: ${rehearsed} datagrams through a throwaway ${a.mode} proxy, dropped`);
+  // the forwarding data path run hot on loopback (warmup.ts), so that V8 optimizes it now, not in the first transfer
+  if (fw.ring && a.mode !== 'response' && process.env.UFTPPROXYD_WARM_DATA !== '0') {
+    const w = await warmDataPath({ mode: a.mode, uid, random: cryptoRandom, bufferSize: a.bufSize, budgetMs: 500, logLevel: a.logLevel });
+    log.log(2, `Start-up data path warm-up: ${w.forwarded} of ${w.sent} datagrams forwarded on loopback in ${w.ms.toFixed(0)} ms${w.stopped !== undefined ? ` (ended: ${w.stopped})` : ''}`);
+  }
   loop.start();
   // V8's first mark-compact now, not in the first transfer (src/daemon/gc.ts)
   collectGarbage();
