@@ -185,8 +185,8 @@ typedef struct sock {
  * Node environments (one thread rather than one per socket: ktftpd opens a socket per transfer, and one 1 ms tick
  * serves every active socket with one wake-up). It:
  *  - sleeps on a condition variable while no guarded socket is active (a socket is active for GUARD_ACTIVE_NS after
- *    the main thread last received on it): an idle daemon costs no wake-up at all;
- *  - while one is, wakes every 1 ms (4 ms while every queue is nearly empty and not growing), reads how full each
+ *    the main thread last received on it, or the guard last stored from it): an idle daemon costs no wake-up;
+ *  - while one is, wakes every 1 ms (10 ms while every queue is nearly empty and not growing), reads how full each
  *    active socket's receive queue is (SO_MEMINFO: rmem_alloc against rcvbuf), and drains a socket whose queue is
  *    at half its buffer, or at a quarter when its main thread has not started a read since the previous look (see
  *    guard_tick), with recvmmsg into the socket's store, taking the socket's lock per call without ever waiting for
@@ -200,9 +200,9 @@ typedef struct sock {
  * socket (both under the socket's lock), so fill_meta, arm_check and JS see exactly what they would have seen. The
  * guard never touches the ring, never calls JS and never sends (the armed reply fires on the main thread only). */
 #define GUARD_TICK_NS 1000000LL
-#define GUARD_SLOW_TICK_NS 4000000LL
+#define GUARD_SLOW_TICK_NS 10000000LL
 #define GUARD_DRAIN_NS 250000LL
-#define GUARD_ACTIVE_NS 1000000000LL
+#define GUARD_ACTIVE_NS 250000000LL
 #define GUARD_MMSG 32
 #define GUARD_CHUNK (1 << 20)
 #define GUARD_DEFAULT_LIMIT (64LL << 20)
@@ -379,7 +379,7 @@ static void store_free(sock_t *s) {
  * socket's lock is taken per recvmmsg, never waited for), or GUARD_DRAIN_NS have passed: a receiver that is simply
  * slower than its sender (an overload the guard cannot cure) costs the guard at most that much per look (g_mu
  * held). */
-static void guard_drain(sock_t *s, int64_t start) {
+static int guard_drain(sock_t *s, int64_t start) {
   int stored = 0;
   while (guard_now() - start < GUARD_DRAIN_NS && pthread_mutex_trylock(&s->mu) == 0) {
     int k = store_room(s);
@@ -414,6 +414,7 @@ static void guard_drain(sock_t *s, int64_t start) {
     if (n < k) break;
   }
   if (stored > 0) uv_async_send(&s->async);
+  return stored;
 }
 
 /* One look at every guarded socket (g_mu held). Returns when to look again (ns), 0 when no socket is active. A
@@ -449,7 +450,8 @@ static int64_t guard_tick(int64_t now) {
     s->g_last_fill = fill;
     if (fill * 16 >= cap || (fill > last && (fill - last) * 16 >= cap)) period = GUARD_TICK_NS;
     if (fill * 2 >= cap || (late && fill * 4 >= cap)) {
-      guard_drain(s, guard_now());
+      /* what it stored keeps the socket active: a stall longer than GUARD_ACTIVE_NS is still covered */
+      if (guard_drain(s, guard_now()) > 0) s->g_active_at = now;
       s->g_last_fill = 0;
       period = GUARD_TICK_NS;
     }
