@@ -9,8 +9,9 @@
  * fresh proxy's first round trip"): an encrypted session's first ANNOUNCE took 2.8-4.2 ms through our client
  * proxy with only the RSA calls primed (1.3 ms of it in the first premaster-to-keys derivation in one CPU
  * profile), 2.0-3.5 ms with both of these (two series, 13 sessions: within the spread between series); in-process
- * the derivation, signature and check take ~0.4 ms primed against ~1.3 ms. Nothing here touches a socket or the
- * daemon's state.
+ * the derivation, signature and check take ~0.4 ms primed against ~1.3 ms. These two touch no socket and none of
+ * the daemon's state. The third, warmDataPath, runs the forwarding data path hot through loopback sockets of its
+ * own (see there).
  */
 import { randomBytes } from 'node:crypto';
 import { drain, type Endpoint, type Random } from '../../core/machine.js';
