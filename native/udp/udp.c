@@ -188,7 +188,7 @@ typedef struct sock {
  *    the main thread last received on it, or the guard last stored from it): an idle daemon costs no wake-up;
  *  - while one is, wakes every 1 ms (10 ms while every queue is nearly empty and not growing), reads how full each
  *    active socket's receive queue is (SO_MEMINFO: rmem_alloc against rcvbuf), and drains a socket whose queue is
- *    at half its buffer, or at a quarter when its main thread has not started a read since the previous look (see
+ *    at three quarters of its buffer, or at a quarter when its main thread has not started a read since the previous look (see
  *    guard_tick), with recvmmsg into the socket's store, taking the socket's lock per call without ever waiting for
  *    it; then it wakes the loop with uv_async_send (the fd is no longer readable, so uv_poll alone would not fire);
  *  - runs at real-time priority where allowed (see guard_main), so that its tick comes on time on a busy core;
@@ -419,8 +419,9 @@ static int guard_drain(sock_t *s, int64_t start) {
 
 /* One look at every guarded socket (g_mu held). Returns when to look again (ns), 0 when no socket is active. A
  * socket is drained when its queue is at a quarter of its buffer or more and the main thread has not started a read
- * of it since the previous look (it is stalled), or at half or more whatever the main thread does (it reads, but
- * too slowly: preempted most of the time, or running cold code). The next look is in GUARD_TICK_NS when a queue is
+ * of it since the previous look (it is stalled), or at three quarters or more whatever the main thread does (it
+ * reads, but too slowly: preempted most of the time, or running cold code; at half, the proxies' CPU per datagram
+ * rose by a fifth to a third in the Figure 1 chain, the guard taking what the main thread would have read soon). The next look is in GUARD_TICK_NS when a queue is
  * at 1/16 or more, grew by 1/16 since the last look, or was drained; otherwise in GUARD_SLOW_TICK_NS. */
 static int64_t guard_tick(int64_t now) {
   int64_t period = 0;
@@ -449,7 +450,7 @@ static int64_t guard_tick(int64_t now) {
     uint64_t last = s->g_last_fill;
     s->g_last_fill = fill;
     if (fill * 16 >= cap || (fill > last && (fill - last) * 16 >= cap)) period = GUARD_TICK_NS;
-    if (fill * 2 >= cap || (late && fill * 4 >= cap)) {
+    if (fill * 4 >= cap * 3 || (late && fill * 4 >= cap)) {
       /* what it stored keeps the socket active: a stall longer than GUARD_ACTIVE_NS is still covered */
       if (guard_drain(s, guard_now()) > 0) s->g_active_at = now;
       s->g_last_fill = 0;
