@@ -18,6 +18,7 @@ test('warm-up: FILESEGs through the loopback receive path within the budget, not
   await new Promise<void>((r) => watch.bind(0, '127.0.0.1', r));
   const other = { address: '127.0.0.1', port: watch.address().port };
   const logs: string[] = [];
+  let between = 0;
   try {
     const t0 = performance.now();
     const r = await warmUp({
@@ -30,6 +31,7 @@ test('warm-up: FILESEGs through the loopback receive path within the budget, not
       bufferSize: 262144,
       budgetMs: 1000,
       log: (_l, t) => logs.push(t),
+      betweenRounds: () => between++,
     });
     const took = performance.now() - t0;
     await new Promise((res) => setTimeout(res, 100));
@@ -40,6 +42,7 @@ test('warm-up: FILESEGs through the loopback receive path within the budget, not
     assert.ok(took < 2500, `took ${took} ms for a 1000 ms budget`);
     assert.equal(heard, 0, 'the response proxy / heartbeat server heard from the warm-up');
     assert.deepEqual(fs.readdirSync(dir), [], 'nothing written to the destination');
+    assert.equal(between, 1, 'the hook between the two sessions (the daemon\'s start-up GC) ran once');
   } finally {
     watch.close();
     fs.rmSync(dir, { recursive: true, force: true });
