@@ -1,6 +1,6 @@
 /**
- * A fresh proxy's first session rehearsed at start-up: its key-exchange calls made once, and a plain session's
- * opening run through a throwaway machine.
+ * A fresh proxy's first session rehearsed at start-up: its key-exchange calls made once, a plain session's
+ * opening run through a throwaway machine, and its forwarding data path run hot on loopback.
  *
  * The server measures its GRTT for the whole announce phase on one round trip, the first REGISTER's, through both
  * proxies (docs/protocol-notes.md, "uftpproxyd at full speed"), and that is the round trip a fresh proxy process
