@@ -258,8 +258,8 @@ export function udpBackend(): BackendChoice {
   if (forced === 'dgram') {
     choice = { kind: 'dgram', line: 'UDP engine: node:dgram (UFTP_UDP_BACKEND=dgram)' };
   } else if (loadNativeAddon()) {
-    const guard = guardDefault() ? ', stall guard' : '; stall guard off (UFTP_UDP_GUARD=0)';
-    choice = { kind: 'native', line: `UDP engine: native (recvmmsg + UDP GRO, sendmmsg + UDP GSO${guard})${forced === 'native' ? ' (UFTP_UDP_BACKEND=native)' : ''}` };
+    const guard = guardDefault() ? '; stall guard on' : '; stall guard off (UFTP_UDP_GUARD=0)';
+    choice = { kind: 'native', line: `UDP engine: native (recvmmsg + UDP GRO, sendmmsg + UDP GSO)${forced === 'native' ? ' (UFTP_UDP_BACKEND=native)' : ''}${guard}` };
   } else if (forced === 'native') {
     const error = `UFTP_UDP_BACKEND=native but the uftp-udp addon did not load: ${addonError}`;
     choice = { kind: 'native', line: error, error };
