@@ -282,15 +282,22 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     ? { servers: hbServers, intervalMs: a.hbInterval * 1000, key: keys[0] ? { privateKey: keys[0].privateKey, blob: keys[0].blob } : undefined }
     : undefined;
   const base = { uid, logLevel: a.logLevel, random: cryptoRandom, heartbeats, ringViews: fw.ring };
+  // one constructor call per mode for the daemon's machine and the start-up warm-up's (warmDataPath): the same
+  // options object shape (V8 map), so that what the warm-up optimizes stays valid for the daemon's
+  type Base = typeof base;
+  const serverProxy = (b: Base, to: Endpoint | undefined, fingerprint: string | undefined, serverList: typeof lists.servers): ServerProxy =>
+    new ServerProxy({ ...b, dest: to, fingerprint, serverList });
+  const clientProxy = (b: Base, destPort: number, clientList: typeof lists.clients, serverList: typeof lists.servers): ClientProxy =>
+    new ClientProxy({ ...b, destPort, clientList, serverList, keys });
   let machine: ProxyBase<ProxySession>;
   if (a.mode === 'server') {
-    machine = new ServerProxy({ ...base, dest, fingerprint: a.server?.kind === 'fp' ? a.server.fingerprint : undefined, serverList: lists.servers });
+    machine = serverProxy(base, dest, a.server?.kind === 'fp' ? a.server.fingerprint : undefined, lists.servers);
     log.log(1, dest ? `Server proxy: forwarding to ${endpointText(dest)}` : `Server proxy: waiting for a heartbeat signed by ${a.server?.kind === 'fp' ? a.server.fingerprint : '?'}`);
   } else if (a.mode === 'response') {
     machine = new ResponseProxy({ ...base, destPort: a.destPort, serverList: lists.servers, publicAddrs: a.publicMcast, key: keys[0], dhKey, keys });
     log.log(1, `Response proxy: aggregating for clients that send to port ${a.port}`);
   } else {
-    machine = new ClientProxy({ ...base, destPort: a.destPort, clientList: lists.clients, serverList: lists.servers, keys });
+    machine = clientProxy(base, a.destPort, lists.clients, lists.servers);
     log.log(1, `Client proxy: re-multicasting to port ${a.destPort}${a.outInterface ? ` on ${a.outInterface}` : ''}`);
   }
   const sockets = [eps[4], eps[6]].filter((x): x is UdpEndpoint => x !== undefined);
@@ -339,11 +346,16 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     }
   });
   // the first session's forwarding paths run once (warmup.ts), before the first real ANNOUNCE
-  const rehearsed = a.mode === 'response' ? 0 : rehearseSession(a.mode, uid, cryptoRandom, loop.now);
+  // the throwaway machines: no heartbeats (they must not send any), no server or client list (the synthetic
+  // sessions' IDs would be refused), their own downstream
+  const warmBase: Base = { ...base, heartbeats: undefined };
+  const warmMachine = (to: Endpoint): ProxyBase<ProxySession> =>
+    a.mode === 'server' ? serverProxy(warmBase, to, undefined, undefined) : clientProxy(warmBase, to.port, undefined, undefined);
+  const rehearsed = a.mode === 'response' ? 0 : rehearseSession(a.mode, uid, cryptoRandom, loop.now, warmMachine);
   log.log(3, `Start-up rehearsal: ${rehearsed} datagrams through a throwaway ${a.mode} proxy, dropped`);
   // the forwarding data path run hot on loopback (warmup.ts), so that V8 optimizes it now, not in the first transfer
   if (fw.ring && a.mode !== 'response' && process.env.UFTPPROXYD_WARM_DATA !== '0') {
-    const w = await warmDataPath({ mode: a.mode, uid, random: cryptoRandom, bufferSize: a.bufSize, budgetMs: 500, logLevel: a.logLevel });
+    const w = await warmDataPath({ mode: a.mode, uid, random: cryptoRandom, bufferSize: a.bufSize, budgetMs: 500, logLevel: a.logLevel, machine: warmMachine });
     log.log(2, `Start-up data path warm-up: ${w.forwarded} of ${w.sent} datagrams forwarded on loopback in ${w.ms.toFixed(0)} ms${w.stopped !== undefined ? ` (ended: ${w.stopped})` : ''}`);
   }
   loop.start();

@@ -23,7 +23,7 @@ import { HASH_SUITES, KEY_SUITES } from '../../crypto/suites.js';
 import { EventLoop, type LoopSocket } from '../../daemon/loop.js';
 import { UdpEndpoint, type RecvBatch } from '../../net/udp.js';
 import { ClientProxy } from '../../session/proxy/client.js';
-import type { ProxyEffect } from '../../session/proxy/common.js';
+import type { ProxyBase, ProxyEffect, ProxySession } from '../../session/proxy/common.js';
 import { ServerProxy } from '../../session/proxy/server.js';
 import { UFTP_VER_NUM } from '../../wire/constants.js';
 import { encodePacket, type Message } from '../../wire/packet.js';
@@ -88,7 +88,13 @@ function packet(message: Message, srcId: number, grtt: number): Uint8Array {
  * ANNOUNCE forwarded, a client's REGISTER taken and, when the hold ends, sent upstream. Everything the machine
  * produces is dropped. Returns the number of datagrams it produced (2 when the rehearsal ran through).
  */
-export function rehearseSession(mode: 'server' | 'client', uid: number, random: Random, now: number): number {
+export function rehearseSession(
+  mode: 'server' | 'client',
+  uid: number,
+  random: Random,
+  now: number,
+  make?: (downstream: Endpoint) => ProxyBase<ProxySession>,
+): number {
   let produced = 0;
   const sink = {
     transmit: (): boolean => {
@@ -97,7 +103,9 @@ export function rehearseSession(mode: 'server' | 'client', uid: number, random: 
     },
     effect: (): void => {},
   };
-  const machine = mode === 'server' ? new ServerProxy({ uid, random, dest: WARM_DOWNSTREAM }) : new ClientProxy({ uid, random, destPort: 1044 });
+  // the client proxy's downstream is its -p port (1044 here)
+  const machine = make ? make(mode === 'server' ? WARM_DOWNSTREAM : { address: WARM_DOWNSTREAM.address, port: 1044 })
+    : mode === 'server' ? new ServerProxy({ uid, random, dest: WARM_DOWNSTREAM }) : new ClientProxy({ uid, random, destPort: 1044 });
   const announce = packet(
     { type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: 1300, timestamp: { sec: 1, usec: 0 }, publicMcast: '230.4.4.1', privateMcast: '230.5.5.1', extensions: [], clientIds: [] },
     0x0a000001,
@@ -133,6 +141,13 @@ export interface DataWarmOptions {
   readonly budgetMs: number;
   /** The daemon's -x: the throwaway machine builds the log lines the daemon's would. */
   readonly logLevel: number;
+  /**
+   * The throwaway machine, made by the daemon's own constructor call (run.ts) with the sink as its downstream (the
+   * client proxy: the sink's port as its -p): its options object then has the daemon's shape (V8 map), so that the
+   * code optimized here is not thrown away at the first real datagram ("wrong map" deoptimizations, then the data
+   * path compiled again during the first transfer). Default: a machine of the mode with the minimal options.
+   */
+  readonly machine?: (sink: Endpoint) => ProxyBase<ProxySession>;
 }
 
 export interface DataWarmReport {
@@ -190,8 +205,9 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
     fw.ring = true;
     const sinkPort = sink.address().port;
     const recvPort = recv.address().port;
-    const machine = o.mode === 'server'
-      ? new ServerProxy({ uid: o.uid, random: o.random, logLevel: o.logLevel, dest: { address: SINK_ADDRESS, port: sinkPort }, ringViews: true })
+    const sinkDest: Endpoint = { address: SINK_ADDRESS, port: sinkPort };
+    const machine = o.machine ? o.machine(sinkDest) : o.mode === 'server'
+      ? new ServerProxy({ uid: o.uid, random: o.random, logLevel: o.logLevel, dest: sinkDest, ringViews: true })
       : new ClientProxy({ uid: o.uid, random: o.random, logLevel: o.logLevel, destPort: sinkPort, ringViews: true });
     // the client proxy's sends (multicast in a real session) go to the sink: the same engine path, on loopback
     const toSink: LoopSocket = {
@@ -201,7 +217,15 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
       onWritable: (cb) => recv.onWritable(cb),
       onReceiveTurn: (h) => recv.onReceiveTurn(h),
     };
-    loop = new EventLoop<ProxyEffect>({ machine, sockets: [o.mode === 'server' ? recv : toSink], sendBudget: 4096, onEffect: () => undefined });
+    // the options in the daemon's order and with its keys (run.ts): one V8 map for both loops' options
+    loop = new EventLoop<ProxyEffect>({
+      machine,
+      sockets: [o.mode === 'server' ? recv : toSink],
+      sendBudget: 4096,
+      onEffect: () => undefined,
+      onUnroutable: () => undefined,
+      onError: () => undefined,
+    });
     fw.loop = loop;
     fw.machine = machine;
     loop.start();
@@ -237,6 +261,10 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
       for (let g = 0; g < 32; g++) {
         for (let i = 0; i < WARM_SMALL; i++) emit(segs[(g + i) & 3]);
         if ((g & 7) === 0) {
+          // the server's ANNOUNCE again once in a while: V8 allocates a function's feedback only after its first
+          // calls, so the opening ANNOUNCE leaves that branch without feedback, and the code optimized here would
+          // be thrown away ("insufficient type feedback") at the daemon's first real ANNOUNCE
+          if (g === 8) emit(announce);
           emit(done);
           sink.send(status, 0, status.length, recvPort, '127.0.0.1');
           sink.flush();

@@ -108,6 +108,13 @@ interface Slot {
 const HEARTBEAT = { timer: 'heartbeat' };
 const SWEEP = { timer: 'sweep' };
 
+/** An empty array whose elements kind is already "any object" (see ProxyBase.slots). */
+function objectArray<T>(): T[] {
+  const a: (T | null)[] = [null];
+  a.length = 0;
+  return a as T[];
+}
+
 /**
  * The machinery of a proxy machine: the transmit and effect queues, the session table, the timer heap and the
  * heartbeat sender. Subclasses implement `handleDatagram`, `onTimer` and `sweep`.
@@ -119,7 +126,12 @@ export abstract class ProxyBase<S extends ProxySession> implements Machine<Proxy
   /** Timers: sessions (idle), aggregates, KEYINFO resends, heartbeats, the sweep of expiring tables. */
   protected readonly timers = new TimerHeap<object>();
   private readonly joined = new Map<string, number>();
-  private readonly slots: Slot[] = [];
+  /**
+   * Made with object elements from the start (V8's elements kind): an empty `[]` starts as small integers and
+   * changes kind (its map) at the first slot stored, so code optimized on one machine (the daemon's start-up
+   * warm-up, a throwaway machine) would be thrown away ("wrong map") at the first datagram of the next.
+   */
+  private readonly slots: Slot[] = objectArray<Slot>();
   private head = 0;
   private tail = 0;
   /** The slot pollTransmit returned last (the driver may still hold it). */
