@@ -50,12 +50,51 @@ s.bind(0, bindAddr, () => {
 });
 `;
 
+/** The same sender on our native engine (an ES module worker): the TOS byte set, each tick's datagrams flushed
+ * together (a GSO send: the receiver's UDP GRO may coalesce them, the engine splits them again), and every
+ * `bigEvery`-th datagram `bigSize` bytes long (truncated at a receiver with smaller slots). */
+const NATIVE_SENDER = `
+const { workerData } = await import('node:worker_threads');
+const { loadNativeAddon } = await import(workerData.engineUrl);
+const { NativeSocket } = await import(workerData.nativeUrl);
+const { port, addr, family, n, size, perTick, sab, bindAddr, native } = workerData;
+const flags = new Int32Array(sab);
+const s = new NativeSocket(loadNativeAddon(), { family, guard: false });
+await s.bind(bindAddr, 0, false, false);
+s.start(() => {}, () => {});
+s.setTos(native.tos);
+Atomics.store(flags, 2, s.address().port);
+const warm = Buffer.alloc(size, 0x61);
+warm.writeUInt32BE(${WARM}, 0);
+s.send(warm, 0, size, port, addr);
+s.flush();
+Atomics.wait(flags, 1, 0, 20000);
+let i = 0;
+const small = Buffer.alloc(size, 0x62);
+const big = Buffer.alloc(native.bigSize, 0x63);
+const tick = () => {
+  const end = Math.min(n, i + perTick);
+  for (; i < end; i++) {
+    const b = native.bigEvery > 0 && i % native.bigEvery === native.bigEvery - 1 ? big : small;
+    b.writeUInt32BE(i, 0);
+    s.send(b, 0, b.length, port, addr);
+  }
+  s.flush();
+  if (i < n) setTimeout(tick, 1);
+  else s.onWritable(() => { Atomics.store(flags, 0, 1); Atomics.notify(flags, 0); void s.close(); });
+};
+tick();
+`;
+
 interface Got {
   readonly seq: number;
   readonly address: string;
   readonly port: number;
   readonly to: string | undefined;
   readonly size: number;
+  readonly realLength: number;
+  readonly truncated: boolean;
+  readonly tos: number;
 }
 
 interface StallRun {
@@ -78,6 +117,10 @@ interface StallOptions {
   readonly from: string;
   /** Multicast: join `to` on lo and send through lo. */
   readonly mcast?: boolean;
+  /** The receiver's largest datagram taken whole (default 64 KiB: UDP GRO on). */
+  readonly maxDatagram?: number;
+  /** The sender: node:dgram (default) or our native engine (NATIVE_SENDER: TOS set, GSO, `big` datagrams). */
+  readonly native?: { readonly tos: number; readonly bigEvery: number; readonly bigSize: number };
   /** Called right after the block ends, before the loop runs again (the guard's store is then full); true = it
    *  closed the socket (the run then only waits 200 ms for anything delivered after close). */
   readonly afterBlock?: (s: NativeSocket) => boolean;
@@ -110,7 +153,7 @@ const loIndex = (): number => Number(fs.readFileSync('/sys/class/net/lo/ifindex'
 
 async function stallRun(o: StallOptions): Promise<StallRun> {
   const got: Got[] = [];
-  const s = new NativeSocket(addon as NativeAddon, { family: o.family, guard: o.guard, guardLimit: o.guardLimit });
+  const s = new NativeSocket(addon as NativeAddon, { family: o.family, guard: o.guard, guardLimit: o.guardLimit, maxDatagram: o.maxDatagram });
   const bound = await s.bind(o.bind, 0, false, false);
   assert.equal(bound, undefined);
   s.setRecvBufferSize(RCVBUF);
@@ -118,15 +161,21 @@ async function stallRun(o: StallOptions): Promise<StallRun> {
   s.start((b: RecvBatch) => {
     for (let i = 0; i < b.count; i++) {
       const f = b.from(i);
-      got.push({ seq: b.data(i).readUInt32BE(0), address: f.address, port: f.port, to: b.to(i), size: b.length(i) });
+      got.push({
+        seq: b.data(i).readUInt32BE(0), address: f.address, port: f.port, to: b.to(i), size: b.length(i), realLength: b.realLength(i),
+        truncated: b.truncated(i), tos: b.tos(i),
+      });
     }
   }, (e) => assert.fail(e));
   const port = s.address().port;
   const sab = new SharedArrayBuffer(16);
   const flags = new Int32Array(sab);
-  const w = new Worker(SENDER, {
+  const w = new Worker(o.native ? NATIVE_SENDER : SENDER, {
     eval: true,
-    workerData: { port, addr: o.to, family: o.family, n: o.n, size: SIZE, perTick: o.perTick, sab, bindAddr: o.from, mcastIf: o.mcast ? '127.0.0.1' : undefined },
+    workerData: {
+      port, addr: o.to, family: o.family, n: o.n, size: SIZE, perTick: o.perTick, sab, bindAddr: o.from, mcastIf: o.mcast ? '127.0.0.1' : undefined,
+      native: o.native, engineUrl: new URL('./engine.js', import.meta.url).href, nativeUrl: new URL('./engine-native.js', import.meta.url).href,
+    },
   });
   try {
     await until(() => got.some((g) => g.seq === WARM), 5000, 'the warm-up datagram');
@@ -164,7 +213,7 @@ async function stallRun(o: StallOptions): Promise<StallRun> {
 /** The numbered datagrams (not the warm-up or the marker). */
 const numbered = (r: StallRun): Got[] => r.got.filter((g) => g.seq !== WARM && g.seq !== MARK);
 
-function assertAllInOrder(r: StallRun, o: StallOptions): void {
+function assertAllInOrder(r: StallRun, o: StallOptions, minRescued = o.n / 2): void {
   const d = numbered(r);
   assert.equal(r.drops, 0, `no drop (stats ${JSON.stringify(r.stats)})`);
   assert.equal(d.length, o.n, `all ${o.n} arrived (stats ${JSON.stringify(r.stats)})`);
@@ -178,7 +227,7 @@ function assertAllInOrder(r: StallRun, o: StallOptions): void {
   assert.equal(r.got[r.got.length - 1].seq, MARK, 'the marker came last');
   assert.ok(r.stats.guard, 'the guard was on');
   // the kernel held at most RCVBUF's worth; the guard took the rest while JS was blocked
-  assert.ok(r.stats.guardRescued >= o.n / 2, `the guard rescued ${r.stats.guardRescued} of ${o.n}`);
+  assert.ok(r.stats.guardRescued >= minRescued, `the guard rescued ${r.stats.guardRescued} of ${o.n}`);
   assert.ok(r.stats.guardDrains > 0);
   assert.equal(r.stats.guardHeldBytes, 0, 'everything stored was delivered');
   assert.ok(r.stats.guardPeakBytes > 0 && r.stats.guardPeakBytes <= (o.guardLimit ?? 64 << 20));
@@ -210,6 +259,32 @@ test('stall guard: IPv6 (::1) and multicast on lo (TTL 0) arrive whole through t
   const group = `239.255.${100 + Math.floor(Math.random() * 100)}.${1 + Math.floor(Math.random() * 250)}`;
   const mc: StallOptions = { family: 4, guard: true, n: 4000, perTick: 16, bind: group, to: group, from: '127.0.0.1', mcast: true };
   assertAllInOrder(await stallRun(mc), mc);
+});
+
+test('stall guard: TOS, GRO-coalesced and truncated datagrams come through the store exactly as from the socket', { skip, timeout: 60000 }, async () => {
+  // GSO runs from our own sender arrive GRO-coalesced at 64 KiB slots: the store keeps the coalesced datagram and its
+  // segment size, and the engine splits it on delivery; the TOS byte comes from each stored datagram's control data
+  const gro: StallOptions = { ...v4, n: 8000, perTick: 16, native: { tos: 0xb9, bigEvery: 0, bigSize: 0 } };
+  const r = await stallRun(gro);
+  // (guardRescued counts what the kernel handed over: a GRO-coalesced datagram once, as the drop counter does)
+  assertAllInOrder(r, gro, gro.n / 16 / 2);
+  assert.ok(r.stats.groCoalesced > 0, 'GRO-coalesced datagrams were split');
+  const d = numbered(r);
+  assert.ok(d.every((g) => g.tos === 0xb9), `TOS of every datagram: ${[...new Set(d.map((g) => g.tos))].join(', ')}`);
+  // slots of 2048 bytes: every 10th datagram (3000 bytes) is truncated, its real length kept
+  const tr: StallOptions = { ...v4, n: 6000, perTick: 16, maxDatagram: 2048, native: { tos: 0x04, bigEvery: 10, bigSize: 3000 } };
+  const t = await stallRun(tr);
+  const dt = numbered(t);
+  assert.equal(t.drops, 0);
+  assert.equal(dt.length, tr.n);
+  assert.ok(t.stats.guardRescued >= tr.n / 2, `rescued ${t.stats.guardRescued}`);
+  for (let i = 0; i < dt.length; i++) {
+    const big = i % 10 === 9;
+    if (dt[i].seq !== i || dt[i].truncated !== big || dt[i].realLength !== (big ? 3000 : SIZE) || dt[i].size !== (big ? 2048 : SIZE) || dt[i].tos !== 0x04) {
+      assert.fail(`datagram ${i}: ${JSON.stringify(dt[i])}`);
+    }
+  }
+  assert.equal(t.stats.truncated, tr.n / 10);
 });
 
 test('stall guard: past its bound it stops; the kernel drops and counts; memory stays within the bound', { skip, timeout: 60000 }, async () => {
