@@ -20,7 +20,7 @@ import { deriveClientSession } from '../../crypto/handshake.js';
 import { blobToPublicKey } from '../../crypto/pubkey.js';
 import { rsaDecryptPremaster, rsaEncryptPremaster, signData, verifySignature } from '../../crypto/sign.js';
 import { HASH_SUITES, KEY_SUITES } from '../../crypto/suites.js';
-import { EventLoop, type LoopSocket } from '../../daemon/loop.js';
+import { EventLoop } from '../../daemon/loop.js';
 import { UdpEndpoint, type RecvBatch } from '../../net/udp.js';
 import { ClientProxy } from '../../session/proxy/client.js';
 import type { ProxyBase, ProxyEffect, ProxySession } from '../../session/proxy/common.js';
@@ -176,7 +176,7 @@ const WARM_CLIENT_ID = 0xc0000202;
  * daemon's mode, on a throwaway event loop, with the daemon's own receive callback (forward.ts: same closure site),
  * forwards ~16,000 FILESEGs and ENCRYPTEDs of a plain session from a loopback sender to a loopback sink through
  * the same engine (GSO bursts arriving GRO-coalesced, and small groups). Everything stays on loopback (127.0.0.1, the sink on 127.0.0.2): the
- * client proxy's re-multicasts are sent to the sink instead, the server proxy's joins are not made. Native
+ * client proxy's re-multicasts go to the sink (the synthetic ANNOUNCE names it as both multicast addresses), the server proxy's joins are not made. Native
  * engine only (node:dgram has no ring); bounded in time; any failure only ends it.
  */
 export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> {
@@ -209,18 +209,10 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
     const machine = o.machine ? o.machine(sinkDest) : o.mode === 'server'
       ? new ServerProxy({ uid: o.uid, random: o.random, logLevel: o.logLevel, dest: sinkDest, ringViews: true })
       : new ClientProxy({ uid: o.uid, random: o.random, logLevel: o.logLevel, destPort: sinkPort, ringViews: true });
-    // the client proxy's sends (multicast in a real session) go to the sink: the same engine path, on loopback
-    const toSink: LoopSocket = {
-      family: 4,
-      send: (buf, offset, length) => recv.send(buf, offset, length, sinkPort, SINK_ADDRESS),
-      sendQueueCount: () => recv.sendQueueCount(),
-      onWritable: (cb) => recv.onWritable(cb),
-      onReceiveTurn: (h) => recv.onReceiveTurn(h),
-    };
     // the options in the daemon's order and with its keys (run.ts): one V8 map for both loops' options
     loop = new EventLoop<ProxyEffect>({
       machine,
-      sockets: [o.mode === 'server' ? recv : toSink],
+      sockets: [recv],
       sendBudget: 4096,
       onEffect: () => undefined,
       onUnroutable: () => undefined,
@@ -231,7 +223,9 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
     loop.start();
     const grtt = 0.5;
     const announce = packet(
-      { type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: 1300, timestamp: { sec: 1, usec: 0 }, publicMcast: '230.4.4.1', privateMcast: '230.5.5.1', extensions: [], clientIds: [] },
+      // the client proxy re-multicasts to the public and private addresses at its -p port: here the sink (it does not
+      // require a multicast address), so that its sends take the daemon's path, a UdpEndpoint of the loop, on loopback
+      { type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: 1300, timestamp: { sec: 1, usec: 0 }, publicMcast: o.mode === 'client' ? SINK_ADDRESS : '230.4.4.1', privateMcast: o.mode === 'client' ? SINK_ADDRESS : '230.5.5.1', extensions: [], clientIds: [] },
       WARM_SERVER_ID,
       grtt,
     );

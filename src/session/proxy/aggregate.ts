@@ -110,10 +110,14 @@ export interface Session extends ProxySession {
   up: number;
   /** Encrypted session: our key exchange with the server and with the clients. */
   enc?: KeyexSession;
-  /** Clients the server confirmed (REG_CONF), whom we send our KEYINFO. */
-  regConf?: Set<number>;
+  /**
+   * Clients the server confirmed (REG_CONF), whom we send our KEYINFO. This and the next are in the session from its
+   * creation (undefined until set): a property added later changes the object's V8 map, so code optimized on a plain
+   * session (the daemon's start-up warm-up) would be thrown away at an encrypted one's first datagram.
+   */
+  regConf: Set<number> | undefined;
   /** The last server header (for the KEYINFO we send in the server's name). */
-  lastServerHeader?: UftpHeader;
+  lastServerHeader: UftpHeader | undefined;
   readonly keyinfoTimer: KeyInfoTimer;
   keyinfoTries: number;
 }
@@ -253,7 +257,7 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
         key, serverId, groupId, groupInst, upstream: from, publicAddr: a.publicAddr, privateAddr,
         privateDest: { address: privateAddr, port: this.cfg.destPort }, blockSize: a.blockSize, robust: a.robust,
         grttQ, lastHeard: now, seq: 0, pending: new Map(), clients: new Map(), registered: new Set(), down: 0, up: 0, enc,
-        keyinfoTimer: { keyinfoOf: key }, keyinfoTries: 0,
+        regConf: undefined, lastServerHeader: undefined, keyinfoTimer: { keyinfoOf: key }, keyinfoTries: 0,
       };
       s = created;
       this.addSession(s);
