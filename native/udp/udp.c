@@ -160,6 +160,7 @@ typedef struct sock {
   int async_init;        /* uv_async_init done, uv_close not yet called */
   pthread_mutex_t mu;    /* held around every read of the socket and every use of the store, by either thread */
   int64_t guard_limit;   /* bytes the store may hold; 0 = no guard for this socket */
+  int guard_busy16;      /* drain a socket whose main thread still reads at this many sixteenths of its buffer */
   int guard_reg;         /* in the guard's list (g_mu) */
   struct sock *gnext, *gprev;
   _Atomic uint64_t recv_seq; /* bumped by the main thread on every receive that got datagrams */
@@ -208,6 +209,7 @@ typedef struct sock {
 #define GUARD_DEFAULT_LIMIT (64LL << 20)
 #define GUARD_MIN_LIMIT GUARD_CHUNK
 #define GUARD_SPARE 8
+#define GUARD_BUSY16_DEFAULT 12 /* three quarters; setOpt(13) per socket, 4-15 */
 
 typedef struct chunk {
   struct chunk *next;
@@ -421,7 +423,10 @@ static int guard_drain(sock_t *s, int64_t start) {
  * socket is drained when its queue is at a quarter of its buffer or more and the main thread has not started a read
  * of it since the previous look (it is stalled), or at three quarters or more whatever the main thread does (it
  * reads, but too slowly: preempted most of the time, or running cold code; at half, the proxies' CPU per datagram
- * rose by a fifth to a third in the Figure 1 chain, the guard taking what the main thread would have read soon). The next look is in GUARD_TICK_NS when a queue is
+ * rose by a fifth to a third in the Figure 1 chain, the guard taking what the main thread would have read soon). That
+ * second threshold is per socket (setOpt 13, in sixteenths): uftpd asks for half, where a drop costs a
+ * retransmission to every receiver (pinned fresh uftpd runs dropped in 3 of 20 at three quarters, 0 of 28 at half).
+ * The next look is in GUARD_TICK_NS when a queue is
  * at 1/16 or more, grew by 1/16 since the last look, or was drained; otherwise in GUARD_SLOW_TICK_NS. */
 static int64_t guard_tick(int64_t now) {
   int64_t period = 0;
@@ -450,7 +455,7 @@ static int64_t guard_tick(int64_t now) {
     uint64_t last = s->g_last_fill;
     s->g_last_fill = fill;
     if (fill * 16 >= cap || (fill > last && (fill - last) * 16 >= cap)) period = GUARD_TICK_NS;
-    if (fill * 4 >= cap * 3 || (late && fill * 4 >= cap)) {
+    if (fill * 16 >= cap * (uint64_t)s->guard_busy16 || (late && fill * 4 >= cap)) {
       /* what it stored keeps the socket active: a stall longer than GUARD_ACTIVE_NS is still covered */
       if (guard_drain(s, guard_now()) > 0) s->g_active_at = now;
       s->g_last_fill = 0;
@@ -1337,6 +1342,7 @@ static napi_value New(napi_env env, napi_callback_info info) {
   s->gso_ok = 1;
   s->loop_fd = -1;
   s->guard_limit = GUARD_DEFAULT_LIMIT;
+  s->guard_busy16 = GUARD_BUSY16_DEFAULT;
   pthread_mutex_init(&s->mu, NULL);
   s->fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->fd < 0) {
@@ -1687,6 +1693,11 @@ static napi_value SetOpt(napi_env env, napi_callback_info info) {
       s->guard_limit = v;
     }
     s->stats[ST_GUARD_LIMIT] = v;
+    break;
+  case 13:
+    /* the fill (in sixteenths of the buffer) at which the guard drains a socket whose main thread still reads */
+    if (v < 4 || v > 15) return int_value(env, -EINVAL);
+    s->guard_busy16 = v;
     break;
   case 8:
     s->gso_ok = v ? 1 : 0;

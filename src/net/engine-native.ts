@@ -31,7 +31,7 @@ const ST_RXQ_OVFL = 0, ST_RECV = 1, ST_RECV_CALLS = 2, ST_SENT = 3, ST_SENDMMSG_
 const ARM_STATE = 0, ARM_DEST = 1, ARM_EXPECT_LEN = 2, ARM_REPLY_LEN = 3, ARM_EXPECT_AT = 32, ARM_EXPECT_MAX = 64, ARM_REPLY_AT = 96, ARM_REPLY_MAX = 65535;
 const ARM_IDLE = 0, ARM_ARMED = 1, ARM_FIRED = 2;
 // setOpt / getOpt
-const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9, OPT_GRO = 10, OPT_SPIN = 11, OPT_GUARD = 12;
+const OPT_RCVBUF = 1, OPT_SNDBUF = 2, OPT_MCAST_TTL = 3, OPT_MCAST_LOOP = 4, OPT_TOS = 5, OPT_GSO = 8, OPT_RECV_INFO = 9, OPT_GRO = 10, OPT_SPIN = 11, OPT_GUARD = 12, OPT_GUARD_BUSY = 13;
 
 const MAX_DESTS = 4096;
 export const DEFAULT_RING_SLOTS = 64;
@@ -183,6 +183,9 @@ export class NativeSocket implements EngineSocket {
     if (o.spinUs !== undefined && o.spinUs > 0) this.sock.setOpt(OPT_SPIN, Math.min(1000, Math.floor(o.spinUs)));
     const limit = (o.guard ?? guardDefault()) ? Math.max(GUARD_MIN_LIMIT, Math.min(0x7fffffff, Math.floor(o.guardLimit ?? envGuardLimit() ?? GUARD_DEFAULT_LIMIT))) : 0;
     if (this.sock.setOpt(OPT_GUARD, limit) !== 0) throw errnoError('stall guard', -22);
+    if (o.guardBusyFill !== undefined && this.sock.setOpt(OPT_GUARD_BUSY, Math.round(o.guardBusyFill * 16)) !== 0) {
+      throw errnoError('stall guard fill', -22);
+    }
   }
 
   bind(address: string, port: number, reuseAddr: boolean, ipv6Only: boolean): Promise<Error | undefined> {

@@ -126,6 +126,10 @@ export interface EngineSocketOptions {
   /** The guard's bound: bytes its store may hold for this socket (at least 1 MiB). Default GUARD_DEFAULT_LIMIT
    *  (64 MiB), or UFTP_UDP_GUARD_MB. */
   readonly guardLimit?: number;
+  /** The fill of the socket's buffer (a fraction, 0.25-0.9375) at which the guard drains it although its JS thread
+   *  still reads (slowly: preempted, or running cold code). Default 0.75; lower costs CPU in the guard's copies and
+   *  saves drops in a receiver that must not lose a datagram (uftpd asks for 0.5). */
+  readonly guardBusyFill?: number;
 }
 
 /**

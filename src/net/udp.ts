@@ -81,6 +81,8 @@ export interface UdpEndpointOptions {
   /** The armed reply (native; docs/net-engine.md "Armed reply"): default on; UFTP_UDP_ARM=0 turns it off for the
    *  process (for measurements). dgram: never (arm() says false). */
   readonly arm?: boolean;
+  /** The stall guard's drain threshold for a socket whose JS thread still reads (native; EngineSocketOptions). */
+  readonly guardBusyFill?: number;
 }
 
 /** The receive spin's default bound (µs). */
@@ -148,7 +150,7 @@ export class UdpEndpoint {
     const choice = udpBackend();
     const kind = o.backend ?? choice.kind;
     let engine: EngineSocket;
-    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0', recvInfo: o.recvInfo, gro: o.gro ?? process.env.UFTP_UDP_GRO !== '0', spinUs: o.spinUs ?? envSpinUs() };
+    const eo = { family: o.family, ringSlots: o.ringSlots, maxDatagram: o.maxDatagram, gso: o.gso ?? process.env.UFTP_UDP_GSO !== '0', recvInfo: o.recvInfo, gro: o.gro ?? process.env.UFTP_UDP_GRO !== '0', spinUs: o.spinUs ?? envSpinUs(), guardBusyFill: o.guardBusyFill };
     if (kind === 'native') {
       const addon = loadNativeAddon();
       if (!addon) return { ok: false, error: choice.error ?? `UDP engine: the uftp-udp addon did not load` };
