@@ -189,9 +189,9 @@ typedef struct sock {
  *    the main thread last received on it, or the guard last stored from it): an idle daemon costs no wake-up;
  *  - while one is, wakes every 1 ms (10 ms while every queue is nearly empty and not growing), reads how full each
  *    active socket's receive queue is (SO_MEMINFO: rmem_alloc against rcvbuf), and drains a socket whose queue is
- *    at three quarters of its buffer, or at a quarter when its main thread has not started a read since the previous look (see
- *    guard_tick), with recvmmsg into the socket's store, taking the socket's lock per call without ever waiting for
- *    it; then it wakes the loop with uv_async_send (the fd is no longer readable, so uv_poll alone would not fire);
+ *    at three quarters of its buffer (per socket: guard_busy16), or at a quarter when its main thread has not started a
+ *    read since the previous look (see guard_tick), with recvmmsg into the socket's store, taking the socket's lock
+ *    per call (the first one waited for, with priority inheritance; the rest only tried: see guard_drain); then it wakes the loop with uv_async_send (the fd is no longer readable, so uv_poll alone would not fire);
  *  - runs at real-time priority where allowed (see guard_main), so that its tick comes on time on a busy core;
  *  - never stores past the socket's bound (guard_limit bytes of chunks): it then stops reading, the kernel's queue
  *    fills and its drop counter counts as it would without the guard. It reads only as many datagrams as it is sure
@@ -378,12 +378,17 @@ static void store_free(sock_t *s) {
 }
 
 /* Reads the socket into its store until it is empty, the store is at its bound, the main thread is reading it (the
- * socket's lock is taken per recvmmsg, never waited for), or GUARD_DRAIN_NS have passed: a receiver that is simply
+ * socket's lock is taken per recvmmsg; only the first is waited for), or GUARD_DRAIN_NS have passed: a receiver that is simply
  * slower than its sender (an overload the guard cannot cure) costs the guard at most that much per look (g_mu
  * held). */
 static int guard_drain(sock_t *s, int64_t start) {
   int stored = 0;
-  while (guard_now() - start < GUARD_DRAIN_NS && pthread_mutex_trylock(&s->mu) == 0) {
+  /* The first lock waits: the socket is past its threshold, and a main thread that holds the lock now was most
+   * likely preempted inside its read (the lock inherits our priority: it lets go within microseconds). Later ones
+   * only try: a main thread that reads again takes over. */
+  int first = 1;
+  while (guard_now() - start < GUARD_DRAIN_NS && (first ? pthread_mutex_lock(&s->mu) : pthread_mutex_trylock(&s->mu)) == 0) {
+    first = 0;
     int k = store_room(s);
     if (k == 0) {
       s->g_full++;
@@ -1343,7 +1348,17 @@ static napi_value New(napi_env env, napi_callback_info info) {
   s->loop_fd = -1;
   s->guard_limit = GUARD_DEFAULT_LIMIT;
   s->guard_busy16 = GUARD_BUSY16_DEFAULT;
-  pthread_mutex_init(&s->mu, NULL);
+  {
+    /* priority inheritance: the main thread holds this lock across its recvmmsg, and the scheduler preempts it
+     * most often right there, at the syscall's return. The guard's first lock of a drain waits for it (see
+     * guard_drain); with PTHREAD_PRIO_INHERIT the preempted holder runs at the guard's real-time priority until it
+     * lets go, microseconds, instead of the guard finding the lock taken for the whole preemption. */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    if (pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT) != 0) pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_NONE);
+    pthread_mutex_init(&s->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
+  }
   s->fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->fd < 0) {
     int e = errno;
