@@ -54,6 +54,16 @@ function envGuardLimit(): number | undefined {
 function remoteInfo(address: string, family: 'IPv4' | 'IPv6', port: number, size: number): RemoteInfo {
   return { address, family, port, size };
 }
+/**
+ * An empty array whose elements kind (V8) is already "any value": an empty `[]` starts as small integers and changes
+ * map at its first object or string, so code optimized on one socket (a daemon's start-up warm-up, uftpproxyd's
+ * warmDataPath) was thrown away ("wrong map") at the first datagram of the next (`remote()`, measured in uftpproxyd).
+ */
+function objectArray<T>(): T[] {
+  const a: (T | null)[] = [null];
+  a.length = 0;
+  return a as T[];
+}
 /** Sizes from the last sender whose RemoteInfo is kept. */
 const BY_SIZE = 4;
 
@@ -129,7 +139,7 @@ export class NativeSocket implements EngineSocket {
   private closed = false;
   // the last sender, reused while it repeats, with the RemoteInfo of a few sizes seen from it
   private lastRemote: RemoteInfo | undefined;
-  private readonly bySize: RemoteInfo[] = [];
+  private readonly bySize: RemoteInfo[] = objectArray<RemoteInfo>();
   private bySizeNext = 0;
   private lastF = 0;
   private lastP = -1;
@@ -155,7 +165,7 @@ export class NativeSocket implements EngineSocket {
   private inTurn = false;
   // destinations: "addr|port" -> index into the addon's table
   private readonly dests = new Map<string, number>();
-  private readonly destNames: string[] = [];
+  private readonly destNames: string[] = objectArray<string>();
   private lastAddr = '';
   private lastPort = -1;
   private lastDest = -1;
