@@ -370,14 +370,20 @@ test('stall guard: a socket that never receives never wakes the guard thread; an
 /** A receiver that keeps reading, slowly (one datagram per receive turn, ~300 µs of work each: never "late" to the
  * guard), gets a burst that fills its buffer to about half (the kernel's truesize of a 1200-byte datagram on
  * loopback is ~2.3 KiB; 1 MiB of buffer). What the guard rescued with `guardBusyFill` at `fill`. */
-async function slowReader(fill: number | undefined): Promise<{ rescued: number; got: number; drops: number }> {
+async function slowReader(fill: number | undefined): Promise<{ rescued: number; got: number; drops: number; maxGapMs: number }> {
   const s = new NativeSocket(addon as NativeAddon, { family: 4, ringSlots: 1, guardBusyFill: fill });
   await s.bind('127.0.0.1', 0, false, false);
   s.setRecvBufferSize(RCVBUF);
   let got = 0;
+  let last = 0n;
+  let maxGap = 0n;
   s.start((b: RecvBatch) => {
     got += b.count;
-    const end = process.hrtime.bigint() + 300_000n;
+    // from one read to the next (the ~300 µs of work included: a reader preempted during it is late as well)
+    const now = process.hrtime.bigint();
+    if (last !== 0n && now - last > maxGap) maxGap = now - last;
+    last = now;
+    const end = now + 300_000n;
     while (process.hrtime.bigint() < end);
   }, (e) => assert.fail(e));
   const n = 230;
@@ -387,29 +393,33 @@ async function slowReader(fill: number | undefined): Promise<{ rescued: number; 
     const b = Buffer.alloc(SIZE, 0x64);
     for (let i = 0; i < n; i++) c.send(b, s.address().port, '127.0.0.1');
     await until(() => got === n, 10000, `${n} datagrams (got ${got}, stats ${JSON.stringify(s.stats())})`);
-    return { rescued: s.stats().guardRescued, got, drops: s.drops() };
+    return { rescued: s.stats().guardRescued, got, drops: s.drops(), maxGapMs: Number(maxGap) / 1e6 };
   } finally {
     c.close();
     await s.close();
   }
 }
 
-test('stall guard: guardBusyFill sets, per socket, the fill at which a slow but reading receiver is drained', { skip, timeout: 60000 }, async () => {
+test('stall guard: guardBusyFill sets, per socket, the fill at which a slow but reading receiver is drained', { skip, timeout: 60000 }, async (t) => {
   const a = addon as NativeAddon;
   assert.throws(() => new NativeSocket(a, { family: 4, guardBusyFill: 0.1 }), /stall guard fill/);
   assert.throws(() => new NativeSocket(a, { family: 4, guardBusyFill: 1 }), /stall guard fill/);
   // at a quarter the guard takes part of the burst although the reader never stops (at the default three quarters
   // it would not: the burst fills the buffer to about half); at fifteen sixteenths it leaves the reader alone. A
-  // reader descheduled for a whole look of the guard counts as stalled and is drained at a quarter whatever the
-  // option says, so on a busy machine the second form may take a few tries.
+  // reader descheduled for a whole look of the guard (1 ms) counts as stalled and is drained at a quarter whatever
+  // the option says: such a try says nothing about the threshold, and on a machine that busy the test says so
+  // and does not judge.
   const low = await slowReader(0.25);
   assert.equal(low.drops, 0);
   assert.ok(low.rescued > 0, `rescued ${low.rescued} at a quarter`);
-  const tries: number[] = [];
-  for (let i = 0; i < 4 && tries[tries.length - 1] !== 0; i++) {
+  const tries: string[] = [];
+  for (let i = 0; i < 6; i++) {
     const high = await slowReader(0.9375);
     assert.equal(high.drops, 0);
-    tries.push(high.rescued);
+    tries.push(`${high.rescued} (longest time between reads ${high.maxGapMs.toFixed(2)} ms)`);
+    if (high.maxGapMs >= 0.9) continue;
+    assert.equal(high.rescued, 0, `rescued at fifteen sixteenths by a reader never descheduled: ${tries.join(', ')}`);
+    return;
   }
-  assert.equal(tries[tries.length - 1], 0, `rescued at fifteen sixteenths, per try: ${tries.join(', ')}`);
+  t.diagnostic(`every try was descheduled for a look of the guard, not judged: ${tries.join(', ')}`);
 });
