@@ -99,6 +99,14 @@ test('FILEINFO -> open effect with the placed name; FILEINFO_ACK like the real o
 function decodeHeaderOf(d: Uint8Array): ReturnType<typeof headerOf> {
   return headerOf(d);
 }
+/** A registered session, `fileinfo` received and its file opened (the open effect answered). */
+function openFile(m: ClientMachine, fileinfo: Uint8Array): void {
+  register(m);
+  m.handle(1020, SERVER, fileinfo);
+  const open = drain(m).fx.find((e): e is Extract<ClientEffect, { type: 'open' }> => e.type === 'open');
+  assert.ok(open);
+  m.handleEffectResult({ req: open.req, ok: true, status: CompStat.NORMAL });
+}
 function headerOf(d: Uint8Array) {
   const p = decodePacket(d);
   assert.ok(p.ok);
@@ -107,11 +115,7 @@ function headerOf(d: Uint8Array) {
 
 test('an empty file: FILEINFO_ACK, then DONE -> COMPLETE like the real one; a link -> COMPLETE at once; DONE 0 -> COMPLETE 0; DONE_CONF ends the session', () => {
   const m = machine();
-  register(m);
-  m.handle(1020, SERVER, FILEINFO_EMPTY);
-  const open = drain(m).fx.find((e): e is Extract<ClientEffect, { type: 'open' }> => e.type === 'open');
-  assert.ok(open);
-  m.handleEffectResult({ req: open.req, ok: true, status: CompStat.NORMAL });
+  openFile(m, FILEINFO_EMPTY);
   const r1 = drain(m);
   assert.equal(r1.tx.length, 1, 'FILEINFO_ACK');
   const fin = r1.fx.find((e) => e.type === 'finish');
@@ -143,11 +147,7 @@ test('an empty file: FILEINFO_ACK, then DONE -> COMPLETE like the real one; a li
 
 test('FILESEGs: duplicates, blocks of the wrong length or outside the section are dropped and counted; the write cache writes runs', () => {
   const m = machine();
-  register(m);
-  m.handle(1020, SERVER, FILEINFO_F1);
-  const open = drain(m).fx.find((e): e is Extract<ClientEffect, { type: 'open' }> => e.type === 'open');
-  assert.ok(open);
-  m.handleEffectResult({ req: open.req, ok: true, status: CompStat.NORMAL });
+  openFile(m, FILEINFO_F1);
   drain(m);
   const h = headerOf(DONE_F1_SEC2);
   const seg = (section: number, secBlock: number, len = 512): Uint8Array =>
@@ -214,11 +214,7 @@ test('timers: REGISTER again after 4 GRTT, session dropped after 4 ROBUST GRTT w
 
 test('STATUS once per section and pass, as the real uftpd (black-box, 4.10.2): the section timer reports what a pass left behind, the DONE the rest, a repeated DONE nothing (all when it names us or the third time); a new pass anew', () => {
   const m = machine();
-  register(m);
-  m.handle(1020, SERVER, FILEINFO_F1);
-  const open = drain(m).fx.find((e): e is Extract<ClientEffect, { type: 'open' }> => e.type === 'open');
-  assert.ok(open);
-  m.handleEffectResult({ req: open.req, ok: true, status: CompStat.NORMAL });
+  openFile(m, FILEINFO_F1);
   drain(m);
   const h = headerOf(DONE_F1_SEC2);
   const seg = (section: number, secBlock: number): Uint8Array =>
