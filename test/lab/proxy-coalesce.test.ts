@@ -14,47 +14,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type Proc } from '../../src/lab/lab.js';
-import { UdpEndpoint, type RecvBatch } from '../../src/net/udp.js';
-import { decodePacket, encodePacket, type Message, type Packet } from '../../src/wire/packet.js';
-import { UFTP_VER_NUM } from '../../src/wire/constants.js';
-import { quantizeGrtt } from '../../src/wire/quantize.js';
+import { UdpEndpoint } from '../../src/net/udp.js';
+import { BLOCK, blockFileseg, readReceived, receiveFilesegs, runRole, streamPacket } from './fileseg-stream.js';
 
 const SERVER_ID = 0x0a4c0101;
 const GROUP = 0x4c4c0001;
 const PUBLIC = '230.4.4.1';
 const PRIVATE = '230.76.5.9';
-const BLOCK = 1300;
 const GROUP_OF = 4;
 const N = 8000;
-
-function pkt(message: Message): Uint8Array {
-  const p: Packet = {
-    header: { version: UFTP_VER_NUM, func: 0, seq: 0, srcId: SERVER_ID, groupId: GROUP, groupInst: 0, grtt: quantizeGrtt(0.5), gsize: 0, reserved: 0 },
-    message,
-  };
-  return encodePacket(p);
-}
-
-function payload(i: number): Uint8Array {
-  const d = new Uint8Array(BLOCK);
-  for (let k = 0; k < BLOCK; k++) d[k] = (i * 11 + k * 17 + (i >> 8)) & 0xff;
-  d[0] = i & 0xff;
-  d[1] = (i >> 8) & 0xff;
-  return d;
-}
 
 async function sender(): Promise<void> {
   // GSO off: the real uftp server sends one datagram per sendto, and so no GRO batches at the proxy
   const r = await UdpEndpoint.open({ family: 4, port: 0, bufferSize: 4 << 20, gso: false, onMessage: () => undefined });
   if (!r.ok) throw new Error(r.error);
   const ep = r.value;
-  const announce = pkt({ type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: BLOCK, timestamp: { sec: 1000, usec: 0 }, publicMcast: PUBLIC, privateMcast: PRIVATE, extensions: [], clientIds: [] });
+  const announce = streamPacket(SERVER_ID, GROUP, { type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: BLOCK, timestamp: { sec: 1000, usec: 0 }, publicMcast: PUBLIC, privateMcast: PRIVATE, extensions: [], clientIds: [] });
   ep.send(announce, 0, announce.length, 1044, PUBLIC);
   ep.flush();
   await new Promise((res) => setTimeout(res, 500));
   for (let i = 0; i < N; i += GROUP_OF) {
     for (let k = i; k < i + GROUP_OF; k++) {
-      const d = pkt({ type: 'FILESEG', fileId: 1, section: 0, secBlock: k, extensions: [], data: payload(k) } as Message);
+      const d = blockFileseg(SERVER_ID, GROUP, k);
       ep.send(d, 0, d.length, 1044, PRIVATE);
     }
     ep.flush();
@@ -68,39 +49,7 @@ async function sender(): Promise<void> {
   await ep.close();
 }
 
-async function receiver(out: string): Promise<void> {
-  const got: number[] = [];
-  const bad: string[] = [];
-  const onBatch = (b: RecvBatch): void => {
-    for (let i = 0; i < b.count; i++) {
-      const p = decodePacket(b.data(i));
-      if (!p.ok) continue;
-      const m = p.value.message;
-      if (m.type !== 'FILESEG') continue;
-      if (!Buffer.from(m.data).equals(Buffer.from(payload(m.secBlock)))) bad.push(`block ${m.secBlock}: bytes differ`);
-      got.push(m.secBlock);
-    }
-  };
-  const r = await UdpEndpoint.open({ family: 4, port: 1044, bufferSize: 16 << 20, onBatch });
-  if (!r.ok) throw new Error(r.error);
-  const ep = r.value;
-  process.stdout.write('ready\n');
-  while (!fs.existsSync(out + '.stop')) await new Promise((res) => setTimeout(res, 50));
-  fs.writeFileSync(out, JSON.stringify({ got, bad: bad.slice(0, 20), badCount: bad.length, drops: ep.drops() }));
-  await ep.close();
-}
-
-const role = process.argv.indexOf('--role');
-if (role >= 0) {
-  const what = process.argv[role + 1];
-  (what === 'send' ? sender() : receiver(process.argv[role + 2])).then(
-    () => process.exit(0),
-    (e: unknown) => {
-      process.stderr.write(`${String(e)}\n`);
-      process.exit(1);
-    },
-  );
-} else {
+if (!runRole({ send: () => sender(), recv: (out) => receiveFilesegs(String(out)) })) {
   const labs: Lab[] = [];
   after(async () => {
     for (const l of labs) await l.down();
@@ -128,7 +77,7 @@ if (role >= 0) {
         fs.writeFileSync(out + '.stop', '');
         assert.equal(await recv.wait(), 0, recv.log());
         await sp.kill();
-        const r = JSON.parse(fs.readFileSync(out, 'utf8')) as { got: number[]; bad: string[]; badCount: number; drops: number };
+        const r = readReceived(out);
         assert.equal(r.badCount, 0, `corrupted datagrams: ${r.bad.join('; ')}`);
         assert.equal(r.got.length, N, `${N - r.got.length} of ${N} FILESEGs not forwarded (receiver drops: ${r.drops})`);
         for (let i = 0; i < N; i++) if (r.got[i] !== i) assert.fail(`FILESEG ${r.got[i]} arrived at position ${i}`);

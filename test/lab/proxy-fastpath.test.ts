@@ -15,52 +15,27 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type Proc } from '../../src/lab/lab.js';
-import { UdpEndpoint, type RecvBatch } from '../../src/net/udp.js';
-import { resolveInterfaces } from '../../src/net/interfaces.js';
-import { decodePacket, encodePacket, type Message, type Packet } from '../../src/wire/packet.js';
-import { UFTP_VER_NUM } from '../../src/wire/constants.js';
-import { quantizeGrtt } from '../../src/wire/quantize.js';
+import { UdpEndpoint } from '../../src/net/udp.js';
+import { BLOCK, blockFileseg, readReceived, receiveFilesegs, runRole, streamPacket } from './fileseg-stream.js';
 
 const SERVER_ID = 0x0a4b0101;
 const GROUP = 0x4b4b0001;
 const PRIVATE = '230.75.5.9';
-const BLOCK = 1300;
 const BURST = 2048;
 const BURSTS = 8;
 const N = BURST * BURSTS;
-
-function pkt(message: Message): Uint8Array {
-  const p: Packet = {
-    header: { version: UFTP_VER_NUM, func: 0, seq: 0, srcId: SERVER_ID, groupId: GROUP, groupInst: 0, grtt: quantizeGrtt(0.5), gsize: 0, reserved: 0 },
-    message,
-  };
-  return encodePacket(p);
-}
-
-/** The payload of block i: a pattern no other block has at any offset. */
-function payload(i: number): Uint8Array {
-  const d = new Uint8Array(BLOCK);
-  for (let k = 0; k < BLOCK; k++) d[k] = (i * 7 + k * 13 + (i >> 8)) & 0xff;
-  d[0] = i & 0xff;
-  d[1] = (i >> 8) & 0xff;
-  return d;
-}
-
-function fileseg(i: number): Uint8Array {
-  return pkt({ type: 'FILESEG', fileId: 1, section: i >> 16, secBlock: i & 0xffff, extensions: [], data: payload(i) } as Message);
-}
 
 async function sender(to: string): Promise<void> {
   const r = await UdpEndpoint.open({ family: 4, port: 0, bufferSize: 4 << 20, onMessage: () => undefined });
   if (!r.ok) throw new Error(r.error);
   const ep = r.value;
-  const announce = pkt({ type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: BLOCK, timestamp: { sec: 1000, usec: 0 }, publicMcast: '230.75.4.1', privateMcast: PRIVATE, extensions: [], clientIds: [] });
+  const announce = streamPacket(SERVER_ID, GROUP, { type: 'ANNOUNCE', flags: 0, robust: 20, ccType: 0, blockSize: BLOCK, timestamp: { sec: 1000, usec: 0 }, publicMcast: '230.75.4.1', privateMcast: PRIVATE, extensions: [], clientIds: [] });
   ep.send(announce, 0, announce.length, 1044, to);
   ep.flush();
   await new Promise((res) => setTimeout(res, 500));
   for (let b = 0; b < BURSTS; b++) {
     for (let k = 0; k < BURST; k++) {
-      const d = fileseg(b * BURST + k);
+      const d = blockFileseg(SERVER_ID, GROUP, b * BURST + k);
       ep.send(d, 0, d.length, 1044, to);
     }
     ep.flush();
@@ -71,50 +46,7 @@ async function sender(to: string): Promise<void> {
   await ep.close();
 }
 
-async function receiver(out: string): Promise<void> {
-  const got: number[] = [];
-  const bad: string[] = [];
-  const onBatch = (b: RecvBatch): void => {
-    for (let i = 0; i < b.count; i++) {
-      const p = decodePacket(b.data(i));
-      if (!p.ok) {
-        bad.push(`undecodable: ${p.error.message}`);
-        continue;
-      }
-      const m = p.value.message;
-      if (m.type !== 'FILESEG') continue;
-      const n = m.section * 65536 + m.secBlock;
-      const want = payload(n);
-      if (m.data.length !== want.length || !Buffer.from(m.data).equals(Buffer.from(want))) bad.push(`block ${n}: bytes differ`);
-      got.push(n);
-    }
-  };
-  const r = await UdpEndpoint.open({ family: 4, port: 1044, reuseAddr: true, bufferSize: 16 << 20, onBatch });
-  if (!r.ok) throw new Error(r.error);
-  const ep = r.value;
-  const ifs = await resolveInterfaces(undefined, 4);
-  if (!ifs.ok) throw new Error(ifs.error);
-  const j = ep.join(PRIVATE, ifs.value);
-  if (!j.ok) throw new Error(j.error);
-  process.stdout.write('ready\n');
-  // until the test says stop (a file appears)
-  while (!fs.existsSync(out + '.stop')) await new Promise((res) => setTimeout(res, 100));
-  fs.writeFileSync(out, JSON.stringify({ got, bad: bad.slice(0, 20), badCount: bad.length, drops: ep.drops() }));
-  await ep.close();
-}
-
-const role = process.argv.indexOf('--role');
-if (role >= 0) {
-  const what = process.argv[role + 1];
-  const arg = process.argv[role + 2];
-  (what === 'send' ? sender(arg) : receiver(arg)).then(
-    () => process.exit(0),
-    (e: unknown) => {
-      process.stderr.write(`${String(e)}\n`);
-      process.exit(1);
-    },
-  );
-} else {
+if (!runRole({ send: (to) => sender(String(to)), recv: (out) => receiveFilesegs(String(out), PRIVATE) })) {
   const labs: Lab[] = [];
   after(async () => {
     for (const l of labs) await l.down();
@@ -141,7 +73,7 @@ if (role >= 0) {
       fs.writeFileSync(out + '.stop', '');
       assert.equal(await recv.wait(), 0, recv.log());
       await cp.kill();
-      const r = JSON.parse(fs.readFileSync(out, 'utf8')) as { got: number[]; bad: string[]; badCount: number; drops: number };
+      const r = readReceived(out);
       assert.equal(r.badCount, 0, `corrupted datagrams: ${r.bad.join('; ')}`);
       assert.equal(r.drops, 0, 'the receiver dropped nothing (else the count below proves nothing about the proxy)');
       const missing = N - new Set(r.got).size;
