@@ -110,11 +110,6 @@ export class EventLoop<E, R = never> {
   private armed: Armed | undefined;
   private fired: Armed | undefined;
 
-  private readonly sink = {
-    effect: (e: E): void => this.effect(e),
-    transmit: (t: Transmit): boolean => this.transmit(t),
-  };
-
   constructor(private readonly o: EventLoopOptions<E, R>) {
     this.m = o.machine;
     this.clock = o.clock ?? (() => performance.now());
@@ -196,7 +191,7 @@ export class EventLoop<E, R = never> {
       let now = this.clock();
       const due = this.m.pollTimeout();
       if (due !== undefined && due <= now) this.m.handleTimeout(now);
-      state = drain(this.m, now, this.sink, this.budget, this.held);
+      state = drain(this.m, now, this, this.budget, this.held);
       // a machine whose deadline is already due again (a pacer releasing its next burst) is served in this turn
       // as long as the budget lasts
       for (let rounds = 0; state === 'idle' && rounds < 8; rounds++) {
@@ -204,7 +199,7 @@ export class EventLoop<E, R = never> {
         now = this.clock();
         if (next === undefined || next > now) break;
         this.m.handleTimeout(now);
-        state = drain(this.m, now, this.sink, this.budget, this.held);
+        state = drain(this.m, now, this, this.budget, this.held);
       }
       if (this.fired !== undefined) {
         this.fired = undefined;
@@ -264,7 +259,12 @@ export class EventLoop<E, R = never> {
     prev?.sock.disarm?.();
   }
 
-  private effect(e: E): void {
+  /**
+   * drain()'s sink is the loop itself (effect, transmit), not an object of closures made per loop: V8 then sees one
+   * call target for every loop, and the code it compiles for the start-up warm-up's loop (uftpproxyd) is the
+   * daemon's too, where a per-loop closure is another target ("wrong call target": the code thrown away).
+   */
+  effect(e: E): void {
     const r = this.o.onEffect(e);
     if (r === undefined) return;
     if (r instanceof Promise) {
@@ -277,7 +277,8 @@ export class EventLoop<E, R = never> {
     }
   }
 
-  private transmit(t: Transmit): boolean {
+  /** drain()'s sink (see effect). */
+  transmit(t: Transmit): boolean {
     const s = this.route(t);
     if (s === undefined) {
       this.o.onUnroutable?.(t);

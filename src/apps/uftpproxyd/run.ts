@@ -355,7 +355,13 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   log.log(3, `Start-up rehearsal: ${rehearsed} datagrams through a throwaway ${a.mode} proxy, dropped`);
   // the forwarding data path run hot on loopback (warmup.ts), so that V8 optimizes it now, not in the first transfer
   if (fw.ring && a.mode !== 'response' && process.env.UFTPPROXYD_WARM_DATA !== '0') {
-    const w = await warmDataPath({ mode: a.mode, uid, random: cryptoRandom, bufferSize: a.bufSize, budgetMs: 500, logLevel: a.logLevel, machine: warmMachine });
+    // a short pass first: its end (the throwaway loop stopped, its sockets closed) stores into fields that had held
+    // one value since construction, and V8 then drops the optimized code that relied on that ("code dependencies"
+    // in --trace-deopt-verbose): the data path compiled again during the first real transfer. After this pass the
+    // fields are known to change, and what the full pass optimizes survives its own end.
+    const opts = { mode: a.mode, uid, random: cryptoRandom, bufferSize: a.bufSize, budgetMs: 500, logLevel: a.logLevel, machine: warmMachine };
+    await warmDataPath({ ...opts, bursts: 4 });
+    const w = await warmDataPath(opts);
     log.log(2, `Start-up data path warm-up: ${w.forwarded} of ${w.sent} datagrams forwarded on loopback in ${w.ms.toFixed(0)} ms${w.stopped !== undefined ? ` (ended: ${w.stopped})` : ''}`);
   }
   loop.start();
