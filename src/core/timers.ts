@@ -4,11 +4,22 @@
  * in O(log n), `earliest()` is O(1) amortised, and expired keys are taken out with `popExpired`. No scan of every
  * session is ever needed to find the next deadline.
  */
+interface HeapEntry<K> {
+  readonly at: number;
+  readonly key: K;
+  /** The key's live record when this entry was pushed. */
+  readonly rec: { at: number };
+}
+
 export class TimerHeap<K> {
-  private readonly heap: { at: number; key: K; gen: number }[] = [];
-  /** The live generation and deadline of each key; heap entries with an older generation are stale. */
-  private readonly live = new Map<K, { at: number; gen: number }>();
-  private gen = 0;
+  private readonly heap: HeapEntry<K>[] = [];
+  /**
+   * The live deadline of each key, as the record its newest heap entry points to: an entry whose record is not
+   * the key's live one is stale. (An identity check, not a generation number read from the record: reading a
+   * property of a record the code has never met costs optimized code a deoptimization, as a fresh proxy's first
+   * session did after its start-up warm-up, whose throwaway machine never had a live timer at the top.)
+   */
+  private readonly live = new Map<K, { at: number }>();
 
   get size(): number {
     return this.live.size;
@@ -16,9 +27,9 @@ export class TimerHeap<K> {
 
   /** Arm (or re-arm) `key` for time `at`. */
   set(key: K, at: number): void {
-    const g = ++this.gen;
-    this.live.set(key, { at, gen: g });
-    this.push({ at, key, gen: g });
+    const rec = { at };
+    this.live.set(key, rec);
+    this.push({ at, key, rec });
     // Stale entries are dropped lazily; compact when they outnumber live ones by far, so memory stays bounded.
     if (this.heap.length > 64 && this.heap.length > 4 * this.live.size) this.compact();
   }
@@ -57,19 +68,18 @@ export class TimerHeap<K> {
   private dropStale(): void {
     while (this.heap.length > 0) {
       const top = this.heap[0];
-      const l = this.live.get(top.key);
-      if (l !== undefined && l.gen === top.gen) return;
+      if (this.live.get(top.key) === top.rec) return;
       this.pop();
     }
   }
 
   private compact(): void {
-    const keep = this.heap.filter((e) => this.live.get(e.key)?.gen === e.gen);
+    const keep = this.heap.filter((e) => this.live.get(e.key) === e.rec);
     this.heap.length = 0;
     for (const e of keep) this.push(e);
   }
 
-  private push(e: { at: number; key: K; gen: number }): void {
+  private push(e: HeapEntry<K>): void {
     const h = this.heap;
     h.push(e);
     let i = h.length - 1;

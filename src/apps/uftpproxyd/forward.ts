@@ -30,6 +30,8 @@ export function newForwardState(): ForwardState {
   return { ring: false, detached: 0, turnCount: 0 };
 }
 
+const RESOLVED = Promise.resolve();
+
 export function batchForwarder(st: ForwardState): (b: RecvBatch) => void {
   let pendingRing: ArrayBufferLike | undefined;
   const detachRing = (): void => {
@@ -49,7 +51,9 @@ export function batchForwarder(st: ForwardState): (b: RecvBatch) => void {
       // queued after the loop's drain (which the first datagram queued): microtasks run in order
       if (pendingRing === undefined && st.ring) {
         pendingRing = d.buffer;
-        queueMicrotask(detachRing);
+        // a microtask without Node's queueMicrotask wrapper (an async resource per call, and JS of Node's that V8
+        // compiled again in every first transfer: its warm-up code held the warm-up's objects, which died)
+        void RESOLVED.then(detachRing);
       }
     }
   };

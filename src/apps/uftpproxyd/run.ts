@@ -29,7 +29,7 @@ import { parseClientList, parseServerList, type ClientListEntry, type ServerList
 import { ResponseProxy } from '../../session/proxy/response.js';
 import { ServerProxy } from '../../session/proxy/server.js';
 import { PROG, parseProxyArgs, type ProxyArgs } from './options.js';
-import { primeKeyExchange, rehearseSession, warmDataPath } from './warmup.js';
+import { primeKeyExchange, rehearseSession, rewarmAfterFirstConfirm, warmDataPath } from './warmup.js';
 import { ReceiveCoalescer, coalesceFromEnv } from './coalesce.js';
 import { batchForwarder, newForwardState } from './forward.js';
 
@@ -363,6 +363,11 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     await warmDataPath({ ...opts, bursts: 4 });
     const w = await warmDataPath(opts);
     log.log(2, `Start-up data path warm-up: ${w.forwarded} of ${w.sent} datagrams forwarded on loopback in ${w.ms.toFixed(0)} ms${w.stopped !== undefined ? ` (ended: ${w.stopped})` : ''}`);
+    // the client proxy: once more when the first session is confirmed, with the real session's shapes (warmup.ts)
+    if (machine instanceof ClientProxy && process.env.UFTPPROXYD_REWARM !== '0') {
+      const m = machine;
+      rewarmAfterFirstConfirm({ loop, confirmed: () => m.stats.confirmed, log }, opts);
+    }
   }
   loop.start();
   // V8's first mark-compact now, not in the first transfer (src/daemon/gc.ts)

@@ -153,6 +153,8 @@ export interface DataWarmOptions {
   readonly machine?: (sink: Endpoint) => ProxyBase<ProxySession>;
   /** Bursts of WARM_BURST datagrams (default WARM_BURSTS); a short pass only shapes the objects (see run.ts). */
   readonly bursts?: number;
+  /** Asked before each burst and each small group: true ends the warm-up (the daemon's own data has started). */
+  readonly abort?: () => boolean;
 }
 
 export interface DataWarmReport {
@@ -165,11 +167,14 @@ export interface DataWarmReport {
 }
 
 let warmRuns = 0;
+const QUIET_TURN = { begin: (): void => undefined, end: (): void => undefined };
 const QUIET_EFFECTS = [(): undefined => undefined, (x: unknown): undefined => void x] as const;
 
 /** Data datagrams per burst, bursts, and the small groups (a slower sender's receive turns) after each burst. */
 const WARM_BURST = 512;
 const WARM_BURSTS = 24;
+/** Small groups (receive turns) after each burst. */
+const WARM_GROUPS = 96;
 const WARM_BIG_BURST = 1100;
 const WARM_SMALL = 4;
 // above 2^31, as half of all server IDs are (V8 then learns the 32-bit fields are not always small integers)
@@ -233,6 +238,10 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
     });
     fw.loop = loop;
     fw.machine = machine;
+    // a second receive-turn hook beside the loop's, from another function: the engine's calls of them see more than
+    // one target (a generic call), so the daemon's server proxy, whose socket has the coalescer's hooks too, does
+    // not throw this code away at its first turn ("wrong feedback cell")
+    recv.onReceiveTurn(QUIET_TURN);
     loop.start();
     const grtt = 0.5;
     const announce = packet(
@@ -254,32 +263,50 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
       sender.send(d, 0, d.length, recvPort, '127.0.0.1');
       sent++;
     };
+    // the runs of datagrams in a function of their own: its loop, not this long function's, is what gets hot
+    // (V8 would otherwise compile all of warmDataPath: ~60 ms of compiler time, after the warm-up has ended)
+    const emitRun = (d: Uint8Array, n: number): void => {
+      for (let i = 0; i < n; i++) emit(d);
+    };
+    // small groups after a burst, each a receive turn of its own (setImmediate between): the loop's per-turn code
+    // (drive) gets as hot as in a transfer. Steps of a small function, so that what runs hot is it and not this
+    // long one (V8 would compile all of warmDataPath: ~60-70 ms of compiler time).
+    const smallGroups = (): Promise<string | undefined> =>
+      new Promise((resolve) => {
+        let g = 0;
+        const step = (): void => {
+          if (o.abort?.() === true) return resolve("the daemon's data");
+          for (let i = 0; i < WARM_SMALL; i++) emit(segs[(g + i) & 3]);
+          if ((g & 7) === 0) {
+            // the server's ANNOUNCE again once in a while: V8 allocates a function's feedback only after its first
+            // calls, so the opening ANNOUNCE leaves that branch without feedback, and the code optimized here would
+            // be thrown away ("insufficient type feedback") at the daemon's first real ANNOUNCE
+            if (g === 8) emit(announce);
+            emit(done);
+            sink.send(status, 0, status.length, recvPort, '127.0.0.1');
+            sink.flush();
+          }
+          sender.flush();
+          if (++g < WARM_GROUPS) setImmediate(step);
+          else resolve(undefined);
+        };
+        step();
+      });
     emit(announce);
     sender.flush();
     for (let k = 0; k < 20 && forwarded === 0; k++) await tick();
     if (forwarded === 0) return report('the ANNOUNCE was not forwarded');
     for (let b = 0, bursts = o.bursts ?? WARM_BURSTS; b < bursts; b++) {
       if (elapsed() > o.budgetMs) return report('time budget');
+      if (o.abort?.() === true) return report('the daemon\'s data');
       // a burst of one type (GSO out of the sender, GRO-coalesced into the proxy), then small groups of both
       // every fourth burst above the engine's 1,024 send slots: the send path that flushes a full staging runs too
       const d = segs[(b & 1) * 2];
-      for (let i = 0, n = (b & 3) === 3 ? WARM_BIG_BURST : WARM_BURST; i < n; i++) emit(d);
+      emitRun(d, (b & 3) === 3 ? WARM_BIG_BURST : WARM_BURST);
       sender.flush();
       await tick();
-      for (let g = 0; g < 32; g++) {
-        for (let i = 0; i < WARM_SMALL; i++) emit(segs[(g + i) & 3]);
-        if ((g & 7) === 0) {
-          // the server's ANNOUNCE again once in a while: V8 allocates a function's feedback only after its first
-          // calls, so the opening ANNOUNCE leaves that branch without feedback, and the code optimized here would
-          // be thrown away ("insufficient type feedback") at the daemon's first real ANNOUNCE
-          if (g === 8) emit(announce);
-          emit(done);
-          sink.send(status, 0, status.length, recvPort, '127.0.0.1');
-          sink.flush();
-        }
-        sender.flush();
-        await new Promise((res) => setImmediate(res));
-      }
+      const stopped = await smallGroups();
+      if (stopped !== undefined) return report(stopped);
       await tick();
     }
     for (let k = 0; k < 50 && forwarded < sent * 0.9; k++) await tick();
@@ -290,4 +317,52 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
     loop?.stop();
     for (const ep of eps) await ep.close();
   }
+}
+
+/** What rewarmAfterFirstConfirm watches: the daemon's loop and aggregating machine, and its log. */
+export interface RewarmWatch {
+  readonly loop: { readonly sent: number };
+  /** Registrations the servers confirmed so far (REG_CONF: AggregatingProxy's stats.confirmed). */
+  confirmed(): number;
+  readonly log: { log(level: number, message: string): void };
+}
+
+const REWARM_TICK_MS = 100;
+/** Datagrams forwarded in a tick that mean a transfer runs: too late to re-warm (the transfer makes it hot). */
+const REWARM_BUSY = 32;
+/** Datagrams the daemon forwards during the re-warm that end it (its data has started). */
+const REWARM_ABORT = 64;
+
+/**
+ * The data path run hot once more after the first registration a server confirmed (a fresh aggregating proxy only:
+ * the client proxy). The real session takes branches and makes objects the start-up warm-up's plain synthetic one
+ * did not (its registrations held and aggregated, an encrypted session's key exchange, its session objects, joins,
+ * log lines); V8 throws the start-up's optimized code away at each of them ("insufficient type feedback", "wrong
+ * map"), and without this compiled the data path again during the first transfer (--trace-opt: 17-20 functions,
+ * ~240-300 ms of compiler time in the client proxy while the server sent). Between the server's REG_CONF (with its
+ * KEYINFO) and its first FILEINFO the session is quiet: uftp goes on announcing for robust (20) x ~5 GRTTs, about a
+ * second at the 10 ms GRTT floor. The same warm-up run then, with the session's feedback recorded, compiles code
+ * that stays valid for the transfer. Runs once, a tick or two after the first REG_CONF, if the daemon is
+ * forwarding little; not at all if a transfer started before; ends at once if the daemon's data starts
+ * meanwhile (at most one burst of ~5 ms in its way).
+ */
+export function rewarmAfterFirstConfirm(w: RewarmWatch, opts: DataWarmOptions): void {
+  let last = w.loop.sent;
+  let confirmedTicks = 0;
+  const t = setInterval(() => {
+    const sent = w.loop.sent;
+    const moved = sent - last;
+    last = sent;
+    if (moved >= REWARM_BUSY) {
+      clearInterval(t);
+      return;
+    }
+    if (w.confirmed() === 0 || ++confirmedTicks < 2) return;
+    clearInterval(t);
+    const start = w.loop.sent;
+    void warmDataPath({ ...opts, abort: () => w.loop.sent - start > REWARM_ABORT }).then((r) =>
+      w.log.log(2, `First confirmed session: data path warm-up again, ${r.forwarded} of ${r.sent} datagrams forwarded on loopback in ${r.ms.toFixed(0)} ms${r.stopped !== undefined ? ` (ended: ${r.stopped})` : ''}`),
+    );
+  }, REWARM_TICK_MS);
+  t.unref();
 }

@@ -31,7 +31,7 @@ import { blobFingerprint } from '../../crypto/pubkey.js';
 import type { LoadedKey } from '../../crypto/keyfile.js';
 import { AbortView } from '../../wire/abort.js';
 import type { ClientKey } from '../../wire/clientkey.js';
-import { MessageType, UFTP_VER_NUM } from '../../wire/constants.js';
+import { MessageType, SigType, UFTP_VER_NUM } from '../../wire/constants.js';
 import { completeLength } from '../../wire/complete.js';
 import { fileInfoAckLength } from '../../wire/fileinfo.js';
 import { HeaderView, type UftpHeader } from '../../wire/header.js';
@@ -111,6 +111,12 @@ export interface Session extends ProxySession {
   /** Encrypted session: our key exchange with the server and with the clients. */
   enc?: KeyexSession;
   /**
+   * The server's ENCRYPTED must be re-signed on their way down (KeyexSession.resignDown: the server signs with its
+   * key, -w keyex). False in plain, HMAC and GCM/CCM sessions: their data path is then a plain session's, one the
+   * start-up warm-up ran (a branch it never took would throw its optimized code away at the first FILEINFO).
+   */
+  readonly resignDown: boolean;
+  /**
    * Clients the server confirmed (REG_CONF), whom we send our KEYINFO. This and the next are in the session from its
    * creation (undefined until set): a property added later changes the object's V8 map, so code optimized on a plain
    * session (the daemon's start-up warm-up) would be thrown away at an encrypted one's first datagram.
@@ -127,12 +133,14 @@ export interface AggregatingProxyStats {
   up: number;
   aggregated: number;
   dropped: number;
+  /** REG_CONFs from servers: registrations confirmed (the driver re-warms the data path after the first, run.ts). */
+  confirmed: number;
 }
 
 export abstract class AggregatingProxy extends ProxyBase<Session> {
   /** Encrypted sessions we refused, so we log once per session (in the order last refused). */
   private readonly refused = new Map<string, number>();
-  readonly stats: AggregatingProxyStats = { down: 0, up: 0, aggregated: 0, dropped: 0 };
+  readonly stats: AggregatingProxyStats = { down: 0, up: 0, aggregated: 0, dropped: 0, confirmed: 0 };
 
   constructor(protected readonly cfg: AggregatingProxyConfig) {
     super(cfg);
@@ -198,6 +206,7 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
       }
       up.lastHeard = now;
       up.grttQ = hdr.grtt;
+      if (func === MessageType.REG_CONF) this.stats.confirmed++;
       if (up.enc && (func === MessageType.KEYINFO || func === MessageType.REG_CONF)) {
         this.serverKeyex(now, up, func, data);
         return;
@@ -257,6 +266,7 @@ export abstract class AggregatingProxy extends ProxyBase<Session> {
         key, serverId, groupId, groupInst, upstream: from, publicAddr: a.publicAddr, privateAddr,
         privateDest: { address: privateAddr, port: this.cfg.destPort }, blockSize: a.blockSize, robust: a.robust,
         grttQ, lastHeard: now, seq: 0, pending: new Map(), clients: new Map(), registered: new Set(), down: 0, up: 0, enc,
+        resignDown: enc !== undefined && enc.sigType === SigType.KEYEX,
         regConf: undefined, lastServerHeader: undefined, keyinfoTimer: { keyinfoOf: key }, keyinfoTries: 0,
       };
       s = created;

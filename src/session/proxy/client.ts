@@ -34,7 +34,7 @@ export class ClientProxy extends AggregatingProxy {
 
   protected fromServer(s: Session, func: number, data: Uint8Array): void {
     let out = data;
-    if (s.enc && func === MessageType.ENCRYPTED) {
+    if (s.resignDown && s.enc && func === MessageType.ENCRYPTED) {
       const r = s.enc.resignDown(data);
       if (!r) return this.drop(2, `${groupTag(s.groupId, s.groupInst)}: ENCRYPTED from the server does not verify with its key; dropped`);
       out = r;
