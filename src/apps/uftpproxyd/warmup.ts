@@ -153,6 +153,8 @@ export interface DataWarmOptions {
   readonly machine?: (sink: Endpoint) => ProxyBase<ProxySession>;
   /** Bursts of WARM_BURST datagrams (default WARM_BURSTS); a short pass only shapes the objects (see run.ts). */
   readonly bursts?: number;
+  /** Datagrams per burst (default WARM_BURST; every fourth burst is WARM_BIG_BURST all the same). */
+  readonly burstSize?: number;
   /** Asked before each burst and each small group: true ends the warm-up (the daemon's own data has started). */
   readonly abort?: () => boolean;
 }
@@ -302,7 +304,7 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
       // a burst of one type (GSO out of the sender, GRO-coalesced into the proxy), then small groups of both
       // every fourth burst above the engine's 1,024 send slots: the send path that flushes a full staging runs too
       const d = segs[(b & 1) * 2];
-      emitRun(d, (b & 3) === 3 ? WARM_BIG_BURST : WARM_BURST);
+      emitRun(d, (b & 3) === 3 ? WARM_BIG_BURST : o.burstSize ?? WARM_BURST);
       sender.flush();
       await tick();
       const stopped = await smallGroups();
@@ -360,7 +362,8 @@ export function rewarmAfterFirstConfirm(w: RewarmWatch, opts: DataWarmOptions): 
     if (w.confirmed() === 0 || ++confirmedTicks < 2) return;
     clearInterval(t);
     const start = w.loop.sent;
-    void warmDataPath({ ...opts, abort: () => w.loop.sent - start > REWARM_ABORT }).then((r) =>
+    // shorter than the start-up's (about half the datagrams): the code it makes hot again has its feedback already
+    void warmDataPath({ ...opts, bursts: 12, burstSize: 256, abort: () => w.loop.sent - start > REWARM_ABORT }).then((r) =>
       w.log.log(2, `First confirmed session: data path warm-up again, ${r.forwarded} of ${r.sent} datagrams forwarded on loopback in ${r.ms.toFixed(0)} ms${r.stopped !== undefined ? ` (ended: ${r.stopped})` : ''}`),
     );
   }, REWARM_TICK_MS);
