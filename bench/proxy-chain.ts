@@ -67,6 +67,10 @@ const PCAP_HOSTS = ['server', 'sproxyB', 'cproxyB'];
  * receive-buffer drops, sampled every 5 ms through /proc/PID/net/snmp of a process in each namespace. */
 const dropTrace = args.includes('--drop-trace');
 let runNo = 0;
+/** --ours-sched "ARGS": chrt ARGS -p PID on our proxies' main threads (an experiment; e.g. "-b 0"); with --also-env
+ * only on the added chains, so that the default is measured beside it. */
+const oursSchedAt = args.indexOf('--ours-sched');
+const oursSched = oursSchedAt >= 0 ? args[oursSchedAt + 1] : undefined;
 
 type Kind = 'ours' | 'real' | 'before' | 'ours-dgram' | 'ours-lazy' | 'ours-env';
 /** K=V,K=V -> an environment. */
@@ -243,6 +247,15 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const cpP = await start(lab, cp, 'cproxyB', ['-c', ...(await key('cproxyB'))]);
   const spP = await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
   const pids = { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
+  // --ours-sched POLICY: an experiment, our proxies' main threads under `chrt POLICY` (e.g. "-b 0": SCHED_BATCH)
+  if (oursSched && (sp !== 'real' || cp !== 'real')) {
+    for (const [k, pid] of [['sp', pids.sp], ['cp', pids.cp]] as const) {
+      if ((k === 'sp' ? sp : cp) === (alsoEnv ? 'ours-env' : 'ours')) {
+        const [policy, prio] = oursSched.split(' ');
+        execFileSync('chrt', [policy, '-p', prio ?? '0', String(pid)]);
+      }
+    }
+  }
   const tag = `${++runNo}-${enc ? 'enc' : 'plain'}-${sp}-${cp}`;
   const clientPids = [childOf(b1.pid), childOf(b2.pid)];
   const cpuClients0 = clientPids.reduce<number>((a, p) => a + cpuOrZero(p), 0);

@@ -153,8 +153,11 @@ test('client proxy key exchange, RSA + AES-128-CBC + HMAC/SHA-1: every message c
   const want = verifyData(hash, groupMaster, { groupId: GROUP, privateAddress: privAddr, serverRandom, clientRandom: reg.message.clientRandom, premaster: proxyPremaster });
   assert.deepEqual(Buffer.from(ack.message.verifyData), want);
 
-  // 5. REG_CONF is not passed on; instead the proxy multicasts its KEYINFO in the server's name
+  // 5. REG_CONF is not passed on; instead the proxy multicasts its KEYINFO in the server's name (and counts the
+  // confirmation: the daemon re-warms its data path after the first, src/apps/uftpproxyd/warmup.ts)
+  assert.equal(cp.stats.confirmed, 0);
   cp.handle(now, SERVER, pkt(SERVER_ID, { type: 'REG_CONF', extensions: [], clientIds: clients.map((c) => c.id) } as Message, 2));
+  assert.equal(cp.stats.confirmed, 1);
   const sent = net.takeRaw();
   assert.equal(sent.length, 1);
   assert.deepEqual(sent[0].to, { address: PRIV, port: 1044 });
