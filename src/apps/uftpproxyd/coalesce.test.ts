@@ -43,6 +43,10 @@ test('receive coalescing: off with UFTPPROXYD_COALESCE_US=0 (or garbage); on by 
   assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: 'x' }).maxUs, 0);
   assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '150' }).maxUs, 150);
   assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '999999' }).maxUs, 5000);
+  assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_TARGET: '64' }).target, 64);
+  assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_TARGET: '64' }).maxUs, DEFAULT_COALESCE.maxUs);
+  assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_TARGET: '0' }).target, DEFAULT_COALESCE.target);
+  assert.equal(coalesceFromEnv({ UFTPPROXYD_COALESCE_TARGET: '2000' }).target, DEFAULT_COALESCE.target);
   const off = new ReceiveCoalescer(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '0' }));
   off.afterTurn(0, 4);
   assert.equal(off.afterTurn(0.04, 4), 0);

@@ -57,10 +57,17 @@ export class ReceiveCoalescer {
   }
 }
 
-/** UFTPPROXYD_COALESCE_US: the longest sleep (0 = off), else the default. */
+/**
+ * UFTPPROXYD_COALESCE_US: the longest sleep (0 = off, at most 5000); UFTPPROXYD_COALESCE_TARGET: the datagrams per
+ * turn it aims at (1-1024). Unset or invalid: the defaults.
+ */
 export function coalesceFromEnv(env: NodeJS.ProcessEnv = process.env): CoalesceOptions {
-  const e = env.UFTPPROXYD_COALESCE_US;
-  if (e === undefined || e === '') return DEFAULT_COALESCE;
-  const v = Number(e);
-  return { ...DEFAULT_COALESCE, maxUs: Number.isInteger(v) && v > 0 ? Math.min(v, 5000) : 0 };
+  const us = env.UFTPPROXYD_COALESCE_US;
+  const t = Number(env.UFTPPROXYD_COALESCE_TARGET);
+  const v = Number(us);
+  return {
+    ...DEFAULT_COALESCE,
+    ...(us !== undefined && us !== '' ? { maxUs: Number.isInteger(v) && v > 0 ? Math.min(v, 5000) : 0 } : {}),
+    ...(Number.isInteger(t) && t >= 1 && t <= 1024 ? { target: t } : {}),
+  };
 }
