@@ -23,6 +23,8 @@
  * K=V[,K=V...] keeps our chains as they are and adds, in the same run, the chains "ours[K=V]" with them, so that
  * a variable's effect is measured beside the default (alternating within each run; select with --only "ours[").
  * --also-args "ARGS" gives those added chains extra uftpproxyd options (e.g. "-N 5").
+ * --ours-sched "POLICY PRIO" runs `chrt POLICY -p PRIO PID` on our proxies' main threads (with --also-env, only on
+ * the added chains): "-b 0" measured SCHED_BATCH (docs/benchmarks.md; not kept).
  *
  * Besides the chain table (medians), a second table gives each run: the server's own transfer time (its log's
  * "Total elapsed time", from the first FILESEG to the last COMPLETE, at --server-log 2 or more), its passes, the CPU
