@@ -11,6 +11,7 @@
  * Stall guard (on unless `guard: false` or UFTP_UDP_GUARD=0): the addon's thread drains the socket into a bounded
  * store while this thread is late; stored datagrams come through onBatch like any others (docs/net-engine.md).
  */
+import { objectArray } from '../core/arrays.js';
 import type { ResolvedInterface } from './interfaces.js';
 import {
   errnoError, guardDefault, type EngineSocket, type EngineSocketOptions, type EngineStats, type NativeAddon,
@@ -53,16 +54,6 @@ function envGuardLimit(): number | undefined {
 /** RemoteInfo objects are always made here, with one shape (one hidden class for V8's inline caches). */
 function remoteInfo(address: string, family: 'IPv4' | 'IPv6', port: number, size: number): RemoteInfo {
   return { address, family, port, size };
-}
-/**
- * An empty array whose elements kind (V8) is already "any value": an empty `[]` starts as small integers and changes
- * map at its first object or string, so code optimized on one socket (a daemon's start-up warm-up, uftpproxyd's
- * warmDataPath) was thrown away ("wrong map") at the first datagram of the next (`remote()`, measured in uftpproxyd).
- */
-function objectArray<T>(): T[] {
-  const a: (T | null)[] = [null];
-  a.length = 0;
-  return a as T[];
 }
 /** Sizes from the last sender whose RemoteInfo is kept. */
 const BY_SIZE = 4;

@@ -7,6 +7,7 @@
  * what to do (join, leave, log) and when to wake. No I/O, no clock, no randomness of its own.
  */
 import { endpointText, sameEndpoint, type Endpoint, type Machine, type Random, type Transmit } from '../../core/machine.js';
+import { objectArray } from '../../core/arrays.js';
 import { TimerHeap } from '../../core/timers.js';
 import { groupTag, hexId } from '../../core/ids.js';
 import { AnnounceView } from '../../wire/announce.js';
@@ -107,13 +108,6 @@ interface Slot {
 /** Timer keys that are not sessions or aggregates. */
 const HEARTBEAT = { timer: 'heartbeat' };
 const SWEEP = { timer: 'sweep' };
-
-/** An empty array whose elements kind is already "any object" (see ProxyBase.slots). */
-function objectArray<T>(): T[] {
-  const a: (T | null)[] = [null];
-  a.length = 0;
-  return a as T[];
-}
 
 /**
  * The machinery of a proxy machine: the transmit and effect queues, the session table, the timer heap and the
