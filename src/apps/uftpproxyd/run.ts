@@ -366,7 +366,7 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
     // the client proxy: once more when the first session is confirmed, with the real session's shapes (warmup.ts)
     if (machine instanceof ClientProxy && process.env.UFTPPROXYD_REWARM !== '0') {
       const m = machine;
-      rewarmAfterFirstConfirm({ loop, confirmed: () => m.stats.confirmed, log }, opts);
+      rewarmAfterFirstConfirm({ loop, confirmed: () => m.stats.confirmed, sockets, log }, opts);
     }
   }
   loop.start();

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKey } from '../../crypto/keyfile.js';
 import { primeKeyExchange, rehearseSession, rewarmAfterFirstConfirm, SESSION_HASHES, warmDataPath, type RewarmWatch } from './warmup.js';
+import type { TurnHooks } from '../../net/udp.js';
 
 test('primeKeyExchange: every derivation and every key round trip succeeds, RSA and ECDSA keys', () => {
   const rsa = generateKey({ kind: 'RSA', bits: 1024 });
@@ -47,30 +48,39 @@ test('warmDataPath: abort ends it at once, before the rest of the stream', { tim
 });
 
 /** A daemon's loop and aggregating machine as rewarmAfterFirstConfirm sees them, and what it logged. */
-function watch(): { w: RewarmWatch; state: { sent: number; confirmed: number }; lines: string[] } {
+function watch(): { w: RewarmWatch; state: { sent: number; confirmed: number }; lines: string[]; turn: () => void } {
   const state = { sent: 0, confirmed: 0 };
   const lines: string[] = [];
+  const hooks: TurnHooks[] = [];
   const w: RewarmWatch = {
     loop: { get sent() { return state.sent; } },
     confirmed: () => state.confirmed,
+    sockets: [{ onReceiveTurn: (h: TurnHooks) => void hooks.push(h) }],
     log: { log: (_level: number, message: string) => void lines.push(message) },
   };
-  return { w, state, lines };
+  // a receive turn of the daemon's socket
+  const turn = (): void => {
+    for (const h of hooks) h.begin();
+    for (const h of hooks) h.end();
+  };
+  return { w, state, lines, turn };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 const rewarmOpts = { mode: 'client' as const, uid: 0x0a020202, random: { u32: (): number => 7, bytes: (n: number): Uint8Array => new Uint8Array(n) }, bufferSize: 4 << 20, budgetMs: 2000, logLevel: 2 };
 
 test('rewarmAfterFirstConfirm: once, after the first confirmed registration, not before', { timeout: 20_000 }, async () => {
-  const { w, state, lines } = watch();
+  const { w, state, lines, turn } = watch();
   rewarmAfterFirstConfirm(w, rewarmOpts);
   // a session announcing, nothing confirmed yet: no re-warm
   for (let i = 0; i < 4; i++) {
     state.sent += 3;
+    turn();
     await sleep(100);
   }
   assert.equal(lines.length, 0, lines.join(' | '));
   state.confirmed = 1;
+  turn();
   for (let i = 0; i < 60 && lines.length === 0; i++) await sleep(50);
   if (lines[0]?.includes('node:dgram backend')) return;
   assert.equal(lines.length, 1, 'one re-warm');
@@ -80,19 +90,22 @@ test('rewarmAfterFirstConfirm: once, after the first confirmed registration, not
   assert.ok(Number(m[2]) > 5_000, lines[0]);
   // and never again
   state.confirmed = 2;
+  turn();
   await sleep(400);
   assert.equal(lines.length, 1);
 });
 
 test('rewarmAfterFirstConfirm: not at all when the transfer started first', { timeout: 20_000 }, async () => {
-  const { w, state, lines } = watch();
+  const { w, state, lines, turn } = watch();
   rewarmAfterFirstConfirm(w, rewarmOpts);
-  // data flowing (hundreds of datagrams a tick) before any REG_CONF was seen
+  // data flowing (hundreds of datagrams a turn) before any REG_CONF was seen
   for (let i = 0; i < 3; i++) {
     state.sent += 500;
+    turn();
     await sleep(100);
   }
   state.confirmed = 1;
+  turn();
   await sleep(600);
   assert.equal(lines.length, 0, lines.join(' | '));
 });

@@ -21,7 +21,7 @@ import { blobToPublicKey } from '../../crypto/pubkey.js';
 import { rsaDecryptPremaster, rsaEncryptPremaster, signData, verifySignature } from '../../crypto/sign.js';
 import { HASH_SUITES, KEY_SUITES } from '../../crypto/suites.js';
 import { EventLoop } from '../../daemon/loop.js';
-import { UdpEndpoint, type RecvBatch } from '../../net/udp.js';
+import { UdpEndpoint, type RecvBatch, type TurnHooks } from '../../net/udp.js';
 import { ClientProxy } from '../../session/proxy/client.js';
 import type { ProxyBase, ProxyEffect, ProxySession } from '../../session/proxy/common.js';
 import { ServerProxy } from '../../session/proxy/server.js';
@@ -321,17 +321,23 @@ export async function warmDataPath(o: DataWarmOptions): Promise<DataWarmReport> 
   }
 }
 
-/** What rewarmAfterFirstConfirm watches: the daemon's loop and aggregating machine, and its log. */
+/** What rewarmAfterFirstConfirm watches: the daemon's loop, aggregating machine and sockets, and its log. */
 export interface RewarmWatch {
   readonly loop: { readonly sent: number };
   /** Registrations the servers confirmed so far (REG_CONF: AggregatingProxy's stats.confirmed). */
   confirmed(): number;
+  /** The daemon's sockets: a confirmation is looked for at the end of their receive turns (no timer while idle). */
+  readonly sockets: readonly { onReceiveTurn(h: TurnHooks): void }[];
   readonly log: { log(level: number, message: string): void };
 }
 
-const REWARM_TICK_MS = 100;
-/** Datagrams forwarded in a tick that mean a transfer runs: too late to re-warm (the transfer makes it hot). */
-const REWARM_BUSY = 32;
+/** Time from the first confirmation seen to the re-warm: the server's KEYINFO round is over by then. */
+const REWARM_DELAY_MS = 200;
+/** Datagrams forwarded before the first confirmation was seen above which a transfer has run already (the first
+ *  session's opening forwards a handful: its ANNOUNCEs, the aggregated REGISTER). */
+const REWARM_BEFORE = 256;
+/** Datagrams forwarded during the delay that mean a transfer runs: too late (the transfer makes the code hot). */
+const REWARM_BUSY = 64;
 /** Datagrams the daemon forwards during the re-warm that end it (its data has started). */
 const REWARM_ABORT = 64;
 
@@ -344,28 +350,26 @@ const REWARM_ABORT = 64;
  * ~240-300 ms of compiler time in the client proxy while the server sent). Between the server's REG_CONF (with its
  * KEYINFO) and its first FILEINFO the session is quiet: uftp goes on announcing for robust (20) x ~5 GRTTs, about a
  * second at the 10 ms GRTT floor. The same warm-up run then, with the session's feedback recorded, compiles code
- * that stays valid for the transfer. Runs once, a tick or two after the first REG_CONF, if the daemon is
- * forwarding little; not at all if a transfer started before; ends at once if the daemon's data starts
- * meanwhile (at most one burst of ~5 ms in its way).
+ * that stays valid for the transfer. The first confirmation is looked for at the end of each receive turn (a REG_CONF
+ * arrives in one); runs once, REWARM_DELAY_MS after it, if the daemon is forwarding little; not at all if a
+ * transfer ran before; ends at once if the daemon's data starts meanwhile (at most one burst of ~5 ms in its way).
  */
 export function rewarmAfterFirstConfirm(w: RewarmWatch, opts: DataWarmOptions): void {
-  let last = w.loop.sent;
-  let confirmedTicks = 0;
-  const t = setInterval(() => {
-    const sent = w.loop.sent;
-    const moved = sent - last;
-    last = sent;
-    if (moved >= REWARM_BUSY) {
-      clearInterval(t);
-      return;
-    }
-    if (w.confirmed() === 0 || ++confirmedTicks < 2) return;
-    clearInterval(t);
-    const start = w.loop.sent;
-    // shorter than the start-up's (about half the datagrams): the code it makes hot again has its feedback already
-    void warmDataPath({ ...opts, bursts: 12, burstSize: 256, abort: () => w.loop.sent - start > REWARM_ABORT }).then((r) =>
-      w.log.log(2, `First confirmed session: data path warm-up again, ${r.forwarded} of ${r.sent} datagrams forwarded on loopback in ${r.ms.toFixed(0)} ms${r.stopped !== undefined ? ` (ended: ${r.stopped})` : ''}`),
-    );
-  }, REWARM_TICK_MS);
-  t.unref();
+  const sent0 = w.loop.sent;
+  let waiting = true;
+  const end = (): void => {
+    if (!waiting || w.confirmed() === 0) return;
+    waiting = false;
+    const seen = w.loop.sent;
+    if (seen - sent0 >= REWARM_BEFORE) return;
+    setTimeout(() => {
+      if (w.loop.sent - seen >= REWARM_BUSY) return;
+      const start = w.loop.sent;
+      // shorter than the start-up's (about half the datagrams): the code it makes hot again has its feedback already
+      void warmDataPath({ ...opts, bursts: 12, burstSize: 256, abort: () => w.loop.sent - start > REWARM_ABORT }).then((r) =>
+        w.log.log(2, `First confirmed session: data path warm-up again, ${r.forwarded} of ${r.sent} datagrams forwarded on loopback in ${r.ms.toFixed(0)} ms${r.stopped !== undefined ? ` (ended: ${r.stopped})` : ''}`),
+      );
+    }, REWARM_DELAY_MS).unref();
+  };
+  for (const s of w.sockets) s.onReceiveTurn({ begin: () => undefined, end });
 }
