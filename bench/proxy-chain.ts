@@ -23,6 +23,8 @@
  * K=V[,K=V...] keeps our chains as they are and adds, in the same run, the chains "ours[K=V]" with them, so that
  * a variable's effect is measured beside the default (alternating within each run; select with --only "ours[").
  * --also-args "ARGS" gives those added chains extra uftpproxyd options (e.g. "-N 5").
+ * --bound adds the chains "no server proxy -> no client proxy": no proxy processes, the router's kernel copies the
+ * server's multicast from network A to B (nft dup): the most any proxy pair could reach on this machine.
  * --ours-sched "POLICY PRIO" runs `chrt POLICY -p PRIO PID` on our proxies' main threads (with --also-env, only on
  * the added chains): "-b 0" measured SCHED_BATCH (docs/benchmarks.md; not kept).
  *
@@ -74,7 +76,7 @@ let runNo = 0;
 const oursSchedAt = args.indexOf('--ours-sched');
 const oursSched = oursSchedAt >= 0 ? args[oursSchedAt + 1] : undefined;
 
-type Kind = 'ours' | 'real' | 'before' | 'ours-dgram' | 'ours-lazy' | 'ours-env';
+type Kind = 'ours' | 'real' | 'before' | 'ours-dgram' | 'ours-lazy' | 'ours-env' | 'kernel';
 /** K=V,K=V -> an environment. */
 const envArg = (name: string): Record<string, string> | undefined => {
   const i = args.indexOf(`--${name}`);
@@ -94,7 +96,14 @@ const alsoEnv = envArg('also-env');
 const alsoArgsAt = args.indexOf('--also-args');
 const alsoArgs = alsoArgsAt >= 0 ? (args[alsoArgsAt + 1] ?? '').split(' ').filter(Boolean) : [];
 const alsoName = alsoEnv || alsoArgs.length ? `ours[${[...Object.entries(alsoEnv ?? {}).map(([k, v]) => `${k}=${v}`), ...alsoArgs].join(',')}]` : '';
-const kindName = (k: Kind): string => (k === 'ours-env' ? alsoName : k);
+const kindName = (k: Kind): string => (k === 'ours-env' ? alsoName : k === 'kernel' ? 'no' : k);
+/** --bound: adds the chains "no server proxy -> no client proxy": no proxy process at all, the router's kernel copies
+ * network A's multicast to B (nft dup, as fig3's router does) and routes the clients' responses; the same server,
+ * clients, options and payload, alternating with the others. What any proxy pair could reach at most on this
+ * machine: the uftp server and the two uftpd get the CPU the proxies would have used. */
+const bound = args.includes('--bound');
+const BOUND_RULES = 'table netdev benchbound {\n  chain in_A {\n    type filter hook ingress device "eA" priority 0; policy accept;\n' +
+  '    ip daddr 224.0.0.0/4 dup to "eB"\n  }\n}\n';
 /** --lazy: adds the chains "ours-lazy" (our proxies with V8's lazy compilation, UFTPPROXYD_LAZY=1), same run. */
 const lazy = args.includes('--lazy');
 /** --before DIR: a built tree of an older commit whose uftpproxyd runs as the "before" chains. */
@@ -246,11 +255,14 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const key = async (w: string): Promise<string[]> => (enc ? ['-k', (await lab.makeKey(path.join(lab.workDir, 'keys', `${w}.pem`), 'rsa:1024')).file] : []);
   const b1 = await lab.realUftpd('clientB1', { args: ['-B', '4194304', ...(await key('clientB1'))] });
   const b2 = await lab.realUftpd('clientB2', { args: ['-B', '4194304', ...(await key('clientB2'))] });
-  const cpP = await start(lab, cp, 'cproxyB', ['-c', ...(await key('cproxyB'))]);
-  const spP = await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
-  const pids = { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
+  const none = sp === 'kernel';
+  const cpP = none ? undefined : await start(lab, cp, 'cproxyB', ['-c', ...(await key('cproxyB'))]);
+  const spP = none ? undefined : await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
+  if (none) await lab.nft('router', BOUND_RULES);
+  // no proxy processes (--bound): the bench's own pid stands in, and its CPU is not counted (zero below)
+  const pids = none ? { sp: process.pid, cp: process.pid } : { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
   // --ours-sched POLICY: an experiment, our proxies' main threads under `chrt POLICY` (e.g. "-b 0": SCHED_BATCH)
-  if (oursSched && (sp !== 'real' || cp !== 'real')) {
+  if (oursSched && !none && (sp !== 'real' || cp !== 'real')) {
     for (const [k, pid] of [['sp', pids.sp], ['cp', pids.cp]] as const) {
       if ((k === 'sp' ? sp : cp) === (alsoEnv ? 'ours-env' : 'ours')) {
         const [policy, prio] = oursSched.split(' ');
@@ -328,23 +340,28 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
     serverDatagrams: udpCounter(lab, 'server', 'OutDatagrams') - out0,
     drops: { sp: rcvbufErrors(lab, 'sproxyB') - drops0[0], cp: rcvbufErrors(lab, 'cproxyB') - drops0[1] },
     mbps: (sizeMb * 8 * 1.048576) / seconds,
-    cpu: { sp: cpuSeconds(pids.sp) - cpu0.sp.user - cpu0.sp.sys, cp: cpuSeconds(pids.cp) - cpu0.cp.user - cpu0.cp.sys },
-    split: ['sp', 'cp'].map((k) => {
+    cpu: none ? { sp: 0, cp: 0 } : { sp: cpuSeconds(pids.sp) - cpu0.sp.user - cpu0.sp.sys, cp: cpuSeconds(pids.cp) - cpu0.cp.user - cpu0.cp.sys },
+    split: (none ? 'no proxies' : ['sp', 'cp'].map((k) => {
       const c = cpuSplit(pids[k as 'sp' | 'cp']);
       const c0 = cpu0[k as 'sp' | 'cp'];
       return `${k} user ${(c.user - c0.user).toFixed(2)} sys ${(c.sys - c0.sys).toFixed(2)}`;
-    }).join(', ') + '; receive-buffer drops ' + DROP_HOSTS.map((h, i) => `${h} ${rcvbufErrors(lab, h) - drops0[i]}`).join(', ') + timing,
-    rssMb: { sp: peakRssMb(pids.sp), cp: peakRssMb(pids.cp) },
+    }).join(', ')) + '; receive-buffer drops ' + DROP_HOSTS.map((h, i) => `${h} ${rcvbufErrors(lab, h) - drops0[i]}`).join(', ') + timing,
+    rssMb: none ? { sp: 0, cp: 0 } : { sp: peakRssMb(pids.sp), cp: peakRssMb(pids.cp) },
     ok: code === 0 && [b1, b2].every((b) => fs.existsSync(path.join(b.dest, path.basename(file))) && sha(path.join(b.dest, path.basename(file))) === want),
   };
-  for (const p of [spP, cpP, b1, b2, ...caps]) await p.kill();
+  for (const p of [spP, cpP, b1, b2, ...caps]) await p?.kill();
+  // The next run starts with empty client directories: a uftpd that truncates the file this run left (its pages
+  // still dirty) makes ext4 write them back during the next run's transfer (kworker samples in its first ~200 ms),
+  // CPU taken from whichever chain runs next. Unlinked, the dirty pages are simply dropped.
+  for (const b of [b1, b2]) fs.rmSync(path.join(b.dest, path.basename(file)), { force: true });
+  if (none) await lab.nft('router', 'delete table netdev benchbound\n');
   // our proxies' closing line (-x 2): "Forwarded N datagrams; M copied out of the receive ring ..."
   const copiedOf = (p: Proc): number | undefined => {
     const m = /Forwarded \d+ datagrams; (\d+) copied/.exec(p.log());
     return m ? Number(m[1]) : undefined;
   };
-  if (sp !== 'real') row.copied.sp = copiedOf(spP);
-  if (cp !== 'real') row.copied.cp = copiedOf(cpP);
+  if (spP && sp !== 'real') row.copied.sp = copiedOf(spP);
+  if (cpP && cp !== 'real') row.copied.cp = copiedOf(cpP);
   return row;
 }
 
@@ -358,6 +375,7 @@ async function main(): Promise<void> {
     const want = sha(file);
     for (let r = 0; r < runs; r++) {
       const chains: [Kind, Kind, boolean][] = [['real', 'real', false], ['ours', 'ours', false], ['ours', 'real', false], ['real', 'ours', false], ['real', 'real', true], ['ours', 'ours', true]];
+      if (bound) chains.push(['kernel', 'kernel', false], ['kernel', 'kernel', true]);
       if (lazy) chains.push(['ours-lazy', 'ours-lazy', false], ['ours-lazy', 'ours-lazy', true]);
       if (alsoEnv || alsoArgs.length) chains.push(['ours-env', 'ours-env', false], ['ours-env', 'ours-env', true]);
       if (beforeDir) chains.push(['before', 'before', false], ['ours-dgram', 'ours-dgram', false], ['before', 'before', true], ['ours-dgram', 'ours-dgram', true]);
