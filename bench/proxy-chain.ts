@@ -10,6 +10,12 @@
  * gives each proxy's user/system split and the UDP receive-buffer drops (/proc/net/snmp RcvbufErrors) in the
  * namespaces of both proxies and both clients.
  *
+ * Every proxy, ours and the C uftpproxyd, runs with -B 4194304 (as the clients and the server do; net.core.rmem_max
+ * is 4 MiB here). Until 2026-11-30 the C proxies ran with their default -B (262144) while ours had 4 MiB: they then
+ * dropped 10,000-50,000 datagrams per session and needed 5-14 passes, which made the C pair ~15% slower than with
+ * the same buffer (docs/benchmarks.md, "Figure 1 with the same -B for both pairs"). --real-default-buffer runs
+ * that old setup again, for comparisons with the figures measured in it; --real-args "ARGS" adds C proxy options.
+ *
  * Before/after: --before DIR adds the chains "before" (our proxies as built in DIR, e.g. a worktree of an older
  * commit: `git worktree add /tmp/before 328c0c3`, its node_modules linked, `npx tsc -p .` there) and "ours-dgram"
  * (today's proxies on the node:dgram backend, UFTP_UDP_BACKEND=dgram), all in the same lab and the same run.
@@ -27,6 +33,7 @@
  * server's multicast from network A to B (nft dup): the most any proxy pair could reach on this machine.
  * --ours-sched "POLICY PRIO" runs `chrt POLICY -p PRIO PID` on our proxies' main threads (with --also-env, only on
  * the added chains): "-b 0" measured SCHED_BATCH (docs/benchmarks.md; not kept).
+ * --real-default-buffer / --real-args: see above.
  *
  * Besides the chain table (medians), a second table gives each run: the server's own transfer time (its log's
  * "Total elapsed time", from the first FILESEG to the last COMPLETE, at --server-log 2 or more), its passes, the CPU
@@ -104,6 +111,14 @@ const kindName = (k: Kind): string => (k === 'ours-env' ? alsoName : k === 'kern
 const bound = args.includes('--bound');
 const BOUND_RULES = 'table netdev benchbound {\n  chain in_A {\n    type filter hook ingress device "eA" priority 0; policy accept;\n' +
   '    ip daddr 224.0.0.0/4 dup to "eB"\n  }\n}\n';
+/** Every proxy's -B, ours and the C ones alike: a comparison with equal options. */
+const PROXY_BUFFER = '4194304';
+/** --real-default-buffer: the C proxies without -B (their default, 262144), ours still at PROXY_BUFFER: the setup
+ * of every Figure 1 figure in docs/benchmarks.md before 2026-11-30 (session 6), for comparisons with them. */
+const realDefaultBuffer = args.includes('--real-default-buffer');
+/** --real-args "ARGS": extra options for the C uftpproxyd in every chain that runs it. */
+const realArgsAt = args.indexOf('--real-args');
+const realArgs = [...(realDefaultBuffer ? [] : ['-B', PROXY_BUFFER]), ...(realArgsAt >= 0 ? (args[realArgsAt + 1] ?? '').split(' ').filter(Boolean) : [])];
 /** --lazy: adds the chains "ours-lazy" (our proxies with V8's lazy compilation, UFTPPROXYD_LAZY=1), same run. */
 const lazy = args.includes('--lazy');
 /** --before DIR: a built tree of an older commit whose uftpproxyd runs as the "before" chains. */
@@ -139,6 +154,14 @@ interface Row {
   waitClients: number;
   /** Datagrams our proxies copied out of the receive ring (their closing line), sp / cp; undefined for C. */
   copied: { sp?: number; cp?: number };
+  /** CPU seconds the hypervisor took from this VM's CPUs during the run (/proc/stat "steal", all CPUs). */
+  steal: number;
+}
+
+/** Seconds of steal time so far, all CPUs together (/proc/stat, first line, 8th value). */
+function stealSeconds(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  return Number(f[8] ?? 0) / CLK;
 }
 
 /** The program a `timeout` wrapper (src/lab's spawn) runs: its child. */
@@ -235,8 +258,8 @@ function sha(file: string): string {
 }
 
 async function start(lab: Lab, kind: Kind, host: string, a: string[]): Promise<Proc> {
-  if (kind === 'real') return lab.realProxy(host, ['-x', '1', ...a]);
-  const argv = ['-d', '-x', String(proxyLog), '-U', lab.uidOf(host), '-B', '4194304', ...(kind === 'ours-env' ? alsoArgs : []), ...a];
+  if (kind === 'real') return lab.realProxy(host, ['-x', '1', ...realArgs, ...a]);
+  const argv = ['-d', '-x', String(proxyLog), '-U', lab.uidOf(host), '-B', PROXY_BUFFER, ...(kind === 'ours-env' ? alsoArgs : []), ...a];
   const bin = kind === 'before' && beforeDir ? path.join(beforeDir, 'dist', 'src', 'cli', 'uftpproxyd.js') : ourBin('uftpproxyd');
   const base = oursEnv ? { ...process.env, ...oursEnv } : undefined;
   const env = kind === 'ours-dgram' ? { ...process.env, ...oursEnv, UFTP_UDP_BACKEND: 'dgram' } : kind === 'ours-lazy' ? { ...process.env, ...oursEnv, UFTPPROXYD_LAZY: '1' }
@@ -278,6 +301,7 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const cpu0 = { sp: cpuSplit(pids.sp), cp: cpuSplit(pids.cp) };
   const drops0 = DROP_HOSTS.map((h) => rcvbufErrors(lab, h));
   const out0 = udpCounter(lab, 'server', 'OutDatagrams');
+  const steal0 = stealSeconds();
   const t0 = process.hrtime.bigint();
   const encArgs = enc ? ['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'rsa', ...(await key('server'))] : [];
   const server = lab.realUftp('server', [file], { args: ['-R', String(rate), '-B', '4194304', '-x', String(serverLog), ...encArgs], timeoutMs: 600_000 });
@@ -336,6 +360,7 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
     waitServer,
     waitClients: clientPids.reduce<number>((a, p) => a + waitOrZero(p), 0) - waitClients0,
     copied: {},
+    steal: stealSeconds() - steal0,
     seconds,
     serverDatagrams: udpCounter(lab, 'server', 'OutDatagrams') - out0,
     drops: { sp: rcvbufErrors(lab, 'sproxyB') - drops0[0], cp: rcvbufErrors(lab, 'cproxyB') - drops0[1] },
@@ -417,12 +442,18 @@ async function main(): Promise<void> {
   for (const enc of ['plain: ', 'RSA+AES-256-GCM: ']) {
     const c = chains.find((x) => x.startsWith(enc) && x.includes('real server proxy -> real'));
     if (c === undefined) continue;
-    for (const o of chains.filter((x) => x.startsWith(enc) && x !== c)) process.stdout.write(`\nGoodput ${o.replace(/ client proxy$/, '')} against ${c.replace(/ client proxy$/, '')}: ${(med(c) / med(o)).toFixed(3)}x`);
+    for (const o of chains.filter((x) => x.startsWith(enc) && x !== c)) {
+      // the session's transfer alone (the server's "Total elapsed time", first FILESEG to last COMPLETE), without
+      // the announce phase that is the same through any proxies (--server-log 2 or more)
+      const tr = (x: string): number => median(rows.filter((r) => r.chain === x && r.transferS !== undefined).map((r) => r.transferS ?? 0));
+      const transfer = rows.some((r) => r.transferS !== undefined) ? `; the transfer alone: ${(tr(c) / tr(o)).toFixed(3)}x (${tr(o).toFixed(3)} s against ${tr(c).toFixed(3)} s)` : '';
+      process.stdout.write(`\nGoodput ${o.replace(/ client proxy$/, '')} against ${c.replace(/ client proxy$/, '')}: ${(med(c) / med(o)).toFixed(3)}x${transfer}`);
+    }
   }
-  console.log('\n\nPer run (in order): session s, the server\'s transfer s (its "Total elapsed time"), passes, CPU s of the uftp server and of both uftpd together, the seconds each waited runnable for a CPU (schedstat), datagrams our proxies copied out of the ring (sp / cp):\n');
-  console.log('| run | chain | session (s) | transfer (s) | passes | CPU s server | CPU s uftpd B1 + B2 | waited for a CPU, s: server / uftpd B1 + B2 | copied sp / cp |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
-  rows.forEach((r, i) => console.log(`| ${i + 1} | ${r.chain.replace(/ server proxy -> /, ' -> ').replace(/ client proxy$/, '')} | ${r.seconds.toFixed(2)} | ${r.transferS?.toFixed(3) ?? '?'} | ${r.passes ?? '?'} | ${r.cpuServer.toFixed(2)} | ${r.cpuClients.toFixed(2)} | ${r.waitServer.toFixed(3)} / ${r.waitClients.toFixed(3)} | ${r.copied.sp ?? '-'} / ${r.copied.cp ?? '-'} |`));
+  console.log('\n\nPer run (in order): session s, the server\'s transfer s (its "Total elapsed time"), passes, CPU s of the uftp server and of both uftpd together, the seconds each waited runnable for a CPU (schedstat), datagrams our proxies copied out of the ring (sp / cp), and the CPU seconds the hypervisor stole from the VM\'s CPUs during the run (/proc/stat steal):\n');
+  console.log('| run | chain | session (s) | transfer (s) | passes | CPU s server | CPU s uftpd B1 + B2 | waited for a CPU, s: server / uftpd B1 + B2 | copied sp / cp | stolen (s) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  rows.forEach((r, i) => console.log(`| ${i + 1} | ${r.chain.replace(/ server proxy -> /, ' -> ').replace(/ client proxy$/, '')} | ${r.seconds.toFixed(2)} | ${r.transferS?.toFixed(3) ?? '?'} | ${r.passes ?? '?'} | ${r.cpuServer.toFixed(2)} | ${r.cpuClients.toFixed(2)} | ${r.waitServer.toFixed(3)} / ${r.waitClients.toFixed(3)} | ${r.copied.sp ?? '-'} / ${r.copied.cp ?? '-'} | ${r.steal.toFixed(2)} |`));
 }
 
 function loadAvg(): string {
