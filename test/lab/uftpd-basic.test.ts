@@ -77,6 +77,31 @@ for (const loss of [5, 20]) {
   });
 }
 
+test('receive coalescing: from the real uftp at -R -1 our uftpd sleeps in the stream and gets the file byte-identical; UFTPD_COALESCE_US=0 turns it off', { timeout: 120_000 }, async () => {
+  const lab = await up();
+  const src = path.join(lab.workDir, 'src');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'f.bin'), randomBytes(16 << 20));
+  const want = treeHashes(src);
+  const once = async (env: NodeJS.ProcessEnv | undefined, tag: string): Promise<number> => {
+    const ours = await ourUftpd(lab, 'client1', { args: ['-x', '2', '-B', String(4 << 20)], dest: path.join(lab.workDir, `dest-${tag}`), env: env ? { ...process.env, ...env } : undefined });
+    const server = lab.realUftp('server', [src], { args: ['-R', '-1', '-B', String(4 << 20), '-x', '1'], timeoutMs: 60_000 });
+    const code = await server.wait();
+    assert.equal(code, 0, `uftp exited ${code}: ${server.log().split('\n').slice(-10).join('\n')}`);
+    assert.deepEqual(treeHashes(path.join(ours.dest, 'src')), want, `${tag}: the file arrived byte-identical`);
+    await ours.kill();
+    const m = /Receive coalescing: (\d+) sleeps/.exec(ours.log());
+    assert.ok(m, `${tag}: the closing line counts the sleeps`);
+    return Number(m[1]);
+  };
+  // ~12,900 datagrams at full speed: most receive turns of the stream bring a few and sleep after
+  const on = await once(undefined, 'on');
+  assert.ok(on > 0, `slept ${on} times in the stream`);
+  assert.equal(await once({ UFTPD_COALESCE_US: '0' }, 'off'), 0, 'UFTPD_COALESCE_US=0: no sleep');
+  process.stdout.write(`uftpd receive coalescing: ${on} sleeps for a 16 MiB file at -R -1\n`);
+  await lab.down();
+});
+
 test('two servers at once: two real uftp (different hosts, groups and private addresses) to our uftpd, both byte-identical', { timeout: 90_000 }, async () => {
   const lab = await up();
   const a = path.join(lab.workDir, 'srcA');

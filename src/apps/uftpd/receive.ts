@@ -27,6 +27,8 @@ export class ReceivePath {
   effect: EffectHandler = noEffect;
   /** Inside a receive batch: the batch's time; else -1. */
   private batchNow = -1;
+  /** Datagrams of the receive turn in progress (for the receive coalescer, run.ts). */
+  turnCount = 0;
 
   /**
    * A socket's onBatch: the whole batch as views of the engine's ring (no copy per datagram; the machine copies what
@@ -37,6 +39,7 @@ export class ReceivePath {
     const loop = this.loop;
     if (loop === undefined) return;
     const n = b.count;
+    this.turnCount += n;
     this.batchNow = performance.now();
     try {
       for (let i = 0; i < n; i++) {

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import { ExitCode, StartupError } from '../../daemon/exitcodes.js';
 import { runDaemon, type Daemon } from '../../daemon/daemon.js';
+import { ReceiveCoalescer, coalesceFromEnv, coalesceSummary, coalesceTurns } from '../../daemon/coalesce.js';
 import { collectGarbage } from '../../daemon/gc.js';
 import type { Logger } from '../../daemon/log.js';
 import { EventLoop } from '../../daemon/loop.js';
@@ -384,12 +385,19 @@ async function start(a: UftpdArgs, servers: ServerListEntry[] | undefined, d: Da
   receive.client = machine;
   receive.effect = onEffect;
   receive.loop = loop;
+  // Receive coalescing (src/daemon/coalesce.ts): from a uftp server at full speed a turn brings a few datagrams; after
+  // such a turn the answers go out and the thread sleeps (300 µs at most) so that the next turn reads a batch: fewer
+  // wake-ups and receive calls per datagram (docs/benchmarks.md, "uftpd: receive coalescing"). UFTPD_COALESCE_US=0
+  // turns it off. Native engine only (node:dgram delivers one datagram per callback, with no turns to coalesce).
+  const coalescer = sockets.every((s) => s.backend !== 'dgram') ? new ReceiveCoalescer(coalesceFromEnv(process.env, 'UFTPD')) : undefined;
+  if (coalescer) coalesceTurns(sockets, coalescer, receive);
   d.onShutdown(async () => {
     // sessions in progress end as failed; with -T what they received is kept for a restart
     machine.shutdown();
     for (let e = machine.pollEffect(); e !== undefined; e = machine.pollEffect()) void onEffect(e);
     await disk.whenIdle();
     loop.stop();
+    if (coalescer) log.log(2, coalesceSummary(coalescer));
     if (statusFd >= 0) fs.closeSync(statusFd);
     await eps[4]?.close();
     await eps[6]?.close();

@@ -30,7 +30,7 @@ import { ResponseProxy } from '../../session/proxy/response.js';
 import { ServerProxy } from '../../session/proxy/server.js';
 import { PROG, parseProxyArgs, type ProxyArgs } from './options.js';
 import { primeKeyExchange, rehearseSession, rewarmAfterFirstConfirm, warmDataPath } from './warmup.js';
-import { ReceiveCoalescer, coalesceFromEnv } from './coalesce.js';
+import { ReceiveCoalescer, coalesceFromEnv, coalesceSummary, coalesceTurns } from '../../daemon/coalesce.js';
 import { batchForwarder, newForwardState } from './forward.js';
 
 export const VERSION_LINE = 'uftpproxyd (uftp-ts) compatible with UFTP 4.10';
@@ -314,32 +314,16 @@ async function start(a: ProxyArgs, lists: { clients?: ClientListEntry[]; servers
   });
   fw.loop = loop;
   fw.machine = machine;
-  // Receive coalescing (coalesce.ts), server proxy only: after a turn of a stream that brought few datagrams, send
-  // what it forwarded and sleep (off the CPU: Atomics.wait) until more have arrived, so that they are read and sent
-  // in one go. The hooks run after the loop's (registered in its constructor), so the turn's datagrams are staged by
-  // then. Not in the client proxy: its upstream is a server proxy whose bursts arrive coalesced already (GRO), and
+  // Receive coalescing (src/daemon/coalesce.ts), server proxy only: after a turn of a stream that brought few
+  // datagrams, send what it forwarded and sleep (off the CPU) until more have arrived, so that they are read and sent
+  // in one go. Not in the client proxy: its upstream is a server proxy whose bursts arrive coalesced already (GRO), and
   // what it would hold back goes to the clients in larger bursts (measured: more drops at the uftpd clients).
   const coalescer = fw.ring && a.mode === 'server' ? new ReceiveCoalescer(coalesceFromEnv()) : undefined;
-  if (coalescer) {
-    const cell = new Int32Array(new SharedArrayBuffer(4));
-    for (const ep of sockets) {
-      ep.onReceiveTurn({
-        begin: () => {
-          fw.turnCount = 0;
-        },
-        end: () => {
-          const us = coalescer.afterTurn(performance.now(), fw.turnCount);
-          if (us === 0) return;
-          for (const e of sockets) e.flush();
-          Atomics.wait(cell, 0, 0, us / 1000);
-        },
-      });
-    }
-  }
+  if (coalescer) coalesceTurns(sockets, coalescer, fw);
   d.onShutdown(() => {
     loop.stop();
     log.log(2, `Forwarded ${loop.sent} datagrams; ${fw.detached} copied out of the receive ring after a held turn`);
-    if (coalescer) log.log(2, `Receive coalescing: ${coalescer.sleeps} sleeps, ${(coalescer.sleptUs / 1000).toFixed(1)} ms in all`);
+    if (coalescer) log.log(2, coalesceSummary(coalescer));
     for (const fam of [4, 6] as const) {
       const ep = eps[fam];
       if (ep && ep.backend !== 'dgram') log.log(2, `IPv${fam} socket: ${engineStatsText(ep.stats())}`);

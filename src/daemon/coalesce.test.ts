@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_COALESCE, ReceiveCoalescer, coalesceFromEnv } from './coalesce.js';
+import type { TurnHooks } from '../net/udp.js';
+import { DEFAULT_COALESCE, ReceiveCoalescer, coalesceFromEnv, coalesceSummary, coalesceTurns } from './coalesce.js';
 
 test('receive coalescing: a lone datagram after a pause never sleeps (control rounds keep their latency)', () => {
   const c = new ReceiveCoalescer();
@@ -50,4 +51,49 @@ test('receive coalescing: off with UFTPPROXYD_COALESCE_US=0 (or garbage); on by 
   const off = new ReceiveCoalescer(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '0' }));
   off.afterTurn(0, 4);
   assert.equal(off.afterTurn(0.04, 4), 0);
+});
+
+test('receive coalescing: each program reads its own variables (UFTPD_ for uftpd, UFTPPROXYD_ by default)', () => {
+  const env = { UFTPD_COALESCE_US: '0', UFTPPROXYD_COALESCE_US: '200', UFTPD_COALESCE_TARGET: '16' };
+  assert.equal(coalesceFromEnv(env, 'UFTPD').maxUs, 0);
+  assert.equal(coalesceFromEnv(env, 'UFTPD').target, 16);
+  assert.equal(coalesceFromEnv(env).maxUs, 200);
+  assert.equal(coalesceFromEnv(env).target, DEFAULT_COALESCE.target);
+  assert.deepEqual(coalesceFromEnv({ UFTPPROXYD_COALESCE_US: '0' }, 'UFTPD'), DEFAULT_COALESCE);
+});
+
+test('coalesceTurns: a small turn of a stream flushes every socket, then sleeps off the event loop; a full or lone turn does neither', () => {
+  const events: string[] = [];
+  const hooks: TurnHooks[] = [];
+  const sock = (name: string): { onReceiveTurn(h: TurnHooks): void; flush(): void } => ({
+    onReceiveTurn: (h) => {
+      hooks.push(h);
+    },
+    flush: () => {
+      events.push(`flush ${name}`);
+    },
+  });
+  const c = new ReceiveCoalescer({ maxUs: 2000, target: 32, idleMs: 50 });
+  const turn = { turnCount: 99 };
+  coalesceTurns([sock('v4'), sock('v6')], c, turn);
+  assert.equal(hooks.length, 2, 'hooks on every socket');
+  const run = (n: number): number => {
+    hooks[0].begin();
+    assert.equal(turn.turnCount, 0, 'the turn count starts at 0');
+    turn.turnCount += n;
+    const t0 = performance.now();
+    hooks[0].end();
+    return performance.now() - t0;
+  };
+  run(4); // the first turn: no stream yet
+  assert.deepEqual(events, []);
+  const slept = run(1); // 1 datagram a moment later: part of a stream, far below the target
+  assert.deepEqual(events, ['flush v4', 'flush v6'], 'the turn\'s sends go out before the sleep');
+  assert.equal(c.sleeps, 1);
+  assert.ok(slept >= 0.9 * (c.sleptUs / 1000), `the thread slept (${slept.toFixed(3)} ms for ${c.sleptUs.toFixed(0)} µs)`);
+  events.length = 0;
+  run(40); // a full turn
+  assert.deepEqual(events, []);
+  assert.equal(c.sleeps, 1);
+  assert.match(coalesceSummary(c), /^Receive coalescing: 1 sleeps, \d+\.\d ms in all$/);
 });
