@@ -1,4 +1,4 @@
-// The server proxy's receive coalescing (src/apps/uftpproxyd/coalesce.ts, run.ts): a stream that arrives in small
+// The server proxy's receive coalescing (src/daemon/coalesce.ts; src/apps/uftpproxyd/run.ts): a stream that arrives in small
 // groups (as from an encrypting uftp server at full speed: a few datagrams per receive turn) makes our server proxy
 // sleep briefly after a small turn, so that it reads and forwards larger batches. Here a sender on the server host
 // sends an ANNOUNCE to the public address and then FILESEGs to the private group in groups of 4, ~40 µs apart;
