@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TurnHooks } from '../net/udp.js';
-import { DEFAULT_COALESCE, ReceiveCoalescer, coalesceFromEnv, coalesceSummary, coalesceTurns } from './coalesce.js';
+import { DEFAULT_COALESCE, ReceiveCoalescer, coalesceFromEnv, coalesceSummary, coalesceTurns, type TurnCallbacks } from './coalesce.js';
 
 test('receive coalescing: a lone datagram after a pause never sleeps (control rounds keep their latency)', () => {
   const c = new ReceiveCoalescer();
@@ -64,8 +63,8 @@ test('receive coalescing: each program reads its own variables (UFTPD_ for uftpd
 
 test('coalesceTurns: a small turn of a stream flushes every socket, then sleeps off the event loop; a full or lone turn does neither', () => {
   const events: string[] = [];
-  const hooks: TurnHooks[] = [];
-  const sock = (name: string): { onReceiveTurn(h: TurnHooks): void; flush(): void } => ({
+  const hooks: TurnCallbacks[] = [];
+  const sock = (name: string): { onReceiveTurn(h: TurnCallbacks): void; flush(): void } => ({
     onReceiveTurn: (h) => {
       hooks.push(h);
     },

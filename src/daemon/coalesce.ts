@@ -16,8 +16,6 @@
  * ReceiveCoalescer is pure (time comes in, the sleep to take goes out); coalesceTurns wires one to a daemon's
  * sockets.
  */
-import type { TurnHooks } from '../net/udp.js';
-
 export interface CoalesceOptions {
   /** Longest sleep after a turn (µs); 0 = off. */
   readonly maxUs: number;
@@ -74,9 +72,15 @@ export function coalesceFromEnv(env: NodeJS.ProcessEnv = process.env, prefix = '
   };
 }
 
+/** Called around each receive turn (src/net's TurnHooks, which the loop uses too). */
+export interface TurnCallbacks {
+  begin(): void;
+  end(): void;
+}
+
 /** What coalesceTurns needs of a socket (UdpEndpoint on the native engine). */
 export interface CoalescedSocket {
-  onReceiveTurn(h: TurnHooks): void;
+  onReceiveTurn(h: TurnCallbacks): void;
   flush(): void;
 }
 
