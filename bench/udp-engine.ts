@@ -99,6 +99,8 @@ const rows: { name: string; side: 'send' | 'recv'; cmd: Cmd; peer?: Cmd }[] = [
   { name: 'node:dgram', side: 'send', cmd: nodeCmd({ mode: 'send', backend: 'dgram', dst: '10.75.0.2', port: PORT, count, size }) },
   { name: 'C recvfrom loop', side: 'recv', cmd: cRecv },
   { name: 'native engine, onBatch (recvmmsg, PKTINFO + TOS)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'batch' }) },
+  // what uftpd and the server proxy run: after a small turn of a stream, sleep until more have arrived (src/daemon/coalesce.ts)
+  { name: 'native engine, onBatch, receive coalescing (as uftpd and the server proxy)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'batch', coalesce: true }) },
   { name: 'native engine, onBatch (recvmmsg, recvInfo off)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'batch', recvInfo: false }) },
   { name: 'native engine, onMessage (a copy each)', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'native', port: PORT, idleMs: 500, api: 'message' }) },
   { name: 'node:dgram, onMessage', side: 'recv', cmd: nodeCmd({ mode: 'recv', backend: 'dgram', port: PORT, idleMs: 500, api: 'message' }) },

@@ -1,10 +1,12 @@
 /**
  * One end of bench/udp-engine.ts, run inside a namespace as `node dist/bench/peers/udp-peer.js '<json>'`:
  *   {"mode":"send","backend":"native"|"dgram","dst":A,"port":P,"count":N,"size":S,"gso":true}
- *   {"mode":"recv","backend":"native"|"dgram","port":P,"idleMs":T,"api":"batch"|"message","recvInfo":true}
+ *   {"mode":"recv","backend":"native"|"dgram","port":P,"idleMs":T,"api":"batch"|"message","recvInfo":true,"coalesce":false}
+ * ("coalesce": the receive coalescing uftpd and the server proxy run, src/daemon/coalesce.ts, at its defaults)
  * Prints {"count":N,"cpu":seconds}: user+system CPU of this process from the first send (sender) or from ready
  * (receiver) until the last datagram has gone or IDLE_MS have passed without one.
  */
+import { DEFAULT_COALESCE, ReceiveCoalescer, coalesceTurns } from '../../src/daemon/coalesce.js';
 import { UdpEndpoint, type BackendKind } from '../../src/net/udp.js';
 
 interface Cmd {
@@ -18,6 +20,7 @@ interface Cmd {
   idleMs?: number;
   api?: 'batch' | 'message';
   recvInfo?: boolean;
+  coalesce?: boolean;
 }
 
 const cmd = JSON.parse(process.argv[2] ?? '{}') as Cmd;
@@ -49,12 +52,18 @@ if (cmd.mode === 'send') {
   await e.close();
 } else {
   let n = 0;
+  const turn = { turnCount: 0 };
   const ep = await UdpEndpoint.open({
     family: 6, port: cmd.port, backend: cmd.backend, bufferSize: 4194304, recvInfo: cmd.recvInfo ?? true,
-    onBatch: cmd.api === 'batch' ? (b) => (n += b.count) : undefined,
+    onBatch: cmd.api === 'batch' ? (b) => {
+      n += b.count;
+      turn.turnCount += b.count;
+    } : undefined,
     onMessage: cmd.api === 'batch' ? undefined : () => n++,
   });
   if (!ep.ok) throw new Error(ep.error);
+  const coalescer = cmd.coalesce === true ? new ReceiveCoalescer(DEFAULT_COALESCE) : undefined;
+  if (coalescer) coalesceTurns([ep.value], coalescer, turn);
   const idle = cmd.idleMs ?? 500;
   process.stdout.write('{"ready":true}\n');
   const t0 = cpu();
@@ -69,7 +78,7 @@ if (cmd.mode === 'send') {
     }
     if (n === 0) return;
     clearInterval(timer);
-    process.stdout.write(JSON.stringify({ count: n, cpu: lastCpu - t0, stats: ep.value.stats(), drops: ep.value.drops() }) + '\n');
+    process.stdout.write(JSON.stringify({ count: n, cpu: lastCpu - t0, stats: ep.value.stats(), drops: ep.value.drops(), sleeps: coalescer?.sleeps }) + '\n');
     void ep.value.close();
   }, Math.max(10, idle / 4));
 }
