@@ -30,7 +30,8 @@
  * a variable's effect is measured beside the default (alternating within each run; select with --only "ours[").
  * --also-args "ARGS" gives those added chains extra uftpproxyd options (e.g. "-N 5").
  * --bound adds the chains "no server proxy -> no client proxy": no proxy processes, the router's kernel copies the
- * server's multicast from network A to B (nft dup): the most any proxy pair could reach on this machine.
+ * server's multicast from network A to B (nft dup). Not an upper bound: measured slower than through our pair, the
+ * uftpd then waking once per datagram (docs/benchmarks.md, "Figure 1 with the same -B for both pairs").
  * --ours-sched "POLICY PRIO" runs `chrt POLICY -p PRIO PID` on our proxies' main threads (with --also-env, only on
  * the added chains): "-b 0" measured SCHED_BATCH (docs/benchmarks.md; not kept).
  * --real-default-buffer / --real-args: see above.
@@ -106,8 +107,7 @@ const alsoName = alsoEnv || alsoArgs.length ? `ours[${[...Object.entries(alsoEnv
 const kindName = (k: Kind): string => (k === 'ours-env' ? alsoName : k === 'kernel' ? 'no' : k);
 /** --bound: adds the chains "no server proxy -> no client proxy": no proxy process at all, the router's kernel copies
  * network A's multicast to B (nft dup, as fig3's router does) and routes the clients' responses; the same server,
- * clients, options and payload, alternating with the others. What any proxy pair could reach at most on this
- * machine: the uftp server and the two uftpd get the CPU the proxies would have used. */
+ * clients, options and payload, alternating with the others (see the header: not an upper bound). */
 const bound = args.includes('--bound');
 const BOUND_RULES = 'table netdev benchbound {\n  chain in_A {\n    type filter hook ingress device "eA" priority 0; policy accept;\n' +
   '    ip daddr 224.0.0.0/4 dup to "eB"\n  }\n}\n';
@@ -282,10 +282,10 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const cpP = none ? undefined : await start(lab, cp, 'cproxyB', ['-c', ...(await key('cproxyB'))]);
   const spP = none ? undefined : await start(lab, sp, 'sproxyB', ['-s', lab.tunnelDest('cproxyB')]);
   if (none) await lab.nft('router', BOUND_RULES);
-  // no proxy processes (--bound): the bench's own pid stands in, and its CPU is not counted (zero below)
-  const pids = none ? { sp: process.pid, cp: process.pid } : { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
+  // the proxy processes (none with --bound)
+  const pids = none ? undefined : { sp: proxyPid(lab, 'sproxyB'), cp: proxyPid(lab, 'cproxyB') };
   // --ours-sched POLICY: an experiment, our proxies' main threads under `chrt POLICY` (e.g. "-b 0": SCHED_BATCH)
-  if (oursSched && !none && (sp !== 'real' || cp !== 'real')) {
+  if (oursSched && pids && (sp !== 'real' || cp !== 'real')) {
     for (const [k, pid] of [['sp', pids.sp], ['cp', pids.cp]] as const) {
       if ((k === 'sp' ? sp : cp) === (alsoEnv ? 'ours-env' : 'ours')) {
         const [policy, prio] = oursSched.split(' ');
@@ -298,7 +298,7 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   const cpuClients0 = clientPids.reduce<number>((a, p) => a + cpuOrZero(p), 0);
   const waitClients0 = clientPids.reduce<number>((a, p) => a + waitOrZero(p), 0);
   const caps = pcapDir ? await Promise.all(PCAP_HOSTS.map((h) => lab.capture(h, 'any', path.join(pcapDir, `${tag}-${h}.pcap`), ['udp', 'and', 'udp[9]', '!=', '9']))) : [];
-  const cpu0 = { sp: cpuSplit(pids.sp), cp: cpuSplit(pids.cp) };
+  const cpu0 = pids && { sp: cpuSplit(pids.sp), cp: cpuSplit(pids.cp) };
   const drops0 = DROP_HOSTS.map((h) => rcvbufErrors(lab, h));
   const out0 = udpCounter(lab, 'server', 'OutDatagrams');
   const steal0 = stealSeconds();
@@ -310,7 +310,7 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
   let waitServer = 0;
   let serverPid: number | undefined;
   // --drop-trace: [host, ms after the start, drops so far]
-  const tracePids: [string, number | undefined][] = dropTrace ? [['sproxyB', pids.sp], ['cproxyB', pids.cp], ['clientB1', clientPids[0]], ['clientB2', clientPids[1]]] : [];
+  const tracePids: [string, number | undefined][] = dropTrace ? [['sproxyB', pids?.sp], ['cproxyB', pids?.cp], ['clientB1', clientPids[0]], ['clientB2', clientPids[1]]] : [];
   const trace: Map<string, [number, number][]> = new Map(tracePids.map(([h]) => [h, []]));
   const sampler = setInterval(() => {
     for (const [h, pid] of tracePids) {
@@ -365,13 +365,13 @@ async function one(lab: Lab, sp: Kind, cp: Kind, file: string, want: string, enc
     serverDatagrams: udpCounter(lab, 'server', 'OutDatagrams') - out0,
     drops: { sp: rcvbufErrors(lab, 'sproxyB') - drops0[0], cp: rcvbufErrors(lab, 'cproxyB') - drops0[1] },
     mbps: (sizeMb * 8 * 1.048576) / seconds,
-    cpu: none ? { sp: 0, cp: 0 } : { sp: cpuSeconds(pids.sp) - cpu0.sp.user - cpu0.sp.sys, cp: cpuSeconds(pids.cp) - cpu0.cp.user - cpu0.cp.sys },
-    split: (none ? 'no proxies' : ['sp', 'cp'].map((k) => {
-      const c = cpuSplit(pids[k as 'sp' | 'cp']);
-      const c0 = cpu0[k as 'sp' | 'cp'];
+    cpu: pids && cpu0 ? { sp: cpuSeconds(pids.sp) - cpu0.sp.user - cpu0.sp.sys, cp: cpuSeconds(pids.cp) - cpu0.cp.user - cpu0.cp.sys } : { sp: 0, cp: 0 },
+    split: (pids && cpu0 ? (['sp', 'cp'] as const).map((k) => {
+      const c = cpuSplit(pids[k]);
+      const c0 = cpu0[k];
       return `${k} user ${(c.user - c0.user).toFixed(2)} sys ${(c.sys - c0.sys).toFixed(2)}`;
-    }).join(', ')) + '; receive-buffer drops ' + DROP_HOSTS.map((h, i) => `${h} ${rcvbufErrors(lab, h) - drops0[i]}`).join(', ') + timing,
-    rssMb: none ? { sp: 0, cp: 0 } : { sp: peakRssMb(pids.sp), cp: peakRssMb(pids.cp) },
+    }).join(', ') : 'no proxies') + '; receive-buffer drops ' + DROP_HOSTS.map((h, i) => `${h} ${rcvbufErrors(lab, h) - drops0[i]}`).join(', ') + timing,
+    rssMb: pids ? { sp: peakRssMb(pids.sp), cp: peakRssMb(pids.cp) } : { sp: 0, cp: 0 },
     ok: code === 0 && [b1, b2].every((b) => fs.existsSync(path.join(b.dest, path.basename(file))) && sha(path.join(b.dest, path.basename(file))) === want),
   };
   for (const p of [spP, cpP, b1, b2, ...caps]) await p?.kill();
