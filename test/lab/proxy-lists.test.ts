@@ -42,9 +42,21 @@ test('-S: SSM public address joined for the listed server, transfer completes; a
   assert.equal(await ok.wait(), 0, ok.log().split('\n').slice(-10).join('\n'));
   assert.deepEqual(treeHashes(path.join(b1.dest, 'src')), want);
   assert.deepEqual(treeHashes(path.join(b2.dest, 'src')), want);
-  // now a private address outside 232/8: refused by the server proxy
+  // now a private address outside 232/8: refused by the server proxy. The capture is only read if the refusal is
+  // not seen: it tells whether the second session's ANNOUNCEs reached the proxy's host at all.
+  const pcap = path.join(lab.workDir, 'sproxyB-announce.pcap');
+  const cap = await lab.capture('sproxyB', 'any', pcap, ['udp', 'and', 'dst', 'host', '232.4.4.1']);
   const bad = lab.realUftp('server', [src], { args: ['-R', '30000', '-M', '232.4.4.1', '-P', '230.5.5.9'], timeoutMs: 60_000 });
-  await lab.waitFor(() => /230\.5\.5\.9 is not an SSM address, rejected/.test(sp.log()), 15_000, 'the server proxy to refuse the non-SSM session');
+  try {
+    await lab.waitFor(() => /230\.5\.5\.9 is not an SSM address, rejected/.test(sp.log()), 15_000, 'the server proxy to refuse the non-SSM session');
+  } catch (e) {
+    await cap.kill();
+    const seen = await lab.exec('sproxyB', ['tcpdump', '-n', '-r', pcap]);
+    const tail = (text: string, n: number): string => text.trim().split('\n').slice(-n).join('\n');
+    throw new Error(`${(e as Error).message}\nto 232.4.4.1 on sproxyB since the second uftp started:\n${tail(seen.stdout + seen.stderr, 6)}` +
+      `\nuftp (exit ${String(bad.exitCode)}):\n${tail(bad.log(), 12)}\nserver proxy (exit ${String(sp.exitCode)}):\n${tail(sp.log(), 20)}`);
+  }
+  await cap.kill();
   await bad.kill();
   await lab.down();
 });
