@@ -30,6 +30,6 @@ fs.mkdirSync(path.join(here, 'build', 'Release'), { recursive: true });
 const cc = process.env.CC || 'cc';
 const ok = run(cc, [
   '-O2', '-Wall', '-fPIC', '-shared', `-I${path.join(nodedir, 'include', 'node')}`, '-DNODE_GYP_MODULE_NAME=udp',
-  '-o', path.join('build', 'Release', 'udp.node'), 'udp.c',
+  '-o', path.join('build', 'Release', 'udp.node'), 'udp.c', 'cipher.c',
 ]);
 process.exit(ok ? 0 : 1);

@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/sock_diag.h>
+#include "cipher.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -1853,6 +1854,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_value gi;
   if (napi_create_function(env, "guardInfo", NAPI_AUTO_LENGTH, GuardInfo, NULL, &gi) != napi_ok) return NULL;
   napi_set_named_property(env, exports, "guardInfo", gi);
+  cipher_init(env, exports);
   pthread_mutex_lock(&g_mu);
   g_envs++;
   pthread_mutex_unlock(&g_mu);

@@ -1,5 +1,6 @@
 /**
- * Symmetric encryption and HMAC for UFTP, all through node:crypto.
+ * Symmetric encryption and HMAC for UFTP, all OpenSSL: node:crypto, and for the per-datagram GCM and CBC of a
+ * session the packet ciphers of the uftp-udp addon (packet-cipher.ts: the same OpenSSL, a context keyed once).
  * CBC uses OpenSSL's standard PKCS#7 padding (black-box: the real uftpd rejects a KEYINFO whose padding is wrong
  * with "DecryptFinal failed ... bad decrypt"). GCM/CCM append the authentication tag to the ciphertext.
  */
@@ -12,10 +13,41 @@ import {
   type CipherGCMTypes,
 } from 'node:crypto';
 import { ok, type Result } from '../wire/result.js';
+import { packetCipher, PACKET_AUTH_FAILED } from './packet-cipher.js';
 import type { HashSuite, KeySuite } from './suites.js';
+
+/** The bytes encrypt() gives for `plaintextLength` bytes: CBC pads to the next whole block, GCM/CCM add the tag. */
+export function encryptedLength(suite: KeySuite, plaintextLength: number): number {
+  return suite.mode === 'cbc'
+    ? (Math.floor(plaintextLength / suite.blockSize) + 1) * suite.blockSize
+    : plaintextLength + suite.tagLength;
+}
+
+/**
+ * Encrypts into `out` at `offset` (room for encryptedLength bytes); returns the bytes written. The datagram path:
+ * no Buffer of its own, and a keyed context per key where the addon is there.
+ */
+export function encryptInto(suite: KeySuite, key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number, aad?: Uint8Array): number {
+  const pc = packetCipher(suite, key, true);
+  if (pc !== undefined) {
+    const n = pc.run(iv, aad, plaintext, out, offset);
+    if (n < 0) throw new Error(`encryptInto: ${suite.name} refused (${n}): ${plaintext.length} bytes into ${out.length - offset}`);
+    return n;
+  }
+  const b = encryptWithNode(suite, key, iv, plaintext, aad);
+  out.set(b, offset);
+  return b.length;
+}
 
 /** Encrypts with the suite's own mode (CBC, or GCM/CCM with the tag appended). */
 export function encrypt(suite: KeySuite, key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+  if (packetCipher(suite, key, true) === undefined) return encryptWithNode(suite, key, iv, plaintext, aad);
+  const out = Buffer.allocUnsafe(encryptedLength(suite, plaintext.length));
+  const n = encryptInto(suite, key, iv, plaintext, out, 0, aad);
+  return n === out.length ? out : out.subarray(0, n);
+}
+
+function encryptWithNode(suite: KeySuite, key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
   if (suite.mode === 'cbc') return encryptCbc(suite.openssl, key, iv, plaintext);
   const opts = { authTagLength: suite.tagLength };
   if (suite.mode === 'gcm') {
@@ -30,8 +62,16 @@ export function encrypt(suite: KeySuite, key: Uint8Array, iv: Uint8Array, plaint
 
 /** Decrypts and, for GCM/CCM, checks the tag; the error says what failed. */
 export function decrypt(suite: KeySuite, key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array): Result<Buffer, string> {
+  if (suite.mode !== 'cbc' && ciphertext.length < suite.tagLength) return { ok: false, error: `${suite.name}: ${ciphertext.length} bytes, shorter than the tag` };
+  const pc = packetCipher(suite, key, false);
+  if (pc !== undefined) {
+    const out = Buffer.allocUnsafe(Math.max(ciphertext.length, 1));
+    const n = pc.run(iv, aad, ciphertext, out, 0);
+    if (n >= 0) return ok(out.subarray(0, n));
+    if (n === PACKET_AUTH_FAILED) return { ok: false, error: decryptFailure(suite) };
+    // anything else (an IV of the wrong length): node:crypto says what it makes of it
+  }
   if (suite.mode === 'cbc') return decryptCbc(suite.openssl, key, iv, ciphertext);
-  if (ciphertext.length < suite.tagLength) return { ok: false, error: `${suite.name}: ${ciphertext.length} bytes, shorter than the tag` };
   const body = ciphertext.subarray(0, ciphertext.length - suite.tagLength);
   const tag = ciphertext.subarray(ciphertext.length - suite.tagLength);
   try {
@@ -47,8 +87,12 @@ export function decrypt(suite: KeySuite, key: Uint8Array, iv: Uint8Array, cipher
     if (aad && aad.length > 0) d.setAAD(aad, { plaintextLength: body.length });
     return ok(Buffer.concat([d.update(body), d.final()]));
   } catch {
-    return { ok: false, error: `${suite.name}: authentication tag mismatch` };
+    return { ok: false, error: decryptFailure(suite) };
   }
+}
+
+function decryptFailure(suite: KeySuite): string {
+  return suite.mode === 'cbc' ? `${suite.openssl}: bad decrypt (wrong key or padding)` : `${suite.name}: authentication tag mismatch`;
 }
 
 /** CBC with PKCS#7 padding under an OpenSSL cipher name. */

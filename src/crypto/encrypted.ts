@@ -16,7 +16,7 @@ import { ENCRYPTED_SIGNATURE_OFFSET, EncryptedView, encryptedDatagramLength, enc
 import type { UftpHeader } from '../wire/header.js';
 import { decodeMessageBody, type Message } from '../wire/packet.js';
 import { ok, type Result } from '../wire/result.js';
-import { decrypt, encrypt, hmac, macEqual } from './cipher.js';
+import { decrypt, encryptedLength, encryptInto, hmac, macEqual } from './cipher.js';
 import { buildIv, type SymmetricKeys } from './keys.js';
 import { signData, signToFit, verifySignature, type EcdsaEncoding } from './sign.js';
 import type { HashSuite, KeySuite } from './suites.js';
@@ -78,10 +78,7 @@ export function sealEncrypted(
   }
   const iv = buildIv(g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounter);
   // payload length depends only on the plaintext length and the cipher
-  const payloadLength =
-    g.keySuite.mode === 'cbc'
-      ? (Math.floor(inner.length / g.keySuite.blockSize) + 1) * g.keySuite.blockSize
-      : inner.length + g.keySuite.tagLength;
+  const payloadLength = encryptedLength(g.keySuite, inner.length);
   const ivc = BigInt.asUintN(64, ivCounter);
   const build = (sigLen: number): Buffer => {
     const out = Buffer.alloc(encryptedDatagramLength(sigLen, payloadLength));
@@ -90,9 +87,9 @@ export function sealEncrypted(
   };
   const first = build(sl.value);
   const aad = g.keySuite.mode === 'cbc' ? undefined : encryptedFixedPart(first);
-  const payload = encrypt(g.keySuite, g.keys.key, iv, inner, aad);
-  if (payload.length !== payloadLength) throw new Error('sealEncrypted: payload length mismatch');
-  payload.copy(first, SIGNATURE_OFFSET + sl.value);
+  const at = SIGNATURE_OFFSET + sl.value;
+  if (encryptInto(g.keySuite, g.keys.key, iv, inner, first, at, aad) !== payloadLength) throw new Error('sealEncrypted: payload length mismatch');
+  const payload = first.subarray(at, at + payloadLength);
   if (g.sigType === SigType.HMAC) {
     hmac(g.hashSuite, g.keys.hmacKey, first).copy(first, SIGNATURE_OFFSET);
   } else if (g.sigType === SigType.KEYEX && signKey) {

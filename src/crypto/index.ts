@@ -3,6 +3,7 @@ export * from './prf.js';
 export * from './suites.js';
 export * from './keys.js';
 export * from './cipher.js';
+export { nativePacketCiphers } from './packet-cipher.js';
 export * from './sign.js';
 export * from './pubkey.js';
 export * from './keyfile.js';

@@ -1,0 +1,86 @@
+/**
+ * Per-datagram GCM and CBC on a context keyed once (native/udp/cipher.c, in the uftp-udp addon).
+ *
+ * node:crypto cannot give an existing cipher a new IV, so each datagram of an encrypted session cost a
+ * createCipheriv: a new OpenSSL context, the AES key schedule (and GCM's hash key) again, several calls into C++
+ * and three Buffers, about 11 µs per 1400 bytes here where the cipher itself needs about 1.1. The addon keeps one
+ * OpenSSL context per key and direction (the OpenSSL inside Node, the one node:crypto uses) and only re-IVs it.
+ *
+ * Contexts are found by the key's Uint8Array (a WeakMap: they go with the session's keys) and checked against a
+ * copy of its bytes, so a key buffer that is reused for another key gets a new context. CCM, DES (OpenSSL 3's
+ * legacy provider), a missing addon or `UFTP_NATIVE_CIPHER=0`: undefined, and cipher.ts uses node:crypto.
+ */
+import { createRequire } from 'node:module';
+import type { KeySuite } from './suites.js';
+
+/** What a packet cipher needs of a suite (a UFTP KeySuite, or KTFTP's AES-256-GCM). */
+export type PacketSuite = Pick<KeySuite, 'openssl' | 'mode' | 'tagLength'>;
+
+/** cipherRun's result when the GCM tag does not match or the CBC padding is bad. */
+export const PACKET_AUTH_FAILED = -1;
+
+interface CipherAddon {
+  cipherOpen(name: string, key: Uint8Array, encrypt: boolean, aead: boolean, tagLength: number): object | undefined;
+  cipherRun(handle: object, iv: Uint8Array, aad: Uint8Array | null, input: Uint8Array, out: Uint8Array, outOffset: number): number;
+}
+
+/** One keyed context. run() returns the bytes written into out at outOffset, or a negative code (cipher.c). */
+export interface PacketCipher {
+  run(iv: Uint8Array, aad: Uint8Array | undefined, input: Uint8Array, out: Uint8Array, outOffset: number): number;
+}
+
+interface Entry {
+  readonly openssl: string;
+  readonly keyCopy: Buffer;
+  enc?: PacketCipher | null;
+  dec?: PacketCipher | null;
+}
+
+let addon: CipherAddon | null | undefined;
+
+function loadAddon(): CipherAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.env.UFTP_NATIVE_CIPHER === '0' || process.platform !== 'linux') return addon;
+  try {
+    const a = createRequire(import.meta.url)('uftp-udp') as Partial<CipherAddon>;
+    if (typeof a.cipherOpen === 'function' && typeof a.cipherRun === 'function') addon = a as CipherAddon;
+  } catch {
+    // no addon: node:crypto
+  }
+  return addon;
+}
+
+/** Whether datagram ciphers run on the addon in this process (for the daemons' start-up line and tests). */
+export function nativePacketCiphers(): boolean {
+  return loadAddon() !== null;
+}
+
+/** For tests: read UFTP_NATIVE_CIPHER again on the next use. */
+export function resetPacketCiphers(): void {
+  addon = undefined;
+  contexts = new WeakMap();
+}
+
+let contexts = new WeakMap<Uint8Array, Entry>();
+
+/** The keyed context for this suite, key and direction, or undefined where node:crypto must do it. */
+export function packetCipher(suite: PacketSuite, key: Uint8Array, encrypt: boolean): PacketCipher | undefined {
+  if (suite.mode === 'ccm') return undefined;
+  const a = loadAddon();
+  if (a === null) return undefined;
+  let e = contexts.get(key);
+  if (e === undefined || e.openssl !== suite.openssl || !e.keyCopy.equals(key)) {
+    e = { openssl: suite.openssl, keyCopy: Buffer.from(key) };
+    contexts.set(key, e);
+  }
+  const have = encrypt ? e.enc : e.dec;
+  if (have !== undefined) return have ?? undefined;
+  const h = a.cipherOpen(suite.openssl, e.keyCopy, encrypt, suite.mode === 'gcm', suite.tagLength);
+  const pc: PacketCipher | null = h === undefined ? null : {
+    run: (iv, aad, input, out, outOffset) => a.cipherRun(h, iv, aad ?? null, input, out, outOffset),
+  };
+  if (encrypt) e.enc = pc;
+  else e.dec = pc;
+  return pc ?? undefined;
+}
