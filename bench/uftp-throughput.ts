@@ -4,9 +4,12 @@
  * alternating runs (every row once, then again), optionally with loss on each receiver's link.
  *
  *   npx tsc -p . && sudo node dist/bench/uftp-throughput.js [--mb 256] [--runs 3] [--loss 0,5] [--rows real-real,ours-real,ours-ours] [--udpcast]
+ *     [--crypto aes128-gcm]
  *
  * Rows: real uftp -> 3 real uftpd, our uftp -> 3 real uftpd, our uftp -> 3 of our uftpd (`ours+tfmcc-real`: our uftp
- * with -C tfmcc instead of -R -1); with --udpcast also
+ * with -C tfmcc instead of -R -1; `ours+nodecipher-...`: our programs with UFTP_NATIVE_CIPHER=0, every datagram
+ * through node:crypto as before the addon's packet ciphers). `--crypto KEYTYPE`: every uftp with `-Y KEYTYPE -h
+ * sha256` (RSA key exchange, each program with its own generated key); with --udpcast also
  * udp-sender -> 3 udp-receiver (Debian udpcast, when installed) as a second reference. Goodput = file size / the
  * slowest receiver's transfer time, as the server's own -S STATS lines report it (data phase: first FILESEG to last
  * COMPLETE), so announce timing does not count; the wall time of the whole run is printed beside it.
@@ -28,6 +31,7 @@ const runs = Number(opt('runs', '3'));
 const losses = opt('loss', '0').split(',').map(Number);
 const rowNames = opt('rows', 'real-real,ours-real,ours-ours').split(',');
 const udpcast = args.includes('--udpcast') && spawnSync('which', ['udp-sender']).status === 0;
+const cryptoArgs = opt('crypto', '') === '' ? [] : ['-Y', opt('crypto', ''), '-h', 'sha256'];
 const RECEIVERS = ['client1', 'client2', 'rproxy1'];
 
 function median(xs: number[]): number {
@@ -42,13 +46,13 @@ interface Sample {
   passes: number;
 }
 
-async function startReceivers(lab: Lab, ours: boolean): Promise<(Proc & { dest: string })[]> {
+async function startReceivers(lab: Lab, ours: boolean, env: NodeJS.ProcessEnv): Promise<(Proc & { dest: string })[]> {
   return Promise.all(RECEIVERS.map(async (h) => {
     if (!ours) return lab.realUftpd(h, { args: ['-x', '1'] });
     const dest = path.join(lab.workDir, h, 'ours');
     fs.rmSync(dest, { recursive: true, force: true });
     fs.mkdirSync(dest, { recursive: true });
-    const p = lab.ours(h, 'uftpd', ['-d', '-q', '-x', '1', '-D', dest, '-U', lab.uidOf(h)], { timeoutMs: 600_000 });
+    const p = lab.ours(h, 'uftpd', ['-d', '-q', '-x', '1', '-D', dest, '-U', lab.uidOf(h)], { timeoutMs: 600_000, env });
     await lab.waitUdp(h, 1044, 15_000);
     return Object.assign(p, { dest });
   }));
@@ -58,13 +62,14 @@ async function uftpRun(lab: Lab, src: string, row: string): Promise<Sample> {
   // 'ours+tfmcc-real': our uftp with -C tfmcc instead of -R -1
   const [serverSpec, client] = row.split('-');
   const [server, mode] = serverSpec.split('+');
-  const ds = await startReceivers(lab, client === 'ours');
+  const env = mode === 'nodecipher' ? { ...process.env, UFTP_NATIVE_CIPHER: '0' } : process.env;
+  const ds = await startReceivers(lab, client === 'ours', env);
   const st = path.join(lab.workDir, `st-${row}`);
   fs.rmSync(st, { force: true });
-  const a = [...(mode === 'tfmcc' ? ['-C', 'tfmcc'] : ['-R', '-1']), '-x', '2', '-s', '10', '-r', '0.05', '-S', st];
+  const a = [...(mode === 'tfmcc' ? ['-C', 'tfmcc'] : ['-R', '-1']), ...cryptoArgs, '-x', '2', '-s', '10', '-r', '0.05', '-S', st];
   const t0 = Date.now();
   const p = server === 'ours'
-    ? lab.ours('server', 'uftp', ['-U', lab.uidOf('server'), ...a, 'big'], { cwd: src, timeoutMs: 600_000 })
+    ? lab.ours('server', 'uftp', ['-U', lab.uidOf('server'), ...a, 'big'], { cwd: src, timeoutMs: 600_000, env })
     : lab.realUftp('server', ['big'], { cwd: src, args: a, timeoutMs: 600_000 });
   const code = await p.wait();
   const wall = (Date.now() - t0) / 1000;
@@ -138,7 +143,7 @@ async function main(): Promise<void> {
           `${median(ss.map((s) => s.passes))} | ${median(ss.map((s) => s.wall)).toFixed(1)} | ${base > 0 ? (m / base).toFixed(2) + 'x' : '-'} |`);
       }
     }
-    process.stdout.write(`${mb} MiB, 3 receivers, -R -1, median of ${runs} alternating runs\n\n`);
+    process.stdout.write(`${mb} MiB, 3 receivers, -R -1${cryptoArgs.length ? ` ${cryptoArgs.join(' ')}` : ''}, median of ${runs} alternating runs\n\n`);
     process.stdout.write('| sender -> receivers | loss per receiver link | goodput MB/s (median) | range | passes | wall s | vs real-real |\n| --- | --- | --- | --- | --- | --- | --- |\n');
     process.stdout.write(out.join('\n') + '\n');
   } finally {
