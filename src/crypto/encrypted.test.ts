@@ -4,7 +4,7 @@ import { generateKeyPairSync, createHmac } from 'node:crypto';
 import { HashType, KeyType, SigType } from '../wire/constants.js';
 import type { UftpHeader } from '../wire/header.js';
 import { encodeMessageBody } from '../wire/packet.js';
-import { sealEncrypted, openEncrypted, SIGNATURE_OFFSET, type GroupCrypto } from './encrypted.js';
+import { sealEncrypted, sealEncryptedInto, sealedLength, openEncrypted, SIGNATURE_OFFSET, type GroupCrypto } from './encrypted.js';
 import { groupKeys } from './keys.js';
 import { hashSuite, keySuite, cipherAvailable } from './suites.js';
 import { p1363ToUftp, uftpToP1363 } from './sign.js';
@@ -73,4 +73,19 @@ test('UFTP ECDSA encoding: length-prefixed r and s without leading zeros, padded
   assert.equal(u.length % 4, 0);
   assert.deepEqual(must(uftpToP1363(u, 32)), p);
   assert.equal(uftpToP1363(Buffer.from([0, 40, 0, 40]), 32).ok, false);
+});
+
+test('sealEncryptedInto writes the datagram sealEncrypted gives (HMAC, AUTHENC), leaves KEYEX to it, refuses a short buffer', () => {
+  for (const g of [group(KeyType.AES128_CBC, HashType.SHA256, SigType.HMAC), group(KeyType.AES256_GCM, HashType.SHA256, SigType.AUTHENC)]) {
+    const out = Buffer.alloc(400, 0xa5);
+    const n = sealEncryptedInto(g, header, inner, 77n, out);
+    assert.equal(n, sealedLength(g, inner.length));
+    assert.deepEqual(out.subarray(0, n), Buffer.from(must(sealEncrypted(g, header, inner, 77n))));
+    assert.equal(out[n ?? 0], 0xa5, 'nothing written past the datagram');
+    assert.equal(must(openEncrypted(g, out.subarray(0, n))).message.type, 'KEYINFO_ACK');
+    assert.throws(() => sealEncryptedInto(g, header, inner, 77n, Buffer.alloc((n ?? 0) - 1)), RangeError);
+  }
+  const keyex = { ...group(KeyType.AES128_CBC, HashType.SHA256, SigType.KEYEX) };
+  assert.equal(sealEncryptedInto(keyex, header, inner, 1n, Buffer.alloc(400)), undefined);
+  assert.equal(sealedLength(keyex, inner.length), undefined);
 });

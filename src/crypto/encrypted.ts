@@ -59,6 +59,35 @@ function signatureLength(g: GroupCrypto, signKey: KeyObject | undefined): Result
   }
 }
 
+/** The datagram length sealEncryptedInto writes for `innerLength` bytes; undefined for KEYEX or a bad pairing. */
+export function sealedLength(g: GroupCrypto, innerLength: number): number | undefined {
+  const sigLen = g.sigType === SigType.HMAC ? g.hashSuite.length : g.sigType === SigType.AUTHENC && g.keySuite.mode !== 'cbc' ? 0 : undefined;
+  return sigLen === undefined ? undefined : encryptedDatagramLength(sigLen, encryptedLength(g.keySuite, innerLength));
+}
+
+/**
+ * sealEncrypted written into `out` from its start, for HMAC and AUTHENC (the data path: no Buffer of its own).
+ * Returns the datagram's length, or undefined for KEYEX, whose signature length is only known after signing
+ * (sealEncrypted does it), or AUTHENC with a CBC cipher (sealEncrypted says why). Throws RangeError if `out` is
+ * shorter than sealedLength.
+ */
+export function sealEncryptedInto(g: GroupCrypto, header: UftpHeader, inner: Uint8Array, ivCounter: bigint, out: Uint8Array): number | undefined {
+  const total = sealedLength(g, inner.length);
+  if (total === undefined) return undefined;
+  if (out.length < total) throw new RangeError(`sealEncryptedInto: ${total} bytes, buffer has ${out.length}`);
+  const hmacLen = g.sigType === SigType.HMAC ? g.hashSuite.length : 0;
+  const payloadLength = total - SIGNATURE_OFFSET - hmacLen;
+  writeEncryptedFixed(out, header, BigInt.asUintN(64, ivCounter), hmacLen, payloadLength);
+  const iv = buildIv(g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounter);
+  const aad = g.keySuite.mode === 'cbc' ? undefined : encryptedFixedPart(out);
+  if (encryptInto(g.keySuite, g.keys.key, iv, inner, out, SIGNATURE_OFFSET + hmacLen, aad) !== payloadLength) {
+    throw new Error('sealEncryptedInto: payload length mismatch');
+  }
+  // the HMAC covers the datagram with its signature field zeroed, as writeEncryptedFixed left it
+  if (hmacLen > 0) out.set(hmac(g.hashSuite, g.keys.hmacKey, out.subarray(0, total)), SIGNATURE_OFFSET);
+  return total;
+}
+
 /**
  * Builds a whole ENCRYPTED datagram: `header` (its func is set to ENCRYPTED), the inner message bytes
  * (`inner`, function byte first, as encodeMessageBody gives), the sender's IV counter.
@@ -76,6 +105,13 @@ export function sealEncrypted(
   if (g.keySuite.mode !== 'cbc' && g.sigType !== SigType.AUTHENC && g.sigType !== SigType.HMAC && g.sigType !== SigType.KEYEX) {
     return { ok: false, error: 'bad signature type' };
   }
+  const quick = sealedLength(g, inner.length);
+  if (quick !== undefined) {
+    const out = Buffer.allocUnsafe(quick);
+    sealEncryptedInto(g, header, inner, ivCounter, out);
+    return ok(out);
+  }
+  // KEYEX: the sender's signature, whose length is only known once made
   const iv = buildIv(g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounter);
   // payload length depends only on the plaintext length and the cipher
   const payloadLength = encryptedLength(g.keySuite, inner.length);
@@ -90,9 +126,7 @@ export function sealEncrypted(
   const at = SIGNATURE_OFFSET + sl.value;
   if (encryptInto(g.keySuite, g.keys.key, iv, inner, first, at, aad) !== payloadLength) throw new Error('sealEncrypted: payload length mismatch');
   const payload = first.subarray(at, at + payloadLength);
-  if (g.sigType === SigType.HMAC) {
-    hmac(g.hashSuite, g.keys.hmacKey, first).copy(first, SIGNATURE_OFFSET);
-  } else if (g.sigType === SigType.KEYEX && signKey) {
+  if (g.sigType === SigType.KEYEX && signKey) {
     // ECDSA signatures vary in length: signToFit rebuilds with the new length until the signature fits its field
     const signed = signToFit(
       signKey,

@@ -14,7 +14,7 @@
 import type { Endpoint, Machine, Transmit } from '../../core/machine.js';
 import {
   AnnounceFlag, CcType, CompStat, FileType, MessageType, UFTP_HEADER_LEN, UFTP_VER_NUM, decodePacket, encodePacketInto,
-  packetLength, encodeMessageBody, type Extension, quantizeGroupSize, quantizeGrtt, type Message, type Packet, type Timestamp, type UftpHeader,
+  packetLength, encodeMessageBody, encodeMessageInto, type Extension, quantizeGroupSize, quantizeGrtt, type Message, type Packet, type Timestamp, type UftpHeader,
 } from '../../wire/index.js';
 import type { ClientHandshake, ServerSecurity } from './security.js';
 import { TfmccSender, type TfmccOptions } from './tfmcc.js';
@@ -137,6 +137,10 @@ const MAX_CHUNKS = 24;
 const READ_AHEAD = 6;
 /** Datagram buffers cycled through for FILESEGs: a buffer is reused only after this many later sends. */
 const RING = 2048;
+/** A FILESEG's bytes besides its data (function byte, fixed fields, the TFMCC extension). */
+const SEG_ROOM = 16;
+/** What sealing adds to a datagram at most: ENCRYPTED's 12 fixed bytes, a SHA-512 HMAC, a block of padding. */
+const SEAL_ROOM = 12 + 64 + 16;
 /** How far behind its schedule the pacer may fall before it stops catching up (ms). */
 const MAX_CREDIT_MS = 4;
 /** DONE_CONF / REG_CONF / FILEINFO / DONE carry at most this many client IDs each. */
@@ -198,6 +202,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
   private nextSendAt = 0;
   private readonly ring: Buffer[] = [];
   private ringPos = 0;
+  private scratch: Buffer | undefined;
   private readonly segHeader: UftpHeader;
   private doneConfQueue: number[] = [];
   /** The server's IV counter (KEYINFO and every ENCRYPTED message), starting at 1. */
@@ -947,15 +952,16 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
       type: 'FILESEG', fileId: this.fileIdx + 1, section, secBlock: b - sectionStart(l, section),
       extensions: this.tfmcc ? [{ type: 'EXT_TFMCC_DATA_INFO', ...this.tfmcc.dataInfo() }] : [], data: data.subarray(off, off + len),
     };
-    let n: number;
-    let out: Uint8Array = buf;
+    let out: Uint8Array;
     if (this.cfg.security) {
+      // the inner FILESEG into a scratch buffer the cipher reads at once, sealed into the ring's buffer
       h.func = MessageType.FILESEG;
-      out = this.cfg.security.seal(h, encodeMessageBody(seg), ++this.ivCounter);
-      n = out.length;
+      const inner = this.innerScratch();
+      out = this.cfg.security.sealInto(h, inner.subarray(0, encodeMessageInto(seg, inner, 0)), ++this.ivCounter, buf);
     } else {
-      n = encodePacketInto({ header: h, message: seg }, buf);
+      out = buf.subarray(0, encodePacketInto({ header: h, message: seg }, buf));
     }
+    const n = out.length;
     this.toSend[b >> 3] &= ~(1 << (b & 7));
     this.cursor = b + 1;
     this.skipToNext();
@@ -963,7 +969,7 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     if ((b & 1023) === 0) this.progress();
     const rate = this.paceRate();
     if (rate !== undefined) this.nextSendAt += ((n + this.cfg.ipOverhead) / rate) * 1000;
-    return { to: { address: this.cfg.privateAddr, port: this.cfg.port }, data: out.subarray(0, n) };
+    return { to: { address: this.cfg.privateAddr, port: this.cfg.port }, data: out };
   }
 
   /** Bytes per second the pacer keeps to: TFMCC's current rate, -R, or undefined for as fast as possible. */
@@ -988,10 +994,17 @@ export class ServerMachine implements Machine<ServerEffect, ServerEffectResult> 
     }
   }
 
+  /** An encrypted FILESEG's plaintext, before it is sealed into a ring buffer (one per machine, used at once). */
+  private innerScratch(): Buffer {
+    if (this.scratch === undefined) this.scratch = Buffer.allocUnsafe(SEG_ROOM + this.cfg.blockSize);
+    return this.scratch;
+  }
+
   private nextBuffer(): Buffer {
     let b = this.ring[this.ringPos];
     if (b === undefined) {
-      b = Buffer.allocUnsafe(UFTP_HEADER_LEN + 8 + 8 + this.cfg.blockSize);
+      // encrypted: the ENCRYPTED fixed part, an HMAC of up to 64 bytes and CBC padding or a GCM tag besides
+      b = Buffer.allocUnsafe(UFTP_HEADER_LEN + SEG_ROOM + this.cfg.blockSize + (this.cfg.security ? SEAL_ROOM : 0));
       this.ring[this.ringPos] = b;
     }
     this.ringPos = (this.ringPos + 1) % RING;

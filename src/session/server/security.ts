@@ -8,7 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import {
   blobFingerprint, blobToPublicKey, clientKeySignedData, deriveClientSession, ecdhPremaster, encryptGroupMaster,
-  openEncrypted, rsaDecryptPremaster, sealEncrypted, signToFit, verifyData, verifySignature, type GroupCrypto,
+  openEncrypted, rsaDecryptPremaster, sealEncrypted, sealEncryptedInto, signToFit, verifyData, verifySignature, type GroupCrypto,
   type HandshakeValues, type LoadedKey, type Opened, type SymmetricKeys,
 } from '../../crypto/index.js';
 import {
@@ -133,6 +133,15 @@ export class ServerSecurity {
     if (!v) return false;
     const want = verifyData(this.p.group.hashSuite, this.p.groupMaster, v);
     return Buffer.from(got).equals(want);
+  }
+
+  /**
+   * seal() into `out` from its start where it can (the FILESEG path: a reused datagram buffer, no Buffer of its
+   * own); returns the datagram. KEYEX (a signature per datagram, as long as the server's key) gets its own buffer.
+   */
+  sealInto(header: UftpHeader, body: Uint8Array, ivCounter: bigint, out: Uint8Array): Uint8Array {
+    const n = sealEncryptedInto(this.p.group, header, body, ivCounter, out);
+    return n !== undefined ? out.subarray(0, n) : this.seal(header, body, ivCounter);
   }
 
   seal(header: UftpHeader, body: Uint8Array, ivCounter: bigint): Uint8Array {
