@@ -14,8 +14,13 @@
  *   cipherRun(handle, iv, aad | null, input, out, outOffset) -> bytes written into out at outOffset, or
  *     -1: authentication failed (GCM tag) or bad padding (CBC), -2: the arguments do not fit (out too small,
  *     wrong IV length), -3: OpenSSL refused a step.
+ *   hmacOpen(digest, key) -> handle | undefined
+ *   hmacRun(handle, data, zeroFrom, zeroLength, out, outOffset) -> the MAC's length written into out, the MAC of
+ *     `data` with zeroLength bytes from zeroFrom taken as zeros (UFTP's HMAC covers the datagram with its
+ *     signature field zeroed: a receiver checks it without a copy), or -2 / -3 as above.
  * AEAD (GCM): encrypt writes ciphertext || tag; decrypt takes ciphertext || tag. CBC: PKCS#7 padding, as
  * node:crypto's default. CCM is not handled here (its lengths go into the context before the IV): node:crypto.
+ * HMAC: one EVP_MAC context per key, re-initialised per datagram with the key it holds.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -34,6 +39,8 @@
 #ifdef HAVE_OPENSSL
 #include <dlfcn.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 typedef struct {
   EVP_CIPHER_CTX *ctx;
@@ -159,6 +166,77 @@ static napi_value CipherRun(napi_env env, napi_callback_info info) {
   return int_result(env, total);
 }
 
+typedef struct {
+  EVP_MAC_CTX *ctx;
+  size_t len;
+} phmac_t;
+
+static void phmac_free(napi_env env, void *data, void *hint) {
+  phmac_t *h = data;
+  EVP_MAC_CTX_free(h->ctx);
+  free(h);
+}
+
+/* hmacOpen(digest, key) */
+static napi_value HmacOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 2) return NULL;
+  char digest[32];
+  size_t dlen;
+  if (napi_get_value_string_utf8(env, a[0], digest, sizeof digest, &dlen) != napi_ok) return NULL;
+  uint8_t *key;
+  size_t klen;
+  if (!get_bytes(env, a[1], &key, &klen)) return NULL;
+  EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  if (!mac) return NULL;
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac); /* the context keeps its own reference */
+  if (!ctx) return NULL;
+  OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  phmac_t *h = malloc(sizeof *h);
+  if (!h || EVP_MAC_init(ctx, key, klen, params) != 1 || (h->len = EVP_MAC_CTX_get_mac_size(ctx)) == 0) {
+    free(h);
+    EVP_MAC_CTX_free(ctx);
+    return NULL;
+  }
+  h->ctx = ctx;
+  napi_value ext;
+  if (napi_create_external(env, h, phmac_free, NULL, &ext) != napi_ok) {
+    phmac_free(env, h, NULL);
+    return NULL;
+  }
+  return ext;
+}
+
+static const uint8_t zeros[512];
+
+/* hmacRun(handle, data, zeroFrom, zeroLength, out, outOffset) */
+static napi_value HmacRun(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value a[6];
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 6) return int_result(env, -2);
+  phmac_t *h;
+  if (napi_get_value_external(env, a[0], (void **)&h) != napi_ok || !h) return int_result(env, -2);
+  uint8_t *data, *out;
+  size_t len, out_len;
+  int64_t zf, zl, off;
+  if (!get_bytes(env, a[1], &data, &len) || napi_get_value_int64(env, a[2], &zf) != napi_ok ||
+      napi_get_value_int64(env, a[3], &zl) != napi_ok || !get_bytes(env, a[4], &out, &out_len) ||
+      napi_get_value_int64(env, a[5], &off) != napi_ok)
+    return int_result(env, -2);
+  if (zf < 0 || zl < 0 || zl > (int64_t)sizeof zeros || (uint64_t)zf + (uint64_t)zl > len || off < 0 ||
+      (uint64_t)off + h->len > out_len)
+    return int_result(env, -2);
+  size_t n = 0;
+  if (EVP_MAC_init(h->ctx, NULL, 0, NULL) != 1 || EVP_MAC_update(h->ctx, data, (size_t)zf) != 1 ||
+      EVP_MAC_update(h->ctx, zeros, (size_t)zl) != 1 ||
+      EVP_MAC_update(h->ctx, data + zf + zl, len - (size_t)zf - (size_t)zl) != 1 ||
+      EVP_MAC_final(h->ctx, out + off, &n, out_len - (size_t)off) != 1)
+    return int_result(env, -3);
+  return int_result(env, (int64_t)n);
+}
+
 void cipher_init(napi_env env, napi_value exports) {
   /* the symbols come from the running node binary; a node without them (unusual) keeps node:crypto */
   if (!dlsym(RTLD_DEFAULT, "EVP_CIPHER_CTX_new") || !dlsym(RTLD_DEFAULT, "EVP_CipherInit_ex")) return;
@@ -167,6 +245,11 @@ void cipher_init(napi_env env, napi_value exports) {
     napi_set_named_property(env, exports, "cipherOpen", f);
   if (napi_create_function(env, "cipherRun", NAPI_AUTO_LENGTH, CipherRun, NULL, &f) == napi_ok)
     napi_set_named_property(env, exports, "cipherRun", f);
+  if (!dlsym(RTLD_DEFAULT, "EVP_MAC_CTX_new")) return;
+  if (napi_create_function(env, "hmacOpen", NAPI_AUTO_LENGTH, HmacOpen, NULL, &f) == napi_ok)
+    napi_set_named_property(env, exports, "hmacOpen", f);
+  if (napi_create_function(env, "hmacRun", NAPI_AUTO_LENGTH, HmacRun, NULL, &f) == napi_ok)
+    napi_set_named_property(env, exports, "hmacRun", f);
 }
 
 #else

@@ -13,7 +13,7 @@ import {
   type CipherGCMTypes,
 } from 'node:crypto';
 import { ok, type Result } from '../wire/result.js';
-import { packetCipher, PACKET_AUTH_FAILED } from './packet-cipher.js';
+import { packetCipher, packetMac, PACKET_AUTH_FAILED } from './packet-cipher.js';
 import type { HashSuite, KeySuite } from './suites.js';
 
 /** The bytes encrypt() gives for `plaintextLength` bytes: CBC pads to the next whole block, GCM/CCM add the tag. */
@@ -108,6 +108,20 @@ export function decryptCbc(openssl: string, key: Uint8Array, iv: Uint8Array, cip
   } catch {
     return { ok: false, error: `${openssl}: bad decrypt (wrong key or padding)` };
   }
+}
+
+/**
+ * The HMAC of `data` with `zeroLength` bytes from `zeroFrom` taken as zeros: UFTP's HMAC signature covers the
+ * datagram with its signature field zeroed, so a receiver checks it without a copy. On the addon's keyed HMAC
+ * where it is there (packet-cipher.ts), node:crypto otherwise.
+ */
+export function hmacZeroed(hash: HashSuite, key: Uint8Array, data: Uint8Array, zeroFrom: number, zeroLength: number): Buffer {
+  const pm = packetMac(hash.openssl, key);
+  if (pm !== undefined) {
+    const out = Buffer.allocUnsafe(hash.length);
+    if (pm.run(data, zeroFrom, zeroLength, out, 0) === hash.length) return out;
+  }
+  return hmac(hash, key, data.subarray(0, zeroFrom), new Uint8Array(zeroLength), data.subarray(zeroFrom + zeroLength));
 }
 
 export function hmac(hash: HashSuite, key: Uint8Array, ...data: Uint8Array[]): Buffer {

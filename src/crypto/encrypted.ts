@@ -16,7 +16,7 @@ import { ENCRYPTED_SIGNATURE_OFFSET, EncryptedView, encryptedDatagramLength, enc
 import type { UftpHeader } from '../wire/header.js';
 import { decodeMessageBody, type Message } from '../wire/packet.js';
 import { ok, type Result } from '../wire/result.js';
-import { decrypt, encryptedLength, encryptInto, hmac, macEqual } from './cipher.js';
+import { decrypt, encryptedLength, encryptInto, hmacZeroed, macEqual } from './cipher.js';
 import { buildIv, type SymmetricKeys } from './keys.js';
 import { signData, signToFit, verifySignature, type EcdsaEncoding } from './sign.js';
 import type { HashSuite, KeySuite } from './suites.js';
@@ -84,7 +84,7 @@ export function sealEncryptedInto(g: GroupCrypto, header: UftpHeader, inner: Uin
     throw new Error('sealEncryptedInto: payload length mismatch');
   }
   // the HMAC covers the datagram with its signature field zeroed, as writeEncryptedFixed left it
-  if (hmacLen > 0) out.set(hmac(g.hashSuite, g.keys.hmacKey, out.subarray(0, total)), SIGNATURE_OFFSET);
+  if (hmacLen > 0) out.set(hmacZeroed(g.hashSuite, g.keys.hmacKey, out.subarray(0, total), SIGNATURE_OFFSET, 0), SIGNATURE_OFFSET);
   return total;
 }
 
@@ -169,7 +169,7 @@ export function openEncrypted(g: GroupCrypto, datagram: Uint8Array, verifyKey?: 
   const header = v.value.header.toRepr();
   switch (g.sigType) {
     case SigType.HMAC: {
-      const mac = hmac(g.hashSuite, g.keys.hmacKey, signedBytes(b, sigLen));
+      const mac = hmacZeroed(g.hashSuite, g.keys.hmacKey, b, SIGNATURE_OFFSET, sigLen);
       if (!macEqual(mac, signature)) return { ok: false, error: 'ENCRYPTED: HMAC mismatch' };
       break;
     }

@@ -1,9 +1,9 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCipheriv, randomBytes } from 'node:crypto';
-import { decrypt, encrypt, encryptedLength, encryptInto } from './cipher.js';
-import { nativePacketCiphers, packetCipher, resetPacketCiphers } from './packet-cipher.js';
-import { KEY_SUITES, cipherAvailable, type KeySuite } from './suites.js';
+import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import { decrypt, encrypt, encryptedLength, encryptInto, hmacZeroed } from './cipher.js';
+import { nativePacketCiphers, packetCipher, packetMac, resetPacketCiphers } from './packet-cipher.js';
+import { HASH_SUITES, KEY_SUITES, cipherAvailable, type KeySuite } from './suites.js';
 import { Opener, Sealer } from '../ktftp/crypto.js';
 
 const saved = process.env.UFTP_NATIVE_CIPHER;
@@ -147,5 +147,23 @@ test('KTFTP: a packet sealed on the addon opens with node:crypto and the other w
   for (const b of inners) {
     const r = viaNative.open(s.seal(b));
     assert.ok(r.ok && r.inner.equals(b));
+  }
+});
+
+test('HMAC with a zeroed field: the addon\'s keyed HMAC and node:crypto agree with an HMAC of the zeroed copy, every hash', () => {
+  delete process.env.UFTP_NATIVE_CIPHER;
+  resetPacketCiphers();
+  for (const h of HASH_SUITES) {
+    if (process.platform === 'linux') assert.notEqual(packetMac(h.openssl, randomBytes(20)), undefined, h.name);
+    const key = randomBytes(h.length);
+    for (let i = 0; i < 40; i++) {
+      const data = randomBytes(28 + h.length + i * 37);
+      const zeroLength = i % 3 === 0 ? 0 : h.length;
+      const copy = Buffer.from(data);
+      copy.fill(0, 28, 28 + zeroLength);
+      const want = createHmac(h.openssl, key).update(copy).digest();
+      assert.deepEqual(hmacZeroed(h, key, data, 28, zeroLength), want, `${h.name}, ${data.length} bytes`);
+      assert.deepEqual(withNode(() => hmacZeroed(h, key, data, 28, zeroLength)), want, `node:crypto, ${h.name}`);
+    }
   }
 });

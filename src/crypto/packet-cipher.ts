@@ -1,5 +1,5 @@
 /**
- * Per-datagram GCM and CBC on a context keyed once (native/udp/cipher.c, in the uftp-udp addon).
+ * Per-datagram GCM and CBC, and HMAC, on a context keyed once (native/udp/cipher.c, in the uftp-udp addon).
  *
  * node:crypto cannot give an existing cipher a new IV, so each datagram of an encrypted session cost a
  * createCipheriv: a new OpenSSL context, the AES key schedule (and GCM's hash key) again, several calls into C++
@@ -22,6 +22,13 @@ export const PACKET_AUTH_FAILED = -1;
 interface CipherAddon {
   cipherOpen(name: string, key: Uint8Array, encrypt: boolean, aead: boolean, tagLength: number): object | undefined;
   cipherRun(handle: object, iv: Uint8Array, aad: Uint8Array | null, input: Uint8Array, out: Uint8Array, outOffset: number): number;
+  hmacOpen?(digest: string, key: Uint8Array): object | undefined;
+  hmacRun?(handle: object, data: Uint8Array, zeroFrom: number, zeroLength: number, out: Uint8Array, outOffset: number): number;
+}
+
+/** A keyed HMAC: run() writes the MAC of `data`, with zeroLength bytes from zeroFrom taken as zeros, into out. */
+export interface PacketMac {
+  run(data: Uint8Array, zeroFrom: number, zeroLength: number, out: Uint8Array, outOffset: number): number;
 }
 
 /** One keyed context. run() returns the bytes written into out at outOffset, or a negative code (cipher.c). */
@@ -34,6 +41,7 @@ interface Entry {
   readonly keyCopy: Buffer;
   enc?: PacketCipher | null;
   dec?: PacketCipher | null;
+  mac?: PacketMac | null;
 }
 
 let addon: CipherAddon | null | undefined;
@@ -64,16 +72,34 @@ export function resetPacketCiphers(): void {
 
 let contexts = new WeakMap<Uint8Array, Entry>();
 
+/** The cache entry of this key for this algorithm (a new one if the key's bytes or the algorithm changed). */
+function entryOf(openssl: string, key: Uint8Array): Entry {
+  let e = contexts.get(key);
+  if (e === undefined || e.openssl !== openssl || !sameBytes(e.keyCopy, key)) {
+    e = { openssl, keyCopy: Buffer.from(key) };
+    contexts.set(key, e);
+  }
+  return e;
+}
+
+/** The keyed HMAC for this digest and key, or undefined where node:crypto must do it. */
+export function packetMac(digest: string, key: Uint8Array): PacketMac | undefined {
+  const a = loadAddon();
+  if (a === null || a.hmacOpen === undefined || a.hmacRun === undefined) return undefined;
+  const e = entryOf(`hmac-${digest}`, key);
+  if (e.mac !== undefined) return e.mac ?? undefined;
+  const h = a.hmacOpen(digest, e.keyCopy);
+  const run = a.hmacRun;
+  e.mac = h === undefined ? null : { run: (data, zeroFrom, zeroLength, out, outOffset) => run(h, data, zeroFrom, zeroLength, out, outOffset) };
+  return e.mac ?? undefined;
+}
+
 /** The keyed context for this suite, key and direction, or undefined where node:crypto must do it. */
 export function packetCipher(suite: PacketSuite, key: Uint8Array, encrypt: boolean): PacketCipher | undefined {
   if (suite.mode === 'ccm') return undefined;
   const a = loadAddon();
   if (a === null) return undefined;
-  let e = contexts.get(key);
-  if (e === undefined || e.openssl !== suite.openssl || !e.keyCopy.equals(key)) {
-    e = { openssl: suite.openssl, keyCopy: Buffer.from(key) };
-    contexts.set(key, e);
-  }
+  const e = entryOf(suite.openssl, key);
   const have = encrypt ? e.enc : e.dec;
   if (have !== undefined) return have ?? undefined;
   const h = a.cipherOpen(suite.openssl, e.keyCopy, encrypt, suite.mode === 'gcm', suite.tagLength);
@@ -83,4 +109,11 @@ export function packetCipher(suite: PacketSuite, key: Uint8Array, encrypt: boole
   if (encrypt) e.enc = pc;
   else e.dec = pc;
   return pc ?? undefined;
+}
+
+/** a and b hold the same bytes (keys: 8-32 bytes, compared in JS, cheaper than a call into C++ per datagram). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
