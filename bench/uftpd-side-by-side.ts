@@ -4,10 +4,13 @@
  * segment.
  *
  *   npx tsc -p . && sudo node dist/bench/uftpd-side-by-side.js [--size-mb 64] [--runs 3] [--rate -1] [--node-args '--cpu-prof --cpu-prof-dir=DIR'] [--log-dir DIR] [--warm-mb N] [--pin] [--loss PCT [--loss-in]] [--our-args '-x 3'] [--status-trace]
+ *     [--crypto KEYTYPE]
  *
  * --pin: the sender (the real uftp, spinning at -R -1) and the captures on CPU 0, both receivers on CPU 1 (taskset,
  * all threads): closer to the field, where each receiver has a host of its own, and still one session shared
  * fairly by the two receivers. Without it everything shares both CPUs (the headline form).
+ *
+ * --crypto KEYTYPE: the session encrypted (`-Y KEYTYPE -h sha256`, RSA key exchange, generated keys).
  *
  * Per run and per client: the blocks it NAKed (sum of the set bits of the STATUS messages it sent, decoded from a
  * capture of the client's link), the UDP datagrams that reached its namespace (rx packets of its interface) and
@@ -49,6 +52,7 @@ const lossPct = arg('loss', 0);
 const lossIn = args.includes('--loss-in');
 // --status-trace: every STATUS of both captures (time from the client's first, section, blocks NAKed) to stderr
 const statusTrace = args.includes('--status-trace');
+const cryptoArgs = strArg('crypto') !== undefined ? ['-Y', strArg('crypto') ?? '', '-h', 'sha256'] : [];
 const CLK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** Pins a process (all its threads; threads it starts later inherit it) to one CPU. */
@@ -134,7 +138,7 @@ async function once(lab: Lab, src: string, want: string, run: number): Promise<{
   const ours = await ourUftpd(lab, 'client1', { dest: path.join(lab.workDir, `ours${run}`), args: ourArgs, timeoutMs: 600_000, nodeArgs, ...(logDir !== undefined ? { logFile: path.resolve(logDir, `ours-${run}.log`) } : {}) });
   const real = await lab.realUftpd('client2', { dest: path.join(lab.workDir, `real${run}`), args: ['-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
   if (warmMb > 0) {
-    const w = lab.realUftp('server', [path.join(lab.workDir, 'warm.bin')], { args: ['-R', String(rate), '-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
+    const w = lab.realUftp('server', [path.join(lab.workDir, 'warm.bin')], { args: ['-R', String(rate), '-x', '1', '-B', '4194304', ...cryptoArgs], timeoutMs: 600_000 });
     if ((await w.wait()) !== 0) process.stderr.write('warm-up session failed\n');
   }
   if (lossPct > 0 && run === 0) {
@@ -153,7 +157,7 @@ async function once(lab: Lab, src: string, want: string, run: number): Promise<{
   const n0 = { ours: nsCounter(lab, 'client1'), real: nsCounter(lab, 'client2') };
   const th0 = threadsOf(pids.ours);
   const t0 = Date.now();
-  const s = lab.realUftp('server', [src], { args: ['-R', String(rate), '-x', '1', '-B', '4194304'], timeoutMs: 600_000 });
+  const s = lab.realUftp('server', [src], { args: ['-R', String(rate), '-x', '1', '-B', '4194304', ...cryptoArgs], timeoutMs: 600_000 });
   const code = await s.wait();
   const seconds = (Date.now() - t0) / 1000;
   const c1 = { ours: cpuOf(pids.ours), real: cpuOf(pids.real) };
