@@ -75,17 +75,21 @@ static napi_value int_result(napi_env env, int64_t n) {
   return r;
 }
 
+/* The arguments every open takes first: an algorithm name and a key; `a` gets all `want` arguments. */
+static int name_and_key(napi_env env, napi_callback_info info, size_t want, napi_value *a, char *name, size_t name_size,
+                        uint8_t **key, size_t *klen) {
+  size_t argc = want, nlen;
+  return napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok && argc >= want &&
+         napi_get_value_string_utf8(env, a[0], name, name_size, &nlen) == napi_ok && get_bytes(env, a[1], key, klen);
+}
+
 /* cipherOpen(name, key, encrypt, aead, tagLength) */
 static napi_value CipherOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value a[5];
-  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 5) return NULL;
   char name[64];
-  size_t nlen;
-  if (napi_get_value_string_utf8(env, a[0], name, sizeof name, &nlen) != napi_ok) return NULL;
   uint8_t *key;
   size_t klen;
-  if (!get_bytes(env, a[1], &key, &klen)) return NULL;
+  if (!name_and_key(env, info, 5, a, name, sizeof name, &key, &klen)) return NULL;
   bool enc, aead;
   int32_t tag_len;
   if (napi_get_value_bool(env, a[2], &enc) != napi_ok || napi_get_value_bool(env, a[3], &aead) != napi_ok ||
@@ -179,15 +183,11 @@ static void phmac_free(napi_env env, void *data, void *hint) {
 
 /* hmacOpen(digest, key) */
 static napi_value HmacOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value a[2];
-  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 2) return NULL;
   char digest[32];
-  size_t dlen;
-  if (napi_get_value_string_utf8(env, a[0], digest, sizeof digest, &dlen) != napi_ok) return NULL;
   uint8_t *key;
   size_t klen;
-  if (!get_bytes(env, a[1], &key, &klen)) return NULL;
+  if (!name_and_key(env, info, 2, a, digest, sizeof digest, &key, &klen)) return NULL;
   EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
   if (!mac) return NULL;
   EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
