@@ -12,12 +12,12 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { SigType } from '../wire/constants.js';
-import { ENCRYPTED_SIGNATURE_OFFSET, EncryptedView, encryptedDatagramLength, encryptedFixedPart, writeEncryptedFixed } from '../wire/encrypted.js';
+import { ENCRYPTED_SIGNATURE_OFFSET, EncryptedView, encryptedDatagramLength, encryptedFixedPart, ivCounterBytes, writeEncryptedFixed } from '../wire/encrypted.js';
 import type { UftpHeader } from '../wire/header.js';
 import { decodeMessageBody, type Message } from '../wire/packet.js';
 import { ok, type Result } from '../wire/result.js';
 import { decrypt, encryptedLength, encryptInto, hmacZeroed, macEqual } from './cipher.js';
-import { buildIv, type SymmetricKeys } from './keys.js';
+import { buildIv, buildIvInto, type SymmetricKeys } from './keys.js';
 import { signData, signToFit, verifySignature, type EcdsaEncoding } from './sign.js';
 import type { HashSuite, KeySuite } from './suites.js';
 
@@ -31,6 +31,9 @@ export interface GroupCrypto {
   /** ECDSA signature encoding for KEYEX with EC keys. */
   readonly ecdsaEncoding?: EcdsaEncoding;
 }
+
+/** The IV of the datagram being sealed or opened: the ciphers copy it at once, so one buffer serves them all. */
+const ivScratch = new Uint8Array(16);
 
 /** Where the signature starts in a datagram: UFTP header + IV counter + the two lengths. */
 export const SIGNATURE_OFFSET = ENCRYPTED_SIGNATURE_OFFSET;
@@ -78,7 +81,7 @@ export function sealEncryptedInto(g: GroupCrypto, header: UftpHeader, inner: Uin
   const hmacLen = g.sigType === SigType.HMAC ? g.hashSuite.length : 0;
   const payloadLength = total - SIGNATURE_OFFSET - hmacLen;
   writeEncryptedFixed(out, header, BigInt.asUintN(64, ivCounter), hmacLen, payloadLength);
-  const iv = buildIv(g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounter);
+  const iv = buildIvInto(ivScratch, g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounterBytes(out));
   const aad = g.keySuite.mode === 'cbc' ? undefined : encryptedFixedPart(out);
   if (encryptInto(g.keySuite, g.keys.key, iv, inner, out, SIGNATURE_OFFSET + hmacLen, aad) !== payloadLength) {
     throw new Error('sealEncryptedInto: payload length mismatch');
@@ -185,7 +188,7 @@ export function openEncrypted(g: GroupCrypto, datagram: Uint8Array, verifyKey?: 
     default:
       return { ok: false, error: `ENCRYPTED: signature type ${g.sigType} not usable` };
   }
-  const iv = buildIv(g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounter);
+  const iv = buildIvInto(ivScratch, g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounterBytes(datagram));
   const aad = g.keySuite.mode === 'cbc' ? undefined : v.value.fixedPart;
   const body = decrypt(g.keySuite, g.keys.key, iv, payload, aad);
   if (!body.ok) return { ok: false, error: `ENCRYPTED: ${body.error}` };

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, createHash } from 'node:crypto';
-import { buildIv, clientKeySignedData, groupKeys, masterSecret, sessionKeys, verifyData } from './keys.js';
+import { generateKeyPairSync, createHash, randomBytes } from 'node:crypto';
+import { buildIv, buildIvInto, clientKeySignedData, groupKeys, masterSecret, sessionKeys, verifyData } from './keys.js';
 import { prf } from './prf.js';
 import { hashSuite, keySuite, KEY_SUITES, cipherAvailable } from './suites.js';
 import { decrypt, encrypt, decryptCbc, encryptCbc } from './cipher.js';
@@ -96,4 +96,18 @@ test('RSA premaster and signatures, ECDSA signatures, ECDH premaster', () => {
   const p2 = must(ecdhPremaster(b.privateKey, a.publicKey));
   assert.deepEqual(p1, p2);
   assert.equal(p1.length, 20);
+});
+
+test('buildIvInto (from the counter bytes of a datagram) gives buildIv\'s IV for 8, 12 and 16 bytes', () => {
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 300; i++) {
+    const salt = randomBytes(4);
+    const uid = randomBytes(4).readUInt32BE(0);
+    const ctrBytes = randomBytes(8);
+    const ctr = ctrBytes.readBigUInt64BE(0);
+    for (const len of [8, 12, 16]) {
+      assert.deepEqual(Buffer.from(buildIvInto(out, len, salt, uid, ctrBytes)), buildIv(len, salt, uid, ctr), `${len} bytes`);
+    }
+  }
+  assert.throws(() => buildIvInto(out, 10, randomBytes(4), 1, randomBytes(8)), /no IV construction/);
 });

@@ -114,6 +114,32 @@ export function verifyData(hash: HashSuite, groupMaster: Uint8Array, v: Handshak
  *   96-bit (AES GCM/CCM):  (S XOR UID) + CTR
  *   64-bit (DES, 3DES):    (S + UID) XOR CTR
  */
+/**
+ * buildIv from the IV counter as it stands in an ENCRYPTED datagram (8 bytes, big-endian), into `out` (at least
+ * ivLength bytes): the datagram path's form, no BigInt and no Buffer of its own. Returns out's first ivLength bytes.
+ */
+export function buildIvInto(out: Uint8Array, ivLength: number, salt: Uint8Array, uid: number, ctr: Uint8Array): Uint8Array {
+  const u = uid >>> 0;
+  if (ivLength === 12) {
+    const x = (((salt[0] ?? 0) << 24) | ((salt[1] ?? 0) << 16) | ((salt[2] ?? 0) << 8) | (salt[3] ?? 0)) ^ u;
+    out[0] = x >>> 24;
+    out[1] = x >>> 16;
+    out[2] = x >>> 8;
+    out[3] = x;
+    for (let i = 0; i < 8; i++) out[4 + i] = ctr[i] ?? 0;
+    return out.subarray(0, 12);
+  }
+  if (ivLength !== 16 && ivLength !== 8) throw new Error(`buildIv: no IV construction for ${ivLength} bytes`);
+  for (let i = 0; i < SALT_LENGTH; i++) out[i] = salt[i] ?? 0;
+  out[4] = u >>> 24;
+  out[5] = u >>> 16;
+  out[6] = u >>> 8;
+  out[7] = u;
+  if (ivLength === 16) for (let i = 0; i < 8; i++) out[8 + i] = ctr[i] ?? 0;
+  else for (let i = 0; i < 8; i++) out[i] = (out[i] ?? 0) ^ (ctr[i] ?? 0);
+  return out.subarray(0, ivLength);
+}
+
 export function buildIv(ivLength: number, salt: Uint8Array, uid: number, ctr: bigint): Buffer {
   const iv = Buffer.alloc(ivLength);
   const s = Buffer.from(salt.subarray(0, SALT_LENGTH));

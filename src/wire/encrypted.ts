@@ -97,6 +97,11 @@ export class EncryptedView {
   }
 }
 
+/** The IV counter's 8 bytes as they stand in an ENCRYPTED datagram (a subarray): IVs are built from them. */
+export function ivCounterBytes(datagram: Uint8Array): Uint8Array {
+  return datagram.subarray(UFTP_HEADER_LEN + IV_CTR, UFTP_HEADER_LEN + IV_CTR + 8);
+}
+
 /** UFTP header + IV counter + lengths of an ENCRYPTED datagram being built (GCM/CCM's additional data). */
 export function encryptedFixedPart(datagram: Uint8Array): Uint8Array {
   return datagram.subarray(0, ENCRYPTED_SIGNATURE_OFFSET);
