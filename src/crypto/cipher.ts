@@ -13,27 +13,23 @@ import {
   type CipherGCMTypes,
 } from 'node:crypto';
 import { ok, type Result } from '../wire/result.js';
-import { packetCipher, packetMac, PACKET_AUTH_FAILED } from './packet-cipher.js';
+import { packetCipher, packetMac, PACKET_AUTH_FAILED, type PacketCipher } from './packet-cipher.js';
 import type { HashSuite, KeySuite } from './suites.js';
 
 /** The bytes encrypt() gives for `plaintextLength` bytes: CBC pads to the next whole block, GCM/CCM add the tag. */
-export function encryptedLength(suite: KeySuite, plaintextLength: number): number {
+export function ciphertextLength(suite: KeySuite, plaintextLength: number): number {
   return suite.mode === 'cbc'
     ? (Math.floor(plaintextLength / suite.blockSize) + 1) * suite.blockSize
     : plaintextLength + suite.tagLength;
 }
 
 /**
- * Encrypts into `out` at `offset` (room for encryptedLength bytes); returns the bytes written. The datagram path:
+ * Encrypts into `out` at `offset` (room for ciphertextLength bytes); returns the bytes written. The datagram path:
  * no Buffer of its own, and a keyed context per key where the addon is there.
  */
 export function encryptInto(suite: KeySuite, key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number, aad?: Uint8Array): number {
   const pc = packetCipher(suite, key, true);
-  if (pc !== undefined) {
-    const n = pc.run(iv, aad, plaintext, out, offset);
-    if (n < 0) throw new Error(`encryptInto: ${suite.name} refused (${n}): ${plaintext.length} bytes into ${out.length - offset}`);
-    return n;
-  }
+  if (pc !== undefined) return runSeal(pc, suite, iv, plaintext, out, offset, aad);
   const b = encryptWithNode(suite, key, iv, plaintext, aad);
   out.set(b, offset);
   return b.length;
@@ -41,10 +37,17 @@ export function encryptInto(suite: KeySuite, key: Uint8Array, iv: Uint8Array, pl
 
 /** Encrypts with the suite's own mode (CBC, or GCM/CCM with the tag appended). */
 export function encrypt(suite: KeySuite, key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
-  if (packetCipher(suite, key, true) === undefined) return encryptWithNode(suite, key, iv, plaintext, aad);
-  const out = Buffer.allocUnsafe(encryptedLength(suite, plaintext.length));
-  const n = encryptInto(suite, key, iv, plaintext, out, 0, aad);
-  return n === out.length ? out : out.subarray(0, n);
+  const pc = packetCipher(suite, key, true);
+  if (pc === undefined) return encryptWithNode(suite, key, iv, plaintext, aad);
+  const out = Buffer.allocUnsafe(ciphertextLength(suite, plaintext.length));
+  return out.subarray(0, runSeal(pc, suite, iv, plaintext, out, 0, aad));
+}
+
+/** A keyed context's encryption; a refusal is a bug of the caller (an output too small, an IV of another length). */
+function runSeal(pc: PacketCipher, suite: KeySuite, iv: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number, aad?: Uint8Array): number {
+  const n = pc.run(iv, aad, plaintext, out, offset);
+  if (n < 0) throw new Error(`encryptInto: ${suite.name} refused (${n}): ${plaintext.length} bytes into ${out.length - offset}`);
+  return n;
 }
 
 function encryptWithNode(suite: KeySuite, key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {

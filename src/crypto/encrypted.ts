@@ -16,7 +16,7 @@ import { ENCRYPTED_SIGNATURE_OFFSET, EncryptedView, encryptedDatagramLength, enc
 import type { UftpHeader } from '../wire/header.js';
 import { decodeMessageBody, type Message } from '../wire/packet.js';
 import { ok, type Result } from '../wire/result.js';
-import { decrypt, encryptedLength, encryptInto, hmacZeroed, macEqual } from './cipher.js';
+import { decrypt, ciphertextLength, encryptInto, hmacZeroed, macEqual } from './cipher.js';
 import { buildIv, buildIvInto, type SymmetricKeys } from './keys.js';
 import { signData, signToFit, verifySignature, type EcdsaEncoding } from './sign.js';
 import type { HashSuite, KeySuite } from './suites.js';
@@ -65,7 +65,7 @@ function signatureLength(g: GroupCrypto, signKey: KeyObject | undefined): Result
 /** The datagram length sealEncryptedInto writes for `innerLength` bytes; undefined for KEYEX or a bad pairing. */
 export function sealedLength(g: GroupCrypto, innerLength: number): number | undefined {
   const sigLen = g.sigType === SigType.HMAC ? g.hashSuite.length : g.sigType === SigType.AUTHENC && g.keySuite.mode !== 'cbc' ? 0 : undefined;
-  return sigLen === undefined ? undefined : encryptedDatagramLength(sigLen, encryptedLength(g.keySuite, innerLength));
+  return sigLen === undefined ? undefined : encryptedDatagramLength(sigLen, ciphertextLength(g.keySuite, innerLength));
 }
 
 /**
@@ -117,7 +117,7 @@ export function sealEncrypted(
   // KEYEX: the sender's signature, whose length is only known once made
   const iv = buildIv(g.keySuite.ivLength, g.keys.salt, header.srcId, ivCounter);
   // payload length depends only on the plaintext length and the cipher
-  const payloadLength = encryptedLength(g.keySuite, inner.length);
+  const payloadLength = ciphertextLength(g.keySuite, inner.length);
   const ivc = BigInt.asUintN(64, ivCounter);
   const build = (sigLen: number): Buffer => {
     const out = Buffer.alloc(encryptedDatagramLength(sigLen, payloadLength));

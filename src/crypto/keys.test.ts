@@ -98,15 +98,26 @@ test('RSA premaster and signatures, ECDSA signatures, ECDH premaster', () => {
   assert.equal(p1.length, 20);
 });
 
-test('buildIvInto (from the counter bytes of a datagram) gives buildIv\'s IV for 8, 12 and 16 bytes', () => {
+test('buildIvInto (from the counter bytes of a datagram) gives protocol.txt 4\'s IV for 8, 12 and 16 bytes', () => {
+  // the formulas written out here with BigInt, independently of keys.ts: S + UID + CTR, (S XOR UID) + CTR,
+  // (S + UID) XOR CTR
   const out = new Uint8Array(16);
+  const hex = (n: bigint, bytes: number): string => n.toString(16).padStart(bytes * 2, '0');
   for (let i = 0; i < 300; i++) {
     const salt = randomBytes(4);
     const uid = randomBytes(4).readUInt32BE(0);
     const ctrBytes = randomBytes(8);
     const ctr = ctrBytes.readBigUInt64BE(0);
+    const S = BigInt(salt.readUInt32BE(0));
+    const U = BigInt(uid);
+    const want: Record<number, string> = {
+      16: hex(S, 4) + hex(U, 4) + hex(ctr, 8),
+      12: hex(S ^ U, 4) + hex(ctr, 8),
+      8: hex(((S << 32n) | U) ^ ctr, 8),
+    };
     for (const len of [8, 12, 16]) {
-      assert.deepEqual(Buffer.from(buildIvInto(out, len, salt, uid, ctrBytes)), buildIv(len, salt, uid, ctr), `${len} bytes`);
+      assert.equal(Buffer.from(buildIvInto(out, len, salt, uid, ctrBytes)).toString('hex'), want[len], `${len} bytes`);
+      assert.equal(buildIv(len, salt, uid, ctr).toString('hex'), want[len], `buildIv, ${len} bytes`);
     }
   }
   assert.throws(() => buildIvInto(out, 10, randomBytes(4), 1, randomBytes(8)), /no IV construction/);

@@ -114,6 +114,12 @@ export function verifyData(hash: HashSuite, groupMaster: Uint8Array, v: Handshak
  *   96-bit (AES GCM/CCM):  (S XOR UID) + CTR
  *   64-bit (DES, 3DES):    (S + UID) XOR CTR
  */
+export function buildIv(ivLength: number, salt: Uint8Array, uid: number, ctr: bigint): Buffer {
+  const c = Buffer.alloc(8);
+  c.writeBigUInt64BE(BigInt.asUintN(64, ctr));
+  return buildIvInto(Buffer.alloc(16), ivLength, salt, uid, c) as Buffer;
+}
+
 /**
  * buildIv from the IV counter as it stands in an ENCRYPTED datagram (8 bytes, big-endian), into `out` (at least
  * ivLength bytes): the datagram path's form, no BigInt and no Buffer of its own. Returns out's first ivLength bytes.
@@ -140,22 +146,3 @@ export function buildIvInto(out: Uint8Array, ivLength: number, salt: Uint8Array,
   return out.subarray(0, ivLength);
 }
 
-export function buildIv(ivLength: number, salt: Uint8Array, uid: number, ctr: bigint): Buffer {
-  const iv = Buffer.alloc(ivLength);
-  const s = Buffer.from(salt.subarray(0, SALT_LENGTH));
-  if (ivLength === 16) {
-    s.copy(iv, 0);
-    iv.writeUInt32BE(uid >>> 0, 4);
-    iv.writeBigUInt64BE(BigInt.asUintN(64, ctr), 8);
-  } else if (ivLength === 12) {
-    iv.writeUInt32BE((s.readUInt32BE(0) ^ uid) >>> 0, 0);
-    iv.writeBigUInt64BE(BigInt.asUintN(64, ctr), 4);
-  } else if (ivLength === 8) {
-    s.copy(iv, 0);
-    iv.writeUInt32BE(uid >>> 0, 4);
-    iv.writeBigUInt64BE(iv.readBigUInt64BE(0) ^ BigInt.asUintN(64, ctr), 0);
-  } else {
-    throw new Error(`buildIv: no IV construction for ${ivLength} bytes`);
-  }
-  return iv;
-}

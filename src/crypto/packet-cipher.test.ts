@@ -1,7 +1,7 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
-import { decrypt, encrypt, encryptedLength, encryptInto, hmacZeroed } from './cipher.js';
+import { decrypt, encrypt, ciphertextLength, encryptInto, hmacZeroed } from './cipher.js';
 import { nativePacketCiphers, packetCipher, packetMac, resetPacketCiphers } from './packet-cipher.js';
 import { HASH_SUITES, KEY_SUITES, cipherAvailable, type KeySuite } from './suites.js';
 import { Opener, Sealer } from '../ktftp/crypto.js';
@@ -54,7 +54,7 @@ test('every available suite: the addon and node:crypto give the same bytes, each
       const ours = encrypt(s, key, iv, pt, aad);
       const ref = withNode(() => encrypt(s, key, iv, pt, aad));
       assert.deepEqual(ours, ref, `${s.name}, ${len} bytes`);
-      assert.equal(ours.length, encryptedLength(s, len));
+      assert.equal(ours.length, ciphertextLength(s, len));
       const back = decrypt(s, key, iv, ref, aad);
       assert.ok(back.ok && back.value.equals(pt), `${s.name} opens node:crypto's, ${len} bytes`);
       const back2 = withNode(() => decrypt(s, key, iv, ours, aad));
@@ -95,13 +95,13 @@ test('a flipped bit, a wrong AAD or a wrong key fails the same way as with node:
   }
 });
 
-test('encryptInto writes at an offset with exactly encryptedLength of room, and refuses less', () => {
+test('encryptInto writes at an offset with exactly ciphertextLength of room, and refuses less', () => {
   for (const s of suites.filter((x) => x.mode !== 'ccm')) {
     const key = randomBytes(s.keyLength);
     const iv = randomBytes(s.ivLength);
     const pt = randomBytes(333);
     const aad = s.mode === 'cbc' ? undefined : randomBytes(16);
-    const need = encryptedLength(s, pt.length);
+    const need = ciphertextLength(s, pt.length);
     const out = Buffer.alloc(7 + need, 0xee);
     assert.equal(encryptInto(s, key, iv, pt, out, 7, aad), need);
     assert.deepEqual(out.subarray(7), encrypt(s, key, iv, pt, aad));

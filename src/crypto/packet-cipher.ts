@@ -13,9 +13,6 @@
 import { createRequire } from 'node:module';
 import type { KeySuite } from './suites.js';
 
-/** What a packet cipher needs of a suite (a UFTP KeySuite, or KTFTP's AES-256-GCM). */
-export type PacketSuite = Pick<KeySuite, 'openssl' | 'mode' | 'tagLength'>;
-
 /** cipherRun's result when the GCM tag does not match or the CBC padding is bad. */
 export const PACKET_AUTH_FAILED = -1;
 
@@ -95,7 +92,7 @@ export function packetMac(digest: string, key: Uint8Array): PacketMac | undefine
 }
 
 /** The keyed context for this suite, key and direction, or undefined where node:crypto must do it. */
-export function packetCipher(suite: PacketSuite, key: Uint8Array, encrypt: boolean): PacketCipher | undefined {
+export function packetCipher(suite: KeySuite, key: Uint8Array, encrypt: boolean): PacketCipher | undefined {
   if (suite.mode === 'ccm') return undefined;
   const a = loadAddon();
   if (a === null) return undefined;

@@ -2,11 +2,9 @@
  * KTFTP cryptography, all OpenSSL through node:crypto: X25519 ephemeral key agreement, HKDF-SHA256 key schedule,
  * AES-256-GCM sealing with a per-direction 64-bit sequence number in the nonce and a replay window,
  * and the static-key signatures (RSASSA-PSS/SHA-256 or ECDSA/SHA-256) that authenticate the handshake. The
- * per-packet AES-256-GCM runs on a context keyed once (src/crypto/packet-cipher.ts) where the addon is there.
+ * per-packet AES-256-GCM is src/crypto/cipher.ts's: a context keyed once where the addon is there.
  */
 import {
-  createCipheriv,
-  createDecipheriv,
   createHash,
   createPrivateKey,
   createPublicKey,
@@ -18,10 +16,13 @@ import {
   constants as cryptoConstants,
   type KeyObject,
 } from 'node:crypto';
-import { packetCipher, type PacketCipher, type PacketSuite } from '../crypto/packet-cipher.js';
+import { decrypt, encryptInto } from '../crypto/cipher.js';
+import { KEY_SUITES, type KeySuite } from '../crypto/suites.js';
+import { KeyType } from '../wire/constants.js';
 import { AEAD_TAG_LEN, SEALED_HEADER_LEN, decodeSealed, writeSealedHeader } from './wire.js';
 
-const AES_256_GCM: PacketSuite = { openssl: 'aes-256-gcm', mode: 'gcm', tagLength: AEAD_TAG_LEN };
+/** UFTP's AES-256-GCM suite: the same cipher and 16-byte tag (AEAD_TAG_LEN), sealed by the same code. */
+const AES_256_GCM = KEY_SUITES.find((k) => k.id === KeyType.AES256_GCM) as KeySuite;
 
 export const SERVER_SIG_LABEL = 'KTFTP-v1 server signature';
 export const CLIENT_SIG_LABEL = 'KTFTP-v1 client signature';
@@ -124,10 +125,8 @@ export class Sealer {
   private seq = 0;
   /** iv(4) || seq(8); the cipher copies it, so one buffer serves every packet. */
   private readonly nonce = Buffer.alloc(12);
-  private readonly native: PacketCipher | undefined;
   constructor(private readonly key: Buffer, iv: Buffer) {
     iv.copy(this.nonce, 0, 0, 4);
-    this.native = packetCipher(AES_256_GCM, key, true);
   }
 
   seal(inner: Uint8Array): Buffer {
@@ -136,16 +135,7 @@ export class Sealer {
     const out = Buffer.allocUnsafe(SEALED_HEADER_LEN + inner.length + AEAD_TAG_LEN);
     writeSealedHeader(out, seq);
     out.copy(this.nonce, 4, 2, SEALED_HEADER_LEN);
-    if (this.native !== undefined) {
-      const n = this.native.run(this.nonce, out.subarray(0, SEALED_HEADER_LEN), inner, out, SEALED_HEADER_LEN);
-      if (n !== inner.length + AEAD_TAG_LEN) throw new Error(`Sealer: AES-256-GCM refused (${n})`);
-      return out;
-    }
-    const c = createCipheriv('aes-256-gcm', this.key, this.nonce);
-    c.setAAD(out.subarray(0, SEALED_HEADER_LEN));
-    const n = c.update(inner).copy(out, SEALED_HEADER_LEN);
-    c.final();
-    c.getAuthTag().copy(out, SEALED_HEADER_LEN + n);
+    encryptInto(AES_256_GCM, this.key, this.nonce, inner, out, SEALED_HEADER_LEN, out.subarray(0, SEALED_HEADER_LEN));
     return out;
   }
 }
@@ -156,10 +146,8 @@ export class Opener {
   private max = -1;
   private readonly seen = new Uint8Array(REPLAY_WINDOW);
   private readonly nonce = Buffer.alloc(12);
-  private readonly native: PacketCipher | undefined;
   constructor(private readonly key: Buffer, iv: Buffer) {
     iv.copy(this.nonce, 0, 0, 4);
-    this.native = packetCipher(AES_256_GCM, key, false);
   }
 
   open(packet: Uint8Array): OpenResult {
@@ -170,8 +158,9 @@ export class Opener {
     if (seq <= this.max && this.seen[seq % REPLAY_WINDOW] === 1) return { ok: false, reason: 'replayed' };
     const body = env.value.body;
     this.nonce.set(env.value.header.subarray(2), 4);
-    const inner = this.decrypt(env.value.header, body);
-    if (inner === undefined) return { ok: false, reason: 'forged' };
+    const opened = decrypt(AES_256_GCM, this.key, this.nonce, body, env.value.header);
+    if (!opened.ok) return { ok: false, reason: 'forged' };
+    const inner = opened.value;
     // Only an authentic packet moves the window.
     if (seq > this.max) {
       const from = Math.max(this.max + 1, seq - REPLAY_WINDOW + 1);
@@ -180,24 +169,6 @@ export class Opener {
     }
     this.seen[seq % REPLAY_WINDOW] = 1;
     return { ok: true, inner, seq };
-  }
-
-  /** The inner bytes, or undefined when the tag does not verify (the nonce is set). */
-  private decrypt(header: Uint8Array, body: Uint8Array): Buffer | undefined {
-    if (this.native !== undefined) {
-      const inner = Buffer.allocUnsafe(Math.max(body.length - AEAD_TAG_LEN, 0));
-      return this.native.run(this.nonce, header, body, inner, 0) === inner.length ? inner : undefined;
-    }
-    try {
-      const d = createDecipheriv('aes-256-gcm', this.key, this.nonce);
-      d.setAAD(header);
-      d.setAuthTag(body.subarray(body.length - AEAD_TAG_LEN));
-      const inner = d.update(body.subarray(0, body.length - AEAD_TAG_LEN));
-      d.final(); // GCM returns nothing more here; it throws when the tag does not verify
-      return inner;
-    } catch {
-      return undefined;
-    }
   }
 }
 
